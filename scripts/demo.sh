@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# Create .venv/, install the project and run the main job on built-in data (no downloads).
+source "$(dirname "$0")/_venv.sh"
+exec .venv/bin/squeezenet demo "$@"

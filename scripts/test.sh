@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Create .venv/, install the project with its test extras, run the default test suite.
+# Extra arguments go to pytest (e.g. `bash scripts/test.sh -m slow`).
+EXTRAS="[test]"
+source "$(dirname "$0")/_venv.sh"
+if [ "$#" -eq 0 ]; then set -- -m "not slow"; fi
+exec .venv/bin/python -m pytest -q "$@"

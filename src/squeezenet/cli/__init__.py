@@ -1,0 +1,47 @@
+"""The ``squeezenet`` command line: each sub-command lives in its own module here and exposes
+``register(subparsers)``; the CLI only parses arguments into library calls."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Sub-command modules, in the order --help lists them.
+COMMANDS = ["predict", "evaluate", "summary"]
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="squeezenet",
+        description="SqueezeNet and Deep Compression: models, pretrained weights, "
+        "evaluation, training and compression.",
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f".{name}", __name__).register(sub, _Formatter)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..data import DatasetError, ImageError
+    from ..weights import WeightsError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (WeightsError, ImageError, DatasetError, ValueError, FileNotFoundError) as e:
+        # Expected, user-facing failures: one clear line, no traceback.
+        print(f"squeezenet {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"squeezenet {args.command}: interrupted", file=sys.stderr)
+        return 130

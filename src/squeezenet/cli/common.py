@@ -1,0 +1,54 @@
+"""Options shared by several sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..data import get_preprocess
+from ..data.transforms import PRESETS, Preprocess
+
+
+def add_model_args(p: argparse.ArgumentParser, weights_required: bool = False) -> None:
+    from ..models import list_models
+
+    p.add_argument("--model", "-m", default="squeezenet1_1", choices=list_models(),
+                   metavar="NAME", help="registered model name: " + ", ".join(list_models()))
+    p.add_argument("--weights", "-w", required=weights_required, default=None,
+                   help="registered weights name (see `squeezenet summary --weights`), a "
+                   "path (.pth state_dict/checkpoint, compressed file, Deep Compression .net) "
+                   "or a URL (cached under $TORCH_HOME/hub/checkpoints, sha256-checked)")
+    p.add_argument("--conv10-padding", type=int, default=None, metavar="P",
+                   help="override conv10's padding (1 = the original Caffe v1.0 network)")
+
+
+def add_preprocess_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preprocess", choices=sorted(PRESETS), default=None,
+                   help="preprocessing preset; default: the one the weights record names, "
+                   "'caffe' for .net files, else 'torchvision'")
+    p.add_argument("--crop", type=int, default=None,
+                   help="center-crop size (default: the preset's, 224 or 227)")
+
+
+def build_model(args: argparse.Namespace):
+    from ..models import create_model
+
+    return create_model(args.model, weights=args.weights,
+                        conv10_padding=getattr(args, "conv10_padding", None))
+
+
+def choose_preprocess(args: argparse.Namespace, model) -> Preprocess:
+    """The explicit --preprocess, else what the weights need."""
+    name = args.preprocess
+    if name is None:
+        record = getattr(model, "weights_record", None)
+        path = getattr(model, "weights_path", None)
+        if record is not None:
+            name = record.preprocess
+        elif path is not None and str(path).endswith(".net"):
+            name = "caffe"
+        else:
+            name = "torchvision"
+    preprocess = get_preprocess(name)
+    if args.crop:
+        preprocess = preprocess.with_crop(args.crop)
+    return preprocess

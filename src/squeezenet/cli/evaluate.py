@@ -1,0 +1,61 @@
+"""``squeezenet evaluate``: top-1 / top-5 over a labelled image folder."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from .common import add_model_args, add_preprocess_arg, build_model, choose_preprocess
+
+
+def register(sub, formatter) -> None:
+    p = sub.add_parser(
+        "evaluate", formatter_class=formatter,
+        help="top-1 / top-5 accuracy over a folder of labelled images",
+        description="Measure top-1 / top-5 accuracy. DIR is either an ImageFolder tree "
+        "(DIR/<class>/<image>; classes are the sorted folder names, or their positions in "
+        "--classes) or a flat folder whose file names start with the class wnid "
+        "(n01440764_tench.JPEG), which needs --classes.",
+    )
+    add_model_args(p)
+    p.add_argument("--data", "-d", required=True, metavar="DIR", help="image folder to score")
+    p.add_argument("--classes", default=None, metavar="FILE",
+                   help="class list, one '<wnid> <names>' line per class in index order "
+                   "(default: imagenet_classes.txt in DIR or its parent, if present)")
+    add_preprocess_arg(p)
+    p.add_argument("--batch-size", "-b", type=int, default=50, help="images per batch")
+    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                   help="image-decoding worker processes (0 = decode in the main process)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object with top1, top5 (fractions) and n")
+    p.set_defaults(func=run)
+
+
+def find_class_list(data: str, explicit: str | None) -> str | None:
+    if explicit:
+        return explicit
+    for folder in (data, os.path.dirname(os.path.abspath(data))):
+        candidate = os.path.join(folder, "imagenet_classes.txt")
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def run(args) -> int:
+    from ..data import scan_folder
+    from ..evaluate import evaluate
+
+    images = scan_folder(args.data, find_class_list(args.data, args.classes))
+    model = build_model(args)
+    preprocess = choose_preprocess(args, model)
+    result = evaluate(model, images, preprocess, batch_size=args.batch_size,
+                      num_workers=args.workers)
+    result.update(model=args.model, weights=args.weights, preprocess=preprocess.name,
+                  crop=preprocess.crop, data=args.data)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{args.model} ({args.weights or 'random init'}), preprocess {preprocess.name} "
+              f"crop {preprocess.crop}: top-1 {result['top1']:.2%} ({result['correct1']}/"
+              f"{result['n']}), top-5 {result['top5']:.2%} ({result['correct5']}/{result['n']})")
+    return 0

@@ -1,0 +1,25 @@
+"""Images, labelled folders and preprocessing presets."""
+
+from .images import (
+    DatasetError,
+    ImageDataset,
+    ImageError,
+    LabelledImages,
+    load_image,
+    read_class_list,
+    scan_folder,
+)
+from .transforms import PRESETS, Preprocess, get_preprocess
+
+__all__ = [
+    "DatasetError",
+    "ImageDataset",
+    "ImageError",
+    "LabelledImages",
+    "PRESETS",
+    "Preprocess",
+    "get_preprocess",
+    "load_image",
+    "read_class_list",
+    "scan_folder",
+]

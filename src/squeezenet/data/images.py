@@ -1,0 +1,141 @@
+"""Reading images and labelled image collections (ImageFolder trees and flat wnid folders)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+
+
+class ImageError(ValueError):
+    """An image file that cannot be decoded; the message names the file."""
+
+
+class DatasetError(ValueError):
+    """A data directory that cannot be used as given; the message says why."""
+
+
+def load_image(path: str | os.PathLike) -> Image.Image:
+    """Open any image PIL can decode as 8-bit RGB.
+
+    Grayscale, palette, CMYK and 16-bit images are converted; transparent pixels
+    (RGBA, LA, palette with transparency) are composited onto white rather than black.
+    """
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
+                rgba = im.convert("RGBA")
+                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                return Image.alpha_composite(background, rgba).convert("RGB")
+            if im.mode == "I;16" or im.mode == "I":
+                # 16/32-bit grayscale: scale to 8 bits instead of clipping.
+                im = im.point(lambda v: v / 256).convert("L")
+            return im.convert("RGB")
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise ImageError(f"{path}: not a readable image ({e})") from None
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def read_class_list(path: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """Parse ``<wnid> <names>`` lines (ImageNet class-index order) -> (wnids, names)."""
+    wnids, names = [], []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            wnid, _, name = line.partition(" ")
+            wnids.append(wnid)
+            names.append(name.strip() or wnid)
+    if not wnids:
+        raise DatasetError(f"{path}: the class list is empty")
+    return wnids, names
+
+
+@dataclass
+class LabelledImages:
+    """A list of ``(path, class index)`` with the class names."""
+
+    samples: list[tuple[Path, int]]
+    classes: list[str]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+
+def scan_folder(root: str | os.PathLike, class_list: str | os.PathLike | None = None
+                ) -> LabelledImages:
+    """Label the images under ``root``.
+
+    * ImageFolder layout (``root/<class>/<image>``): classes are the sub-folder names, sorted
+      (for ImageNet wnid folders that is the standard class order), or their position in
+      ``class_list`` when one is given.
+    * Flat layout (``root/<wnid>_<anything>.JPEG``): needs ``class_list``; each file's class is
+      the position of its wnid prefix in it.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a directory")
+    wnids = names = None
+    if class_list is not None:
+        wnids, names = read_class_list(class_list)
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir())
+    if subdirs:
+        classes = [p.name for p in subdirs]
+        index = {c: i for i, c in enumerate(classes)}
+        if wnids is not None:
+            unknown = [c for c in classes if c not in wnids]
+            if unknown:
+                raise DatasetError(f"{root}: folders not in {class_list}: {unknown[:5]}")
+            index = {w: i for i, w in enumerate(wnids)}
+            classes = list(names)
+        samples = []
+        for d in subdirs:
+            files = sorted(p for p in d.rglob("*") if is_image_file(p))
+            if not files:
+                raise DatasetError(f"{d}: class folder holds no images")
+            samples += [(p, index[d.name]) for p in files]
+        return LabelledImages(samples, classes)
+    files = sorted(p for p in root.iterdir() if is_image_file(p))
+    if not files:
+        raise DatasetError(f"{root}: no images (extensions {', '.join(IMAGE_EXTENSIONS)})")
+    if wnids is None:
+        raise DatasetError(
+            f"{root}: a flat folder of images needs a class list (--classes) to map "
+            "file-name prefixes such as n01440764_ to class indices"
+        )
+    index = {w: i for i, w in enumerate(wnids)}
+    samples = []
+    for p in files:
+        prefix = p.name.split("_", 1)[0]
+        if prefix not in index:
+            raise DatasetError(f"{p}: file-name prefix {prefix!r} is not a class in {class_list}")
+        samples.append((p, index[prefix]))
+    return LabelledImages(samples, list(names))
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Decode + preprocess each sample on access (errors name the file)."""
+
+    def __init__(self, images: LabelledImages, transform: Callable[[Image.Image], torch.Tensor]):
+        self.images = images
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        path, label = self.images.samples[i]
+        return self.transform(load_image(path)), label

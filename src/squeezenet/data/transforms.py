@@ -1,0 +1,60 @@
+"""Preprocessing presets: what each family of pretrained weights expects.
+
+* ``torchvision``: RGB, resize shorter side to 256, center crop 224, /255, ImageNet mean/std.
+* ``caffe``: BGR, 0..255 minus the per-channel mean (104, 117, 123), no std, center crop 227
+  (how the original Caffe SqueezeNet and the Deep Compression release were trained).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+from torchvision.transforms import functional as F
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    name: str
+    resize: int
+    crop: int
+    mean: tuple[float, float, float]  # in the channel order the model sees
+    std: tuple[float, float, float]
+    bgr: bool
+    scale: float  # multiply 0..255 pixels by this before mean/std
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        """A PIL image (any mode) -> a normalised float tensor (3, crop, crop)."""
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        image = F.resize(image, self.resize, interpolation=F.InterpolationMode.BILINEAR)
+        image = F.center_crop(image, self.crop)
+        x = F.pil_to_tensor(image).float()
+        if self.bgr:
+            x = x.flip(0)
+        if self.scale != 1.0:
+            x = x * self.scale
+        return F.normalize(x, self.mean, self.std)
+
+    def with_crop(self, crop: int) -> Preprocess:
+        """The same preset at another crop size (resize keeps the preset's 256/224 ratio)."""
+        resize = round(crop * self.resize / self.crop)
+        return Preprocess(self.name, resize, crop, self.mean, self.std, self.bgr, self.scale)
+
+
+PRESETS: dict[str, Preprocess] = {
+    "torchvision": Preprocess(
+        "torchvision", 256, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), False, 1 / 255
+    ),
+    "caffe": Preprocess("caffe", 256, 227, (104.0, 117.0, 123.0), (1.0, 1.0, 1.0), True, 1.0),
+}
+
+
+def get_preprocess(name: str) -> Preprocess:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown preprocessing preset {name!r}; choose from {sorted(PRESETS)}"
+        ) from None

@@ -1,0 +1,25 @@
+"""Model definitions: the Fire module, the metaparameter builder, the registry."""
+
+from .fire import Fire
+from .registry import (
+    build_from_spec,
+    create_model,
+    default_input_size,
+    list_models,
+    register_model,
+)
+from .squeezenet import SQUEEZENET1_0, SQUEEZENET1_1, SqueezeNet, SqueezeNetSpec, build_squeezenet
+
+__all__ = [
+    "Fire",
+    "SQUEEZENET1_0",
+    "SQUEEZENET1_1",
+    "SqueezeNet",
+    "SqueezeNetSpec",
+    "build_from_spec",
+    "build_squeezenet",
+    "create_model",
+    "default_input_size",
+    "list_models",
+    "register_model",
+]

@@ -1,0 +1,109 @@
+"""Registered model names and the one factory, :func:`create_model` (timm-style)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+from .alexnet import build_alexnet
+from .squeezenet import SQUEEZENET1_0, SQUEEZENET1_1, SqueezeNetSpec, build_squeezenet
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+_DEFAULT_INPUT_SIZE: dict[str, int] = {}
+
+
+def register_model(fn: Callable[..., nn.Module] | None = None, *, input_size: int = 224):
+    """Register ``fn`` under its own name. ``input_size`` is its default (square) input."""
+
+    def wrap(f: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if f.__name__ in _MODELS:
+            raise ValueError(f"model {f.__name__!r} is already registered")
+        _MODELS[f.__name__] = f
+        _DEFAULT_INPUT_SIZE[f.__name__] = input_size
+        return f
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def list_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+def default_input_size(name: str) -> int:
+    _check_name(name)
+    return _DEFAULT_INPUT_SIZE[name]
+
+
+def _check_name(name: str) -> None:
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(list_models())}")
+
+
+def create_model(
+    name: str,
+    weights: str | None = None,
+    num_classes: int | None = None,
+    **overrides,
+) -> nn.Module:
+    """Build a registered model by name.
+
+    ``weights`` is a registered weights name (``squeezenet1_1.tv_in1k``), a path, a URL, or a
+    compressed file; ``num_classes`` replaces the classifier (when it differs from the weights'
+    classes, every layer but the classifier is loaded: fine-tuning). Overrides whose value is
+    ``None`` are dropped, so CLI flags can pass straight through.
+    """
+    _check_name(name)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if weights is None:
+        if num_classes is not None:
+            overrides["num_classes"] = num_classes
+        return _MODELS[name](**overrides)
+    from ..weights import load_weights  # local import: weights imports this module
+
+    return load_weights(name, weights, num_classes=num_classes, **overrides)
+
+
+def build_from_spec(spec: SqueezeNetSpec | dict) -> nn.Module:
+    """Build a SqueezeNet from a spec or its dict form (as stored in compressed files)."""
+    if isinstance(spec, dict):
+        spec = SqueezeNetSpec.from_dict(spec)
+    return build_squeezenet(spec)
+
+
+# -- the registered architectures ---------------------------------------------------------------
+@register_model
+def squeezenet(**kwargs) -> nn.Module:
+    """Any SqueezeNet from the metaparameters (base_e, incr_e, freq, pct3x3, sr, ...);
+    defaults are v1.0's."""
+    return build_squeezenet(SQUEEZENET1_0, **kwargs)
+
+
+@register_model
+def squeezenet1_0(**kwargs) -> nn.Module:
+    """SqueezeNet v1.0 (paper Table 1): base_e=128, incr_e=128, pct3x3=0.5, freq=2, SR=0.125."""
+    return build_squeezenet(SQUEEZENET1_0, **kwargs)
+
+
+@register_model
+def squeezenet1_1(**kwargs) -> nn.Module:
+    """SqueezeNet v1.1: 3x3/64 stem, pools after conv1, fire3, fire5; same Fire widths."""
+    return build_squeezenet(SQUEEZENET1_1, **kwargs)
+
+
+@register_model
+def squeezenet1_0_simple_bypass(**kwargs) -> nn.Module:
+    """v1.0 with identity shortcuts around fire3, 5, 7, 9 (section 6; no extra parameters)."""
+    return build_squeezenet(SQUEEZENET1_0, **{"bypass": "simple", **kwargs})
+
+
+@register_model
+def squeezenet1_0_complex_bypass(**kwargs) -> nn.Module:
+    """v1.0 with simple bypasses plus 1x1 conv shortcuts around fire2, 4, 6, 8 (section 6)."""
+    return build_squeezenet(SQUEEZENET1_0, **{"bypass": "complex", **kwargs})
+
+
+@register_model
+def alexnet(**kwargs) -> nn.Module:
+    """AlexNet (torchvision's definition), the paper's baseline."""
+    return build_alexnet(**kwargs)

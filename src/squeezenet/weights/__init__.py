@@ -1,0 +1,32 @@
+"""Pretrained weights: the registry, pickle-safe loading, downloads and the Deep Compression
+release reader."""
+
+from .deep_compression import SharedWeightLayer, deep_compression_state_dict, read_deep_compression
+from .errors import WeightsError
+from .fetch import fetch, sha256_file
+from .loading import (
+    check_state_dict,
+    load_weights,
+    read_state_dict,
+    register_reader,
+    resolve_source,
+)
+from .records import WeightsRecord, get_weights_record, list_weights, register_weights
+
+__all__ = [
+    "SharedWeightLayer",
+    "WeightsError",
+    "WeightsRecord",
+    "check_state_dict",
+    "deep_compression_state_dict",
+    "fetch",
+    "get_weights_record",
+    "list_weights",
+    "load_weights",
+    "read_deep_compression",
+    "read_state_dict",
+    "register_reader",
+    "register_weights",
+    "resolve_source",
+    "sha256_file",
+]

@@ -1,0 +1,177 @@
+"""Resolve a weights source, read it without unpickling, and fit it into a model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .deep_compression import deep_compression_state_dict
+from .errors import WeightsError
+from .fetch import check_hash, fetch, is_url
+from .records import WeightsRecord, _RECORDS, get_weights_record
+
+_ZIP_MAGIC = b"PK\x03\x04"
+# Other pickle-free formats register a reader by magic bytes (the compressed format does).
+_READERS_BY_MAGIC: dict[bytes, Callable[[Path], dict[str, torch.Tensor]]] = {}
+
+
+def register_reader(magic: bytes, reader: Callable[[Path], dict[str, torch.Tensor]]) -> None:
+    """Let ``read_state_dict`` open files that start with ``magic``."""
+    _READERS_BY_MAGIC[magic] = reader
+
+
+def resolve_source(source: str | os.PathLike) -> tuple[Path, WeightsRecord | None]:
+    """A registered weights name, URL or path -> (local file, its record if registered)."""
+    source = str(source)
+    if source in _RECORDS:
+        record = get_weights_record(source)
+        local = record.local_path()
+        if local is not None:
+            check_hash(local, record.sha256)
+            return local, record
+        if record.url is None:
+            raise WeightsError(
+                f"{record.name}: {record.filename} has no download URL; put it under "
+                "$SQUEEZENET_SHARED/weights (default ../shared/weights)"
+            )
+        return fetch(record.url, record.sha256), record
+    if is_url(source):
+        return fetch(source), None
+    path = Path(source)
+    if not path.is_file():
+        raise WeightsError(
+            f"{source}: no such file, URL or registered weights name "
+            f"(registered: {', '.join(sorted(_RECORDS))})"
+        )
+    return path, None
+
+
+def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
+    """Accept a bare state_dict or a training checkpoint holding one."""
+    if isinstance(obj, dict):
+        for key in ("model", "state_dict", "model_state_dict"):
+            inner = obj.get(key)
+            if isinstance(inner, dict) and inner and all(
+                isinstance(v, torch.Tensor) for v in inner.values()
+            ):
+                obj = inner
+                break
+    if not isinstance(obj, dict) or not obj:
+        raise WeightsError(f"{path}: holds no state_dict (got {type(obj).__name__})")
+    state = {}
+    for key, value in obj.items():
+        if not isinstance(value, torch.Tensor):
+            raise WeightsError(f"{path}: entry {key!r} is a {type(value).__name__}, not a tensor")
+        # Checkpoints saved from DDP or torch.compile wrappers prefix every key.
+        for prefix in ("module.", "_orig_mod."):
+            if key.startswith(prefix):
+                key = key[len(prefix):]
+        state[key] = value
+    return state
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read weights from a torch file (``weights_only=True``), a registered pickle-free format,
+    or a Deep Compression ``.net`` file. Errors name the file and the problem."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise WeightsError(f"{path}: cannot read ({e.strerror})") from None
+    if not head:
+        raise WeightsError(f"{path}: the file is empty")
+    for magic, reader in _READERS_BY_MAGIC.items():
+        if head.startswith(magic):
+            return reader(path)
+    if head.startswith(_ZIP_MAGIC):
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # truncated zip, foreign pickle, ...
+            raise WeightsError(f"{path}: not a readable PyTorch weights file ({e})") from None
+        return _unwrap(obj, path)
+    if path.suffix == ".net":
+        return deep_compression_state_dict(path)
+    raise WeightsError(
+        f"{path}: unrecognised weights format (not a PyTorch zip file, a compressed "
+        "squeezenet file or a Deep Compression .net file)"
+    )
+
+
+def _summarise(items: list[str], limit: int = 5) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Raise WeightsError naming missing/unexpected keys and shape mismatches."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {_summarise(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {_summarise(unexpected)}")
+    if shapes:
+        problems.append(f"shape mismatch: {_summarise(shapes)}")
+    if problems:
+        raise WeightsError(f"{source}: does not fit the model: " + "; ".join(problems))
+
+
+def classifier_key(model: nn.Module) -> str:
+    """State-dict key of the final classifier weight (conv10 or AlexNet's last Linear)."""
+    last = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))][-1]
+    return f"{last}.weight"
+
+
+def load_weights(
+    name: str,
+    source: str | os.PathLike,
+    num_classes: int | None = None,
+    **overrides,
+) -> nn.Module:
+    """Build registered model ``name`` with the weights from ``source`` loaded strictly.
+
+    The model is built with as many classes as the file has; if ``num_classes`` differs, the
+    classifier is then replaced with a fresh one (fine-tuning). The record (if any) is kept
+    as ``model.weights_record`` so callers can pick the right preprocessing.
+    """
+    from ..models.registry import create_model
+
+    path, record = resolve_source(source)
+    if record is not None:
+        if record.model != name:
+            raise WeightsError(f"{record.name}: weights for {record.model}, not for {name}")
+        overrides = {**record.model_kwargs, **overrides}
+    state = read_state_dict(path)
+    probe = create_model(name, **overrides)
+    key = classifier_key(probe)
+    if key not in state:
+        check_state_dict(probe, state, str(path))  # reports the missing key(s)
+    file_classes = state[key].shape[0]
+    model = create_model(name, num_classes=file_classes, **overrides)
+    check_state_dict(model, state, str(path))
+    model.load_state_dict(state, strict=True)
+    if num_classes is not None and num_classes != file_classes:
+        _reset_classifier(model, num_classes)
+    model.weights_record = record
+    model.weights_path = path
+    return model
+
+
+def _reset_classifier(model: nn.Module, num_classes: int) -> None:
+    if hasattr(model, "reset_classifier"):
+        model.reset_classifier(num_classes)
+        return
+    old = model.classifier[-1]  # AlexNet: the last Linear
+    model.classifier[-1] = nn.Linear(old.in_features, num_classes)
