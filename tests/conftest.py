@@ -1,0 +1,65 @@
+"""Shared fixtures: the ../shared reference data (skipped when absent) and RNG isolation."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+SHARED = Path(os.environ.get("SQUEEZENET_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
+
+
+def shared_path(*parts: str) -> Path:
+    """A path inside ../shared (or $SQUEEZENET_SHARED); the test is skipped if it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"reference data not found: {path} (set SQUEEZENET_SHARED)")
+    return path
+
+
+@pytest.fixture
+def imagenet_sample() -> Path:
+    return shared_path("data", "imagenet-sample-100")
+
+
+@pytest.fixture
+def imagenet_classes() -> Path:
+    return shared_path("data", "imagenet_classes.txt")
+
+
+@pytest.fixture
+def tv11_fp16_weights() -> Path:
+    return shared_path("weights", "squeezenet1_1-fp16.pth")
+
+
+@pytest.fixture
+def han_net() -> Path:
+    return shared_path("weights", "deep-compression", "compressed_SqueezeNet.net")
+
+
+@pytest.fixture
+def cifar10_zip() -> Path:
+    return shared_path("data", "cifar10-jpg.zip")
+
+
+@pytest.fixture(autouse=True)
+def _isolate_rng():
+    """Each test starts from the same seeds and leaves global RNG state as it found it."""
+    py, np_state, t = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    yield
+    random.setstate(py)
+    np.random.set_state(np_state)
+    torch.set_rng_state(t)
+
+
+@pytest.fixture(autouse=True)
+def _shared_env(monkeypatch):
+    # Weights records look for local files under $SQUEEZENET_SHARED.
+    monkeypatch.setenv("SQUEEZENET_SHARED", str(SHARED))
