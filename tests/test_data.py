@@ -1,0 +1,119 @@
+"""Image decoding, labelled folders and preprocessing presets."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from squeezenet.data import (
+    DatasetError,
+    ImageError,
+    get_preprocess,
+    load_image,
+    read_class_list,
+    scan_folder,
+)
+
+
+def _save(path, mode, color, size=(40, 30), **kw):
+    Image.new(mode, size, color).save(path, **kw)
+    return path
+
+
+@pytest.mark.parametrize(
+    "mode, color, fmt, expected",
+    [("L", 128, "PNG", (128, 128, 128)), ("CMYK", (0, 0, 0, 0), "JPEG", (255, 255, 255)),
+     ("RGBA", (255, 0, 0, 0), "PNG", (255, 255, 255)),  # fully transparent -> white
+     ("RGBA", (255, 0, 0, 255), "PNG", (255, 0, 0)), ("I;16", 65535, "PNG", (255, 255, 255)),
+     ("P", 3, "GIF", None)],
+)
+def test_modes_are_converted_to_rgb(tmp_path, mode, color, fmt, expected):
+    path = _save(tmp_path / f"img.{fmt.lower()}", mode, color, format=fmt)
+    image = load_image(path)
+    assert image.mode == "RGB" and image.size == (40, 30)
+    if expected is not None:
+        pixel = image.getpixel((5, 5))
+        assert all(abs(a - b) <= 2 for a, b in zip(pixel, expected)), pixel
+
+
+def test_unreadable_images_are_named(tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
+    with pytest.raises(ImageError, match=f"{bad}: not a readable image"):
+        load_image(bad)
+    text = tmp_path / "notes.png"
+    text.write_text("hello")
+    with pytest.raises(ImageError, match=f"{text}: not a readable image"):
+        load_image(text)
+    with pytest.raises(ImageError, match="no such file"):
+        load_image(tmp_path / "missing.jpg")
+
+
+def test_presets_compute_the_documented_values(tmp_path):
+    path = _save(tmp_path / "flat.png", "RGB", (10, 20, 30), size=(300, 260))
+    image = load_image(path)
+    tv = get_preprocess("torchvision")(image)
+    assert tv.shape == (3, 224, 224)
+    expected = [(10 / 255 - 0.485) / 0.229, (20 / 255 - 0.456) / 0.224, (30 / 255 - 0.406) / 0.225]
+    torch.testing.assert_close(tv[:, 100, 100], torch.tensor(expected))
+    caffe = get_preprocess("caffe")(image)
+    assert caffe.shape == (3, 227, 227)
+    # BGR order, 0..255 minus (104, 117, 123), no std.
+    torch.testing.assert_close(caffe[:, 100, 100], torch.tensor([30 - 104.0, 20 - 117.0, 10 - 123.0]))
+    with pytest.raises(ValueError, match="unknown preprocessing preset 'tf'"):
+        get_preprocess("tf")
+
+
+def test_with_crop_keeps_the_resize_ratio():
+    small = get_preprocess("torchvision").with_crop(112)
+    assert (small.resize, small.crop) == (128, 112)
+
+
+def _tree(root, counts):
+    for cls, n in counts.items():
+        (root / cls).mkdir(parents=True)
+        for i in range(n):
+            _save(root / cls / f"{i}.png", "RGB", (i, i, i))
+    return root
+
+
+def test_imagefolder_tree(tmp_path):
+    images = scan_folder(_tree(tmp_path / "data", {"cat": 2, "ant": 3}))
+    assert images.classes == ["ant", "cat"]
+    assert [label for _, label in images.samples] == [0, 0, 0, 1, 1]
+
+
+def test_imagefolder_with_wnid_class_list(tmp_path):
+    classes = tmp_path / "classes.txt"
+    classes.write_text("n001 tench, Tinca tinca\nn002 goldfish\n")
+    images = scan_folder(_tree(tmp_path / "data", {"n002": 1}), classes)
+    assert images.samples[0][1] == 1 and images.classes == ["tench, Tinca tinca", "goldfish"]
+    assert read_class_list(classes) == (["n001", "n002"], ["tench, Tinca tinca", "goldfish"])
+
+
+def test_flat_wnid_folder(tmp_path):
+    classes = tmp_path / "classes.txt"
+    classes.write_text("n001 tench\nn002 goldfish\n")
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    _save(flat / "n002_goldfish.JPEG", "RGB", (1, 2, 3), format="JPEG")
+    _save(flat / "n001_tench.JPEG", "RGB", (1, 2, 3), format="JPEG")
+    assert [label for _, label in scan_folder(flat, classes).samples] == [0, 1]
+    with pytest.raises(DatasetError, match="needs a class list"):
+        scan_folder(flat)
+    _save(flat / "n999_other.png", "RGB", (0, 0, 0))
+    with pytest.raises(DatasetError, match="prefix 'n999' is not a class"):
+        scan_folder(flat, classes)
+
+
+def test_bad_folders_get_clear_errors(tmp_path):
+    with pytest.raises(DatasetError, match="not a directory"):
+        scan_folder(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="no images"):
+        scan_folder(tmp_path / "empty")
+    root = _tree(tmp_path / "data", {"a": 1})
+    (root / "b").mkdir()
+    with pytest.raises(DatasetError, match="b: class folder holds no images"):
+        scan_folder(root)
+    assert np.array_equal(np.asarray(load_image(root / "a" / "0.png"))[0, 0], [0, 0, 0])
