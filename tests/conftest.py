@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-SHARED = Path(os.environ.get("SQUEEZENET_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
+_DEFAULT_SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+SHARED = Path(os.environ.get("SQUEEZENET_SHARED", _DEFAULT_SHARED))
 
 
 def shared_path(*parts: str) -> Path:

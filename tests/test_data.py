@@ -59,7 +59,8 @@ def test_presets_compute_the_documented_values(tmp_path):
     caffe = get_preprocess("caffe")(image)
     assert caffe.shape == (3, 227, 227)
     # BGR order, 0..255 minus (104, 117, 123), no std.
-    torch.testing.assert_close(caffe[:, 100, 100], torch.tensor([30 - 104.0, 20 - 117.0, 10 - 123.0]))
+    expected = torch.tensor([30 - 104.0, 20 - 117.0, 10 - 123.0])
+    torch.testing.assert_close(caffe[:, 100, 100], expected)
     with pytest.raises(ValueError, match="unknown preprocessing preset 'tf'"):
         get_preprocess("tf")
 

@@ -22,7 +22,8 @@ def register(sub, formatter) -> None:
 
 
 def format_table(rows: list[dict]) -> str:
-    header = f"{'model':<30} {'params':>12} {'fp32 MiB':>9} {'input':>6} {'MMACs':>9} {'vs AlexNet':>11}"
+    header = (f"{'model':<30} {'params':>12} {'fp32 MiB':>9} {'input':>6} {'MMACs':>9} "
+              f"{'vs AlexNet':>11}")
     lines = [header, "-" * len(header)]
     for r in rows:
         lines.append(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -52,7 +52,7 @@ def read_class_list(path: str | os.PathLike) -> tuple[list[str], list[str]]:
     """Parse ``<wnid> <names>`` lines (ImageNet class-index order) -> (wnids, names)."""
     wnids, names = [], []
     with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+        for line in f:
             line = line.strip()
             if not line:
                 continue

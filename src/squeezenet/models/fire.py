@@ -41,7 +41,9 @@ class Fire(nn.Module):
         self.outplanes = outplanes
         self.squeeze = nn.Conv2d(inplanes, squeeze_planes, kernel_size=1)
         self.squeeze_activation = nn.ReLU(inplace=True)
-        self.expand1x1 = nn.Conv2d(squeeze_planes, expand1x1_planes, 1) if expand1x1_planes else None
+        self.expand1x1 = (
+            nn.Conv2d(squeeze_planes, expand1x1_planes, 1) if expand1x1_planes else None
+        )
         self.expand1x1_activation = nn.ReLU(inplace=True)
         self.expand3x3 = (
             nn.Conv2d(squeeze_planes, expand3x3_planes, 3, padding=1) if expand3x3_planes else None

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -12,7 +12,7 @@ from torch import nn
 from .deep_compression import deep_compression_state_dict
 from .errors import WeightsError
 from .fetch import check_hash, fetch, is_url
-from .records import WeightsRecord, _RECORDS, get_weights_record
+from .records import _RECORDS, WeightsRecord, get_weights_record
 
 _ZIP_MAGIC = b"PK\x03\x04"
 # Other pickle-free formats register a reader by magic bytes (the compressed format does).
