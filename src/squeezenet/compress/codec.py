@@ -1,0 +1,174 @@
+"""Sparse weight-shared tensors and their byte encoding (Deep Compression sections 2-4).
+
+A :class:`SharedTensor` is what pruning + trained quantization leave of a weight tensor: the
+flat positions of its non-zero weights, a codebook of distinct non-zero float32 values and one
+codebook index per non-zero weight. It is encoded as
+
+* the codebook, sorted, as deltas of order-preserving integer keys of the float32 bit
+  patterns (lossless, about half the size of raw floats);
+* the relative position gaps (zeros between consecutive non-zeros), where gaps of ``E`` or
+  more are split into escape symbols that each skip ``E`` positions - Deep Compression's
+  filler entries, but without spending a codebook index on them;
+* the codebook indices.
+
+Sorting the codebook changes index values, never the decoded weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bits import decode_uints, encode_uints
+from .bytestream import ByteReader, ByteWriter
+from .entropy import MAX_ALPHABET, decode_symbols, encode_symbols
+
+_SIGN = np.uint32(0x80000000)
+
+
+def float_keys(values: np.ndarray) -> np.ndarray:
+    """Order-preserving map from float32 to uint32 (ascending floats -> ascending keys)."""
+    bits = np.asarray(values, dtype=np.float32).view(np.uint32)
+    return np.where(bits & _SIGN, ~bits, bits | _SIGN).astype(np.uint32)
+
+
+def keys_to_floats(keys: np.ndarray) -> np.ndarray:
+    keys = np.asarray(keys, dtype=np.uint32)
+    return np.where(keys & _SIGN, keys & ~_SIGN, ~keys).astype(np.uint32).view(np.float32)
+
+
+@dataclass
+class SharedTensor:
+    """A pruned, weight-shared tensor: ``dense().flat[positions] = codebook[indices]``."""
+
+    shape: tuple[int, ...]
+    codebook: np.ndarray  # float32[K], sorted ascending, distinct, non-zero
+    positions: np.ndarray  # int64[n], strictly increasing flat C-order positions
+    indices: np.ndarray  # int64[n], each < K
+
+    @property
+    def numel(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def density(self) -> float:
+        return len(self.positions) / self.numel if self.numel else 0.0
+
+    def dense(self) -> np.ndarray:
+        flat = np.zeros(self.numel, dtype=np.float32)
+        flat[self.positions] = self.codebook[self.indices]
+        return flat.reshape(self.shape)
+
+    @classmethod
+    def from_dense(cls, array: np.ndarray, what: str = "tensor") -> SharedTensor:
+        """Exact (lossless) form of an already pruned and weight-shared float32 array.
+
+        Raises ValueError if it has more than 2**16 distinct non-zero values (it is then not
+        weight-shared: compress it without --lossless) or non-finite values."""
+        array = np.asarray(array, dtype=np.float32)
+        flat = array.ravel()
+        if not np.isfinite(flat).all():
+            raise ValueError(f"{what}: has NaN or infinite values")
+        positions = np.flatnonzero(flat)
+        codebook, indices = np.unique(flat[positions], return_inverse=True)
+        if len(codebook) > MAX_ALPHABET:
+            raise ValueError(
+                f"{what}: {len(codebook)} distinct non-zero values, more than the "
+                f"{MAX_ALPHABET} a codebook holds: it is not weight-shared"
+            )
+        return cls(tuple(array.shape), codebook.astype(np.float32), positions,
+                   indices.astype(np.int64).ravel())
+
+
+def _gap_symbols(positions: np.ndarray, escape: int) -> np.ndarray:
+    gaps = np.diff(positions, prepend=-1) - 1
+    n_escapes = gaps // escape
+    rest = gaps % escape
+    # Each gap becomes n_escapes[i] escape symbols followed by its remainder.
+    lengths = n_escapes + 1
+    out = np.full(int(lengths.sum()), escape, dtype=np.int64)
+    out[np.cumsum(lengths) - 1] = rest
+    return out
+
+
+def _entropy_bits(symbols: np.ndarray) -> float:
+    counts = np.bincount(symbols)
+    p = counts[counts > 0] / len(symbols)
+    return float(-(counts[counts > 0] * np.log2(p)).sum())
+
+
+def _choose_escape(positions: np.ndarray) -> int:
+    """The escape threshold E that minimises (entropy + rough model cost) of the gaps."""
+    if len(positions) == 0:
+        return 1
+    max_gap = int((np.diff(positions, prepend=-1) - 1).max())
+    candidates = {min(max_gap + 1, 4096)} | {e for e in (8, 16, 32, 64, 128, 256, 512, 1024)
+                                               if e <= max_gap}
+    best = None
+    for e in sorted(candidates):
+        cost = _entropy_bits(_gap_symbols(positions, e)) + 2.0 * (e + 1)
+        if best is None or cost < best[0]:
+            best = (cost, e)
+    return best[1]
+
+
+def encode_shared(t: SharedTensor, coder: str) -> bytes:
+    w = ByteWriter()
+    n, k = len(t.positions), len(t.codebook)
+    w.varint(n)
+    w.varint(k)
+    keys = float_keys(t.codebook).astype(np.int64)
+    if k:
+        w.blob(encode_uints(np.concatenate([keys[:1], np.diff(keys) - 1])))
+    if n:
+        escape = _choose_escape(t.positions)
+        gaps = _gap_symbols(t.positions, escape)
+        w.varint(escape)
+        w.varint(len(gaps))
+        encode_symbols(w, gaps, escape + 1, coder)
+        encode_symbols(w, t.indices, k, coder)
+    return w.getvalue()
+
+
+def decode_shared(data: bytes | memoryview, shape: tuple[int, ...], coder: str,
+                  what: str) -> SharedTensor:
+    """Inverse of :func:`encode_shared`; every size is checked against ``shape``."""
+    r = ByteReader(data, what)
+    numel = int(np.prod(shape))
+    n = r.varint(limit=numel)
+    k = r.varint(limit=min(n, MAX_ALPHABET))
+    if (k == 0) != (n == 0):
+        raise r.fail(f"{n} non-zeros but a codebook of {k} values")
+    codebook = np.zeros(0, dtype=np.float32)
+    if k:
+        deltas = decode_uints(r, k, limit=0xFFFFFFFF)
+        keys = np.cumsum(deltas + np.concatenate([[0], np.ones(k - 1, dtype=np.int64)]))
+        if keys[-1] > 0xFFFFFFFF:
+            raise r.fail("codebook keys out of range")
+        codebook = keys_to_floats(keys.astype(np.uint32))
+        if not np.isfinite(codebook).all() or (codebook == 0).any():
+            raise r.fail("codebook has zero, NaN or infinite values")
+    positions = np.zeros(0, dtype=np.int64)
+    indices = np.zeros(0, dtype=np.int64)
+    if n:
+        escape = r.varint(limit=max(numel, 1))
+        if escape < 1:
+            raise r.fail("escape threshold must be positive")
+        # Each escape skips >= 1 position, so a valid stream is at most numel symbols long.
+        m = r.varint(limit=numel)
+        if m < n:
+            raise r.fail(f"{m} gap symbols for {n} non-zeros")
+        if escape + 1 > MAX_ALPHABET + 1:
+            raise r.fail(f"gap alphabet of {escape + 1} symbols is too large")
+        gaps = decode_symbols(r, escape + 1, m, coder)
+        is_entry = gaps != escape
+        if int(is_entry.sum()) != n:
+            raise r.fail(f"gap stream holds {int(is_entry.sum())} entries, expected {n}")
+        ends = np.cumsum(np.where(is_entry, gaps + 1, escape))
+        positions = ends[is_entry] - 1
+        if positions[-1] >= numel:
+            raise r.fail(f"positions run past the tensor's {numel} elements")
+        indices = decode_symbols(r, k, n, coder)
+    r.expect_end()
+    return SharedTensor(tuple(shape), codebook, positions, indices)

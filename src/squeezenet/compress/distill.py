@@ -1,0 +1,99 @@
+"""Fine-tuning without labels: knowledge distillation from the uncompressed model
+(Hinton et al., 2015) on unlabeled calibration images.
+
+Deep Compression retrains with the ImageNet labels; where none are available, matching the
+uncompressed network's softened outputs on any natural images recovers most of the accuracy
+that pruning and quantization cost.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+
+class Calibration:
+    """Inputs (kept as float16 to halve memory) and the teacher's logits for them."""
+
+    def __init__(self, inputs: torch.Tensor, teacher: nn.Module, batch_size: int = 64) -> None:
+        self.inputs = inputs.to(torch.float16)
+        teacher.eval()
+        with torch.inference_mode():
+            self.logits = torch.cat([teacher(inputs[i:i + batch_size].float())
+                                     for i in range(0, len(inputs), batch_size)])
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def batches(self, batch_size: int, generator: torch.Generator):
+        """Endless shuffled batches with random horizontal flips."""
+        while True:
+            order = torch.randperm(len(self), generator=generator)
+            for i in range(0, len(self) - batch_size + 1, batch_size):
+                idx = order[i:i + batch_size]
+                x = self.inputs[idx].float()
+                flip = torch.rand(len(idx), generator=generator) < 0.5
+                x[flip] = x[flip].flip(-1)  # the teacher's logits are flip-invariant enough
+                yield x, self.logits[idx]
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, t: float) -> torch.Tensor:
+    """KL(teacher || student) at temperature t, scaled by t**2 (Hinton et al.)."""
+    return F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1),
+                    reduction="batchmean", log_target=True) * t * t
+
+
+def finetune(
+    model: nn.Module,
+    calib: Calibration,
+    params: list[nn.Parameter],
+    steps: int,
+    lr: float,
+    batch_size: int = 32,
+    temperature: float = 2.0,
+    before_step: Callable[[], None] | None = None,
+    after_step: Callable[[], None] | None = None,
+    desc: str = "finetune",
+    seed: int = 0,
+) -> float:
+    """Adam on ``params`` for ``steps`` batches; returns the mean loss of the last 10%.
+
+    ``before_step`` runs between backward and the update (gradient masking, per-cluster
+    gradient sums); ``after_step`` after it (re-applying masks or shared values)."""
+    if steps <= 0 or not params:
+        return float("nan")
+    g = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(params, lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    model.train()
+    # Dropout would make the student chase noise the teacher (in eval mode) never had.
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.eval()
+    losses = []
+    batches = calib.batches(min(batch_size, len(calib)), g)
+    for _ in tqdm(range(steps), desc=desc, file=sys.stderr, leave=False):
+        x, target = next(batches)
+        x, target = x.to(_device(model)), target.to(_device(model))
+        loss = distillation_loss(model(x), target, temperature)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if before_step:
+            before_step()
+        optimizer.step()
+        schedule.step()
+        if after_step:
+            after_step()
+        losses.append(float(loss))
+    model.eval()
+    tail = losses[-max(1, len(losses) // 10):]
+    return sum(tail) / len(tail)
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device

@@ -1,0 +1,233 @@
+"""The compressed weights container (format version 1), pickle-free and self-describing.
+
+Layout (little-endian)::
+
+    magic      8 bytes  b"\\x89SQZ\\r\\n\\x1a\\n" (PNG-style: catches text-mode mangling)
+    version    u16      1
+    header_len u32
+    header     zlib-deflated UTF-8 JSON: model (name + SqueezeNetSpec dict, or name +
+               keyword overrides for other models), coder, one entry per tensor (name,
+               shape, encoding, stored dtype, section size), free-form metadata
+    sections   one per "shared" tensor, in header order (see codec.py)
+    raw        every "raw" tensor (biases, ...) byte-shuffled and LZMA-compressed together
+    crc32      u32 over everything before it
+
+Readers validate every size against the file length and hard limits before allocating,
+so truncated, corrupted or hostile files raise :class:`CompressedFormatError`.
+"""
+
+from __future__ import annotations
+
+import json
+import lzma
+import os
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..weights.loading import register_reader
+from .codec import SharedTensor, decode_shared, encode_shared
+from .entropy import CODERS
+from .errors import CompressedFormatError
+
+MAGIC = b"\x89SQZ\r\n\x1a\n"
+VERSION = 1
+_PREFIX = struct.Struct("<8sHI")
+MAX_HEADER_BYTES = 4 << 20
+MAX_TENSORS = 10_000
+MAX_TOTAL_ELEMENTS = 1 << 27  # 128M weights = 512 MiB as float32; AlexNet has 61M
+MAX_RAW_ELEMENTS = 1 << 24  # raw tensors are biases and the like
+RAW_DTYPES = {"float32": np.float32, "float16": np.float16, "int64": np.int64,
+              "int32": np.int32, "uint8": np.uint8, "bool": np.bool_}
+_LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
+
+
+@dataclass
+class CompressedModel:
+    """Decoded file contents: the model description, the tensors, and metadata."""
+
+    model: dict  # {"name": str, "spec": dict} or {"name": str, "kwargs": dict}
+    tensors: dict[str, SharedTensor | np.ndarray]
+    coder: str = "ans"
+    meta: dict = field(default_factory=dict)
+    raw_dtypes: dict[str, str] = field(default_factory=dict)  # name -> dtype stored in file
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        out = {}
+        for name, t in self.tensors.items():
+            array = t.dense() if isinstance(t, SharedTensor) else t
+            out[name] = torch.from_numpy(np.ascontiguousarray(array))
+        return out
+
+
+def _shuffle(array: np.ndarray) -> bytes:
+    # Byte planes (all low bytes, then the next, ...): exponents and signs compress well.
+    raw = np.ascontiguousarray(array).view(np.uint8).reshape(-1, array.dtype.itemsize)
+    return raw.T.tobytes()
+
+
+def _unshuffle(data: bytes, dtype: np.dtype, count: int) -> np.ndarray:
+    planes = np.frombuffer(data, dtype=np.uint8).reshape(dtype.itemsize, count)
+    return planes.T.copy().view(dtype).reshape(-1)
+
+
+def to_bytes(cm: CompressedModel) -> bytes:
+    if cm.coder not in CODERS:
+        raise ValueError(f"unknown coder {cm.coder!r}; choose from {CODERS}")
+    entries, sections, raw_parts = [], [], []
+    for name, t in cm.tensors.items():
+        if isinstance(t, SharedTensor):
+            section = encode_shared(t, cm.coder)
+            sections.append(section)
+            entries.append({"name": name, "shape": list(t.shape), "encoding": "shared",
+                            "bytes": len(section)})
+        else:
+            stored = cm.raw_dtypes.get(name, str(t.dtype))
+            if stored not in RAW_DTYPES:
+                raise ValueError(f"{name}: cannot store dtype {stored}")
+            raw_parts.append(_shuffle(np.asarray(t).astype(RAW_DTYPES[stored])))
+            entries.append({"name": name, "shape": list(t.shape), "encoding": "raw",
+                            "stored": stored, "dtype": str(t.dtype)})
+    raw = lzma.compress(b"".join(raw_parts), format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+    header = {"format": "squeezenet-compressed", "model": cm.model, "coder": cm.coder,
+              "tensors": entries, "raw_bytes": len(raw), "meta": cm.meta}
+    header_bytes = zlib.compress(json.dumps(header, separators=(",", ":")).encode(), 9)
+    body = _PREFIX.pack(MAGIC, VERSION, len(header_bytes)) + header_bytes
+    body += b"".join(sections) + raw
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def save(cm: CompressedModel, path: str | os.PathLike) -> int:
+    """Write atomically (temp file + os.replace); returns the file size."""
+    data = to_bytes(cm)
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(data)
+
+
+def _fail(source: str, problem: str) -> CompressedFormatError:
+    return CompressedFormatError(f"{source}: {problem}")
+
+
+def _check_header(h: object, source: str) -> None:
+    if not isinstance(h, dict) or h.get("format") != "squeezenet-compressed":
+        raise _fail(source, "header is not a squeezenet-compressed header")
+    if h.get("coder") not in CODERS:
+        raise _fail(source, f"unknown coder {h.get('coder')!r}")
+    model = h.get("model")
+    if not isinstance(model, dict) or not isinstance(model.get("name"), str):
+        raise _fail(source, "header has no model name")
+    tensors = h.get("tensors")
+    if not isinstance(tensors, list) or len(tensors) > MAX_TENSORS:
+        raise _fail(source, "header has no valid tensor list")
+    total = 0
+    for e in tensors:
+        ok = (isinstance(e, dict) and isinstance(e.get("name"), str)
+              and isinstance(e.get("shape"), list) and len(e["shape"]) <= 8
+              and all(isinstance(d, int) and 0 <= d < 1 << 31 for d in e["shape"]))
+        if ok and e.get("encoding") == "shared":
+            ok = isinstance(e.get("bytes"), int) and e["bytes"] >= 0
+        elif ok:
+            ok = e.get("encoding") == "raw" and e.get("stored") in RAW_DTYPES \
+                and e.get("dtype") in RAW_DTYPES
+        if not ok:
+            raise _fail(source, f"malformed tensor entry {str(e)[:80]}")
+        total += int(np.prod(e["shape"], dtype=np.float64))
+        if total > MAX_TOTAL_ELEMENTS:
+            raise _fail(source, f"declares more than {MAX_TOTAL_ELEMENTS} elements in all")
+    if not isinstance(h.get("raw_bytes"), int) or h["raw_bytes"] < 0:
+        raise _fail(source, "header has no valid raw_bytes")
+
+
+def from_bytes(data: bytes, source: str = "compressed file") -> CompressedModel:
+    if len(data) < _PREFIX.size + 4:
+        raise _fail(source, f"truncated ({len(data)} bytes is shorter than the fixed header)")
+    magic, version, header_len = _PREFIX.unpack_from(data)
+    if magic != MAGIC:
+        raise _fail(source, "not a squeezenet compressed file (bad magic bytes)")
+    if version != VERSION:
+        raise _fail(source, f"unsupported format version {version} (this reader knows "
+                    f"version {VERSION}; upgrade squeezenet)")
+    (crc,) = struct.unpack_from("<I", data, len(data) - 4)
+    if zlib.crc32(memoryview(data)[:-4]) != crc:
+        raise _fail(source, "checksum mismatch (the file is truncated or corrupted)")
+    start = _PREFIX.size
+    if header_len > min(MAX_HEADER_BYTES, len(data) - start - 4):
+        raise _fail(source, f"declared header size {header_len} exceeds the file")
+    try:
+        inflater = zlib.decompressobj()
+        text = inflater.decompress(data[start:start + header_len], MAX_HEADER_BYTES)
+        if inflater.unconsumed_tail:
+            raise _fail(source, "header inflates past the size limit")
+        header = json.loads(text)
+    except (zlib.error, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise _fail(source, f"unreadable header ({e})") from None
+    _check_header(header, source)
+    offset = start + header_len
+    body_end = len(data) - 4
+    sizes = [e["bytes"] for e in header["tensors"] if e["encoding"] == "shared"]
+    if offset + sum(sizes) + header["raw_bytes"] != body_end:
+        raise _fail(source, "section sizes do not add up to the file size")
+    tensors: dict[str, SharedTensor | np.ndarray] = {}
+    raw_entries = []
+    for e in header["tensors"]:
+        if e["encoding"] == "shared":
+            section = memoryview(data)[offset:offset + e["bytes"]]
+            offset += e["bytes"]
+            tensors[e["name"]] = decode_shared(section, tuple(e["shape"]), header["coder"],
+                                               f"{source}: tensor {e['name']}")
+        else:
+            tensors[e["name"]] = None  # filled below, keeps header order
+            raw_entries.append(e)
+    if sum(int(np.prod(e["shape"])) for e in raw_entries) > MAX_RAW_ELEMENTS:
+        raise _fail(source, f"declares more than {MAX_RAW_ELEMENTS} raw elements")
+    expected = sum(int(np.prod(e["shape"])) * np.dtype(RAW_DTYPES[e["stored"]]).itemsize
+                   for e in raw_entries)
+    try:
+        inflater = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+        raw = inflater.decompress(data[offset:body_end], max_length=expected)
+    except lzma.LZMAError as e:
+        raise _fail(source, f"corrupt raw-tensor section ({e})") from None
+    if len(raw) != expected or not inflater.eof:
+        raise _fail(source, f"raw-tensor section holds {len(raw)} bytes, expected {expected}")
+    pos = 0
+    raw_dtypes = {}
+    for e in raw_entries:
+        stored = np.dtype(RAW_DTYPES[e["stored"]])
+        count = int(np.prod(e["shape"]))
+        chunk = raw[pos:pos + count * stored.itemsize]
+        pos += count * stored.itemsize
+        array = _unshuffle(chunk, stored, count).astype(RAW_DTYPES[e["dtype"]])
+        tensors[e["name"]] = array.reshape(e["shape"])
+        raw_dtypes[e["name"]] = e["stored"]
+    meta = header.get("meta") if isinstance(header.get("meta"), dict) else {}
+    return CompressedModel(header["model"], tensors, header["coder"], meta, raw_dtypes)
+
+
+def load(path: str | os.PathLike) -> CompressedModel:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CompressedFormatError(f"{path}: cannot read ({e.strerror})") from None
+    return from_bytes(data, str(path))
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The reader ``squeezenet.weights.read_state_dict`` uses for compressed files."""
+    return load(path).state_dict()
+
+
+register_reader(MAGIC, read_state_dict)

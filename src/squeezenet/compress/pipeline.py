@@ -1,0 +1,145 @@
+"""The Deep Compression pipeline (Han et al., ICLR 2016, Figure 1): prune -> fine-tune ->
+quantize (weight sharing) -> fine-tune the codebooks -> entropy-code into one file.
+
+Fine-tuning distils the uncompressed model on unlabeled calibration images (distill.py);
+with no calibration data the pipeline is post-training only. ``lossless`` re-encodes
+weights that are already pruned and weight-shared (Han's release) without changing a bit.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .codec import SharedTensor
+from .distill import Calibration, finetune
+from .entropy import default_coder
+from .fileformat import CompressedModel
+from .modeldesc import describe_model
+from .pruning import SQUEEZENET_PROFILE, Pruner, prunable, resolve_density
+from .quantize import Quantizer, parse_bits
+from .report import Report
+
+PROFILES = {"paper": SQUEEZENET_PROFILE, "none": 1.0}
+
+
+def parse_prune(spec: str | float | dict) -> float | dict:
+    """``paper``, ``none``, a density ``0.4`` or ``pattern=density,...``."""
+    if isinstance(spec, (int, float, dict)):
+        return spec
+    if spec in PROFILES:
+        return PROFILES[spec]
+    if "=" in spec:
+        return {p.strip(): float(d) for p, _, d in
+                (part.partition("=") for part in spec.split(","))}
+    return float(spec)
+
+
+@dataclass(frozen=True)
+class CompressConfig:
+    """What to do; the CLI parses flags into one of these."""
+
+    prune: str | float | dict = "paper"
+    prune_steps: int = 1  # iterative pruning: reach the target densities in this many rounds
+    bits: str | int | dict = 8
+    finetune_steps: int = 0  # distillation steps after each pruning round
+    codebook_steps: int = 0  # distillation steps on the centroids (section 3.3)
+    lr: float = 1e-4
+    codebook_lr: float = 1e-4
+    batch_size: int = 32
+    temperature: float = 2.0
+    coder: str = field(default_factory=default_coder)
+    bias_dtype: str = "float32"  # "float16" halves the (small) bias storage
+    seed: int = 0
+
+
+def lossless(state: dict[str, torch.Tensor], model_desc: dict, coder: str | None = None,
+             meta: dict | None = None) -> CompressedModel:
+    """Re-encode already pruned + weight-shared weights exactly: every conv / linear weight
+    (>= 2 dims) becomes a SharedTensor of its distinct values, everything else is raw."""
+    tensors: dict[str, SharedTensor | np.ndarray] = {}
+    for name, t in state.items():
+        array = t.detach().cpu().numpy()
+        if t.dim() >= 2 and t.is_floating_point():
+            if t.dtype != torch.float32:
+                raise ValueError(f"{name}: --lossless needs float32 weights, got {t.dtype}")
+            tensors[name] = SharedTensor.from_dense(array, name)
+        else:
+            tensors[name] = array
+    return CompressedModel(model_desc, tensors, coder or default_coder(), meta or {})
+
+
+def to_compressed(model: nn.Module, name: str, shared: dict[str, SharedTensor],
+                  config: CompressConfig, meta: dict | None = None) -> CompressedModel:
+    tensors: dict[str, SharedTensor | np.ndarray] = {}
+    raw_dtypes = {}
+    for key, t in model.state_dict().items():
+        if key in shared:
+            tensors[key] = shared[key]
+        else:
+            array = t.detach().cpu().numpy()
+            if t.is_floating_point():
+                raw_dtypes[key] = config.bias_dtype
+                # Round now, so that what is scored is exactly what the file holds.
+                array = array.astype(config.bias_dtype).astype(array.dtype)
+            tensors[key] = array
+    return CompressedModel(describe_model(model, name), tensors, config.coder, meta or {},
+                           raw_dtypes)
+
+
+def compress(
+    model: nn.Module,
+    name: str,
+    config: CompressConfig,
+    calib_inputs: torch.Tensor | None = None,
+    score: Callable[[nn.Module], float] | None = None,
+) -> tuple[CompressedModel, Report]:
+    """Run the pipeline on ``model`` (modified in place); returns the file contents and the
+    per-stage report. ``score(model)`` (e.g. top-1 on a validation set) is measured after
+    every stage when given."""
+    torch.manual_seed(config.seed)
+    teacher = copy.deepcopy(model).eval()
+    calib = Calibration(calib_inputs, teacher) if calib_inputs is not None else None
+    report = Report(model, name, config.coder)
+    report.stage("uncompressed", score(model) if score else None)
+
+    names = prunable(model)
+    profile = parse_prune(config.prune)
+    targets = resolve_density(model, profile, names)
+    pruner = Pruner(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if any(d < 1.0 for d in targets.values()):
+        rounds = max(1, config.prune_steps)
+        for r in range(1, rounds + 1):
+            # Geometric steps in density (each round removes the same fraction of what is
+            # left), as in iterative pruning (Han et al. 2015, section 3.3).
+            step = {n: d ** (r / rounds) for n, d in targets.items()}
+            pruner.prune(step)
+            if calib is not None and config.finetune_steps:
+                finetune(model, calib, params, config.finetune_steps, config.lr,
+                         config.batch_size, config.temperature, pruner.mask_gradients,
+                         pruner.apply, desc=f"prune {r}/{rounds}", seed=config.seed + r)
+        report.stage("pruned" + (" + fine-tuned" if calib is not None and
+                                 config.finetune_steps else ""), score(model) if score else None)
+    pruner.remove()  # zeros are now exact; quantization keeps them zero
+
+    bits = parse_bits(config.bits)
+    quantizer = Quantizer(model, bits)
+    report.stage("quantized", score(model) if score else None)
+    if calib is not None and config.codebook_steps:
+        biases = [p for n, p in model.named_parameters() if n not in quantizer.codebooks]
+        finetune(model, calib, quantizer.parameters() + biases, config.codebook_steps,
+                 config.codebook_lr, config.batch_size, config.temperature,
+                 quantizer.accumulate_grads, quantizer.apply, desc="codebook",
+                 seed=config.seed + 1000)
+        report.stage("codebook fine-tuned", score(model) if score else None)
+    cm = to_compressed(model, name, quantizer.shared_tensors(), config)
+    # Score exactly what the file holds (biases may have been rounded to float16).
+    model.load_state_dict(cm.state_dict())
+    report.stage("encoded", score(model) if score else None, cm)
+    return cm, report

@@ -1,0 +1,139 @@
+"""Magnitude pruning with persistent masks (Deep Compression section 2; Han et al. 2015).
+
+Masks are state: :class:`Pruner` keeps one boolean buffer per pruned weight, re-applies it
+after every optimizer step (momentum and weight decay would otherwise revive pruned
+weights), exposes it for checkpoints (``state_dict``/``load_state_dict``) and is removed
+with :meth:`Pruner.remove` before export, leaving plain tensors with exact zeros.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import torch
+from torch import nn
+
+# SqueezeNet paper Table 1, "sparsity" column (the fraction of weights kept after Deep
+# Compression; Han's released file has exactly these densities): conv1 dense; expand 3x3 at
+# 33%, 30% in fire8 and fire9; the 1x1 layers the paper halves at 50% (fire6 and fire8
+# expand 1x1, fire7 and fire9 squeeze); conv10 at 20%; everything else dense. Keys are
+# wildcard patterns over parameter names or their paper aliases (fire_aliases); first match
+# wins.
+SQUEEZENET_PROFILE: dict[str, float] = {
+    "fire8.expand3x3.weight": 0.30, "fire9.expand3x3.weight": 0.30,
+    "fire*.expand3x3.weight": 0.33,
+    "fire6.expand1x1.weight": 0.5, "fire8.expand1x1.weight": 0.5,
+    "fire7.squeeze.weight": 0.5, "fire9.squeeze.weight": 0.5,
+    "classifier.*.weight": 0.20,
+}
+
+
+def fire_aliases(model: nn.Module) -> dict[str, str]:
+    """Map parameter names to paper names (features.3.squeeze.weight -> fire2.squeeze.weight)
+    so profiles can say ``fire8`` whatever the layer indices of the variant."""
+    from ..models.fire import Fire
+
+    aliases = {}
+    fire_i = 2
+    for name, module in model.named_modules():
+        if isinstance(module, Fire):
+            for pname, _ in module.named_parameters():
+                aliases[f"{name}.{pname}"] = f"fire{fire_i}.{pname}"
+            fire_i += 1
+    return aliases
+
+
+def _match(pattern: str, name: str) -> bool:
+    regex = re.escape(pattern).replace(r"\*", ".*")
+    return re.fullmatch(regex, name) is not None
+
+
+def resolve_density(model: nn.Module, profile: dict[str, float] | float,
+                    names: list[str], default: float | None = 1.0) -> dict[str, float]:
+    """Per-parameter value from a profile: a number applies to all, a {pattern: value}
+    dict gives the first matching pattern's value, else ``default``."""
+    if isinstance(profile, (int, float)):
+        return {n: profile for n in names}
+    aliases = fire_aliases(model)
+    out = {}
+    for n in names:
+        alias = aliases.get(n, n)
+        for pattern, density in profile.items():
+            if _match(pattern, n) or _match(pattern, alias):
+                out[n] = density
+                break
+        else:
+            out[n] = default
+    return out
+
+
+def prunable(model: nn.Module) -> list[str]:
+    """Names of conv / linear weights (biases are never pruned: they are few)."""
+    return [f"{name}.weight" for name, m in model.named_modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def magnitude_mask(weight: torch.Tensor, density: float) -> torch.Tensor:
+    """Keep the ``density`` fraction of weights with the largest magnitude."""
+    if not 0.0 < density <= 1.0:
+        raise ValueError(f"density must be in (0, 1], got {density}")
+    keep = max(1, math.ceil(density * weight.numel()))
+    if keep >= weight.numel():
+        return torch.ones_like(weight, dtype=torch.bool)
+    threshold = weight.abs().flatten().kthvalue(weight.numel() - keep + 1).values
+    return weight.abs() >= threshold
+
+
+class Pruner:
+    """Holds the masks of a model's pruned weights and keeps the weights masked."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.masks: dict[str, torch.Tensor] = {}
+        self._params = dict(model.named_parameters())
+
+    def prune(self, densities: dict[str, float]) -> None:
+        """(Re)compute masks by magnitude; a weight pruned before stays pruned."""
+        for name, density in densities.items():
+            w = self._params[name].detach()
+            mask = magnitude_mask(w * self.masks[name] if name in self.masks else w, density)
+            if name in self.masks:
+                mask &= self.masks[name]
+            self.masks[name] = mask
+        self.apply()
+
+    @torch.no_grad()
+    def apply(self) -> None:
+        """Zero the pruned weights (call after every optimizer step)."""
+        for name, mask in self.masks.items():
+            self._params[name].mul_(mask)
+
+    def mask_gradients(self) -> None:
+        """Zero gradients of pruned weights (call between backward and step)."""
+        for name, mask in self.masks.items():
+            g = self._params[name].grad
+            if g is not None:
+                g.mul_(mask)
+
+    def hook_optimizer(self, optimizer: torch.optim.Optimizer):
+        """Re-apply the masks after every ``optimizer.step()``; returns the hook handle."""
+        return optimizer.register_step_post_hook(lambda *_: self.apply())
+
+    def density(self) -> dict[str, float]:
+        return {n: float(m.float().mean()) for n, m in self.masks.items()}
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {n: m.clone() for n, m in self.masks.items()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        for name, mask in state.items():
+            if name not in self._params or mask.shape != self._params[name].shape:
+                raise ValueError(f"pruning mask {name!r} does not fit the model")
+            self.masks[name] = mask.to(torch.bool).clone()
+        self.apply()
+
+    def remove(self) -> None:
+        """Make the pruning permanent and drop the masks (before export)."""
+        self.apply()
+        self.masks.clear()
