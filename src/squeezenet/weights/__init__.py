@@ -30,3 +30,5 @@ __all__ = [
     "resolve_source",
     "sha256_file",
 ]
+
+from ..compress import fileformat as _compressed_format  # noqa: E402,F401 (registers its reader)
