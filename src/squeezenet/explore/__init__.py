@@ -1,0 +1,6 @@
+"""Reproducing the paper's experiments: the design-space sweep and the paper-style report."""
+
+from .points import SweepPoint, sweep_points, unique_trainings
+from .runner import run_sweep
+
+__all__ = ["SweepPoint", "run_sweep", "sweep_points", "unique_trainings"]

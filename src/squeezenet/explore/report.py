@@ -1,0 +1,277 @@
+"""Render the paper-style report: Table 1, Table 2, Figure 3 analogs and the bypass table,
+with the paper's published numbers beside ours.
+
+Inputs are the files the other commands write (so the report can be re-rendered at no cost):
+the sweep's ``explore.csv``, ``compression.json`` (``squeezenet compress`` results) and
+``cifar10.json`` (the training result). Missing inputs leave their section saying so.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..models import create_model
+from ..summary import count_params
+from . import paper
+
+MiB = 2**20
+
+
+def read_csv(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k in ("sr", "pct3x3", "size_mb", "imagenet_size_mb", "top1", "minutes"):
+            if r.get(k) not in (None, ""):
+                r[k] = float(r[k])
+        for k in ("params", "imagenet_params", "epochs"):
+            if r.get(k) not in (None, ""):
+                r[k] = int(float(r[k]))
+    return rows
+
+
+def read_json(path: Path):
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# -- Table 1 ------------------------------------------------------------------------------------
+def _paper_layer_name(prefix: str, fire_names: dict[str, str]) -> str:
+    if prefix == "features.0":
+        return "conv1"
+    if prefix == "classifier.1":
+        return "conv10"
+    block, _, part = prefix.rpartition(".")
+    return f"{fire_names[block]} {part}"
+
+
+def table1_rows(han_layers=None) -> list[dict]:
+    """Per conv layer of v1.0: filter shape, output size at 224, parameters, the paper's
+    pruning density and, if given, the density measured in Han's release."""
+    model = create_model("squeezenet1_0").eval()
+    sizes: dict[str, tuple[int, ...]] = {}
+    hooks = [m.register_forward_hook(lambda m, i, o, n=n: sizes.__setitem__(n, tuple(o.shape[1:])))
+             for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    with torch.no_grad():
+        model(torch.zeros(1, 3, 227, 227))  # Caffe input size, as Table 1
+    for h in hooks:
+        h.remove()
+    fire_names = {f"features.{i}": f"fire{n}" for n, i in zip(range(2, 10), (3, 4, 5, 7, 8, 9,
+                                                                              10, 12))}
+    measured = {layer.name: layer for layer in (han_layers or [])}
+    rows = []
+    for name, m in model.named_modules():
+        if not isinstance(m, nn.Conv2d):
+            continue
+        block, _, part = name.rpartition(".")
+        density = paper.TABLE1_DENSITY.get(name, paper.TABLE1_DENSITY.get(block))
+        if isinstance(density, tuple):
+            density = density[("squeeze", "expand1x1", "expand3x3").index(part)]
+        row = {"layer": _paper_layer_name(name, fire_names), "key": name,
+               "filter": f"{m.kernel_size[0]}x{m.kernel_size[1]}/{m.stride[0]} x {m.out_channels}",
+               "output": "x".join(str(s) for s in sizes[name][::-1]),
+               "params": m.weight.numel() + m.bias.numel(), "paper_density": density}
+        if name in measured:
+            dense = measured[name].dense()
+            row["han_density"] = float((dense != 0).mean())
+        rows.append(row)
+    return rows
+
+
+def _pct(x) -> str:
+    return "" if x is None else f"{100 * x:.0f}%"
+
+
+def render_table1(rows: list[dict], ours: dict | None) -> str:
+    ours_layers = {r.get("layer"): r for r in (ours or {}).get("layers", [])}
+    lines = ["| layer | filters | output | params | paper density (6 bit) | Han's release "
+             "density (8 bit) | our density | our bits |", "|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        o = ours_layers.get(r["key"], {})
+        lines.append(f"| {r['layer']} | {r['filter']} | {r['output']} | {r['params']:,} | "
+                     f"{_pct(r['paper_density'])} | {_pct(r.get('han_density'))} | "
+                     f"{_pct(o.get('density'))} | {o.get('bits', '')} |")
+    total = sum(r["params"] for r in rows)
+    lines.append(f"| **total** | | | {total:,} | {paper.TABLE1_PARAMS_AFTER:,} after pruning | "
+                 "| | |")
+    return "\n".join(lines)
+
+
+# -- Table 2 and the bypass table -----------------------------------------------------------------
+def render_table2(ours_rows: list[dict]) -> str:
+    lines = ["| source | model | compression | data type | size | vs AlexNet | top-1 | top-5 |",
+             "|---|---|---|---|---:|---:|---:|---:|"]
+    alexnet_mb = count_params(create_model("alexnet")) * 4 / MiB
+    for model, approach, dtype, size, ratio, top1, top5 in paper.TABLE2:
+        lines.append(f"| paper (ImageNet val) | {model} | {approach} | {dtype} | {size} MB | "
+                     f"{ratio}x | {top1}% | {top5}% |")
+    for r in ours_rows:
+        size_mb = r["bytes"] / MiB
+        top5 = "" if r.get("top5") is None else f"{r['top5']}"
+        lines.append(f"| ours ({r['dataset']}) | {r['model']} | {r['approach']} | {r['dtype']} | "
+                     f"{size_mb:.3f} MB ({r['bytes']:,} B) | {alexnet_mb / size_mb:.0f}x | "
+                     f"{r['top1']} | {top5} |")
+    return "\n".join(lines)
+
+
+def render_bypass(rows: list[dict]) -> str:
+    ours = {r["bypass"]: r for r in rows if r["experiment"] == "bypass"}
+    lines = ["| bypass | paper size | paper top-1 / top-5 (ImageNet) | our params | "
+             "our top-1 (CIFAR-10 JPEG) |", "|---|---:|---:|---:|---:|"]
+    for kind in ("none", "simple", "complex"):
+        size, top1, top5 = paper.TABLE3[kind]
+        o = ours.get(kind)
+        ours_cells = (f"{o['params']:,} | {100 * o['top1']:.2f}%" if o else "not run | ")
+        label = "vanilla" if kind == "none" else kind
+        lines.append(f"| {label} | {size} MB | {top1}% / {top5}% | {ours_cells} |")
+    return "\n".join(lines)
+
+
+# -- Figure 3 ---------------------------------------------------------------------------------------
+def plot_sweeps(rows: list[dict], out_dir: Path) -> list[str]:
+    """Figure 3 analogs: accuracy vs model size for the SR and pct3x3 sweeps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for experiment, key, anchors, label in (
+        ("sr", "sr", paper.SR_ANCHORS, "squeeze ratio SR (pct3x3 = 0.5)"),
+        ("pct3x3", "pct3x3", paper.PCT3X3_ANCHORS, "pct3x3 (SR = 0.5)"),
+    ):
+        pts = sorted((r for r in rows if r["experiment"] == experiment), key=lambda r: r[key])
+        if not pts:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 4))
+        x = [r["imagenet_size_mb"] for r in pts]
+        ax.plot(x, [100 * r["top1"] for r in pts], "o-", label="ours: CIFAR-10 (JPEG) top-1")
+        for r, xi in zip(pts, x):
+            ax.annotate(f"{r[key]:g}", (xi, 100 * r["top1"]), textcoords="offset points",
+                        xytext=(4, -10), fontsize=8)
+        ax.set_xlabel("fp32 size of the ImageNet network with these metaparameters (MB)")
+        ax.set_ylabel("our top-1 (%)")
+        ax2 = ax.twinx()
+        spec_x = {r[key]: r["imagenet_size_mb"] for r in pts}
+        ax_pts = [(spec_x[v], a) for v, a in anchors.items() if v in spec_x]
+        if ax_pts:
+            ax2.plot(*zip(*ax_pts), "s", color="tab:red", label="paper: ImageNet top-5 (stated)")
+            ax2.set_ylabel("paper top-5 (%)", color="tab:red")
+        ax.set_title(f"Figure 3 analog: {label}")
+        handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+        labels = ax.get_legend_handles_labels()[1] + ax2.get_legend_handles_labels()[1]
+        ax.legend(handles, labels, loc="lower right", fontsize=8)
+        fig.tight_layout()
+        name = f"figure3_{experiment}.png"
+        fig.savefig(out_dir / name, dpi=110)
+        plt.close(fig)
+        written.append(name)
+    return written
+
+
+def shape_findings(rows: list[dict]) -> list[str]:
+    """Plain statements of where our results agree with the paper's shape."""
+    notes = []
+
+    def best_within(exp, key, tol=0.005):
+        pts = sorted((r for r in rows if r["experiment"] == exp), key=lambda r: r[key])
+        if len(pts) < 2:
+            return None, pts
+        top = max(r["top1"] for r in pts)
+        first = next(r for r in pts if r["top1"] >= top - tol)
+        return first[key], pts
+
+    for exp, key, claim in (("sr", "sr", paper.SR_PLATEAU), ("pct3x3", "pct3x3",
+                                                             paper.PCT3X3_PLATEAU)):
+        plateau, pts = best_within(exp, key)
+        if plateau is None:
+            notes.append(f"- {exp} sweep: not enough points yet.")
+            continue
+        agree = "agrees" if abs(plateau - claim) <= 0.25 else "does not agree"
+        series = ", ".join(f"{r[key]:g}: {100 * r['top1']:.1f}%" for r in pts)
+        notes.append(f"- {exp}: accuracy comes within 0.5 point of its best at {key} = "
+                     f"{plateau:g}; the paper's plateau starts near {claim:g}, so ours {agree} "
+                     f"({series}).")
+    byp = {r["bypass"]: r["top1"] for r in rows if r["experiment"] == "bypass"}
+    if len(byp) == 3:
+        order = tuple(sorted(byp, key=byp.get, reverse=True))
+        agree = "agrees with" if order == paper.BYPASS_ORDER else "differs from"
+        names = {"none": "vanilla", "simple": "simple", "complex": "complex"}
+        notes.append(f"- bypass: our order is {' > '.join(names[k] for k in order)} "
+                     f"({', '.join(f'{names[k]} {100 * v:.1f}%' for k, v in byp.items())}); "
+                     f"it {agree} the paper's simple > complex > vanilla.")
+    else:
+        notes.append("- bypass: not all three variants have been trained yet.")
+    return notes
+
+
+def render_report(results_dir: str | os.PathLike, out: str | os.PathLike,
+                  han_net: str | os.PathLike | None = None) -> Path:
+    """Write ``out`` (markdown) and its PNG plots beside it; returns the markdown path."""
+    results_dir, out = Path(results_dir), Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = read_csv(results_dir / "explore.csv")
+    compression = read_json(results_dir / "compression.json")
+    cifar = read_json(results_dir / "cifar10.json")
+    han_layers = None
+    if han_net and Path(han_net).is_file():
+        from ..weights import read_deep_compression
+
+        han_layers = read_deep_compression(han_net)
+    ours_t2 = (compression or {}).get("table2", [])
+    plots = plot_sweeps(rows, out.parent) if rows else []
+    minutes = sum(float(r["minutes"]) for r in {r["key"]: r for r in rows}.values())
+    parts = [
+        "# SqueezeNet paper reproduction report",
+        "",
+        "Generated by `squeezenet report`. Paper numbers are ImageNet (Caffe); ours are measured "
+        "on the data this machine has, named in each table.",
+        "",
+        "## Table 1: SqueezeNet v1.0 layers and compression",
+        "",
+        render_table1(table1_rows(han_layers), (compression or {}).get("table1")),
+        "",
+        "## Table 2: sizes and accuracies vs AlexNet",
+        "",
+        render_table2(ours_t2) if ours_t2 else
+        render_table2([]) + "\n\n(no `compression.json` with a `table2` list found)",
+        "",
+        "## Figure 3 analogs: the design-space sweeps",
+        "",
+    ]
+    if rows:
+        budget = {(r["epochs"]) for r in rows}
+        parts.append(f"{len({r['key'] for r in rows})} trainings, {minutes:.0f} minutes of "
+                     f"compute, {', '.join(map(str, sorted(budget)))} epochs per point "
+                     "(CIFAR-10 JPEG, 32x32 layout; the x axis is the size the same "
+                     "metaparameters give the paper's ImageNet network).")
+        parts.append("")
+        parts += [f"![{p}]({p})" for p in plots]
+        parts += ["", "| experiment | SR | pct3x3 | bypass | params (CIFAR) | ImageNet-network "
+                  "size | top-1 |", "|---|---:|---:|---|---:|---:|---:|"]
+        for r in rows:
+            parts.append(f"| {r['experiment']} | {r['sr']:g} | {r['pct3x3']:g} | {r['bypass']} "
+                         f"| {r['params']:,} | {r['imagenet_size_mb']:.1f} MB | "
+                         f"{100 * r['top1']:.2f}% |")
+    else:
+        parts.append("(no `explore.csv` found: run `squeezenet explore` first)")
+    parts += ["", "## Bypass (Table 3)", "", render_bypass(rows), "",
+              "## Where our results agree with the paper's shape", ""]
+    parts += shape_findings(rows)
+    if cifar:
+        parts += ["", "## CIFAR-10 training result", "",
+                  f"`{cifar.get('command')}`: top-1 {cifar.get('top1')} in "
+                  f"{cifar.get('minutes')} minutes ({cifar.get('model')})."]
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text("\n".join(parts) + "\n", encoding="utf-8")
+    os.replace(tmp, out)
+    return out
