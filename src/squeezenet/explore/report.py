@@ -136,7 +136,7 @@ def render_bypass(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-# -- Figure 3 ---------------------------------------------------------------------------------------
+# -- Figure 3 ------------------------------------------------------------------------------
 def plot_sweeps(rows: list[dict], out_dir: Path) -> list[str]:
     """Figure 3 analogs: accuracy vs model size for the SR and pct3x3 sweeps."""
     import matplotlib

@@ -14,8 +14,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..summary import count_params
 from .points import SweepPoint, sweep_points, unique_trainings
