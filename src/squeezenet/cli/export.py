@@ -1,0 +1,115 @@
+"""``squeezenet export``: ONNX / TorchScript / OpenVINO IR files, checked against PyTorch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def register(sub, formatter) -> None:
+    from ..deploy.export import FORMATS
+    from .common import add_model_args, add_preprocess_arg
+
+    p = sub.add_parser(
+        "export", formatter_class=formatter,
+        help="export a model to ONNX, TorchScript or OpenVINO IR (optionally INT8)",
+        description="Export a model with its weights for a deployment runtime. ONNX files "
+        "are validated by onnx.checker; every export is loaded back by its runtime (ONNX "
+        "Runtime, OpenVINO, torch.jit) and its logits compared with eager PyTorch on the "
+        "--check-images (or on a fixed random batch). An fp32 export whose max abs logit "
+        "difference exceeds --tolerance is an error. ONNX and OpenVINO need the optional "
+        "extras: pip install 'squeezenet[onnx]' / 'squeezenet[openvino]'.",
+    )
+    add_model_args(p)
+    p.add_argument("--format", "-f", choices=list(FORMATS), default="onnx",
+                   help="onnx: one self-contained .onnx file, dynamic batch; torchscript: "
+                   "traced module for torch.jit.load; openvino: IR .xml + .bin")
+    p.add_argument("--output", "-o", default=None, metavar="PATH",
+                   help="output file (default: <model>[-int8].onnx / .pt / .xml)")
+    add_preprocess_arg(p)
+    p.add_argument("--input-size", type=int, default=None, metavar="PX",
+                   help="side of the square example input (default: the preprocessing crop); "
+                   "the batch dimension stays dynamic")
+    p.add_argument("--int8", action="store_true",
+                   help="post-training static INT8 (ONNX Runtime QDQ; onnx and openvino "
+                   "formats), calibrated on --calibration")
+    p.add_argument("--calibration", default=None, metavar="DIR|ZIP",
+                   help="calibration images for --int8: an image folder (recursive) or a zip "
+                   "of images; keep them apart from your evaluation images")
+    p.add_argument("--calibration-size", type=int, default=200, metavar="N",
+                   help="how many calibration images to draw (fixed seed)")
+    p.add_argument("--check-images", default=None, metavar="DIR",
+                   help="folder of real images for the output comparison (default: a fixed "
+                   "random batch)")
+    p.add_argument("--check-count", type=int, default=16, metavar="N",
+                   help="how many --check-images to compare on")
+    p.add_argument("--tolerance", type=float, default=1e-3,
+                   help="largest acceptable max abs logit difference for fp32 exports")
+    p.add_argument("--opset", type=int, default=None,
+                   help="ONNX opset (default: the exporter's)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(func=run)
+
+
+def _check_batch(args, preprocess, input_size: int, in_channels: int):
+    import torch
+
+    if args.check_images is None:
+        gen = torch.Generator().manual_seed(0)
+        return torch.randn(4, in_channels, input_size, input_size, generator=gen), "random"
+    from ..data import load_image
+    from ..data.images import is_image_file
+
+    root = Path(args.check_images)
+    if not root.is_dir():
+        raise ValueError(f"{root}: --check-images must be a folder of images")
+    files = sorted(p for p in root.rglob("*") if is_image_file(p))[: args.check_count]
+    if not files:
+        raise ValueError(f"{root}: no images to compare outputs on")
+    return torch.stack([preprocess(load_image(f)) for f in files]), str(root)
+
+
+def run(args) -> int:
+    from ..deploy.backends import load_exported
+    from ..deploy.export import FORMATS, compare_outputs, export_model
+    from .common import build_model, choose_preprocess
+
+    if args.int8 and args.calibration is None:
+        raise ValueError("--int8 needs --calibration (an image folder or a zip of images)")
+    if args.int8 and args.format == "torchscript":
+        raise ValueError("--int8 is available for --format onnx and openvino only")
+    model = build_model(args).eval()
+    preprocess = choose_preprocess(args, model)
+    input_size = args.input_size or preprocess.crop
+    if args.input_size:
+        preprocess = preprocess.with_crop(args.input_size)
+    output = Path(args.output or f"{args.model}{'-int8' if args.int8 else ''}"
+                                 f"{FORMATS[args.format]}")
+    if not output.suffix:
+        output = output.with_suffix(FORMATS[args.format])
+    calibration = None
+    if args.int8:
+        from ..deploy.quantize_int8 import calibration_batch
+
+        calibration = calibration_batch(args.calibration, preprocess, args.calibration_size)
+    path = export_model(model, output, args.format, input_size, calibration, args.opset)
+    in_channels = getattr(getattr(model, "spec", None), "in_channels", 3)
+    batch, source = _check_batch(args, preprocess, input_size, in_channels)
+    check = compare_outputs(model, load_exported(path, args.format), batch)
+    result = {"path": str(path), "format": args.format,
+              "precision": "int8" if args.int8 else "fp32", "model": args.model,
+              "weights": args.weights, "input_size": input_size, "check_images": source,
+              **check, "bytes": path.stat().st_size
+              + (path.with_suffix(".bin").stat().st_size if args.format == "openvino" else 0)}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"wrote {path} ({result['bytes'] / 1e6:.2f} MB, {result['precision']}, "
+              f"{args.format})")
+        print(f"vs eager PyTorch on {check['n']} {'real' if args.check_images else 'random'} "
+              f"images: max abs logit diff {check['max_abs_diff']:.3g}, top-1 agrees on "
+              f"{check['top1_agree']}/{check['n']}")
+    if not args.int8 and check["max_abs_diff"] > args.tolerance:
+        raise ValueError(f"{path}: outputs differ from PyTorch by {check['max_abs_diff']:.3g} "
+                         f"> --tolerance {args.tolerance}")
+    return 0

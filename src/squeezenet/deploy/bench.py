@@ -1,0 +1,212 @@
+"""Side-by-side speed of inference backends: batch-1 latency and batch-N throughput.
+
+Every backend runs in the same process, in interleaved rounds (the order rotates each round),
+so a burst of load from elsewhere hits all of them rather than one; figures are medians over
+all rounds. torchvision's own eager ``squeezenet1_1`` (same weights) is the baseline row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import ctypes
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .backends import BACKENDS, check_backend_names, load_backend, prepare_artifacts
+
+BASELINE = "torchvision"
+
+
+def _proc_status_mb(field: str) -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024  # kB -> MiB
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM) to the current RSS (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _measure_in_child(factory: Callable[[], Callable], x: torch.Tensor, conn) -> None:
+    try:
+        # The forked child must not re-enter the parent's OpenMP pool (libgomp hangs after
+        # fork); torch runs single-threaded here, which changes time, not memory.
+        torch.set_num_threads(1)
+        # Hand the inherited heap's free pages back to the kernel: otherwise the backend's
+        # allocations reuse them without any RSS growth and its memory goes uncounted.
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        rss0 = _proc_status_mb("VmRSS")
+        if not _reset_peak_rss() or rss0 is None:
+            conn.send(None)
+            return
+        factory()(x)
+        conn.send(_proc_status_mb("VmHWM") - rss0)
+    except Exception:  # noqa: BLE001 -- any failure means "not measured", not a crash
+        conn.send(None)
+
+
+def _peak_memory_mib(factory: Callable[[], Callable], x: torch.Tensor,
+                     timeout: float = 120.0) -> float | None:
+    """Peak-RSS growth of building the backend and running ``x`` once, measured in a forked
+    child so that every backend starts from the same heap (in one process, memory freed by
+    an earlier backend would be reused by the next and hide its cost). None where fork or
+    /proc is unavailable."""
+    import multiprocessing as mp
+
+    if "fork" not in mp.get_all_start_methods() or _proc_status_mb("VmRSS") is None:
+        return None
+    ctx = mp.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_measure_in_child, args=(factory, x, send), daemon=True)
+    child.start()
+    value = recv.recv() if recv.poll(timeout) else None
+    child.join(5)
+    if child.is_alive():
+        child.kill()
+        child.join()
+    return None if value is None else round(value, 1)
+
+
+def _torchvision_baseline(model: nn.Module) -> nn.Module | None:
+    """torchvision's squeezenet1_1 holding ``model``'s weights, or None if they don't fit."""
+    from torchvision.models import squeezenet1_1
+
+    num_classes = getattr(getattr(model, "spec", None), "num_classes", 1000)
+    tv = squeezenet1_1(num_classes=num_classes)
+    try:
+        tv.load_state_dict(model.state_dict(), strict=True)
+    except RuntimeError:
+        return None
+    return tv.eval()
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def run_bench(model: nn.Module, names: list[str], input_size: int = 224, threads: int = 2,
+              rounds: int = 10, iters: int = 20, batch: int = 32,
+              calibration: torch.Tensor | None = None, progress: bool = True) -> list[dict]:
+    """Time each named backend (plus the torchvision baseline when ``model`` has
+    squeezenet1_1's layout). Returns one row per backend and batch size (1 and ``batch``):
+    ``backend, precision, batch, median_ms, p90_ms, images_per_s, peak_mem_mib, speedup``.
+
+    ``peak_mem_mib``: growth of peak RSS while the backend is built (weights included) and
+    runs one ``batch`` (runtime arenas, activations), in a forked child; ``None`` off Linux.
+    """
+    check_backend_names(names, calibration)
+    torch.set_num_threads(threads)
+    model = model.eval()
+    in_channels = getattr(getattr(model, "spec", None), "in_channels", 3)
+    gen = torch.Generator().manual_seed(0)
+    x1 = torch.randn(1, in_channels, input_size, input_size, generator=gen)
+    xb = torch.randn(batch, in_channels, input_size, input_size, generator=gen)
+
+    entries: list[tuple[str, str, Callable]] = []
+    peaks: dict[str, float | None] = {}
+    with tempfile.TemporaryDirectory(prefix="squeezenet-bench-") as workdir:
+        artifacts = prepare_artifacts(names, model, Path(workdir), input_size, calibration)
+        # factory(own_copy): with own_copy, torch backends copy the model first so that the
+        # memory figure counts their weights like the runtimes' figures count theirs.
+        factories: list[tuple[str, str, Callable[[bool], Callable]]] = []
+        if _torchvision_baseline(model) is not None:
+            factories.append((BASELINE, "fp32", lambda own: _eager(_torchvision_baseline(model))))
+        factories += [(n, BACKENDS[n].precision, lambda own, n=n: load_backend(
+            n, copy.deepcopy(model) if own and BACKENDS[n].runtime is None else model,
+            artifacts, threads)) for n in names]
+        # All children fork before any runtime starts its thread pool in this process.
+        for name, _, factory in factories:
+            peaks[name] = _peak_memory_mib(lambda f=factory: f(True), xb)
+        for name, precision, factory in factories:
+            fn = factory(False)
+            fn(xb)  # first run: arenas, kernel selection; not timed
+            entries.append((name, precision, fn))
+
+    times: dict[tuple[str, int], list[float]] = {(e[0], b): [] for e in entries
+                                                  for b in (1, batch)}
+    for _, _, fn in entries:  # warm-up, untimed
+        for _ in range(3):
+            fn(x1)
+    batch_iters = max(1, iters // 8)
+    bar = tqdm(total=rounds, desc="bench", unit="round", file=sys.stderr, disable=not progress)
+    for r in range(rounds):
+        for name, _, fn in entries[r % len(entries):] + entries[:r % len(entries)]:
+            for x, k in ((x1, iters), (xb, batch_iters)):
+                samples = times[(name, len(x))]
+                for _ in range(k):
+                    t0 = time.perf_counter()
+                    fn(x)
+                    samples.append((time.perf_counter() - t0) * 1e3)
+        bar.update(1)
+    bar.close()
+
+    rows = []
+    for b in (1, batch):
+        has_base = (BASELINE, b) in times
+        base = statistics.median(times[(BASELINE, b)]) if has_base else None
+        for name, precision, _ in entries:
+            samples = times[(name, b)]
+            median = statistics.median(samples)
+            rows.append({
+                "backend": name, "precision": precision, "batch": b,
+                "median_ms": round(median, 3), "p90_ms": round(_percentile(samples, 0.9), 3),
+                "images_per_s": round(b * 1000 / median, 1),
+                "peak_mem_mib": peaks[name], "threads": threads, "input_size": input_size,
+                "samples": len(samples),
+                "speedup": round(base / median, 2) if base else None,
+            })
+    return rows
+
+
+def _eager(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return model(x)
+
+    return run
+
+
+def format_table(rows: list[dict]) -> str:
+    """A fixed-width text table (also valid Markdown) of :func:`run_bench` rows."""
+    header = ["backend", "precision", "batch", "median ms", "p90 ms", "img/s",
+              "peak MiB", "vs torchvision"]
+    lines = [header]
+    for r in rows:
+        lines.append([
+            r["backend"], r["precision"], str(r["batch"]), f"{r['median_ms']:.2f}",
+            f"{r['p90_ms']:.2f}", f"{r['images_per_s']:.1f}",
+            "-" if r["peak_mem_mib"] is None else f"{r['peak_mem_mib']:.0f}",
+            "-" if r["speedup"] is None else f"{r['speedup']:.2f}x",
+        ])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = []
+    for j, line in enumerate(lines):
+        cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in
+                 enumerate(zip(line, widths))]
+        out.append("| " + " | ".join(cells) + " |")
+        if j == 0:
+            out.append("|" + "|".join("-" * (w + 2) if i < 2 else "-" * (w + 1) + ":"
+                                      for i, w in enumerate(widths)) + "|")
+    return "\n".join(out)

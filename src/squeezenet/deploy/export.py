@@ -1,0 +1,148 @@
+"""Export a model to the files deployment runtimes load: ONNX, TorchScript, OpenVINO IR.
+
+Every export is validated before it replaces the target: ONNX by ``onnx.checker`` (full
+check, with shape inference); all formats are meant to be compared with eager PyTorch on real
+images through :func:`compare_outputs`. Writes are atomic (temp file in the target folder,
+then ``os.replace``), so an interrupted export never leaves a truncated model behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+
+#: Export formats and the file suffix each writes.
+FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "openvino": ".xml"}
+
+
+@contextlib.contextmanager
+def _atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temp path next to ``path``; move it into place only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make exported models private
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _example_input(model: nn.Module, input_size: int) -> torch.Tensor:
+    in_channels = getattr(getattr(model, "spec", None), "in_channels", 3)
+    return torch.zeros(1, in_channels, input_size, input_size)
+
+
+def check_onnx(path: str | os.PathLike) -> None:
+    """``onnx.checker`` with full shape inference; raises ``ValueError`` naming the file."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except onnx.checker.ValidationError as e:
+        raise ValueError(f"{path}: the exported ONNX graph is invalid: {e}") from None
+
+
+def export_onnx(model: nn.Module, path: str | os.PathLike, input_size: int = 224,
+                opset: int | None = None) -> Path:
+    """One self-contained ``.onnx`` file (weights inside), input ``input`` with a dynamic
+    batch dimension, output ``logits``."""
+    path = Path(path)
+    model = model.eval().cpu()
+    x = _example_input(model, input_size)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    with _atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # The dynamo exporter (torch.export) is torch's supported path; its progress chatter
+        # goes to stdout, which would corrupt `--json` output, hence the redirect.
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+            torch.onnx.export(model, (x,), str(tmp), dynamo=True, external_data=False,
+                              input_names=["input"], output_names=["logits"],
+                              dynamic_shapes=({0: batch},), opset_version=opset,
+                              verbose=False)
+        check_onnx(tmp)
+    return path
+
+
+def export_torchscript(model: nn.Module, path: str | os.PathLike, input_size: int = 224) -> Path:
+    """A traced TorchScript module (``torch.jit.load``-able without this package). Tracing
+    rather than scripting: SqueezeNet's forward has no data-dependent control flow, and the
+    input-size check is skipped while tracing."""
+    path = Path(path)
+    model = model.eval().cpu()
+    x = _example_input(model, input_size)
+    with _atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # TorchScript's deprecation notice
+        traced = torch.jit.trace(model, x, check_trace=True)
+        torch.jit.save(traced, str(tmp))
+    return path
+
+
+def export_openvino(onnx_path: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """OpenVINO IR (``.xml`` + ``.bin``) converted from an ONNX file, weights kept in fp32
+    (OpenVINO's default would halve them to fp16)."""
+    import openvino as ov
+
+    path = Path(path).with_suffix(".xml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ir = ov.convert_model(str(onnx_path))
+    with tempfile.TemporaryDirectory(prefix=f".{path.stem}.", dir=path.parent) as tmpdir:
+        tmp_xml = Path(tmpdir) / path.name
+        ov.save_model(ir, str(tmp_xml), compress_to_fp16=False)
+        # .bin first: an .xml never points at a missing or stale .bin.
+        os.replace(tmp_xml.with_suffix(".bin"), path.with_suffix(".bin"))
+        os.replace(tmp_xml, path)
+    return path
+
+
+def export_model(model: nn.Module, path: str | os.PathLike, fmt: str, input_size: int = 224,
+                 int8_calibration: torch.Tensor | None = None, opset: int | None = None) -> Path:
+    """Export ``model`` as ``fmt`` (one of :data:`FORMATS`).
+
+    With ``int8_calibration`` (a preprocessed float batch of real images) the ONNX and
+    OpenVINO exports are post-training static INT8 (see :mod:`.quantize_int8`).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
+    path = Path(path)
+    if fmt == "torchscript":
+        if int8_calibration is not None:
+            raise ValueError("INT8 export is available for the onnx and openvino formats only")
+        return export_torchscript(model, path, input_size)
+    if fmt == "onnx" and int8_calibration is None:
+        return export_onnx(model, path, input_size, opset)
+    with tempfile.TemporaryDirectory(prefix="squeezenet-export-") as tmpdir:
+        onnx_path = export_onnx(model, Path(tmpdir) / "model.onnx", input_size, opset)
+        if int8_calibration is not None:
+            from .quantize_int8 import quantize_onnx
+
+            target = path if fmt == "onnx" else Path(tmpdir) / "model-int8.onnx"
+            onnx_path = quantize_onnx(onnx_path, target, int8_calibration)
+            if fmt == "onnx":
+                return path
+        return export_openvino(onnx_path, path)
+
+
+@torch.inference_mode()
+def compare_outputs(reference: Callable[[torch.Tensor], torch.Tensor],
+                    candidate: Callable[[torch.Tensor], torch.Tensor],
+                    batch: torch.Tensor) -> dict:
+    """Run both on the same batch: the max absolute logit difference and how many rows
+    agree on the top-1 class."""
+    a = torch.as_tensor(reference(batch)).float()
+    b = torch.as_tensor(candidate(batch)).float()
+    if a.shape != b.shape:
+        raise ValueError(f"output shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
+    return {"max_abs_diff": float((a - b).abs().max()), "n": len(a),
+            "top1_agree": int((a.argmax(1) == b.argmax(1)).sum())}
