@@ -1,0 +1,117 @@
+"""``squeezenet train``: train or fine-tune from a YAML config and/or flags."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+# (field, flag type, help). Every flag defaults to None = "not given", so only the flags a
+# user sets override the YAML file and the recipe.
+_BOOL = "bool"
+_OPTIONS: list[tuple[str, object, str]] = [
+    ("recipe", str, "named recipe to start from: 'paper' (the paper's ImageNet solver) or "
+     "'cifar10-fast' (CIFAR-10 on a CPU in under 30 minutes)"),
+    ("model", str, "registered model name (see `squeezenet summary`)"),
+    ("weights", str, "start from these weights (registered name, path or URL); the classifier "
+     "is replaced when the data has a different number of classes (fine-tuning)"),
+    ("freeze_features", _BOOL, "train only the classifier (conv10); the features stay fixed"),
+    ("batchnorm", _BOOL, "add batch norm after every conv for training; it is folded into the "
+     "convs when the model is saved, so model.pth is a plain SqueezeNet"),
+    ("data", str, "training data: the CIFAR-10 JPEG zip, an ImageFolder root with train/ "
+     "(and val/, test/), or torchvision's cifar-10-batches-py folder"),
+    ("data_format", str, "auto, cifar10-zip, imagefolder or torchvision-cifar10"),
+    ("image_size", int, "training/eval image side (default: the model's input size)"),
+    ("in_memory", str, "auto, yes or no: decode the data once into uint8 tensors in memory "
+     "(auto: yes below 4 GiB of pixels) instead of streaming files with worker processes"),
+    ("val_fraction", float, "fraction of train held out for validation (best-checkpoint "
+     "selection) when the data has no val/ split; the test split is never used to select"),
+    ("strict_data", _BOOL, "stop at the first corrupt image instead of warning and skipping it"),
+    ("workers", int, "image-decoding worker processes when streaming from files"),
+    ("crop_padding", int, "in-memory data: pad by this many pixels, then random-crop back"),
+    ("flip", _BOOL, "random horizontal flips"),
+    ("epochs", int, "number of epochs"),
+    ("batch_size", int, "images per forward pass, per process"),
+    ("effective_batch", int, "images per optimizer step, reached by gradient accumulation "
+     "(must be a multiple of batch size x processes)"),
+    ("optimizer", str, "sgd or adamw"),
+    ("lr", float, "peak learning rate (for the effective batch)"),
+    ("momentum", float, "SGD momentum"),
+    ("nesterov", _BOOL, "Nesterov momentum"),
+    ("weight_decay", float, "L2 weight decay"),
+    ("schedule", str, "lr schedule per step: linear (to 0), onecycle, cosine or constant"),
+    ("warmup_fraction", float, "fraction of the steps spent warming the lr up"),
+    ("label_smoothing", float, "label smoothing of the cross-entropy loss"),
+    ("device", str, "auto, cpu, cuda or cuda:N (under torchrun each process takes its "
+     "LOCAL_RANK's GPU)"),
+    ("amp", str, "mixed precision: auto (bf16 on CPUs/GPUs that have it, else fp16 with a "
+     "GradScaler on CUDA, else off), bf16, fp16 or off"),
+    ("channels_last", _BOOL, "channels-last memory format (faster convolutions)"),
+    ("compile", _BOOL, "torch.compile the model"),
+    ("threads", int, "CPU threads for the model (default: torch's choice)"),
+    ("out", str, "run directory: config.yaml, metrics.csv, last.pt, best.pt, model.pth, "
+     "results.json, curves.png, tensorboard/"),
+    ("resume", _BOOL, "continue from <out>/last.pt (model, optimizer, schedule, scaler, "
+     "epoch, RNG state)"),
+    ("seed", int, "random seed (data order, augmentation, initialisation)"),
+    ("deterministic", _BOOL, "use deterministic algorithms only"),
+    ("eval_test", _BOOL, "score the best checkpoint on the test split at the end"),
+    ("max_steps_per_epoch", int, "stop each epoch after this many batches (smoke tests)"),
+    ("progress", _BOOL, "progress bar with images/s and ETA"),
+    ("tensorboard", _BOOL, "write TensorBoard logs (needs the tensorboard package)"),
+    ("plot", _BOOL, "write curves.png at the end (needs matplotlib)"),
+]
+
+
+def register(sub, formatter) -> None:
+    p = sub.add_parser(
+        "train", formatter_class=formatter,
+        help="train or fine-tune a model (one CPU, or many GPUs with torchrun)",
+        description="Train or fine-tune. Settings come from --recipe, then --config (YAML), "
+        "then the flags below (a flag given overrides the file). The resolved settings are "
+        "saved as <out>/config.yaml. Distributed: `torchrun --nproc-per-node N -m squeezenet "
+        "train ...` (gloo on CPU, NCCL on CUDA); only rank 0 logs and writes.",
+        argument_default=None,
+    )
+    p.add_argument("--config", "-c", metavar="YAML", help="YAML file of settings (the names "
+                   "below, with underscores: lr, batch_size, model_args, ...)")
+    for name, kind, text in _OPTIONS:
+        flag = "--" + name.replace("_", "-")
+        if kind is _BOOL:
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
+        else:
+            p.add_argument(flag, type=kind, default=None, metavar=name.upper(), help=text)
+    p.add_argument("--model-arg", action="append", default=None, metavar="KEY=VALUE",
+                   help="architecture override passed to the model (repeatable), e.g. "
+                   "dropout=0.2 or sr=0.25; values are parsed as YAML")
+    p.add_argument("--json", action="store_true",
+                   help="print the final summary as one JSON object on stdout")
+    p.set_defaults(func=run)
+
+
+def _model_args(items: list[str] | None) -> dict | None:
+    if not items:
+        return None
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--model-arg expects KEY=VALUE, got {item!r}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def run(args) -> int:
+    from ..train import fit, resolve_config
+
+    overrides = {name: getattr(args, name) for name, _, _ in _OPTIONS}
+    model_args = _model_args(args.model_arg)
+    cfg = resolve_config(args.config, overrides)
+    if model_args:
+        cfg.model_args = {**cfg.model_args, **model_args}
+    result = fit(cfg)
+    result.pop("model", None)
+    if args.json:
+        print(json.dumps(result))
+    return 0

@@ -1,0 +1,88 @@
+"""Training checkpoints: everything ``--resume`` needs, written atomically, read without
+unpickling arbitrary objects (``torch.load(..., weights_only=True)``)."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FORMAT = "squeezenet-train-checkpoint"
+VERSION = 1
+
+
+def save_atomic(obj: object, path: str | os.PathLike) -> None:
+    """torch.save to a temporary file then rename, so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def rng_state() -> dict:
+    """Global RNG states as plain lists and tensors (weights_only-loadable)."""
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": _listify(random.getstate()),
+        "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(_tuplify(state["python"]))
+    kind, keys, *rest = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), *rest))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _listify(x):
+    return [_listify(v) for v in x] if isinstance(x, (tuple, list)) else x
+
+
+def _tuplify(x):
+    return tuple(_tuplify(v) for v in x) if isinstance(x, list) else x
+
+
+def make_checkpoint(*, model, optimizer, scheduler, scaler, epoch: int, best: dict,
+                    history: list[dict], config: dict) -> dict:
+    """``epoch`` = number of completed epochs. ``model`` is the unwrapped module."""
+    return {
+        "format": FORMAT, "version": VERSION,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
+        "epoch": epoch, "best": dict(best), "history": list(history),
+        "rng": rng_state(), "config": config,
+    }
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a training checkpoint; errors name the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint to resume from")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - truncated zip, pickle refusing a global, ...
+        raise ValueError(f"{path}: not a readable training checkpoint ({e})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a squeezenet training checkpoint")
+    if ckpt.get("version", 0) > VERSION:
+        raise ValueError(f"{path}: checkpoint version {ckpt['version']} is newer than this "
+                         f"library understands ({VERSION})")
+    return ckpt

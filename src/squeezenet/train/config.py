@@ -1,0 +1,162 @@
+"""The training configuration: one flat dataclass, filled from a recipe, a YAML file and flags.
+
+Precedence (lowest first): the dataclass defaults, the named ``recipe``, the YAML file, then
+explicit overrides (command-line flags). The resolved configuration is written beside the
+run's outputs as ``config.yaml`` so a run can be repeated exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class TrainConfig:
+    # -- model ------------------------------------------------------------------------------
+    model: str = "squeezenet_cifar"
+    weights: str | None = None          # any source create_model accepts (fine-tuning)
+    freeze_features: bool = False       # train only the classifier (conv10)
+    batchnorm: bool = False             # train-time BN after each conv, folded away at the end
+    model_args: dict = field(default_factory=dict)  # SqueezeNetSpec overrides, e.g. dropout
+    # -- data -------------------------------------------------------------------------------
+    data: str | None = None             # zip, ImageFolder root (train/, val/), torchvision dir
+    data_format: str = "auto"           # auto | cifar10-zip | imagefolder | torchvision-cifar10
+    image_size: int | None = None       # default: the model's input size
+    in_memory: str = "auto"             # auto | yes | no: decode once into uint8 tensors
+    val_fraction: float = 0.1           # held out from train when there is no val/ split
+    strict_data: bool = False           # a corrupt image stops the run instead of a warning
+    workers: int = 2                    # decoding processes for streamed (not in-memory) data
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    crop_padding: int = 4               # in-memory: random crop from a zero-padded image
+    flip: bool = True
+    # -- optimisation -----------------------------------------------------------------------
+    epochs: int = 30
+    batch_size: int = 128               # per process
+    effective_batch: int | None = None  # reached by gradient accumulation (paper: 512)
+    optimizer: str = "sgd"
+    lr: float = 0.1                     # for the effective batch
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    decay_norm_and_bias: bool = True    # False: no weight decay on 1-D parameters
+    schedule: str = "linear"            # linear (to 0) | onecycle | cosine | constant
+    warmup_fraction: float = 0.0        # onecycle: fraction of the steps spent warming up
+    label_smoothing: float = 0.0
+    # -- speed ------------------------------------------------------------------------------
+    device: str = "auto"                # auto | cpu | cuda | cuda:N
+    amp: str = "auto"                   # auto | bf16 | fp16 | off
+    channels_last: bool = True
+    compile: bool = False
+    threads: int | None = None          # CPU intra-op threads (default: torch's choice)
+    # -- run --------------------------------------------------------------------------------
+    recipe: str | None = None
+    out: str = "runs/train"
+    resume: bool = False                # continue from <out>/last.pt
+    seed: int = 0
+    deterministic: bool = False
+    eval_test: bool = True              # score the best checkpoint on the test split at the end
+    max_steps_per_epoch: int | None = None  # cut epochs short (smoke tests)
+    progress: bool = True
+    tensorboard: bool = True
+    plot: bool = True
+
+    def accum_steps(self, world_size: int) -> int:
+        """Micro-batches per optimizer step so that batch x world x accum = effective batch."""
+        if not self.effective_batch:
+            return 1
+        per_step = self.batch_size * world_size
+        if self.effective_batch % per_step:
+            raise ValueError(f"effective_batch {self.effective_batch} is not a multiple of "
+                             f"batch_size x processes = {per_step}")
+        return self.effective_batch // per_step
+
+    def validate(self) -> None:
+        choices = {"data_format": ("auto", "cifar10-zip", "imagefolder", "torchvision-cifar10"),
+                   "in_memory": ("auto", "yes", "no"), "optimizer": ("sgd", "adamw"),
+                   "schedule": ("linear", "onecycle", "cosine", "constant"),
+                   "amp": ("auto", "bf16", "fp16", "off")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.data is None:
+            raise ValueError("no training data: set `data` (a path) in the config or --data")
+        for name in ("epochs", "batch_size"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if not 0 <= self.warmup_fraction < 1:
+            raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def _check_keys(d: dict, where: str) -> None:
+    unknown = sorted(set(d) - set(_FIELDS))
+    if unknown:
+        raise ValueError(f"{where}: unknown setting(s) {unknown}; known: {sorted(_FIELDS)}")
+
+
+def read_yaml(path: str | os.PathLike) -> dict:
+    """A YAML mapping of TrainConfig fields (errors name the file)."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = yaml.safe_load(f) or {}
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such config file") from None
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: expected a mapping of settings, got {type(d).__name__}")
+    _check_keys(d, str(path))
+    return d
+
+
+def resolve_config(file: str | os.PathLike | None = None,
+                   overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """defaults < recipe < YAML ``file`` < ``overrides`` (``None`` values are ignored)."""
+    from .recipes import get_recipe
+
+    from_file = read_yaml(file) if file else {}
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    _check_keys(overrides, "overrides")
+    recipe = overrides.get("recipe", from_file.get("recipe"))
+    merged: dict[str, Any] = {}
+    if recipe:
+        merged.update(get_recipe(recipe))
+    merged.update(from_file)
+    merged.update(overrides)
+    if "model_args" in merged and not isinstance(merged["model_args"], dict):
+        raise ValueError(f"model_args must be a mapping, got {merged['model_args']!r}")
+    for key in ("mean", "std"):
+        if key in merged:
+            merged[key] = tuple(float(v) for v in merged[key])
+    cfg = TrainConfig(**merged)
+    cfg.validate()
+    return cfg
+
+
+def save_config(cfg: TrainConfig, path: str | os.PathLike) -> None:
+    """Write the resolved configuration as YAML, atomically."""
+    import yaml
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
+    os.replace(tmp, path)

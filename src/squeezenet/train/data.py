@@ -1,0 +1,256 @@
+"""Training/validation/test batches for the engine.
+
+In-memory data (CIFAR-10 and other small sets) stays as uint8 tensors; each batch is cropped
+(from a zero-padded copy) and flipped with a handful of tensor ops in the main process, so no
+per-image Python runs during training. Large ImageFolder trees (ImageNet) are streamed from
+disk by DataLoader workers with PIL crops and flips instead. Both shard the data with a
+:class:`~torch.utils.data.DistributedSampler` whose ``set_epoch`` reshuffles every epoch.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DistributedSampler
+
+from ..data.images import DatasetError, ImageError, LabelledImages, load_image, scan_folder
+from .sources import CorruptImageWarning, detect_format, load_decoded
+
+#: ``in_memory: auto`` decodes an ImageFolder tree into memory below this many bytes.
+IN_MEMORY_LIMIT = 4 << 30
+
+
+def random_crop_flip(x: torch.Tensor, padding: int, flip: bool, gen: torch.Generator
+                     ) -> torch.Tensor:
+    """Per-sample random crop of a zero-padded uint8 batch ``(N, C, H, W)`` plus a random
+    horizontal flip, as one gather (no Python loop over images)."""
+    n, c, h, w = x.shape
+    if padding:
+        xp = F.pad(x, (padding, padding, padding, padding))
+        oy = torch.randint(0, 2 * padding + 1, (n,), generator=gen)
+        ox = torch.randint(0, 2 * padding + 1, (n,), generator=gen)
+        rows = (oy[:, None] + torch.arange(h))[:, None, :, None]
+        cols = (ox[:, None] + torch.arange(w))[:, None, None, :]
+        x = xp[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None],
+               rows, cols]
+    if flip:
+        flips = torch.rand(n, generator=gen) < 0.5
+        x = torch.where(flips[:, None, None, None], x.flip(3), x)
+    return x
+
+
+class TensorBatches:
+    """Batches of an in-memory uint8 split, sharded across processes.
+
+    Training batches are shuffled by the sampler (seeded by ``seed`` + epoch) and augmented
+    with a generator seeded by (seed, epoch, rank): a run resumed at an epoch boundary sees
+    exactly the batches an uninterrupted run sees.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *,
+                 train: bool, rank: int = 0, world_size: int = 1, seed: int = 0,
+                 crop_padding: int = 0, flip: bool = False, pin_memory: bool = False,
+                 max_steps: int | None = None):
+        self.images, self.labels = images, labels
+        self.batch_size, self.train = batch_size, train
+        self.crop_padding, self.flip, self.pin_memory = crop_padding, flip, pin_memory
+        self.seed, self.rank, self.max_steps = seed, rank, max_steps
+        self.sampler = DistributedSampler(range(len(labels)), num_replicas=world_size,
+                                          rank=rank, shuffle=train, seed=seed,
+                                          drop_last=train)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        n = len(self.sampler)
+        steps = n // self.batch_size if self.train else -(-n // self.batch_size)
+        return min(steps, self.max_steps) if self.max_steps else steps
+
+    @property
+    def num_samples(self) -> int:
+        """Samples this process sees per epoch (eval: padded to a multiple of the world)."""
+        return len(self.sampler)
+
+    def __iter__(self):
+        index = torch.tensor(list(iter(self.sampler)), dtype=torch.int64)
+        gen = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 4099 + self.rank)
+        for step in range(len(self)):
+            idx = index[step * self.batch_size:(step + 1) * self.batch_size]
+            x, y = self.images[idx], self.labels[idx]
+            if self.train:
+                x = random_crop_flip(x, self.crop_padding, self.flip, gen)
+            if self.pin_memory:
+                x, y = x.pin_memory(), y.pin_memory()
+            yield x, y
+
+
+class _StreamedImages(torch.utils.data.Dataset):
+    """Decode-on-access uint8 tensors for trees too large to hold in memory."""
+
+    def __init__(self, images: LabelledImages, size: int, train: bool, strict: bool):
+        from torchvision import transforms as T
+
+        self.images, self.strict = images, strict
+        self.transform = (T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip()])
+                          if train else
+                          T.Compose([T.Resize(round(size * 256 / 224)), T.CenterCrop(size)]))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        from torchvision.transforms.functional import pil_to_tensor
+
+        path, label = self.images.samples[i]
+        try:
+            image = load_image(path)
+        except ImageError as e:
+            if self.strict:
+                raise ImageError(f"{e} (--strict-data)") from None
+            warnings.warn(f"skipped corrupt image {e}", CorruptImageWarning, stacklevel=2)
+            return None
+        return pil_to_tensor(self.transform(image)), label
+
+
+def _collate_skipping(batch):
+    batch = [b for b in batch if b is not None]
+    if not batch:
+        return torch.empty(0, 3, 1, 1, dtype=torch.uint8), torch.empty(0, dtype=torch.int64)
+    return torch.stack([b[0] for b in batch]), torch.tensor([b[1] for b in batch])
+
+
+class StreamedBatches:
+    """DataLoader over image files with a DistributedSampler (``set_epoch`` each epoch)."""
+
+    def __init__(self, images: LabelledImages, size: int, batch_size: int, *, train: bool,
+                 rank: int, world_size: int, seed: int, workers: int, pin_memory: bool,
+                 strict: bool, max_steps: int | None = None):
+        dataset = _StreamedImages(images, size, train, strict)
+        self.sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank,
+                                          shuffle=train, seed=seed, drop_last=train)
+        self.loader = torch.utils.data.DataLoader(
+            dataset, batch_size=batch_size, sampler=self.sampler, num_workers=workers,
+            pin_memory=pin_memory, drop_last=train, collate_fn=_collate_skipping,
+            persistent_workers=workers > 0)
+        self.max_steps = max_steps
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return min(len(self.loader), self.max_steps) if self.max_steps else len(self.loader)
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self):
+        for step, batch in enumerate(self.loader):
+            if self.max_steps and step >= self.max_steps:
+                return
+            yield batch
+
+
+@dataclass
+class DataBundle:
+    train: TensorBatches | StreamedBatches
+    val: TensorBatches | StreamedBatches
+    test: TensorBatches | StreamedBatches | None
+    classes: list[str]
+    val_source: str  # "val split" or "held out N of train"
+    image_size: int
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def holdout(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split ``range(n)`` into (train, held-out) indices, reproducibly."""
+    if fraction <= 0:
+        raise DatasetError("the data has no val/ split and val_fraction is 0: nothing to select "
+                           "the best checkpoint on (set val_fraction > 0)")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(10_000 + seed))
+    k = max(1, round(n * fraction))
+    if k >= n:
+        raise DatasetError(f"cannot hold out {k} of {n} training images for validation")
+    return perm[k:].sort().values, perm[:k].sort().values
+
+
+def build_data(cfg, *, rank: int, world_size: int, image_size: int, pin_memory: bool
+               ) -> DataBundle:
+    """Open ``cfg.data`` and make the three batch streams (errors come before training)."""
+    path = Path(cfg.data)
+    fmt = detect_format(path) if cfg.data_format == "auto" else cfg.data_format
+    in_memory = cfg.in_memory
+    if in_memory == "auto":
+        in_memory = "yes"
+        if fmt == "imagefolder":
+            n = len(scan_folder(path / "train").samples)
+            in_memory = "yes" if n * 3 * image_size ** 2 <= IN_MEMORY_LIMIT else "no"
+    common = dict(rank=rank, world_size=world_size, seed=cfg.seed)
+    if in_memory == "yes":
+        size = image_size if fmt == "imagefolder" else None
+        ds = load_decoded(path, fmt, image_size=size, strict=cfg.strict_data,
+                          progress=cfg.progress and rank == 0)
+        train = ds.splits["train"]
+        if len(train) == 0:
+            raise DatasetError(f"{path}: no training images")
+        if "val" in ds.splits:
+            tr_x, tr_y, va_x, va_y = train.images, train.labels, *_xy(ds.splits["val"])
+            val_source = "val split"
+        else:
+            keep, held = holdout(len(train), cfg.val_fraction, cfg.seed)
+            tr_x, tr_y = train.images[keep], train.labels[keep]
+            va_x, va_y = train.images[held], train.labels[held]
+            val_source = f"{len(held)} images held out of train"
+        size = tr_x.shape[-1]
+        mk = lambda x, y, train, bs: TensorBatches(  # noqa: E731
+            x, y, bs, train=train, crop_padding=cfg.crop_padding, flip=cfg.flip,
+            pin_memory=pin_memory, max_steps=cfg.max_steps_per_epoch if train else None,
+            **common)
+        eval_bs = max(cfg.batch_size, 256)
+        test = ds.splits.get("test")
+        return DataBundle(mk(tr_x, tr_y, True, cfg.batch_size), mk(va_x, va_y, False, eval_bs),
+                          mk(*_xy(test), False, eval_bs) if test is not None else None,
+                          ds.classes, val_source, size)
+    if fmt != "imagefolder":
+        raise DatasetError(f"{path}: in_memory 'no' is only for ImageFolder trees")
+    train_images = scan_folder(path / "train")
+    classes = train_images.classes
+    if (path / "val").is_dir():
+        val_images, val_source = _scan_with(path / "val", classes), "val split"
+    else:
+        keep, held = holdout(len(train_images), cfg.val_fraction, cfg.seed)
+        val_images = LabelledImages([train_images.samples[i] for i in held], classes)
+        train_images = LabelledImages([train_images.samples[i] for i in keep], classes)
+        val_source = f"{len(held)} images held out of train"
+    test_images = _scan_with(path / "test", classes) if (path / "test").is_dir() else None
+    mk = lambda imgs, train: StreamedBatches(  # noqa: E731
+        imgs, image_size, cfg.batch_size, train=train, workers=cfg.workers,
+        pin_memory=pin_memory, strict=cfg.strict_data,
+        max_steps=cfg.max_steps_per_epoch if train else None, **common)
+    return DataBundle(mk(train_images, True), mk(val_images, False),
+                      mk(test_images, False) if test_images else None, classes, val_source,
+                      image_size)
+
+
+def _xy(split):
+    return split.images, split.labels
+
+
+def _scan_with(root: Path, classes: list[str]) -> LabelledImages:
+    """Scan a val/test tree and index it by the training classes."""
+    found = scan_folder(root)
+    extra = sorted(set(found.classes) - set(classes))
+    if extra:
+        raise DatasetError(f"{root}: classes not in train/: {extra[:5]}")
+    remap = {i: classes.index(c) for i, c in enumerate(found.classes)}
+    return LabelledImages([(p, remap[y]) for p, y in found.samples], classes)

@@ -1,0 +1,86 @@
+"""Process-group setup for ``torchrun`` (DDP): gloo on CPU, NCCL on CUDA.
+
+torchrun sets ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``; a plain ``python -m squeezenet
+train`` has none of them and runs as a single process with the same code path.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1 or dist.is_initialized()
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def from_env() -> DistInfo:
+    """The rank layout torchrun advertises (or a single process)."""
+    if "WORLD_SIZE" not in os.environ or "RANK" not in os.environ:
+        return DistInfo()
+    return DistInfo(int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0)),
+                    int(os.environ["WORLD_SIZE"]))
+
+
+def choose_device(spec: str, info: DistInfo) -> torch.device:
+    """``auto`` -> this process's GPU when CUDA is present, else the CPU."""
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    if spec == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("device 'cuda' requested but CUDA is not available")
+        return torch.device("cuda", info.local_rank % torch.cuda.device_count())
+    return torch.device(spec)
+
+
+def init(info: DistInfo, device: torch.device) -> None:
+    """Join the process group when launched by torchrun with more than one process (or
+    ``WORLD_SIZE`` is set at all, so a 1-process NCCL run is exercised too)."""
+    if "WORLD_SIZE" not in os.environ or dist.is_initialized():
+        return
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size)
+
+
+def shutdown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
+    """Sum numbers across processes (metrics: counts and loss sums), in float64."""
+    if not dist.is_initialized():
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t.tolist()
+
+
+def broadcast_flag(flag: bool, device: torch.device) -> bool:
+    """True on every rank if it is true on any (a NaN loss on one rank stops all of them)."""
+    if not dist.is_initialized():
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()

@@ -1,0 +1,135 @@
+"""One training epoch and one evaluation pass (torchvision-references style plain functions)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import distributed as dist
+
+
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite; the message says where and what was kept."""
+
+
+class Batches:
+    """Turns uint8 batches into normalised float batches on the device."""
+
+    def __init__(self, device: torch.device, mean, std, channels_last: bool):
+        self.device, self.channels_last = device, channels_last
+        # Fold /255 into mean and std: x_norm = (x - 255 mean) / (255 std).
+        self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255
+        self.std = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor):
+        non_blocking = self.device.type == "cuda"
+        x = x.to(self.device, non_blocking=non_blocking)
+        y = y.to(self.device, non_blocking=non_blocking)
+        x = (x.float() - self.mean) / self.std
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
+
+
+def autocast(device: torch.device, amp: str):
+    """bf16 / fp16 autocast, or nothing for ``off``."""
+    if amp == "off":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def train_one_epoch(model: nn.Module, batches, prepare: Batches, optimizer, scheduler, scaler,
+                    *, device: torch.device, amp: str, accum_steps: int,
+                    label_smoothing: float, epoch: int, epochs: int, progress: bool,
+                    check_every: int = 20) -> dict:
+    """Train for one pass over ``batches``; returns summed-over-processes metrics.
+
+    Gradients are accumulated over ``accum_steps`` micro-batches (DDP syncs only on the last
+    one). The loss is checked for NaN/inf every ``check_every`` steps and at the end, on all
+    processes at once, before any checkpoint of this epoch is written.
+    """
+    from tqdm import tqdm
+
+    model.train()
+    total = len(batches)
+    bar = tqdm(total=total * getattr(batches, "batch_size", 1), unit="img", file=sys.stderr,
+               desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False,
+               dynamic_ncols=True)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen, start = 0, time.perf_counter()
+    optimizer.zero_grad(set_to_none=True)
+    for step, (x, y) in enumerate(batches):
+        x, y = prepare(x, y)
+        if len(y) == 0:
+            continue
+        last_micro = (step + 1) % accum_steps == 0 or step + 1 == total
+        sync = model.no_sync() if hasattr(model, "no_sync") and not last_micro \
+            else contextlib.nullcontext()
+        with sync:
+            with autocast(device, amp):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+            scaler.scale(loss / accum_steps).backward()
+        if last_micro:
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+        loss_sum += loss.detach().double() * len(y)
+        correct += (logits.detach().argmax(1) == y).sum()
+        seen += len(y)
+        if (step + 1) % check_every == 0 or step + 1 == total:
+            _check_finite(loss_sum, device, epoch, step)
+            bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}",
+                            lr=f"{optimizer.param_groups[0]['lr']:.4g}", refresh=False)
+        bar.update(len(y))
+    bar.close()
+    elapsed = time.perf_counter() - start
+    loss_total, correct_total, seen_total = dist.all_reduce_sum(
+        [loss_sum.item(), float(correct.item()), float(seen)], device)
+    return {"train_loss": loss_total / max(seen_total, 1),
+            "train_top1": correct_total / max(seen_total, 1),
+            "images_per_s": seen_total / elapsed if elapsed > 0 else 0.0,
+            "train_seconds": elapsed}
+
+
+def _check_finite(loss_sum: torch.Tensor, device, epoch: int, step: int) -> None:
+    bad = not math.isfinite(loss_sum.item())
+    if dist.broadcast_flag(bad, device):
+        raise TrainingDiverged(f"the loss became NaN or infinite in epoch {epoch + 1} "
+                               f"(by step {step + 1}); stopping")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches, prepare: Batches, *, device: torch.device, amp: str,
+             desc: str = "validate", progress: bool = False) -> dict:
+    """Top-1 / top-5 accuracy and mean loss, summed over all processes."""
+    from tqdm import tqdm
+
+    model.eval()
+    loss_sum = c1 = c5 = n = 0.0
+    for x, y in tqdm(batches, desc=desc, unit="batch", file=sys.stderr, disable=not progress,
+                     leave=False):
+        x, y = prepare(x, y)
+        if len(y) == 0:
+            continue
+        with autocast(device, amp):
+            logits = model(x)
+        logits = logits.float()
+        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        hits = top == y[:, None]
+        c1 += hits[:, :1].any(1).sum().item()
+        c5 += hits.any(1).sum().item()
+        n += len(y)
+    loss_sum, c1, c5, n = dist.all_reduce_sum([loss_sum, c1, c5, n], device)
+    return {"loss": loss_sum / max(n, 1), "top1": c1 / max(n, 1), "top5": c5 / max(n, 1),
+            "n": int(n)}

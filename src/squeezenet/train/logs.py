@@ -1,0 +1,98 @@
+"""Per-epoch metrics to CSV and TensorBoard, and a PNG of the curves at the end (rank 0 only).
+
+TensorBoard and matplotlib are optional (``pip install squeezenet[train]``); without them the
+run goes on with a one-line notice.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+COLUMNS = ["epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
+           "images_per_s", "train_seconds"]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class RunLog:
+    def __init__(self, out: Path, *, enabled: bool, tensorboard: bool, history: list[dict]):
+        self.out, self.enabled, self.history = Path(out), enabled, history
+        self.writer = None
+        if enabled and tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                print("note: tensorboard is not installed; skipping TensorBoard logs "
+                      "(pip install 'squeezenet[train]')", file=sys.stderr)
+            else:
+                self.writer = SummaryWriter(str(self.out / "tensorboard"))
+
+    def epoch(self, metrics: dict) -> None:
+        """Rewrite metrics.csv from the whole history (so a resumed run keeps one file)."""
+        if not self.enabled:
+            return
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        for row in self.history:
+            w.writerow({k: (f"{row[k]:.6g}" if isinstance(row.get(k), float) else row.get(k))
+                        for k in COLUMNS})
+        _write_atomic(self.out / "metrics.csv", buf.getvalue())
+        if self.writer is not None:
+            step = metrics["epoch"]
+            for k in COLUMNS[1:]:
+                if k in metrics:
+                    self.writer.add_scalar(k.replace("_", "/", 1), metrics[k], step)
+            self.writer.flush()
+
+    def finish(self, result: dict) -> None:
+        if not self.enabled:
+            return
+        summary = {k: v for k, v in result.items() if k != "model"}
+        _write_atomic(self.out / "results.json", json.dumps(summary, indent=2) + "\n")
+        if self.writer is not None:
+            self.writer.close()
+        plot_curves(self.history, self.out / "curves.png")
+
+
+def plot_curves(history: list[dict], path: Path, title: str | None = None) -> bool:
+    """Loss and top-1 against epoch; returns False (with a notice) without matplotlib."""
+    if not history:
+        return False
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("note: matplotlib is not installed; skipping the curves PNG "
+              "(pip install 'squeezenet[train]')", file=sys.stderr)
+        return False
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train")
+    ax_loss.plot(epochs, [h["val_loss"] for h in history], label="validation")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    ax_acc.plot(epochs, [100 * h["train_top1"] for h in history], label="train")
+    ax_acc.plot(epochs, [100 * h["val_top1"] for h in history], label="validation")
+    ax_acc.set(xlabel="epoch", ylabel="top-1 (%)", title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return True

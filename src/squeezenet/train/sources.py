@@ -1,0 +1,323 @@
+"""Decode a labelled dataset once into uint8 tensors ``(N, 3, H, W)``, cached on disk.
+
+Three sources are understood:
+
+* the CIFAR-10 JPEG archive (``cifar10/{train,test}/<class>/NNNN.jpg`` inside a zip),
+* an ImageFolder tree (``root/train/<class>/...`` and optionally ``root/val/<class>/...``),
+* torchvision's CIFAR-10 python format (``cifar-10-batches-py/data_batch_1..5``,
+  ``test_batch``), read with a restricted unpickler that only rebuilds numpy arrays.
+
+Small datasets are decoded once and kept in memory so the training loop spends its CPU time
+on the model rather than on per-image Python work; the decoded tensors are cached under
+``$SQUEEZENET_CACHE`` (default ``~/.cache/squeezenet``) keyed by the source's size and mtime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..data.images import DatasetError, ImageError, is_image_file, load_image
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck"]
+_CACHE_VERSION = 1
+
+
+class CorruptImageWarning(UserWarning):
+    """An image was skipped because it cannot be decoded."""
+
+
+@dataclass
+class TensorSplit:
+    """One split of a decoded dataset: ``images`` uint8 (N, 3, H, W), ``labels`` int64 (N,)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    skipped: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class DecodedDataset:
+    """Decoded splits by name (``train``, and ``val`` and/or ``test`` when the source has them)."""
+
+    classes: list[str]
+    splits: dict[str, TensorSplit]
+    source: str
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("SQUEEZENET_CACHE")
+    if root:
+        return Path(root)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "squeezenet"
+
+
+def _source_key(path: Path, extra: str) -> str:
+    """Identify a file or tree by its path, size and mtime (cheap; no full hash of 130 MB)."""
+    parts = [str(path.resolve()), extra, str(_CACHE_VERSION)]
+    if path.is_file():
+        st = path.stat()
+        parts += [str(st.st_size), str(st.st_mtime_ns)]
+    else:
+        for p in sorted(path.rglob("*")):
+            if p.is_file():
+                st = p.stat()
+                parts += [str(p.relative_to(path)), str(st.st_size), str(st.st_mtime_ns)]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
+
+
+def _save_atomic(obj: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _to_cache(ds: DecodedDataset) -> dict:
+    return {"version": _CACHE_VERSION, "classes": ds.classes, "source": ds.source,
+            "splits": {k: {"images": s.images, "labels": s.labels, "skipped": s.skipped}
+                       for k, s in ds.splits.items()}}
+
+
+def _from_cache(obj: dict) -> DecodedDataset:
+    splits = {k: TensorSplit(v["images"], v["labels"], list(v["skipped"]))
+              for k, v in obj["splits"].items()}
+    return DecodedDataset(list(obj["classes"]), splits, obj["source"])
+
+
+def _warn_skipped(ds: DecodedDataset, strict: bool) -> None:
+    for split in ds.splits.values():
+        for msg in split.skipped:
+            if strict:
+                raise ImageError(f"{msg} (--strict-data)")
+            warnings.warn(f"skipped corrupt image {msg}", CorruptImageWarning, stacklevel=3)
+
+
+def _fit(image: Image.Image, size: int | None) -> Image.Image:
+    """Resize the shorter side to ``size`` and center-crop a square (no-op when it fits)."""
+    if size is None or image.size == (size, size):
+        return image
+    from torchvision.transforms import functional as F
+
+    image = F.resize(image, size, interpolation=F.InterpolationMode.BILINEAR)
+    return F.center_crop(image, size)
+
+
+def _stack(arrays: list[np.ndarray], labels: list[int], skipped: list[str], where: str
+           ) -> TensorSplit:
+    if not arrays:
+        raise DatasetError(f"{where}: no decodable images")
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise DatasetError(f"{where}: images differ in size {sorted(shapes)[:3]}; set image_size")
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    return TensorSplit(images, torch.tensor(labels, dtype=torch.int64), skipped)
+
+
+# -- CIFAR-10 JPEG zip ----------------------------------------------------------------------------
+def _decode_zip(path: Path, size: int | None, progress: bool) -> DecodedDataset:
+    from tqdm import tqdm
+
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise DatasetError(f"{path}: not a readable zip archive ({e})") from None
+    with zf:
+        members: dict[str, dict[str, list[str]]] = {}
+        for name in zf.namelist():
+            parts = name.split("/")
+            # <top>/<split>/<class>/<file>; tolerate a missing top folder.
+            if len(parts) >= 3 and not name.endswith("/") and is_image_name(parts[-1]):
+                split, cls = parts[-3], parts[-2]
+                members.setdefault(split, {}).setdefault(cls, []).append(name)
+        if "train" not in members:
+            raise DatasetError(f"{path}: no train/<class>/<image> entries in the archive")
+        classes = sorted(members["train"])
+        splits = {}
+        for split, by_class in sorted(members.items()):
+            if split not in ("train", "val", "test"):
+                continue
+            unknown = sorted(set(by_class) - set(classes))
+            if unknown:
+                raise DatasetError(f"{path}: {split}/ has classes not in train/: {unknown[:5]}")
+            arrays, labels, skipped = [], [], []
+            names = [(n, classes.index(c)) for c in sorted(by_class) for n in sorted(by_class[c])]
+            for name, label in tqdm(names, desc=f"decode {split}", unit="img", disable=not progress,
+                                    file=__import__("sys").stderr, leave=False):
+                try:
+                    with Image.open(io.BytesIO(zf.read(name))) as im:
+                        im = _fit(im.convert("RGB"), size)
+                        arrays.append(np.asarray(im, dtype=np.uint8))
+                except Exception as e:  # noqa: BLE001 - any decode failure means a bad member
+                    skipped.append(f"{path}:{name} ({e})")
+                    continue
+                labels.append(label)
+            splits[split] = _stack(arrays, labels, skipped, f"{path}:{split}/")
+    return DecodedDataset(classes, splits, str(path))
+
+
+def is_image_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+# -- ImageFolder tree -------------------------------------------------------------------------
+def _decode_folder_split(root: Path, classes: list[str], size: int | None, progress: bool
+                         ) -> TensorSplit:
+    from tqdm import tqdm
+
+    files: list[tuple[Path, int]] = []
+    for label, cls in enumerate(classes):
+        d = root / cls
+        if not d.is_dir():
+            continue
+        found = sorted(p for p in d.rglob("*") if is_image_file(p))
+        if not found:
+            raise DatasetError(f"{d}: class folder holds no images")
+        files += [(p, label) for p in found]
+    if not files:
+        raise DatasetError(f"{root}: no images")
+    arrays, labels, skipped = [], [], []
+    for p, label in tqdm(files, desc=f"decode {root.name}", unit="img", disable=not progress,
+                         file=__import__("sys").stderr, leave=False):
+        try:
+            im = _fit(load_image(p), size)
+        except ImageError as e:
+            skipped.append(str(e))
+            continue
+        arrays.append(np.asarray(im, dtype=np.uint8))
+        labels.append(label)
+    if size is None:
+        sizes = {a.shape[:2] for a in arrays}
+        if len(sizes) > 1:
+            raise DatasetError(f"{root}: images have different sizes; set image_size to decode "
+                               "them into memory")
+    return _stack(arrays, labels, skipped, str(root))
+
+
+def folder_classes(root: Path) -> list[str]:
+    """Class names of an ImageFolder split (sorted sub-folders); errors name the problem."""
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a directory")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not classes:
+        raise DatasetError(f"{root}: no class folders (expected {root}/<class>/<image>)")
+    return classes
+
+
+def _decode_folder(root: Path, size: int | None, progress: bool) -> DecodedDataset:
+    classes = folder_classes(root / "train")
+    splits = {"train": _decode_folder_split(root / "train", classes, size, progress)}
+    for name in ("val", "test"):
+        if (root / name).is_dir():
+            extra = sorted(set(folder_classes(root / name)) - set(classes))
+            if extra:
+                raise DatasetError(f"{root / name}: classes not in train/: {extra[:5]}")
+            splits[name] = _decode_folder_split(root / name, classes, size, progress)
+    return DecodedDataset(classes, splits, str(root))
+
+
+# -- torchvision CIFAR-10 (python pickles) ------------------------------------------------------
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Rebuild only plain containers and numpy arrays: the batches are pickles, and a pickle
+    from an untrusted download must not be able to run code."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def read_cifar_batch(path: Path) -> tuple[np.ndarray, list[int]]:
+    """One ``cifar-10-batches-py`` file -> (N, 3, 32, 32) uint8 array, labels."""
+    try:
+        with open(path, "rb") as f:
+            d = _NumpyOnlyUnpickler(f, encoding="latin1").load()
+        data = np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        labels = [int(v) for v in d["labels"]]
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: missing CIFAR-10 batch file") from None
+    except (pickle.UnpicklingError, KeyError, TypeError, ValueError, EOFError) as e:
+        raise DatasetError(f"{path}: not a CIFAR-10 python batch ({e})") from None
+    if len(labels) != len(data):
+        raise DatasetError(f"{path}: {len(data)} images but {len(labels)} labels")
+    return data, labels
+
+
+def _decode_torchvision(root: Path) -> DecodedDataset:
+    batches = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
+    splits = {}
+    for split, names in (("train", [f"data_batch_{i}" for i in range(1, 6)]),
+                         ("test", ["test_batch"])):
+        parts = [read_cifar_batch(batches / n) for n in names]
+        images = torch.from_numpy(np.concatenate([p[0] for p in parts]))
+        labels = torch.tensor([v for p in parts for v in p[1]], dtype=torch.int64)
+        splits[split] = TensorSplit(images, labels)
+    return DecodedDataset(list(CIFAR10_CLASSES), splits, str(root))
+
+
+def detect_format(path: Path) -> str:
+    """``cifar10-zip``, ``torchvision-cifar10`` or ``imagefolder`` from what is at ``path``."""
+    if path.is_file():
+        if zipfile.is_zipfile(path):
+            return "cifar10-zip"
+        raise DatasetError(f"{path}: a file that is not a zip archive")
+    if not path.is_dir():
+        raise DatasetError(f"{path}: no such file or directory")
+    if (path / "cifar-10-batches-py").is_dir() or (path / "data_batch_1").is_file():
+        return "torchvision-cifar10"
+    if (path / "train").is_dir():
+        return "imagefolder"
+    raise DatasetError(f"{path}: expected a zip archive, a folder with train/<class>/ "
+                       "(and val/<class>/), or torchvision's cifar-10-batches-py")
+
+
+def load_decoded(path: str | os.PathLike, fmt: str = "auto", image_size: int | None = None,
+                 strict: bool = False, use_cache: bool = True, progress: bool = True
+                 ) -> DecodedDataset:
+    """Decode the dataset at ``path`` (or load it from the cache)."""
+    path = Path(path)
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    decoders = {"cifar10-zip": lambda: _decode_zip(path, image_size, progress),
+                "imagefolder": lambda: _decode_folder(path, image_size, progress),
+                "torchvision-cifar10": lambda: _decode_torchvision(path)}
+    if fmt not in decoders:
+        raise DatasetError(f"unknown data format {fmt!r}; choose from {sorted(decoders)}")
+    if not path.exists():
+        raise DatasetError(f"{path}: no such file or directory")
+    cache = cache_dir() / f"{fmt}-{_source_key(path, f'{fmt}:{image_size}')}.pt"
+    if use_cache and cache.is_file():
+        try:
+            ds = _from_cache(torch.load(cache, map_location="cpu", weights_only=True))
+        except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never trusted
+            ds = None
+        if ds is not None:
+            _warn_skipped(ds, strict)
+            return ds
+    ds = decoders[fmt]()
+    _warn_skipped(ds, strict)
+    if use_cache:
+        try:
+            _save_atomic(_to_cache(ds), cache)
+        except OSError as e:
+            warnings.warn(f"could not write the decoded-data cache {cache}: {e}", stacklevel=2)
+    return ds

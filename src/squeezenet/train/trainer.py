@@ -1,0 +1,217 @@
+"""``fit(config)``: the whole run -- data, model, epochs, checkpoints, logs, final test."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..models import create_model, default_input_size
+from ..models.cifar import add_batchnorm, fuse_batchnorm, has_batchnorm
+from . import distributed as dist
+from .checkpoint import load_checkpoint, make_checkpoint, save_atomic, set_rng_state
+from .config import TrainConfig, save_config
+from .data import build_data
+from .engine import Batches, TrainingDiverged, evaluate, train_one_epoch
+from .logs import RunLog
+from .optim import build_optimizer, build_scheduler
+
+
+def resolve_amp(amp: str, device: torch.device) -> str:
+    """``auto``: bf16 on CPUs with native bf16 (AVX512-BF16/AMX) and on bf16-capable GPUs,
+    fp16 (with a GradScaler) on older GPUs, else off."""
+    if amp != "auto":
+        if amp == "fp16" and device.type == "cpu":
+            raise ValueError("amp fp16 is for CUDA; use bf16 on the CPU")
+        return amp
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if _cpu_has_bf16() else "off"
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
+    """The registered model, from ``weights`` when given (classifier replaced to fit the
+    data's classes), with optional train-time batch norm and frozen features."""
+    model = create_model(cfg.model, weights=cfg.weights, num_classes=num_classes,
+                         **cfg.model_args)
+    if cfg.batchnorm:
+        add_batchnorm(model)
+    if cfg.freeze_features:
+        features = getattr(model, "features", None)
+        if features is None:
+            raise ValueError(f"model {cfg.model!r} has no `features` to freeze")
+        for p in features.parameters():
+            p.requires_grad_(False)
+    return model
+
+
+def _seed_everything(seed: int, deterministic: bool) -> None:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    elif torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+
+
+def fit(cfg: TrainConfig, on_epoch_end: Callable[[int, dict], None] | None = None) -> dict:
+    """Train as ``cfg`` says. Returns a summary (best validation top-1, test top-1, paths) and
+    the trained module under ``"model"`` (unwrapped, last epoch's weights).
+
+    ``on_epoch_end(epoch, metrics)`` runs on every process after each epoch's checkpoint.
+    """
+    cfg.validate()
+    info = dist.from_env()
+    device = dist.choose_device(cfg.device, info)
+    dist.init(info, device)
+    try:
+        return _fit(cfg, info, device, on_epoch_end)
+    finally:
+        dist.shutdown()
+
+
+def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_end) -> dict:
+    main = info.is_main
+    out = Path(cfg.out)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    _seed_everything(cfg.seed, cfg.deterministic)
+    amp = resolve_amp(cfg.amp, device)
+    image_size = cfg.image_size or default_input_size(cfg.model)
+    data = build_data(cfg, rank=info.rank, world_size=info.world_size, image_size=image_size,
+                      pin_memory=device.type == "cuda")
+    model = build_model(cfg, data.num_classes).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    accum = cfg.accum_steps(info.world_size)
+    optimizer = build_optimizer(model, cfg)
+    steps_per_epoch = -(-len(data.train) // accum)
+    scheduler = build_scheduler(optimizer, cfg, cfg.epochs * steps_per_epoch)
+    scaler = torch.amp.GradScaler(device.type, enabled=(amp == "fp16"))
+    # The effective batch's lr: lr is given for batch x world x accum images per step.
+    start_epoch, best, history = 0, {"top1": -1.0, "epoch": 0}, []
+    if cfg.resume:
+        ckpt = load_checkpoint(out / "last.pt")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        if ckpt["scaler"] is not None:
+            scaler.load_state_dict(ckpt["scaler"])
+        start_epoch, best, history = ckpt["epoch"], ckpt["best"], ckpt["history"]
+        set_rng_state(ckpt["rng"])
+    raw_model = model
+    if cfg.compile:
+        model = torch.compile(model)
+    if info.enabled:
+        ids = [device.index] if device.type == "cuda" else None
+        model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    prepare = Batches(device, cfg.mean, cfg.std, cfg.channels_last)
+    log = RunLog(out, enabled=main, tensorboard=cfg.tensorboard, history=history)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+        _say(f"train: {cfg.model} on {cfg.data} ({data.num_classes} classes, "
+             f"{data.train.num_samples * info.world_size} train images/epoch, validation: "
+             f"{data.val_source}), device {device}, amp {amp}, {info.world_size} process(es), "
+             f"batch {cfg.batch_size} x {info.world_size} x {accum} accumulation", cfg)
+    start_time = time.perf_counter()
+    for epoch in range(start_epoch, cfg.epochs):
+        data.train.set_epoch(epoch)
+        try:
+            metrics = train_one_epoch(
+                model, data.train, prepare, optimizer, scheduler, scaler, device=device,
+                amp=amp, accum_steps=accum, label_smoothing=cfg.label_smoothing, epoch=epoch,
+                epochs=cfg.epochs, progress=cfg.progress and main)
+        except TrainingDiverged as e:
+            kept = out / "last.pt"
+            where = (f"the last good checkpoint is {kept} (epoch {epoch})" if kept.exists()
+                     else "no checkpoint was written before it")
+            raise TrainingDiverged(f"{e}; {where}") from None
+        val = evaluate(model, data.val, prepare, device=device, amp=amp)
+        metrics.update(epoch=epoch + 1, lr=optimizer.param_groups[0]["lr"],
+                       val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"])
+        is_best = val["top1"] > best["top1"]
+        if is_best:
+            best = {"top1": val["top1"], "epoch": epoch + 1}
+        history.append(metrics)
+        if main:
+            ckpt = make_checkpoint(model=raw_model, optimizer=optimizer, scheduler=scheduler,
+                                   scaler=scaler, epoch=epoch + 1, best=best, history=history,
+                                   config=cfg.to_dict())
+            save_atomic(ckpt, out / "last.pt")
+            if is_best:
+                save_atomic(ckpt, out / "best.pt")
+            log.epoch(metrics)
+            _say(f"epoch {epoch + 1}/{cfg.epochs}: loss {metrics['train_loss']:.4f} "
+                 f"train {metrics['train_top1']:.2%} val {val['top1']:.2%} "
+                 f"({metrics['images_per_s']:.0f} img/s)", cfg)
+        dist.barrier()
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, metrics)
+    minutes = (time.perf_counter() - start_time) / 60
+    return _finish(cfg, info, device, amp, data, raw_model, model, prepare, best, history,
+                   log, minutes)
+
+
+def _finish(cfg, info, device, amp, data, raw_model, model, prepare, best, history, log,
+            minutes) -> dict:
+    """Score the best checkpoint on the test split; write model.pth and results."""
+    out = Path(cfg.out)
+    result = {"best_val_top1": best["top1"], "best_epoch": best["epoch"],
+              "epochs": len(history), "train_minutes": minutes, "out": str(out),
+              "model_name": cfg.model, "num_classes": data.num_classes,
+              "classes": data.classes}
+    final_state = {k: v.clone() for k, v in raw_model.state_dict().items()}
+    best_path = out / "best.pt"
+    dist.barrier()
+    if best_path.exists():
+        raw_model.load_state_dict(load_checkpoint(best_path)["model"])
+    if cfg.eval_test and data.test is not None:
+        test = evaluate(model, data.test, prepare, device=device, amp=amp, desc="test",
+                        progress=cfg.progress and info.is_main)
+        result.update(test_top1=test["top1"], test_top5=test["top5"], test_n=test["n"])
+    if info.is_main:
+        exported = _plain_copy(raw_model)
+        save_atomic(exported.state_dict(), out / "model.pth")
+        result["model_path"] = str(out / "model.pth")
+        log.finish(result)
+        msg = f"done in {minutes:.1f} min: best val top-1 {best['top1']:.2%} (epoch {best['epoch']})"
+        if "test_top1" in result:
+            msg += f", test top-1 {result['test_top1']:.2%} (n={result['test_n']})"
+        _say(msg + f"; model: {out / 'model.pth'}", cfg)
+    raw_model.load_state_dict(final_state)
+    result["model"] = raw_model
+    return result
+
+
+def _plain_copy(model: nn.Module) -> nn.Module:
+    """A CPU copy with train-time batch norm folded into the convs (a plain SqueezeNet)."""
+    import copy
+
+    clone = copy.deepcopy(model).cpu().eval().to(memory_format=torch.contiguous_format)
+    if has_batchnorm(clone):
+        fuse_batchnorm(clone)
+    return clone
+
+
+def _say(msg: str, cfg: TrainConfig) -> None:
+    print(msg, file=sys.stderr if cfg.progress else sys.stdout, flush=True)

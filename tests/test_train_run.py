@@ -1,0 +1,200 @@
+"""End-to-end training runs on a tiny model and a tiny image tree: resume, divergence,
+fine-tuning, checkpoints, logs, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from squeezenet.models import create_model
+from squeezenet.train import TrainingDiverged, fit, resolve_config
+from squeezenet.train.checkpoint import load_checkpoint
+
+TINY = {"stem_channels": 8, "base_e": 16, "incr_e": 0, "num_fire": 2, "pool_before": [0],
+        "dropout": 0.2}
+CLASSES = ["cat", "dog", "frog"]
+
+
+def write_tree(root, classes=CLASSES, per_class=(12, 4), size=16, seed=0):
+    """train/ and val/ of small PNGs whose colour depends on the class (learnable)."""
+    rng = np.random.default_rng(seed)
+    for split, n in zip(("train", "val"), per_class):
+        for c, name in enumerate(classes):
+            d = root / split / name
+            d.mkdir(parents=True)
+            for i in range(n):
+                base = np.zeros((size, size, 3))
+                base[..., c % 3] = 160
+                img = np.clip(base + rng.normal(0, 40, base.shape), 0, 255).astype(np.uint8)
+                Image.fromarray(img).save(d / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def tree(tmp_path):
+    return write_tree(tmp_path / "data")
+
+
+def tiny_config(tree, out, **kw):
+    settings = dict(data=str(tree), out=str(out), model="squeezenet_cifar", model_args=TINY,
+                    image_size=16, batch_size=6, epochs=3, lr=0.05, schedule="onecycle",
+                    weight_decay=5e-4, batchnorm=True, amp="off", progress=False,
+                    tensorboard=False, plot=False, threads=1, deterministic=True,
+                    crop_padding=2, label_smoothing=0.1)
+    settings.update(kw)
+    return resolve_config(None, settings)
+
+
+def test_fit_writes_checkpoints_logs_and_a_plain_model(tree, tmp_path):
+    out = tmp_path / "run"
+    result = fit(tiny_config(tree, out, tensorboard=True, plot=True))
+    assert result["epochs"] == 3 and result["num_classes"] == 3
+    assert result["classes"] == CLASSES
+    assert {p.name for p in out.iterdir()} >= {"best.pt", "config.yaml", "last.pt",
+                                               "metrics.csv", "model.pth", "results.json",
+                                               "tensorboard"}
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,lr,train_loss") and len(rows) == 4
+    assert load_checkpoint(out / "last.pt")["epoch"] == 3
+    best = load_checkpoint(out / "best.pt")
+    assert best["best"]["epoch"] == result["best_epoch"]
+    # model.pth is a plain SqueezeNet (batch norm folded) that create_model loads strictly.
+    model = create_model("squeezenet_cifar", weights=str(out / "model.pth"), **TINY)
+    assert model.spec.num_classes == 3
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    summary = json.loads((out / "results.json").read_text())
+    assert summary["best_val_top1"] == result["best_val_top1"]
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_tiny_task_is_learned(tree, tmp_path):
+    """Colour-coded classes: a few epochs must beat chance (1/3) clearly on held-out images."""
+    result = fit(tiny_config(tree, tmp_path / "run", epochs=5))
+    assert result["best_val_top1"] >= 0.75
+
+
+def test_resume_is_bit_exact(tree, tmp_path):
+    """Interrupt after epoch 2 of 3, resume, and end with the uninterrupted run's weights."""
+    straight = fit(tiny_config(tree, tmp_path / "a"))["model"].state_dict()
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_two(epoch, metrics):
+        if epoch == 1:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit(tiny_config(tree, tmp_path / "b"), on_epoch_end=stop_after_two)
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["epoch"] == 2
+    resumed = fit(tiny_config(tree, tmp_path / "b", resume=True))
+    assert resumed["epochs"] == 3
+    state = resumed["model"].state_dict()
+    assert state.keys() == straight.keys()
+    for k in straight:
+        assert torch.equal(state[k], straight[k]), k
+    rows = (tmp_path / "b" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 4  # one row per epoch, across the interruption
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tree, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):
+        fit(tiny_config(tree, tmp_path / "none", resume=True))
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tree, tmp_path, monkeypatch):
+    import torch.nn.functional as F
+
+    real = F.cross_entropy
+    calls = {"n": 0}
+    steps_per_epoch = 36 // 6
+
+    def poisoned(logits, y, **kw):
+        calls["n"] += 1
+        loss = real(logits, y, **kw)
+        # Training calls come first in each epoch; poison the 2nd step of epoch 2.
+        return loss * float("nan") if calls["n"] == steps_per_epoch + 2 + 2 else loss
+
+    monkeypatch.setattr(F, "cross_entropy", poisoned)
+    out = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match=r"NaN or infinite in epoch 2 .*last good "
+                       r"checkpoint is .*last\.pt \(epoch 1\)"):
+        fit(tiny_config(tree, out, epochs=3))
+    kept = load_checkpoint(out / "last.pt")
+    assert kept["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in kept["model"].values() if v.is_floating_point())
+
+
+def test_finetune_replaces_classifier_and_freezes_features(tree, tmp_path):
+    source = create_model("squeezenet_cifar", num_classes=7, **TINY)
+    path = tmp_path / "pretrained.pth"
+    torch.save(source.state_dict(), path)
+    result = fit(tiny_config(tree, tmp_path / "ft", weights=str(path), freeze_features=True,
+                             batchnorm=False, epochs=2))
+    model = result["model"]
+    assert model.spec.num_classes == 3
+    before, after = source.state_dict(), model.state_dict()
+    features = [k for k in before if k.startswith("features.")]
+    assert features and all(torch.equal(before[k], after[k]) for k in features)
+    assert after["classifier.1.weight"].shape == (3, 16, 1, 1)
+    assert model.classifier[1].weight.requires_grad
+    assert not any(p.requires_grad for p in model.features.parameters())
+    losses = [float(r.split(",")[2]) for r in
+              (tmp_path / "ft" / "metrics.csv").read_text().splitlines()[1:]]
+    assert losses[1] < losses[0]  # the classifier did learn
+
+
+def test_gradient_accumulation_counts_steps(tree, tmp_path):
+    cfg = tiny_config(tree, tmp_path / "acc", batch_size=3, effective_batch=6, epochs=1)
+    assert cfg.accum_steps(1) == 2
+    fit(cfg)
+    ckpt = load_checkpoint(tmp_path / "acc" / "last.pt")
+    assert ckpt["scheduler"]["last_epoch"] == 36 // 6  # 12 micro-batches -> 6 steps
+    with pytest.raises(ValueError, match="not a multiple"):
+        tiny_config(tree, tmp_path / "x", batch_size=4, effective_batch=6).accum_steps(1)
+
+
+def test_cli_flags_override_the_yaml_file(tree, tmp_path, capsys):
+    from squeezenet.cli import main
+
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(dict(
+        model="squeezenet_cifar", model_args=TINY, image_size=16, batch_size=6, epochs=5,
+        lr=0.05, amp="off", progress=False, tensorboard=False, plot=False, threads=1)))
+    out = tmp_path / "cli"
+    code = main(["train", "--config", str(config), "--data", str(tree), "--out", str(out),
+                 "--epochs", "1", "--model-arg", "dropout=0.3", "--json"])
+    assert code == 0
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["epochs"] == 1 and saved["lr"] == 0.05 and saved["batch_size"] == 6
+    assert saved["model_args"]["dropout"] == 0.3 and saved["model_args"]["num_fire"] == 2
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["epochs"] == 1 and summary["num_classes"] == 3
+
+
+def test_cli_reports_bad_settings_in_one_line(tmp_path, capsys):
+    from squeezenet.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("learning_rate: 0.1\n")
+    assert main(["train", "--config", str(bad), "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: unknown setting(s) ['learning_rate']" in err
+    assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"),
+                 "--no-progress"]) == 2
+    assert "missing: no such file or directory" in capsys.readouterr().err
