@@ -123,3 +123,36 @@ def test_shape_findings_say_when_we_disagree():
     text = "\n".join(shape_findings(rows))
     assert "differs from the paper's simple > complex > vanilla" in text
     assert "best at sr = 0.25; the paper's plateau starts near 0.75, so ours does not agree" in text
+
+
+def test_train_point_uses_the_training_engine(tmp_path):
+    """One real (tiny) training through the engine, then a resumed call that trains nothing."""
+    import numpy as np
+    from PIL import Image
+
+    from squeezenet.explore.points import SweepPoint
+    from squeezenet.explore.runner import train_point
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 8), ("val", 4)):
+        for c in range(2):
+            folder = tmp_path / "data" / split / f"c{c}"
+            folder.mkdir(parents=True)
+            for i in range(n):
+                pixels = (rng.random((32, 32, 3)) * 100 + 120 * c).astype("uint8")
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    point = SweepPoint("bypass", 0.125, 0.5, "complex")
+    overrides = {"recipe": "cifar10-fast", "data": str(tmp_path / "data"), "epochs": 1,
+                 "batch_size": 8, "progress": False, "tensorboard": False, "plot": False,
+                 "out": str(tmp_path / "point"), "model_args": point.model_args()}
+    result = train_point(overrides)
+    assert result["epochs"] == 1 and result["top1_split"] == "val"
+    assert 0.0 <= result["top1"] <= 1.0
+    # The deployed 2-class network: v1.1-width Fire modules + complex bypass shortcuts.
+    from squeezenet import create_model
+    from squeezenet.summary import count_params
+
+    expected = count_params(create_model("squeezenet_cifar", num_classes=2,
+                                         **point.model_args()))
+    assert result["params"] == expected
+    assert (tmp_path / "point" / "last.pt").is_file()

@@ -119,15 +119,20 @@ def run_sweep(
 
 def train_point(overrides: dict) -> dict:
     """Train one configuration with the training engine (resuming its own checkpoint)."""
-    from ..train import resolve_config, train
+    from ..models import create_model
+    from ..train import fit, resolve_config
 
     last = Path(overrides["out"]) / "last.pt"
-    cfg = resolve_config(overrides=({**overrides, "resume": last.exists()}))
-    summary = train(cfg)
+    cfg = resolve_config(overrides={**overrides, "resume": last.exists()})
+    summary = fit(cfg)
+    # Count the deployed network (train-time batch norm folds away), not the training wrapper.
+    plain = create_model(cfg.model, num_classes=summary["num_classes"], **cfg.model_args)
     return {
-        "params": summary["params"],
-        "top1": summary["test_top1"],
-        "val_top1": summary.get("best_val_top1"),
+        "params": count_params(plain),
+        # The test split when the data has one (CIFAR-10), else the validation split.
+        "top1": summary.get("test_top1", summary["best_val_top1"]),
+        "top1_split": "test" if "test_top1" in summary else "val",
+        "val_top1": summary["best_val_top1"],
         "epochs": cfg.epochs,
-        "minutes": summary.get("minutes"),
+        "minutes": summary["train_minutes"],
     }
