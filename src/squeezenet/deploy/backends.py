@@ -189,6 +189,10 @@ def load_exported(path: str | os.PathLike, fmt: str, threads: int | None = None
     if fmt == "openvino":
         return _openvino_fn(path, threads)
     if fmt == "torchscript":
-        module = torch.jit.load(str(path), map_location="cpu").eval()
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # TorchScript's deprecation notice
+            module = torch.jit.load(str(path), map_location="cpu").eval()
         return _torch_fn(module, channels_last=False)
     raise ValueError(f"unknown export format {fmt!r}")

@@ -117,7 +117,17 @@ def run_bench(model: nn.Module, names: list[str], input_size: int = 224, threads
     runs one ``batch`` (runtime arenas, activations), in a forked child; ``None`` off Linux.
     """
     check_backend_names(names, calibration)
+    previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
+    try:
+        return _run_bench(model, names, input_size, threads, rounds, iters, batch, calibration,
+                          progress)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run_bench(model, names, input_size, threads, rounds, iters, batch, calibration,
+               progress) -> list[dict]:
     model = model.eval()
     in_channels = getattr(getattr(model, "spec", None), "in_channels", 3)
     gen = torch.Generator().manual_seed(0)
