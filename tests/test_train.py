@@ -232,7 +232,7 @@ def test_squeezenet_cifar_is_registered_with_exact_parameter_count():
 
 def test_batchnorm_folds_into_a_plain_squeezenet():
     model = add_batchnorm(create_model("squeezenet_cifar"))
-    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 1 + 8 * 3
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 1 + 8 * 3 + 1
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     for _ in range(3):  # move the running statistics and the BN affine parameters
         loss = model(torch.randn(8, 3, 32, 32)).square().mean()

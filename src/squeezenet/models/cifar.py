@@ -84,9 +84,14 @@ def classifier_conv(model: nn.Module) -> nn.Module | None:
     return None
 
 
-def add_batchnorm(model: nn.Module) -> nn.Module:
-    """Put a BatchNorm2d after every conv except conv10 (in place; returns ``model``)."""
-    skip = {id(classifier_conv(model))}
+def add_batchnorm(model: nn.Module, classifier: bool = True) -> nn.Module:
+    """Put a BatchNorm2d after every conv (in place; returns ``model``).
+
+    With ``classifier`` (the default) conv10 gets one too: SqueezeNet applies a ReLU to its
+    class scores, and without a normalised, learnably shifted conv10 output many scores start
+    (and stay) at zero -- short CIFAR runs then stall at chance for an epoch or more.
+    """
+    skip = set() if classifier else {id(classifier_conv(model))}
     _replace_convs(model, lambda c: ConvBN(c) if type(c) is nn.Conv2d else c, skip)
     return model
 

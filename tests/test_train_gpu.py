@@ -1,0 +1,108 @@
+"""The CUDA path: AMP (fp16 + GradScaler, bf16), torch.compile, NCCL DDP through torchrun.
+Run on a GPU machine with ``pytest -m gpu tests/test_train_gpu.py``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from test_train_ddp import _free_port
+from test_train_run import TINY, tiny_config, write_tree
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.mark.parametrize("amp", ["fp16", "bf16"])
+def test_cuda_amp_training_and_resume(tmp_path, amp):
+    from squeezenet.train import fit
+    from squeezenet.train.checkpoint import load_checkpoint
+
+    tree = write_tree(tmp_path / "data")
+    out = tmp_path / amp
+    result = fit(tiny_config(tree, out, device="cuda", amp=amp, epochs=2, deterministic=False))
+    assert next(result["model"].parameters()).is_cuda
+    ckpt = load_checkpoint(out / "last.pt")
+    if amp == "fp16":
+        assert ckpt["scaler"] is not None and ckpt["scaler"]["scale"] > 0  # GradScaler state
+    else:
+        assert ckpt["scaler"] is None
+    resumed = fit(tiny_config(tree, out, device="cuda", amp=amp, epochs=3, resume=True,
+                              deterministic=False))
+    assert resumed["epochs"] == 3
+    assert all(torch.isfinite(v).all() for v in resumed["model"].state_dict().values()
+               if v.is_floating_point())
+
+
+def test_cuda_compile(tmp_path):
+    from squeezenet.train import fit
+
+    tree = write_tree(tmp_path / "data")
+    result = fit(tiny_config(tree, tmp_path / "c", device="cuda", amp="bf16", compile=True,
+                             epochs=2, deterministic=False))
+    assert result["best_val_top1"] > 0
+
+
+@pytest.mark.parametrize("nproc", [1, 2])
+def test_torchrun_nccl(tmp_path, nproc):
+    if nproc > torch.cuda.device_count():
+        pytest.skip(f"needs {nproc} GPUs")
+    tree = write_tree(tmp_path / "data")
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
+           "--master-port", str(_free_port()), "-m", "squeezenet", "train",
+           "--data", str(tree), "--out", str(out), "--model", "squeezenet_cifar",
+           "--image-size", "16", "--epochs", "2", "--batch-size", "4", "--amp", "fp16",
+           "--batchnorm", "--no-progress", "--no-tensorboard", "--no-plot"]
+    for k, v in TINY.items():
+        cmd += ["--model-arg", f"{k}={v}"]
+    env = {**os.environ, "SQUEEZENET_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    assert f"device cuda:0, amp fp16, {nproc} process(es)" in log
+    assert (out / "model.pth").is_file()
+
+
+def test_cifar_recipe_step_throughput_on_gpu(capsys):
+    """Not an assertion on speed: prints images/s of the cifar10-fast step for the report."""
+    import time
+
+    from squeezenet.models import create_model
+    from squeezenet.models.cifar import add_batchnorm
+    from squeezenet.train.data import TensorBatches
+    from squeezenet.train.engine import Batches, train_one_epoch
+
+    device = torch.device("cuda")
+    model = add_batchnorm(create_model("squeezenet_cifar")).to(device)
+    model = model.to(memory_format=torch.channels_last)
+    n, bs = 256 * 60, 256
+    x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8)
+    y = torch.randint(0, 10, (n,))
+    batches = TensorBatches(x, y, bs, train=True, crop_padding=4, flip=True, pin_memory=True)
+    prepare = Batches(device, (0.5,) * 3, (0.25,) * 3, channels_last=True)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    for epoch in range(2):
+        batches.set_epoch(epoch)
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        m = train_one_epoch(model, batches, prepare, opt, sched, scaler, device=device,
+                            amp="bf16", accum_steps=1, label_smoothing=0.1, epoch=0,
+                            epochs=1, progress=False)
+        torch.cuda.synchronize()
+        rate = n / (time.perf_counter() - t)
+    with capsys.disabled():
+        print(f"\n[gpu] {torch.cuda.get_device_name()}: squeezenet_cifar bf16 train step "
+              f"{rate:.0f} img/s (batch {bs}, CPU-side augmentation included)")
+    assert m["train_loss"] == m["train_loss"]  # finite, not NaN
