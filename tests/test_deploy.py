@@ -199,3 +199,18 @@ def test_torch_backends_agree():
     assert (eager.name, eager.precision, cl.name) == ("torch", "fp32", "torch-cl")
     torch.testing.assert_close(cl(x), model(x), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(eager(x), model(x), atol=0, rtol=0)
+
+
+def test_runtime_backends_outlive_their_temporary_files_and_take_any_batch():
+    pytest.importorskip("onnxscript")
+    names = [n for n in ("onnxruntime", "openvino") if n in available_backends()]
+    if not names:
+        pytest.skip("neither onnxruntime nor openvino is installed")
+    model = create_model("squeezenet1_1", num_classes=10).eval()
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        expected = model(x)
+    for backend in create_backends(names, model, input_size=32):
+        # New batch sizes after creation (OpenVINO compiles per shape, from memory).
+        torch.testing.assert_close(backend(x[:1]), expected[:1], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(backend(x), expected, atol=1e-4, rtol=1e-4)
