@@ -127,7 +127,7 @@ def run_bench(model: nn.Module, names: list[str], input_size: int = 224, threads
 
 
 def _run_bench(model, names, input_size, threads, rounds, iters, batch, calibration,
-               progress) -> list[dict]:
+               progress, settle_s: float = 0.05) -> list[dict]:
     model = model.eval()
     in_channels = getattr(getattr(model, "spec", None), "in_channels", 3)
     gen = torch.Generator().manual_seed(0)
@@ -165,6 +165,10 @@ def _run_bench(model, names, input_size, threads, rounds, iters, batch, calibrat
         for name, _, fn in entries[r % len(entries):] + entries[:r % len(entries)]:
             for x, k in ((x1, iters), (xb, batch_iters)):
                 samples = times[(name, len(x))]
+                # The previous runtime's worker threads spin-wait for a while after its last
+                # call; let them go idle, then re-warm caches with one untimed call.
+                time.sleep(settle_s)
+                fn(x)
                 for _ in range(k):
                     t0 = time.perf_counter()
                     fn(x)
