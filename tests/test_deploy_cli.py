@@ -119,3 +119,12 @@ def test_evaluate_openvino_int8_cli(capsys, imagenet_sample, imagenet_classes,
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["n"] == 100 and abs(result["correct1"] - 63) <= 1
+
+
+def test_export_cli_uses_the_models_registered_input_size(tmp_path, capsys):
+    # CIFAR models are registered for 32x32 inputs; ImageNet ones get the preprocessing crop.
+    assert main(["export", "-m", "squeezenet_cifar", "-f", "torchscript", "-o",
+                 str(tmp_path / "c"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["path"] == str(tmp_path / "c.pt") and result["input_size"] == 32
+    assert result["check_images"] == "random" and result["max_abs_diff"] < 1e-5

@@ -29,7 +29,9 @@ def register(sub, formatter) -> None:
     p.add_argument("--iters", type=int, default=20,
                    help="batch-1 calls per backend per round (batch-N: iters/8, at least 1)")
     p.add_argument("--batch", type=int, default=32, help="batch size of the throughput rows")
-    p.add_argument("--input-size", type=int, default=224, metavar="PX", help="input side")
+    p.add_argument("--input-size", type=int, default=None, metavar="PX",
+                   help="input side (default: the model's registered input size, 224 for "
+                   "ImageNet models)")
     p.add_argument("--calibration", default=None, metavar="DIR|ZIP",
                    help="calibration images for the INT8 backends (image folder or zip)")
     p.add_argument("--calibration-size", type=int, default=200, metavar="N",
@@ -43,8 +45,11 @@ def register(sub, formatter) -> None:
 def run(args) -> int:
     from ..deploy.backends import BACKENDS, available_backends
     from ..deploy.bench import format_table, run_bench
+    from ..models import default_input_size
     from .common import build_model, choose_preprocess
 
+    if args.input_size is None:
+        args.input_size = default_input_size(args.model)
     for flag in ("threads", "rounds", "iters", "batch", "input_size"):
         if getattr(args, flag) < 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be at least 1")

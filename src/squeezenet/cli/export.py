@@ -28,8 +28,9 @@ def register(sub, formatter) -> None:
                    help="output file (default: <model>[-int8].onnx / .pt / .xml)")
     add_preprocess_arg(p)
     p.add_argument("--input-size", type=int, default=None, metavar="PX",
-                   help="side of the square example input (default: the preprocessing crop); "
-                   "the batch dimension stays dynamic")
+                   help="side of the square example input (default: the preprocessing crop, "
+                   "or the model's registered input size, e.g. 32 for CIFAR models); the "
+                   "batch dimension stays dynamic")
     p.add_argument("--int8", action="store_true",
                    help="post-training static INT8 (ONNX Runtime QDQ; onnx and openvino "
                    "formats), calibrated on --calibration")
@@ -69,6 +70,15 @@ def _check_batch(args, preprocess, input_size: int, in_channels: int):
     return torch.stack([preprocess(load_image(f)) for f in files]), str(root)
 
 
+def _default_size(args, crop: int) -> int:
+    """The preprocessing crop (224, or 227 for Caffe weights), unless the model is registered
+    for another input size (CIFAR models: 32) and no --preprocess/--crop was asked for."""
+    from ..models import default_input_size
+
+    native = default_input_size(args.model)
+    return crop if native == 224 or args.preprocess or args.crop else native
+
+
 def run(args) -> int:
     from ..deploy.backends import load_exported
     from ..deploy.export import FORMATS, compare_outputs, export_model
@@ -80,9 +90,9 @@ def run(args) -> int:
         raise ValueError("--int8 is available for --format onnx and openvino only")
     model = build_model(args).eval()
     preprocess = choose_preprocess(args, model)
-    input_size = args.input_size or preprocess.crop
-    if args.input_size:
-        preprocess = preprocess.with_crop(args.input_size)
+    input_size = args.input_size or _default_size(args, preprocess.crop)
+    if input_size != preprocess.crop:
+        preprocess = preprocess.with_crop(input_size)
     output = Path(args.output or f"{args.model}{'-int8' if args.int8 else ''}"
                                  f"{FORMATS[args.format]}")
     if not output.suffix:
