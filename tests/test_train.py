@@ -226,8 +226,8 @@ def test_squeezenet_cifar_is_registered_with_exact_parameter_count():
             + (9 * w.squeeze + 1) * w.expand3x3
     expected += 512 * 10 + 10  # conv10
     assert sum(p.numel() for p in model.parameters()) == expected == 727_626
-    # Fire modules see 16x16, 8x8 and 4x4 maps; the smallest input is 3x3.
-    assert spec.output_size(32) == 4
+    # Fire modules see 16x16, 8x8 and 4x4 maps.
+    assert spec.output_size(32) == 4 and spec.min_input_size == 7
 
 
 def test_batchnorm_folds_into_a_plain_squeezenet():

@@ -38,7 +38,7 @@ RECIPES: dict[str, dict] = {
         "decay_norm_and_bias": False,
         "label_smoothing": 0.1,
         "batch_size": 256,
-        "epochs": 30,
+        "epochs": 32,
         "val_fraction": 0.1,
         "mean": (0.4914, 0.4822, 0.4465),
         "std": (0.2470, 0.2435, 0.2616),
