@@ -9,7 +9,7 @@ that pruning and quantization cost.
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -18,28 +18,40 @@ from tqdm import tqdm
 
 
 class Calibration:
-    """Inputs (kept as float16 to halve memory) and the teacher's logits for them."""
+    """Inputs (kept as float16 to halve memory) and the teacher's logits for them; with
+    ``flip``, also the logits of the mirrored inputs, for exact flip augmentation."""
 
-    def __init__(self, inputs: torch.Tensor, teacher: nn.Module, batch_size: int = 64) -> None:
+    def __init__(self, inputs: torch.Tensor, teacher: nn.Module, batch_size: int = 64,
+                 flip: bool = True) -> None:
         self.inputs = inputs.to(torch.float16)
+        self.flip = flip
         teacher.eval()
-        with torch.inference_mode():
-            self.logits = torch.cat([teacher(inputs[i:i + batch_size].float())
-                                     for i in range(0, len(inputs), batch_size)])
+        device = _device(teacher)
+
+        def logits(x: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode():
+                return torch.cat([teacher(x[i:i + batch_size].float().to(device)).cpu()
+                                  for i in range(0, len(x), batch_size)])
+
+        self.logits = logits(inputs)
+        self.flipped_logits = logits(inputs.flip(-1)) if flip else None
 
     def __len__(self) -> int:
         return len(self.inputs)
 
     def batches(self, batch_size: int, generator: torch.Generator):
-        """Endless shuffled batches with random horizontal flips."""
+        """Endless shuffled batches (randomly mirrored when ``flip``) with their targets."""
         while True:
             order = torch.randperm(len(self), generator=generator)
             for i in range(0, len(self) - batch_size + 1, batch_size):
                 idx = order[i:i + batch_size]
-                x = self.inputs[idx].float()
-                flip = torch.rand(len(idx), generator=generator) < 0.5
-                x[flip] = x[flip].flip(-1)  # the teacher's logits are flip-invariant enough
-                yield x, self.logits[idx]
+                x = self.inputs[idx.to(self.inputs.device)].float()
+                target = self.logits[idx]
+                if self.flip:
+                    mirror = torch.rand(len(idx), generator=generator) < 0.5
+                    x[mirror.to(x.device)] = x[mirror.to(x.device)].flip(-1)
+                    target = torch.where(mirror[:, None], self.flipped_logits[idx], target)
+                yield x, target
 
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, t: float) -> torch.Tensor:
@@ -89,7 +101,7 @@ def finetune(
         schedule.step()
         if after_step:
             after_step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     model.eval()
     tail = losses[-max(1, len(losses) // 10):]
     return sum(tail) / len(tail)

@@ -9,8 +9,8 @@ weights that are already pruned and weight-shared (Han's release) without changi
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -56,6 +56,7 @@ class CompressConfig:
     coder: str = field(default_factory=default_coder)
     bias_dtype: str = "float32"  # "float16" halves the (small) bias storage
     seed: int = 0
+    flip: bool = True  # mirror calibration images (not for data like digits)
 
 
 def lossless(state: dict[str, torch.Tensor], model_desc: dict, coder: str | None = None,
@@ -104,7 +105,9 @@ def compress(
     every stage when given."""
     torch.manual_seed(config.seed)
     teacher = copy.deepcopy(model).eval()
-    calib = Calibration(calib_inputs, teacher) if calib_inputs is not None else None
+    calib = None
+    if calib_inputs is not None:
+        calib = Calibration(calib_inputs, teacher, flip=config.flip)
     report = Report(model, name, config.coder)
     report.stage("uncompressed", score(model) if score else None)
 

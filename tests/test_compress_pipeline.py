@@ -1,0 +1,188 @@
+"""Pruning masks, k-means weight sharing, codebook fine-tuning, the pipeline and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+from torch import nn
+
+from squeezenet.cli import main
+from squeezenet.compress import fileformat
+from squeezenet.compress.pipeline import CompressConfig, compress, parse_prune
+from squeezenet.compress.pruning import SQUEEZENET_PROFILE, Pruner, prunable, resolve_density
+from squeezenet.compress.quantize import Quantizer, kmeans_1d, parse_bits
+from squeezenet.models import create_model
+from squeezenet.weights import read_state_dict
+
+
+def _tiny(num_classes=5):
+    return create_model("squeezenet1_1", base_e=16, incr_e=16, num_classes=num_classes)
+
+
+def test_paper_profile_matches_han_release_densities():
+    model = create_model("squeezenet1_0")
+    d = resolve_density(model, SQUEEZENET_PROFILE, prunable(model))
+    assert d["features.0.weight"] == 1.0
+    assert d["features.3.expand3x3.weight"] == 0.33  # fire2
+    assert d["features.10.expand3x3.weight"] == 0.30  # fire8
+    assert d["features.8.expand1x1.weight"] == 0.5  # fire6
+    assert d["features.9.squeeze.weight"] == 0.5  # fire7
+    assert d["features.9.expand1x1.weight"] == 1.0
+    assert d["classifier.1.weight"] == 0.2
+
+
+def test_paper_profile_densities_equal_han_release(han_net):
+    """The profile is the paper's Table 1 column; Han's file realises it to within 1%."""
+    from squeezenet.weights import read_deep_compression
+
+    model = create_model("squeezenet1_0")
+    target = resolve_density(model, SQUEEZENET_PROFILE, prunable(model))
+    for layer in read_deep_compression(han_net):
+        actual = np.count_nonzero(layer.dense()) / layer.dense().size
+        assert abs(actual - target[f"{layer.name}.weight"]) < 0.015, layer.name
+
+
+def test_masks_survive_momentum_and_checkpoints():
+    model = _tiny()
+    pruner = Pruner(model)
+    pruner.prune({"classifier.1.weight": 0.25, "features.3.expand3x3.weight": 0.5})
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+    pruner.hook_optimizer(opt)
+    x = torch.randn(4, 3, 32, 32)
+    for _ in range(3):
+        opt.zero_grad()
+        model(x).sum().backward()
+        opt.step()
+    w = model.classifier[1].weight
+    mask = pruner.masks["classifier.1.weight"]
+    assert torch.count_nonzero(w[~mask]) == 0
+    assert torch.count_nonzero(w) == mask.sum() == int(np.ceil(0.25 * w.numel()))
+    # Masks are state: a fresh pruner restored from the checkpoint re-zeroes the weights.
+    saved = {"model": model.state_dict(), "masks": pruner.state_dict()}
+    with torch.no_grad():
+        w.add_(1.0)
+    restored = Pruner(model)
+    restored.load_state_dict(saved["masks"])
+    assert torch.count_nonzero(model.classifier[1].weight[~mask]) == 0
+    restored.remove()
+    assert restored.masks == {}
+
+
+def test_pruning_is_monotone():
+    model = _tiny()
+    pruner = Pruner(model)
+    pruner.prune({"classifier.1.weight": 0.5})
+    first = pruner.masks["classifier.1.weight"].clone()
+    pruner.prune({"classifier.1.weight": 0.2})
+    assert not (pruner.masks["classifier.1.weight"] & ~first).any()
+
+
+def test_kmeans_linear_init_and_zeros():
+    values = np.concatenate([np.full(1000, 0.01), np.full(10, 1.0), np.full(500, -0.5)])
+    centroids, assign = kmeans_1d(values, 4)
+    # Linear init keeps the rare large weights (1.0) as their own centroid (section 3.2).
+    assert np.allclose(sorted(centroids), [-0.5, 0.01, 1.0])
+    np.testing.assert_allclose(centroids[assign], values)
+    model = _tiny()
+    Pruner(model).prune({"classifier.1.weight": 0.3})
+    zeros = model.classifier[1].weight == 0
+    Quantizer(model, 3)
+    w = model.classifier[1].weight
+    assert torch.equal(w == 0, zeros)  # pruned weights stay exactly zero
+    assert len(torch.unique(w[w != 0])) <= 8
+
+
+def test_codebook_gradient_is_the_per_cluster_sum():
+    model = _tiny()
+    q = Quantizer(model, {"classifier.1.weight": 2})
+    model(torch.randn(2, 3, 32, 32)).sum().backward()
+    g = model.classifier[1].weight.grad.clone().flatten()
+    a = q.assign["classifier.1.weight"]
+    q.accumulate_grads()
+    cb = q.codebooks["classifier.1.weight"]
+    expected = torch.stack([g[a == k].sum() for k in range(len(cb))])
+    torch.testing.assert_close(cb.grad, expected)
+    assert model.classifier[1].weight.grad is None
+
+
+def test_parse_options():
+    assert parse_prune("paper") is SQUEEZENET_PROFILE
+    assert parse_prune("0.4") == 0.4
+    assert parse_prune("classifier.*=0.2,*=0.5") == {"classifier.*": 0.2, "*": 0.5}
+    assert parse_bits("6") == 6
+    assert parse_bits("classifier.*=5,*=4") == {"classifier.*": 5, "*": 4}
+
+
+def test_pipeline_with_distillation_keeps_the_model_close(tmp_path):
+    torch.manual_seed(0)
+    model = _tiny(num_classes=10)
+    x = torch.randn(64, 3, 32, 32)
+    config = CompressConfig(prune=0.5, bits=4, finetune_steps=5, codebook_steps=5,
+                            batch_size=16, coder="ans")
+    teacher_out = model.eval()(x).detach()
+    cm, report = compress(model, "squeezenet1_1", config, x,
+                          lambda m: float((m(x).argmax(1) == teacher_out.argmax(1)).float().mean()))
+    assert [s["stage"] for s in report.stages] == [
+        "uncompressed", "pruned + fine-tuned", "quantized", "codebook fine-tuned", "encoded"]
+    size = fileformat.save(cm, tmp_path / "m.sqz")
+    assert size == report.stages[-1]["bytes"]
+    state = read_state_dict(tmp_path / "m.sqz")
+    for k, v in model.state_dict().items():
+        assert torch.equal(state[k], v), k  # the file holds exactly the scored model
+    w = state["features.3.expand3x3.weight"]
+    assert abs(float((w != 0).float().mean()) - 0.5) < 0.01
+    assert len(torch.unique(w[w != 0])) <= 16
+    assert "layer" in report.format() and "encoded" in report.format()
+
+
+def test_cli_compress_decompress(tmp_path, capsys):
+    model = _tiny()
+    weights = tmp_path / "w.pth"
+    torch.save(model.state_dict(), weights)
+    out = tmp_path / "w.sqz"
+    report = tmp_path / "r.json"
+    assert main(["compress", "--model", "squeezenet1_1", "--weights", str(weights),
+                 "-o", str(out), "--prune", "0.3", "--bits", "5", "--coder", "huffman",
+                 "--report", str(report)]) == 2  # model/weights mismatch: one-line error
+    assert "does not fit the model" in capsys.readouterr().err
+    # The model must be built like the weights: use an unambiguous spec via a full model.
+    full = create_model("squeezenet1_1")
+    torch.save(full.state_dict(), weights)
+    assert main(["compress", "-m", "squeezenet1_1", "-w", str(weights), "-o", str(out),
+                 "--prune", "0.3", "--bits", "5", "--coder", "huffman",
+                 "--report", str(report)]) == 0
+    assert json.loads(report.read_text())["file_bytes"] == out.stat().st_size
+    pth = tmp_path / "back.pth"
+    assert main(["decompress", str(out), "-o", str(pth), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert info["coder"] == "huffman" and info["model"] == "squeezenet1_1"
+    back = torch.load(pth, weights_only=True)
+    direct = read_state_dict(out)
+    assert all(torch.equal(back[k], direct[k]) for k in direct)
+    assert abs(info["nonzero"] / info["params"] - 0.3) < 0.02
+
+
+def test_cli_lossless_han(han_net, tmp_path, capsys):
+    out = tmp_path / "han.sqz"
+    assert main(["compress", "-m", "squeezenet1_0", "-w", str(han_net), "-o", str(out),
+                 "--lossless"]) == 0
+    assert "lossless" in capsys.readouterr().out
+    assert out.stat().st_size <= 540_000
+    assert main(["compress", "-m", "squeezenet1_0", "-w", str(out.with_suffix(".none")),
+                 "-o", str(out), "--lossless"]) == 2
+
+
+def test_cli_lossless_refuses_dense_weights(tmp_path, capsys):
+    weights = tmp_path / "w.pth"
+    torch.save(create_model("squeezenet1_1").state_dict(), weights)
+    assert main(["compress", "-w", str(weights), "-o", str(tmp_path / "x.sqz"),
+                 "--lossless"]) == 2
+    assert "not weight-shared" in capsys.readouterr().err
+    assert not (tmp_path / "x.sqz").exists()
+
+
+def test_prunable_ignores_biases():
+    assert all(n.endswith(".weight") for n in prunable(_tiny()))
+    assert isinstance(_tiny().classifier[1], nn.Conv2d)
