@@ -50,11 +50,13 @@ def main() -> None:
             t = time.perf_counter()
             read_state_dict(path)
             times[name].append(time.perf_counter() - t)
-    print(f"SqueezeNet 1.1, prune={args.prune}, bits={args.bits}; median of {args.rounds} "
-          f"interleaved rounds, torch threads {torch.get_num_threads()}")
+    print(f"SqueezeNet 1.1, prune={args.prune}, bits={args.bits}; {args.rounds} interleaved "
+          f"rounds, torch threads {torch.get_num_threads()}, load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for name, path in files.items():
-        print(f"  {name:<24} {path.stat().st_size:>10,} bytes  "
-              f"{1000 * statistics.median(times[name]):8.1f} ms")
+        print(f"  {name:<24} {path.stat().st_size:>10,} bytes  median "
+              f"{1000 * statistics.median(times[name]):7.1f} ms  min "
+              f"{1000 * min(times[name]):7.1f} ms")
 
 
 if __name__ == "__main__":

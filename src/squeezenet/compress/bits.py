@@ -53,33 +53,41 @@ def decode_uints(reader: ByteReader, count: int, limit: int) -> np.ndarray:
     """Read ``count`` values written by :func:`encode_uints` from a blob of ``reader``;
     each must be <= ``limit``."""
     blob = reader.blob()
-    if not blob and count:
-        raise reader.fail("empty integer table")
     if count == 0:
         return np.zeros(0, dtype=np.int64)
+    if not blob:
+        raise reader.fail("empty integer table")
     k = blob[0]
     if k > 40:
         raise reader.fail(f"bad Exp-Golomb order {k}")
     bits = np.unpackbits(np.frombuffer(blob[1:], dtype=np.uint8))
-    ones = np.flatnonzero(bits)
-    out = np.empty(count, dtype=np.int64)
-    pos = 0
     n_bits = len(bits)
+    # next_one[p]: position of the first 1 bit at or after p (n_bits if none).
+    pos = np.where(bits == 1, np.arange(n_bits), n_bits)
+    next_one = np.minimum.accumulate(pos[::-1])[::-1].tolist() + [n_bits]
+    # Walk the code starts (a cheap integer loop; the values are extracted vectorised).
+    ones = [0] * count
+    widths = [0] * count
+    p = 0
     for i in range(count):
-        j = int(np.searchsorted(ones, pos))  # the next 1 bit ends the unary prefix
-        if j >= len(ones):
+        if p > n_bits:
             raise reader.fail("truncated integer table")
-        zeros = int(ones[j]) - pos
-        width = zeros + k + 1
-        if width > 41 or pos + zeros + width > n_bits:
-            raise reader.fail("corrupt integer table")
-        start = pos + zeros
-        w = 0
-        for b in bits[start:start + width]:
-            w = (w << 1) | int(b)
-        value = w - (1 << k)
-        if value > limit:
-            raise reader.fail(f"table value {value} exceeds the limit {limit}")
-        out[i] = value
-        pos = start + width
-    return out
+        o = next_one[p]
+        w = o - p + k + 1
+        ones[i], widths[i] = o, w
+        p = o + w
+    if p > n_bits:
+        raise reader.fail("truncated integer table")
+    starts = np.asarray(ones, dtype=np.int64)
+    widths_a = np.asarray(widths, dtype=np.int64)
+    if widths_a.max() > 41:
+        raise reader.fail("corrupt integer table")
+    values = np.zeros(count, dtype=np.int64)
+    for j in range(int(widths_a.max())):
+        take = j < widths_a
+        values[take] = (values[take] << 1) | bits[starts[take] + j]
+    values -= 1 << k
+    bad = np.flatnonzero(values > limit)
+    if len(bad):
+        raise reader.fail(f"table value {int(values[bad[0]])} exceeds the limit {limit}")
+    return values

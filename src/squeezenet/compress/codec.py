@@ -103,8 +103,9 @@ def _choose_escape(positions: np.ndarray) -> int:
     if len(positions) == 0:
         return 1
     max_gap = int((np.diff(positions, prepend=-1) - 1).max())
-    candidates = {min(max_gap + 1, 4096)} | {e for e in (8, 16, 32, 64, 128, 256, 512, 1024)
-                                               if e <= max_gap}
+    # Capped at 256: longer escapes save little and make the model table (one count per
+    # gap value, decoded per entry) long.
+    candidates = {min(max_gap + 1, 256)} | {e for e in (8, 16, 32, 64, 128) if e <= max_gap}
     best = None
     for e in sorted(candidates):
         cost = _entropy_bits(_gap_symbols(positions, e)) + 2.0 * (e + 1)

@@ -129,7 +129,7 @@ def run_demo(out: str | os.PathLike, epochs: int = 40, seed: int = 0,
     torch.save(model.state_dict(), out / "model.pth")
     # Distillation without mirroring: a mirrored digit is another symbol.
     config = CompressConfig(prune=DEMO_PRUNE, prune_steps=2, bits=DEMO_BITS,
-                            finetune_steps=150, codebook_steps=150, lr=2e-3,
+                            finetune_steps=200, codebook_steps=200, lr=2e-3,
                             codebook_lr=3e-4, batch_size=64, temperature=2.0,
                             seed=seed, flip=False, **({"coder": coder} if coder else {}))
     cm, report = compress(model, "squeezenet", config, xtr,
