@@ -44,6 +44,9 @@ def run(args) -> int:
         os.close(fd)
         try:
             torch.save(state, tmp)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
             os.replace(tmp, args.output)
         except BaseException:
             os.unlink(tmp)

@@ -110,6 +110,9 @@ def save(cm: CompressedModel, path: str | os.PathLike) -> int:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would surprise users
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
