@@ -8,7 +8,10 @@ import importlib
 import sys
 
 # Sub-command modules, in the order --help lists them.
-COMMANDS = ["predict", "evaluate", "summary"]
+COMMANDS = [
+    "demo", "predict", "evaluate", "train", "summary", "compress", "decompress", "export",
+    "bench", "explore", "report",
+]
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):

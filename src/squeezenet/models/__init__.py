@@ -1,5 +1,6 @@
 """Model definitions: the Fire module, the metaparameter builder, the registry."""
 
+from . import cifar  # noqa: F401 - registers squeezenet_cifar (32x32)
 from .fire import Fire
 from .registry import (
     build_from_spec,
