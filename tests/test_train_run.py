@@ -72,6 +72,9 @@ def test_fit_writes_checkpoints_logs_and_a_plain_model(tree, tmp_path):
     model = create_model("squeezenet_cifar", weights=str(out / "model.pth"), **TINY)
     assert model.spec.num_classes == 3
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert not (tmp_path / "noplot").exists()
+    fit(tiny_config(tree, tmp_path / "noplot", epochs=1, plot=False))
+    assert not (tmp_path / "noplot" / "curves.png").exists()
     summary = json.loads((out / "results.json").read_text())
     assert summary["best_val_top1"] == result["best_val_top1"]
     try:

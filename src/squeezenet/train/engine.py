@@ -59,7 +59,10 @@ def train_one_epoch(model: nn.Module, batches, prepare: Batches, optimizer, sche
 
     model.train()
     total = len(batches)
-    bar = tqdm(total=total * getattr(batches, "batch_size", 1), unit="img", file=sys.stderr,
+    # The bar counts images over all processes (each takes an equal share per step).
+    world = dist.world_size()
+    bar = tqdm(total=total * getattr(batches, "batch_size", 1) * world, unit="img",
+               file=sys.stderr,
                desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False,
                dynamic_ncols=True)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
@@ -90,7 +93,7 @@ def train_one_epoch(model: nn.Module, batches, prepare: Batches, optimizer, sche
             _check_finite(loss_sum, device, epoch, step)
             bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}",
                             lr=f"{optimizer.param_groups[0]['lr']:.4g}", refresh=False)
-        bar.update(len(y))
+        bar.update(len(y) * world)
     bar.close()
     elapsed = time.perf_counter() - start
     loss_total, correct_total, seen_total = dist.all_reduce_sum(

@@ -24,8 +24,9 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 class RunLog:
-    def __init__(self, out: Path, *, enabled: bool, tensorboard: bool, history: list[dict]):
-        self.out, self.enabled, self.history = Path(out), enabled, history
+    def __init__(self, out: Path, *, enabled: bool, tensorboard: bool, history: list[dict],
+                 plot: bool = True):
+        self.out, self.enabled, self.history, self.plot = Path(out), enabled, history, plot
         self.writer = None
         if enabled and tensorboard:
             try:
@@ -61,7 +62,8 @@ class RunLog:
         _write_atomic(self.out / "results.json", json.dumps(summary, indent=2) + "\n")
         if self.writer is not None:
             self.writer.close()
-        plot_curves(self.history, self.out / "curves.png")
+        if self.plot:
+            plot_curves(self.history, self.out / "curves.png")
 
 
 def plot_curves(history: list[dict], path: Path, title: str | None = None) -> bool:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -125,7 +125,8 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
         ids = [device.index] if device.type == "cuda" else None
         model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     prepare = Batches(device, cfg.mean, cfg.std, cfg.channels_last)
-    log = RunLog(out, enabled=main, tensorboard=cfg.tensorboard, history=history)
+    log = RunLog(out, enabled=main, tensorboard=cfg.tensorboard, history=history,
+                 plot=cfg.plot)
     if main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
@@ -194,7 +195,8 @@ def _finish(cfg, info, device, amp, data, raw_model, model, prepare, best, histo
         save_atomic(exported.state_dict(), out / "model.pth")
         result["model_path"] = str(out / "model.pth")
         log.finish(result)
-        msg = f"done in {minutes:.1f} min: best val top-1 {best['top1']:.2%} (epoch {best['epoch']})"
+        msg = (f"done in {minutes:.1f} min: best val top-1 {best['top1']:.2%} "
+               f"(epoch {best['epoch']})")
         if "test_top1" in result:
             msg += f", test top-1 {result['test_top1']:.2%} (n={result['test_n']})"
         _say(msg + f"; model: {out / 'model.pth'}", cfg)
