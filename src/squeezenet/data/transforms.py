@@ -3,6 +3,8 @@
 * ``torchvision``: RGB, resize shorter side to 256, center crop 224, /255, ImageNet mean/std.
 * ``caffe``: BGR, 0..255 minus the per-channel mean (104, 117, 123), no std, center crop 227
   (how the original Caffe SqueezeNet and the Deep Compression release were trained).
+* ``cifar``: RGB at 32x32 (resize + center crop), /255, CIFAR-10 mean/std: what the 32x32
+  models trained by ``squeezenet train`` (cifar10-fast recipe) expect.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ PRESETS: dict[str, Preprocess] = {
         "torchvision", 256, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), False, 1 / 255
     ),
     "caffe": Preprocess("caffe", 256, 227, (104.0, 117.0, 123.0), (1.0, 1.0, 1.0), True, 1.0),
+    "cifar": Preprocess(
+        "cifar", 32, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), False, 1 / 255
+    ),
 }
 
 
