@@ -201,3 +201,19 @@ def test_cli_reports_bad_settings_in_one_line(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"),
                  "--no-progress"]) == 2
     assert "missing: no such file or directory" in capsys.readouterr().err
+
+
+def test_streamed_imagefolder_skips_corrupt_files(tree, tmp_path):
+    """in_memory: no -> DataLoader workers decode files each epoch; a corrupt file is named
+    in a warning and skipped rather than stopping the run."""
+    from squeezenet.data import ImageError
+    from squeezenet.train.sources import CorruptImageWarning
+
+    (tree / "train" / "cat" / "broken.png").write_bytes(b"not a png")
+    with pytest.warns(CorruptImageWarning, match=r"broken\.png"):
+        result = fit(tiny_config(tree, tmp_path / "stream", in_memory="no", workers=0,
+                                 epochs=2, batchnorm=False))
+    assert result["epochs"] == 2 and result["num_classes"] == 3
+    with pytest.raises(ImageError, match=r"broken\.png.*--strict-data"):
+        fit(tiny_config(tree, tmp_path / "strict", in_memory="no", workers=0, epochs=1,
+                        strict_data=True))
