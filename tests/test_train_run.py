@@ -217,3 +217,18 @@ def test_streamed_imagefolder_skips_corrupt_files(tree, tmp_path):
     with pytest.raises(ImageError, match=r"broken\.png.*--strict-data"):
         fit(tiny_config(tree, tmp_path / "strict", in_memory="no", workers=0, epochs=1,
                         strict_data=True))
+
+
+def test_finetune_from_the_imagenet_weights(tmp_path, tv11_fp16_weights):
+    """Start from the real torchvision 1.1 weights: every feature layer is loaded (and kept,
+    frozen), conv10 is replaced by a 3-class one."""
+    tree = write_tree(tmp_path / "data", size=32)
+    result = fit(tiny_config(tree, tmp_path / "ft", model="squeezenet1_1", model_args={},
+                             weights=str(tv11_fp16_weights), freeze_features=True,
+                             batchnorm=False, image_size=32, epochs=1))
+    state = torch.load(tv11_fp16_weights, weights_only=True)
+    after = result["model"].state_dict()
+    assert after["classifier.1.weight"].shape == (3, 512, 1, 1)
+    feature_keys = [k for k in state if k.startswith("features.")]
+    assert len(feature_keys) == 50
+    assert all(torch.equal(after[k], state[k]) for k in feature_keys)
