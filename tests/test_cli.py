@@ -78,3 +78,25 @@ def test_corrupt_image_is_a_one_line_error(tmp_path, capsys):
 def test_bad_weights_are_a_one_line_error(tmp_path, capsys):
     assert main(["predict", "-w", str(tmp_path / "none.pth"), str(tmp_path / "x.jpg")]) == 2
     assert "none.pth: no such file, URL or registered weights name" in capsys.readouterr().err
+
+
+def test_predict_streams_a_folder_in_batches(tmp_path, capsys, imagenet_sample,
+                                             tv11_fp16_weights):
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    names = ["n01440764_tench.JPEG", "n01530575_brambling.JPEG", "n02007558_flamingo.JPEG"]
+    for i, name in enumerate(names):
+        target = folder / ("sub" if i == 2 else "") / name
+        target.write_bytes((imagenet_sample / name).read_bytes())
+    (folder / "notes.txt").write_text("not an image, skipped by extension")
+    assert main(["predict", "-w", str(tv11_fp16_weights), "--json", "-b", "2",
+                 str(folder)]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["image"].rsplit("/", 1)[-1] for r in results] == sorted(names[:2]) + [names[2]]
+    assert [r["top"][0]["name"] for r in results] == ["tench", "brambling", "flamingo"]
+
+
+def test_predict_empty_folder_is_an_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["predict", str(tmp_path / "empty")]) == 2
+    assert "empty: folder holds no images" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import argparse
 
 from ..data import get_preprocess
 from ..data.transforms import PRESETS, Preprocess
+from ..models import default_input_size
 
 
 def add_model_args(p: argparse.ArgumentParser, weights_required: bool = False) -> None:
@@ -24,7 +25,7 @@ def add_model_args(p: argparse.ArgumentParser, weights_required: bool = False) -
 def add_preprocess_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preprocess", choices=sorted(PRESETS), default=None,
                    help="preprocessing preset; default: the one the weights record names, "
-                   "'caffe' for .net files, else 'torchvision'")
+                   "'caffe' for .net files, 'cifar' for 32x32 models, else 'torchvision'")
     p.add_argument("--crop", type=int, default=None,
                    help="center-crop size (default: the preset's, 224 or 227)")
 
@@ -46,9 +47,44 @@ def choose_preprocess(args: argparse.Namespace, model) -> Preprocess:
             name = record.preprocess
         elif path is not None and str(path).endswith(".net"):
             name = "caffe"
+        elif default_input_size(args.model) == 32:
+            name = "cifar"  # the 32x32 models are trained with CIFAR statistics
         else:
             name = "torchvision"
     preprocess = get_preprocess(name)
     if args.crop:
         preprocess = preprocess.with_crop(args.crop)
     return preprocess
+
+
+def add_backend_arg(p: argparse.ArgumentParser) -> None:
+    from ..deploy.backends import BACKENDS
+
+    p.add_argument("--backend", choices=list(BACKENDS), default="torch",
+                   help="inference runtime: " + "; ".join(f"{n}: {i.help}"
+                                                        for n, i in BACKENDS.items())
+                   + " (see docs/deployment.md; onnxruntime/openvino need their extras)")
+    p.add_argument("--calibration", default=None, metavar="DIR|ZIP",
+                   help="calibration images for the -int8 backends: an image folder or a zip "
+                   "of images, apart from the images you score")
+    p.add_argument("--threads", type=int, default=None,
+                   help="inference threads (default: the runtime's own choice)")
+
+
+def build_backend(args: argparse.Namespace, model, preprocess: Preprocess):
+    """``model`` itself for ``--backend torch``, else the named runtime's callable."""
+    if args.backend == "torch" and args.threads is None:
+        return model
+    from ..deploy.backends import BACKENDS, create_backends
+
+    calibration = None
+    if BACKENDS[args.backend].precision == "int8" and args.calibration is not None:
+        from ..deploy.quantize_int8 import calibration_batch
+
+        calibration = calibration_batch(args.calibration, preprocess)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return create_backends([args.backend], model.eval(), preprocess.crop, args.threads,
+                           calibration)[0]

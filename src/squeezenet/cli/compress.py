@@ -69,6 +69,11 @@ def run(args) -> int:
     from ..compress.pipeline import CompressConfig, compress, lossless
     from ..weights import read_state_dict, resolve_source
 
+    # Fail before minutes of compression, not after: the output folder must be writable.
+    out_dir = os.path.dirname(os.path.abspath(args.output))
+    os.makedirs(out_dir, exist_ok=True)
+    if not os.access(out_dir, os.W_OK):
+        raise ValueError(f"{args.output}: cannot write to {out_dir}")
     model = build_model(args).to(args.device)
     coder = args.coder or default_coder()
     if args.lossless:

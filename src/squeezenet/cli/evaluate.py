@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 import os
 
-from .common import add_model_args, add_preprocess_arg, build_model, choose_preprocess
+from .common import (
+    add_backend_arg,
+    add_model_args,
+    add_preprocess_arg,
+    build_backend,
+    build_model,
+    choose_preprocess,
+)
 
 
 def register(sub, formatter) -> None:
@@ -23,6 +30,7 @@ def register(sub, formatter) -> None:
                    help="class list, one '<wnid> <names>' line per class in index order "
                    "(default: imagenet_classes.txt in DIR or its parent, if present)")
     add_preprocess_arg(p)
+    add_backend_arg(p)
     p.add_argument("--batch-size", "-b", type=int, default=50, help="images per batch")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                    help="image-decoding worker processes (0 = decode in the main process)")
@@ -48,9 +56,11 @@ def run(args) -> int:
     images = scan_folder(args.data, find_class_list(args.data, args.classes))
     model = build_model(args)
     preprocess = choose_preprocess(args, model)
+    model = build_backend(args, model, preprocess)
     result = evaluate(model, images, preprocess, batch_size=args.batch_size,
                       num_workers=args.workers)
-    result.update(model=args.model, weights=args.weights, preprocess=preprocess.name,
+    result.update(model=args.model, weights=args.weights, backend=args.backend,
+                  preprocess=preprocess.name,
                   crop=preprocess.crop, data=args.data)
     if args.json:
         print(json.dumps(result))

@@ -6,7 +6,7 @@ import json
 
 
 def register(sub, formatter) -> None:
-    from .common import add_model_args, add_preprocess_arg
+    from .common import add_backend_arg, add_model_args, add_preprocess_arg
 
     p = sub.add_parser(
         "predict", formatter_class=formatter,
@@ -16,12 +16,16 @@ def register(sub, formatter) -> None:
         "images are converted to RGB.",
     )
     add_model_args(p)
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files to classify")
+    p.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="image files, or folders (every image inside is classified)")
     add_preprocess_arg(p)
+    add_backend_arg(p)
     p.add_argument("--classes", default=None, metavar="FILE",
                    help="class names, one per line ('<wnid> <names>' lines also work); "
                    "default: ImageNet-1k names for 1000-class models, else 'class N'")
     p.add_argument("--topk", "-k", type=int, default=5, help="how many classes to print")
+    p.add_argument("--batch-size", "-b", type=int, default=32,
+                   help="images per forward pass (folders stream through in batches)")
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
     p.set_defaults(func=run)
 
@@ -39,26 +43,55 @@ def class_names(num_classes: int, path: str | None) -> list[str]:
     return [f"class {i}" for i in range(num_classes)]
 
 
+def expand_inputs(paths: list[str]) -> list[str]:
+    """Files as given; folders become their image files (sorted, recursively)."""
+    from pathlib import Path
+
+    from ..data.images import is_image_file
+
+    out = []
+    for p in paths:
+        if Path(p).is_dir():
+            found = sorted(str(f) for f in Path(p).rglob("*") if is_image_file(f))
+            if not found:
+                raise ValueError(f"{p}: folder holds no images")
+            out += found
+        else:
+            out.append(p)
+    return out
+
+
 def run(args) -> int:
+    import sys
+
     import torch
+    from tqdm import tqdm
 
     from ..data import load_image
-    from .common import build_model, choose_preprocess
+    from .common import build_backend, build_model, choose_preprocess
 
     model = build_model(args).eval()
     preprocess = choose_preprocess(args, model)
+    model = build_backend(args, model, preprocess)
+    paths = expand_inputs(args.images)
     results = []
+    bar = tqdm(total=len(paths), desc="predict", unit="img", file=sys.stderr,
+               disable=len(paths) <= args.batch_size)
     with torch.inference_mode():
-        for path in args.images:
-            x = preprocess(load_image(path))[None]
-            probs = model(x).softmax(1)[0]
-            names = class_names(len(probs), args.classes)
-            k = min(args.topk, len(probs))
-            top = probs.topk(k)
-            results.append({"image": path, "top": [
-                {"index": int(i), "name": names[int(i)], "prob": float(p)}
-                for p, i in zip(top.values, top.indices)
-            ]})
+        # Stream in batches: a folder of thousands of images never sits in memory at once.
+        for start in range(0, len(paths), args.batch_size):
+            batch = paths[start:start + args.batch_size]
+            x = torch.stack([preprocess(load_image(path)) for path in batch])
+            probs = torch.as_tensor(model(x)).float().softmax(1)
+            names = class_names(probs.shape[1], args.classes)
+            top = probs.topk(min(args.topk, probs.shape[1]), dim=1)
+            for path, values, indices in zip(batch, top.values, top.indices):
+                results.append({"image": path, "top": [
+                    {"index": int(i), "name": names[int(i)], "prob": float(p)}
+                    for p, i in zip(values, indices)
+                ]})
+            bar.update(len(batch))
+    bar.close()
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
