@@ -122,7 +122,7 @@ def test_shape_findings_say_when_we_disagree():
              for s, t in ((0.125, 0.5), (0.25, 0.9), (0.5, 0.9), (0.75, 0.9), (1.0, 0.9))]
     text = "\n".join(shape_findings(rows))
     assert "differs from the paper's simple > complex > vanilla" in text
-    assert "best at sr = 0.25; the paper's plateau starts near 0.75, so ours does not agree" in text
+    assert "best at sr = 0.25; the paper's plateau starts at 0.75, so ours does not agree" in text
 
 
 def test_train_point_uses_the_training_engine(tmp_path):

@@ -19,6 +19,7 @@ from torch import nn
 from ..models import create_model
 from ..summary import count_params
 from . import paper
+from .points import PCT3X3_VALUES, SR_VALUES
 
 MiB = 2**20
 
@@ -196,11 +197,13 @@ def shape_findings(rows: list[dict]) -> list[str]:
         if plateau is None:
             notes.append(f"- {exp} sweep: not enough points yet.")
             continue
-        agree = "agrees" if abs(plateau - claim) <= 0.25 else "does not agree"
+        agree = "agrees" if abs(plateau - claim) < 1e-9 else "does not agree"
         series = ", ".join(f"{r[key]:g}: {100 * r['top1']:.1f}%" for r in pts)
+        expected = len(SR_VALUES if exp == "sr" else PCT3X3_VALUES)
+        partial = f" Partial sweep: {len(pts)} of {expected} points." if len(pts) < expected else ""
         notes.append(f"- {exp}: accuracy comes within 0.5 point of its best at {key} = "
-                     f"{plateau:g}; the paper's plateau starts near {claim:g}, so ours {agree} "
-                     f"({series}).")
+                     f"{plateau:g}; the paper's plateau starts at {claim:g}, so ours {agree} "
+                     f"({series}).{partial}")
     byp = {r["bypass"]: r["top1"] for r in rows if r["experiment"] == "bypass"}
     if len(byp) == 3:
         order = tuple(sorted(byp, key=byp.get, reverse=True))
