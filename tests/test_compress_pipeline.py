@@ -186,3 +186,70 @@ def test_cli_lossless_refuses_dense_weights(tmp_path, capsys):
 def test_prunable_ignores_biases():
     assert all(n.endswith(".weight") for n in prunable(_tiny()))
     assert isinstance(_tiny().classifier[1], nn.Conv2d)
+
+
+def _labelled_tree(root, size=16, per_class=10):
+    """train/ and test/ of small PNGs whose colour depends on the class (learnable)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for c, name in enumerate(["r", "g", "b"]):
+            d = root / split / name
+            d.mkdir(parents=True)
+            for i in range(per_class):
+                base = np.zeros((size, size, 3))
+                base[..., c] = 160
+                img = np.clip(base + rng.normal(0, 40, base.shape), 0, 255).astype(np.uint8)
+                Image.fromarray(img).save(d / f"{i}.png")
+    return root
+
+
+TINY_CIFAR = {"stem_channels": 8, "base_e": 16, "incr_e": 0, "num_fire": 2,
+              "pool_before": [0], "num_classes": 3}
+
+
+def test_batchnorm_inserted_starts_as_identity_and_folds_into_the_same_parameters(
+        tmp_path, monkeypatch):
+    from squeezenet.compress.retrain import LabelledRetraining, batchnorm_inserted
+
+    monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
+    tuner = LabelledRetraining(str(_labelled_tree(tmp_path / "d")), batch_size=8,
+                               progress=False, amp="off")
+    torch.manual_seed(0)
+    model = create_model("squeezenet_cifar", **TINY_CIFAR).eval()
+    x = torch.randn(4, 3, 16, 16)
+    before = model(x)
+    params = dict(model.named_parameters())
+    with batchnorm_inserted(model, tuner.data.train, tuner.prepare) as bn_params:
+        assert len(bn_params) == 2 * sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+        torch.testing.assert_close(model.eval()(x), before, rtol=1e-4, atol=1e-5)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert all(a is b for a, b in zip(params.values(), model.parameters()))
+    torch.testing.assert_close(model(x), before, rtol=1e-4, atol=1e-5)
+
+
+def test_labelled_retraining_keeps_pruned_zeros_and_scores_the_test_split(
+        tmp_path, monkeypatch):
+    from squeezenet.compress.retrain import LabelledRetraining
+
+    monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
+    tuner = LabelledRetraining(str(_labelled_tree(tmp_path / "d")), batch_size=8,
+                               progress=False, amp="off")
+    assert tuner.score_split == "test"
+    torch.manual_seed(0)
+    model = create_model("squeezenet_cifar", **TINY_CIFAR)
+    config = CompressConfig(prune=0.5, prune_steps=2, bits=4, finetune_steps=6, lr=0.05,
+                            codebook_steps=4, codebook_lr=1e-3, coder="huffman")
+    cm, report = compress(model, "squeezenet_cifar", config, tuner, tuner.score)
+    names = [s["stage"] for s in report.to_dict()["stages"]]
+    assert names == ["uncompressed", "pruned + fine-tuned", "quantized",
+                     "codebook fine-tuned", "encoded"]
+    state = cm.state_dict()
+    for name in prunable(model):
+        w = state[name]
+        assert 0.45 <= (w != 0).float().mean() <= 0.55, name
+        assert len(torch.unique(w[w != 0])) <= 16, name
+    # What was scored last is exactly what the file holds.
+    model.load_state_dict(state)
+    assert report.to_dict()["stages"][-1]["score"] == tuner.score(model)

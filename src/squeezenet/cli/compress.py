@@ -14,9 +14,11 @@ def register(sub, formatter) -> None:
         "compress", formatter_class=formatter,
         help="prune, weight-share and entropy-code weights into a compressed file",
         description="Deep Compression (Han et al., 2016): magnitude pruning, k-means weight "
-        "sharing and entropy coding, with optional fine-tuning by distillation from the "
-        "uncompressed model on unlabeled calibration images (--calib). The output is read "
-        "back by every command that takes --weights, and by `squeezenet decompress`.",
+        "sharing and entropy coding, with optional fine-tuning after each stage: retraining "
+        "with labels on the model's training data (--train-data, as in the paper) or, "
+        "without labels, distillation from the uncompressed model on unlabeled calibration "
+        "images (--calib). The output is read back by every command that takes --weights, "
+        "and by `squeezenet decompress`.",
     )
     add_model_args(p, weights_required=True)
     p.add_argument("--output", "-o", required=True, help="compressed file to write")
@@ -41,11 +43,23 @@ def register(sub, formatter) -> None:
                    "compression is post-training only")
     p.add_argument("--calib-prefix", default="", help="only zip members under this prefix")
     p.add_argument("--calib-images", type=int, default=512, help="calibration images to use")
+    p.add_argument("--train-data", default=None, metavar="PATH",
+                   help="labelled training data in any format `squeezenet train` reads (e.g. "
+                   "../shared/data/cifar10-jpg.zip): fine-tune with labels (SGD, cosine lr) "
+                   "instead of distillation; without --eval, every stage is scored on its "
+                   "test split (else its validation split)")
+    p.add_argument("--train-recipe", default="cifar10-fast",
+                   help="training recipe giving --train-data's normalisation and augmentation "
+                   "(must match how the model was trained)")
+    p.add_argument("--weight-decay", type=float, default=5e-5,
+                   help="weight decay when retraining with --train-data")
     p.add_argument("--finetune-steps", type=int, default=0,
-                   help="distillation steps after each pruning round")
+                   help="fine-tuning steps (batches) after each pruning round")
     p.add_argument("--codebook-steps", type=int, default=0,
-                   help="distillation steps on the shared values (centroids)")
-    p.add_argument("--lr", type=float, default=1e-4, help="learning rate after pruning")
+                   help="fine-tuning steps on the shared values (centroids) and biases")
+    p.add_argument("--lr", type=float, default=1e-4,
+                   help="learning rate after pruning (Adam for distillation, SGD with "
+                   "--train-data, where ~1e-2 suits)")
     p.add_argument("--codebook-lr", type=float, default=1e-4, help="centroid learning rate")
     p.add_argument("--batch-size", "-b", type=int, default=32, help="fine-tuning batch size")
     p.add_argument("--temperature", type=float, default=2.0, help="distillation temperature")
@@ -100,8 +114,19 @@ def run(args) -> int:
             m.eval()
             return evaluate(lambda x: m(x.to(args.device)).cpu(), images, preprocess,
                             batch_size=50, progress=False)["top1"]
+    if args.calib and args.train_data:
+        raise ValueError("give --calib (distillation) or --train-data (labels), not both")
     calib = None
-    if args.calib:
+    if args.train_data:
+        from ..compress.retrain import LabelledRetraining
+
+        calib = LabelledRetraining(args.train_data, args.train_recipe, args.batch_size,
+                                   args.device, args.seed, weight_decay=args.weight_decay)
+        if score is None:
+            score = calib.score
+            print(f"scoring every stage on {args.train_data}'s {calib.score_split} split",
+                  file=sys.stderr)
+    elif args.calib:
         from ..compress.calibration import load_calibration
 
         calib = load_calibration(args.calib, args.calib_images, preprocess,
@@ -115,6 +140,7 @@ def run(args) -> int:
     cm, report = compress(model, args.model, config, calib, score)
     cm.meta.update(source=os.path.basename(str(args.weights)), prune=str(args.prune),
                    bits=str(args.bits), calib=os.path.basename(args.calib or "") or None,
+                   train_data=os.path.basename(args.train_data or "") or None,
                    calib_overlaps_eval=bool(args.calib and eval_names and os.path.realpath(
                        args.calib) == os.path.realpath(args.eval)))
     size = fileformat.save(cm, args.output)

@@ -107,5 +107,21 @@ def finetune(
     return sum(tail) / len(tail)
 
 
+class Distillation:
+    """The distillation tuner: :func:`finetune` on a :class:`Calibration`, with the same
+    ``run`` signature as :class:`~squeezenet.compress.retrain.LabelledRetraining`."""
+
+    def __init__(self, calib: Calibration, batch_size: int = 32, temperature: float = 2.0):
+        self.calib, self.batch_size, self.temperature = calib, batch_size, temperature
+
+    def run(self, model: nn.Module, params: list[nn.Parameter], steps: int, lr: float,
+            before_step: Callable[[], None] | None = None,
+            after_step: Callable[[], None] | None = None,
+            desc: str = "finetune", seed: int = 0, centroids: bool = False) -> float:
+        # Adam already suits centroids (``centroids`` changes nothing here).
+        return finetune(model, self.calib, params, steps, lr, self.batch_size,
+                        self.temperature, before_step, after_step, desc=desc, seed=seed)
+
+
 def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device

@@ -1,8 +1,9 @@
 """The Deep Compression pipeline (Han et al., ICLR 2016, Figure 1): prune -> fine-tune ->
 quantize (weight sharing) -> fine-tune the codebooks -> entropy-code into one file.
 
-Fine-tuning distils the uncompressed model on unlabeled calibration images (distill.py);
-with no calibration data the pipeline is post-training only. ``lossless`` re-encodes
+Fine-tuning is done by a *tuner*: retraining with labels (retrain.py, as the paper does) or,
+without labels, distillation from the uncompressed model on unlabeled calibration images
+(distill.py); with neither the pipeline is post-training only. ``lossless`` re-encodes
 weights that are already pruned and weight-shared (Han's release) without changing a bit.
 """
 
@@ -11,19 +12,32 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
 from .codec import SharedTensor
-from .distill import Calibration, finetune
+from .distill import Calibration, Distillation
 from .entropy import default_coder
 from .fileformat import CompressedModel
 from .modeldesc import describe_model
 from .pruning import SQUEEZENET_PROFILE, Pruner, prunable, resolve_density
 from .quantize import Quantizer, parse_bits
 from .report import Report
+
+
+class Tuner(Protocol):
+    """Fine-tunes ``params`` of ``model`` for ``steps`` steps at ``lr``; ``before_step`` runs
+    between backward and the update, ``after_step`` after it; ``centroids`` says that
+    ``params`` are shared values (codebook fine-tuning). Returns a final loss."""
+
+    def run(self, model: nn.Module, params: list[nn.Parameter], steps: int, lr: float,
+            before_step: Callable[[], None] | None = None,
+            after_step: Callable[[], None] | None = None,
+            desc: str = "", seed: int = 0, centroids: bool = False) -> float: ...
+
 
 PROFILES = {"paper": SQUEEZENET_PROFILE, "none": 1.0}
 
@@ -47,8 +61,8 @@ class CompressConfig:
     prune: str | float | dict = "paper"
     prune_steps: int = 1  # iterative pruning: reach the target densities in this many rounds
     bits: str | int | dict = 8
-    finetune_steps: int = 0  # distillation steps after each pruning round
-    codebook_steps: int = 0  # distillation steps on the centroids (section 3.3)
+    finetune_steps: int = 0  # fine-tuning steps after each pruning round
+    codebook_steps: int = 0  # fine-tuning steps on the centroids (section 3.3)
     lr: float = 1e-4
     codebook_lr: float = 1e-4
     batch_size: int = 32
@@ -97,17 +111,18 @@ def compress(
     model: nn.Module,
     name: str,
     config: CompressConfig,
-    calib_inputs: torch.Tensor | None = None,
+    tuner: Tuner | torch.Tensor | None = None,
     score: Callable[[nn.Module], float] | None = None,
 ) -> tuple[CompressedModel, Report]:
     """Run the pipeline on ``model`` (modified in place); returns the file contents and the
-    per-stage report. ``score(model)`` (e.g. top-1 on a validation set) is measured after
-    every stage when given."""
+    per-stage report. ``tuner`` fine-tunes after each stage: a :class:`Tuner` (e.g.
+    ``LabelledRetraining``) or a tensor of unlabeled calibration inputs to distil on.
+    ``score(model)`` (e.g. top-1 on a validation set) is measured after every stage."""
     torch.manual_seed(config.seed)
-    teacher = copy.deepcopy(model).eval()
-    calib = None
-    if calib_inputs is not None:
-        calib = Calibration(calib_inputs, teacher, flip=config.flip)
+    if isinstance(tuner, torch.Tensor):
+        teacher = copy.deepcopy(model).eval()
+        tuner = Distillation(Calibration(tuner, teacher, flip=config.flip),
+                             config.batch_size, config.temperature)
     report = Report(model, name, config.coder)
     report.stage("uncompressed", score(model) if score else None)
 
@@ -123,23 +138,22 @@ def compress(
             # left), as in iterative pruning (Han et al. 2015, section 3.3).
             step = {n: d ** (r / rounds) for n, d in targets.items()}
             pruner.prune(step)
-            if calib is not None and config.finetune_steps:
-                finetune(model, calib, params, config.finetune_steps, config.lr,
-                         config.batch_size, config.temperature, pruner.mask_gradients,
-                         pruner.apply, desc=f"prune {r}/{rounds}", seed=config.seed + r)
-        report.stage("pruned" + (" + fine-tuned" if calib is not None and
+            if tuner is not None and config.finetune_steps:
+                tuner.run(model, params, config.finetune_steps, config.lr,
+                          pruner.mask_gradients, pruner.apply, desc=f"prune {r}/{rounds}",
+                          seed=config.seed + r)
+        report.stage("pruned" + (" + fine-tuned" if tuner is not None and
                                  config.finetune_steps else ""), score(model) if score else None)
     pruner.remove()  # zeros are now exact; quantization keeps them zero
 
     bits = parse_bits(config.bits)
     quantizer = Quantizer(model, bits)
     report.stage("quantized", score(model) if score else None)
-    if calib is not None and config.codebook_steps:
+    if tuner is not None and config.codebook_steps:
         biases = [p for n, p in model.named_parameters() if n not in quantizer.codebooks]
-        finetune(model, calib, quantizer.parameters() + biases, config.codebook_steps,
-                 config.codebook_lr, config.batch_size, config.temperature,
-                 quantizer.accumulate_grads, quantizer.apply, desc="codebook",
-                 seed=config.seed + 1000)
+        tuner.run(model, quantizer.parameters() + biases, config.codebook_steps,
+                  config.codebook_lr, quantizer.accumulate_grads, quantizer.apply,
+                  desc="codebook", seed=config.seed + 1000, centroids=True)
         report.stage("codebook fine-tuned", score(model) if score else None)
     cm = to_compressed(model, name, quantizer.shared_tensors(), config)
     # Score exactly what the file holds (biases may have been rounded to float16).

@@ -1,0 +1,204 @@
+"""Fine-tuning with labels, as Deep Compression does it: retrain the surviving weights after
+each pruning round (section 2) and the shared centroids after quantization (section 3.3).
+
+The batches come from the training engine (``squeezenet.train.data``): the same formats
+(CIFAR-10 zip, ImageFolder, torchvision CIFAR-10), in-memory uint8 tensors, the recipe's
+crops, flips and normalisation. Best used when the training data of the model is at hand
+(the CIFAR-10 model of ``squeezenet train``); without labels, ``distill.py`` is the fallback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+from collections.abc import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models.cifar import init_batchnorm_identity
+
+
+class _ConvThenBN(nn.Module):
+    """Batch norm after an existing conv, sharing the conv's Parameter objects (so pruning
+    masks and the optimizer keep pointing at them), folded back into it by :meth:`fold`."""
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.conv = conv
+        self.bn = nn.BatchNorm2d(conv.out_channels, device=conv.weight.device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.conv(x))
+
+    @torch.no_grad()
+    def fold(self) -> nn.Conv2d:
+        """w <- w * g / s, b <- (b - mean) * g / s + beta, in place (zeros stay zero)."""
+        scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
+        self.conv.weight.mul_(scale.reshape(-1, 1, 1, 1).to(self.conv.weight.dtype))
+        bias = (self.conv.bias - self.bn.running_mean) * scale + self.bn.bias
+        self.conv.bias.copy_(bias)
+        return self.conv
+
+
+def _inputs(batches, prepare, n_batches: int = 8):
+    for i, (x, y) in enumerate(batches):
+        if i >= n_batches:
+            return
+        yield prepare(x, y)[0]
+
+
+@contextlib.contextmanager
+def batchnorm_inserted(model: nn.Module, batches, prepare) -> Iterator[list[nn.Parameter]]:
+    """Put a batch norm after every biased conv for the duration of the block (yields the new
+    parameters), then fold them back into the same conv Parameters. Pruned zeros stay zero:
+    folding only rescales each output channel."""
+    wrappers: list[_ConvThenBN] = []
+
+    def wrap(module: nn.Module) -> None:
+        for name, child in module.named_children():
+            if type(child) is nn.Conv2d and child.bias is not None:
+                w = _ConvThenBN(child)
+                setattr(module, name, w)
+                wrappers.append(w)
+            else:
+                wrap(child)
+
+    wrap(model)
+    try:
+        init_batchnorm_identity(model, _inputs(batches, prepare))
+        yield [p for w in wrappers for p in w.bn.parameters()]
+    finally:
+        def unwrap(module: nn.Module) -> None:
+            for name, child in module.named_children():
+                if isinstance(child, _ConvThenBN):
+                    setattr(module, name, child.fold())
+                else:
+                    unwrap(child)
+
+        unwrap(model)
+
+
+class LabelledRetraining:
+    """SGD (momentum 0.9, Nesterov, cosine decay to 0) on labelled batches.
+
+    With ``batchnorm`` (the default) the weights are retrained with a batch norm after every
+    conv, started as the identity and folded back afterwards: a network whose batch norm was
+    folded away at export (``squeezenet_cifar``) diverges at any useful SGD learning rate
+    without it. Codebook fine-tuning never inserts batch norm (folding would rescale the
+    shared values of each output channel differently).
+
+    ``data`` is anything the training engine reads; ``recipe`` supplies normalisation and
+    augmentation (and must match the preprocessing the model was trained with). Scoring uses
+    the data's test split when it has one, else its validation split, in float32.
+    """
+
+    def __init__(self, data: str, recipe: str = "cifar10-fast", batch_size: int = 128,
+                 device: str | torch.device = "cpu", seed: int = 0,
+                 label_smoothing: float | None = None, weight_decay: float = 5e-5,
+                 amp: str = "auto", progress: bool = True, batchnorm: bool = True) -> None:
+        from ..models import default_input_size
+        from ..train import resolve_config
+        from ..train.data import build_data
+        from ..train.engine import Batches
+        from ..train.trainer import resolve_amp
+
+        self.cfg = resolve_config(overrides={"recipe": recipe, "data": data, "seed": seed,
+                                             "batch_size": batch_size, "progress": progress})
+        self.device = torch.device(device)
+        size = self.cfg.image_size or default_input_size(self.cfg.model)
+        self.data = build_data(self.cfg, rank=0, world_size=1, image_size=size,
+                               pin_memory=self.device.type == "cuda")
+        self.prepare = Batches(self.device, self.cfg.mean, self.cfg.std, channels_last=False)
+        self.amp = resolve_amp(amp, self.device)
+        if self.amp == "fp16":  # no GradScaler here; bf16 needs none
+            self.amp = "off"
+        self.label_smoothing = (self.cfg.label_smoothing if label_smoothing is None
+                                else label_smoothing)
+        self.weight_decay = weight_decay
+        self.progress = progress
+        self.batchnorm = batchnorm
+        self._epoch = 0
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.data.train)
+
+    def _batches(self):
+        """Endless training batches; each pass is a new (seeded) epoch of the sampler."""
+        while True:
+            self.data.train.set_epoch(self._epoch)
+            self._epoch += 1
+            yield from self.data.train
+
+    def run(self, model: nn.Module, params: list[nn.Parameter], steps: int, lr: float,
+            before_step: Callable[[], None] | None = None,
+            after_step: Callable[[], None] | None = None,
+            desc: str = "retrain", seed: int = 0, centroids: bool = False) -> float:
+        """``steps`` SGD steps on ``params``; returns the mean loss of the last 10%.
+
+        ``before_step`` runs between backward and the update (gradient masking, per-cluster
+        sums); ``after_step`` after it (re-applying masks or shared values). With
+        ``centroids`` (codebook fine-tuning) the optimizer is Adam: a centroid's gradient is
+        the sum over its cluster (section 3.3), and cluster sizes differ by orders of
+        magnitude between layers, which no single SGD learning rate suits."""
+
+        if steps <= 0 or not params:
+            return float("nan")
+        if self.batchnorm and not centroids:
+            with batchnorm_inserted(model, self.data.train, self.prepare) as bn_params:
+                return self._run(model, list(params) + bn_params, steps, lr, before_step,
+                                 after_step, desc, centroids)
+        return self._run(model, params, steps, lr, before_step, after_step, desc, centroids)
+
+    def _run(self, model, params, steps, lr, before_step, after_step, desc, centroids):
+        from tqdm import tqdm
+
+        from ..train.engine import autocast
+
+        # Weight decay on weight tensors only; centroids and biases are few and decaying
+        # centroids would drag every weight of a cluster toward zero at once.
+        decay = [p for p in params if p.ndim > 1]
+        other = [p for p in params if p.ndim <= 1]
+        groups = [g for g in ({"params": decay, "weight_decay": self.weight_decay},
+                              {"params": other, "weight_decay": 0.0}) if g["params"]]
+        optimizer = (torch.optim.Adam(params, lr=lr) if centroids else
+                     torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True))
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+        model.train()
+        losses = []
+        batches = self._batches()
+        for _ in tqdm(range(steps), desc=desc, file=sys.stderr, leave=False,
+                      disable=not self.progress):
+            x, y = self.prepare(*next(batches))
+            with autocast(self.device, self.amp):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
+            if not torch.isfinite(loss):
+                raise ValueError(f"{desc}: the loss became {loss.item()} (lr {lr} too high?)")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if before_step:
+                before_step()
+            optimizer.step()
+            schedule.step()
+            if after_step:
+                after_step()
+            losses.append(float(loss.detach()))
+        model.eval()
+        tail = losses[-max(1, len(losses) // 10):]
+        return sum(tail) / len(tail)
+
+    @property
+    def score_split(self) -> str:
+        return "test" if self.data.test is not None else "val"
+
+    def score(self, model: nn.Module) -> float:
+        """Top-1 on the test split (else the validation split), float32."""
+        from ..train.engine import evaluate
+
+        split = self.data.test if self.data.test is not None else self.data.val
+        return evaluate(model, split, self.prepare, device=self.device, amp="off")["top1"]
