@@ -17,7 +17,7 @@ from squeezenet.data import DatasetError, ImageError
 from squeezenet.models import create_model, default_input_size
 from squeezenet.models.cifar import SQUEEZENET_CIFAR, add_batchnorm, fuse_batchnorm
 from squeezenet.train import RECIPES, TrainConfig, resolve_config, save_config
-from squeezenet.train.data import holdout, random_crop_flip
+from squeezenet.train.data import cutout, holdout, random_crop_flip
 from squeezenet.train.optim import lr_factor
 from squeezenet.train.sources import CorruptImageWarning, load_decoded, read_cifar_batch
 
@@ -212,6 +212,21 @@ def test_random_crop_flip_takes_windows_of_the_padded_image():
         windows = [padded[i, :, dy:dy + 6, dx:dx + 6] for dy in range(5) for dx in range(5)]
         assert any(torch.equal(out[i], w) or torch.equal(out[i], w.flip(2)) for w in windows)
     assert torch.equal(random_crop_flip(x, 0, False, gen), x)
+
+
+def test_cutout_zeroes_one_clipped_square_per_image():
+    x = torch.full((64, 3, 10, 10), 7, dtype=torch.uint8)
+    out = cutout(x, 4, torch.Generator().manual_seed(0))
+    assert out.dtype == torch.uint8 and out.shape == x.shape
+    zero = out[:, 0] == 0
+    assert torch.equal(zero, (out == 0).all(1))  # the same pixels in every channel
+    for i in range(64):
+        rows, cols = zero[i].nonzero(as_tuple=True)
+        assert len(rows) > 0  # a centre inside the image always leaves some of the square
+        h, w = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+        assert h <= 4 and w <= 4 and len(rows) == h * w  # one solid rectangle
+    assert (zero.sum((1, 2)) == 16).any()  # unclipped squares are exactly 4 x 4
+    assert (out[~zero.unsqueeze(1).expand_as(out)] == 7).all()
 
 
 # -- the 32x32 model and batch-norm folding ---------------------------------------------------

@@ -232,3 +232,82 @@ def test_finetune_from_the_imagenet_weights(tmp_path, tv11_fp16_weights):
     feature_keys = [k for k in state if k.startswith("features.")]
     assert len(feature_keys) == 50
     assert all(torch.equal(after[k], state[k]) for k in feature_keys)
+
+
+def test_tta_scores_the_mean_logits_of_each_image_and_its_mirror(tree, tmp_path):
+    from squeezenet.train.engine import Batches, evaluate
+
+    cfg = tiny_config(tree, tmp_path / "run", epochs=1, tta=True)
+    result = fit(cfg)
+    assert result["best_val_top1"] == json.loads(
+        (tmp_path / "run" / "results.json").read_text())["best_val_top1"]
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    assert rows[0].endswith(",val_tta_top1")
+    assert "test_tta_top1" not in result  # the tiny tree has no test/ split
+    # A model without ties (SqueezeNet's final ReLU ties many scores at 0).
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 3)).eval()
+    x = torch.randint(0, 256, (10, 3, 16, 16), dtype=torch.uint8)
+    y = torch.arange(10) % 3
+    prepare = Batches(torch.device("cpu"), cfg.mean, cfg.std, channels_last=False)
+    out = evaluate(model, [(x, y)], prepare, device=torch.device("cpu"), amp="off", tta=True)
+    with torch.no_grad():
+        xn, _ = prepare(x, y)
+        mean_logits = (model(xn) + model(xn.flip(3))) / 2
+        plain = model(xn)
+    assert out["tta_top1"] == (mean_logits.argmax(1) == y).sum().item() / 10
+    assert out["top1"] == (plain.argmax(1) == y).sum().item() / 10
+    assert not torch.equal(mean_logits.argmax(1), plain.argmax(1))  # mirroring mattered
+
+
+def test_pruning_while_training_reaches_the_density_and_resumes_exactly(tree, tmp_path):
+    """4 epochs, 2 rounds at epochs 0 and 1 (prune_until 0.5): every conv of model.pth ends
+    at the target density, the masks survive an interruption, and the best checkpoint is
+    chosen only among epochs at the final density."""
+    kw = dict(epochs=4, prune=0.4, prune_rounds=2, prune_until=0.5)
+    straight = fit(tiny_config(tree, tmp_path / "a", **kw))
+    assert straight["best_epoch"] >= 2
+    assert straight["density"] == pytest.approx(0.4, abs=0.02)
+    plain = create_model("squeezenet_cifar", weights=str(tmp_path / "a" / "model.pth"), **TINY)
+    for name, m in plain.named_modules():
+        if isinstance(m, torch.nn.Conv2d):
+            density = (m.weight != 0).float().mean().item()
+            assert density == pytest.approx(0.4, abs=0.05), name
+    masks = load_checkpoint(tmp_path / "a" / "last.pt")["masks"]
+    assert masks and all(m.dtype == torch.bool for m in masks.values())
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_one(epoch, metrics):
+        if epoch == 0:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit(tiny_config(tree, tmp_path / "b", **kw), on_epoch_end=stop_after_one)
+    resumed = fit(tiny_config(tree, tmp_path / "b", resume=True, **kw))
+    a, b = straight["model"].state_dict(), resumed["model"].state_dict()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_bad_prune_setting_is_refused_before_training(tree, tmp_path):
+    with pytest.raises(ValueError, match="prune must be"):
+        tiny_config(tree, tmp_path / "x", prune="lots")
+    with pytest.raises(ValueError, match="prune_rounds"):
+        tiny_config(tree, tmp_path / "x", prune=0.5, prune_rounds=0)
+
+
+def test_finetuning_with_inserted_batchnorm_starts_from_the_loaded_function(tree, tmp_path):
+    """Batch norm inserted for fine-tuning starts as the identity on the data."""
+    from squeezenet.models.cifar import add_batchnorm, init_batchnorm_identity
+
+    torch.manual_seed(0)
+    model = create_model("squeezenet_cifar", num_classes=3, **TINY).eval()
+    x = torch.randn(16, 3, 16, 16)
+    before = model(x)
+    add_batchnorm(model)
+    init_batchnorm_identity(model.eval(), [x[:8], x[8:]])
+    torch.testing.assert_close(model(x), before, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="no batches"):
+        init_batchnorm_identity(model, [])

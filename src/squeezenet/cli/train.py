@@ -29,6 +29,7 @@ _OPTIONS: list[tuple[str, object, str]] = [
     ("workers", int, "image-decoding worker processes when streaming from files"),
     ("crop_padding", int, "in-memory data: pad by this many pixels, then random-crop back"),
     ("flip", _BOOL, "random horizontal flips"),
+    ("cutout", int, "in-memory data: zero a random square this many pixels wide (0: off)"),
     ("epochs", int, "number of epochs"),
     ("batch_size", int, "images per forward pass, per process"),
     ("effective_batch", int, "images per optimizer step, reached by gradient accumulation "
@@ -41,6 +42,12 @@ _OPTIONS: list[tuple[str, object, str]] = [
     ("schedule", str, "lr schedule per step: linear (to 0), onecycle, cosine or constant"),
     ("warmup_fraction", float, "fraction of the steps spent warming the lr up"),
     ("label_smoothing", float, "label smoothing of the cross-entropy loss"),
+    ("prune", str, "prune while training (Deep Compression section 2) to these densities: one "
+     "number for every conv (0.25), 'paper' (Table 1's profile) or 'pattern=density,...' over "
+     "parameter names or fire aliases; masks are re-applied after every step, kept in "
+     "checkpoints, and the best checkpoint is chosen only at the final density"),
+    ("prune_rounds", int, "pruning rounds (each removes the same fraction of what is left)"),
+    ("prune_until", float, "spread the rounds over this first fraction of the epochs"),
     ("device", str, "auto, cpu, cuda or cuda:N (under torchrun each process takes its "
      "LOCAL_RANK's GPU)"),
     ("amp", str, "mixed precision: auto (bf16 on CPUs/GPUs that have it, else fp16 with a "
@@ -55,6 +62,8 @@ _OPTIONS: list[tuple[str, object, str]] = [
     ("seed", int, "random seed (data order, augmentation, initialisation)"),
     ("deterministic", _BOOL, "use deterministic algorithms only"),
     ("eval_test", _BOOL, "score the best checkpoint on the test split at the end"),
+    ("tta", _BOOL, "also score val/test with mirrored-image test-time augmentation (mean "
+     "logits); the best checkpoint is then chosen by that score"),
     ("max_steps_per_epoch", int, "stop each epoch after this many batches (smoke tests)"),
     ("progress", _BOOL, "progress bar with images/s and ETA"),
     ("tensorboard", _BOOL, "write TensorBoard logs (needs the tensorboard package)"),

@@ -256,8 +256,10 @@ def render_report(results_dir: str | os.PathLike, out: str | os.PathLike,
         parts.append(f"{len({r['key'] for r in rows})} trainings, {minutes:.0f} minutes of "
                      f"compute, {', '.join(map(str, sorted(budget)))} epochs per point "
                      "(CIFAR-10 JPEG, 32x32 layout; the x axis is the size the same "
-                     "metaparameters give the paper's ImageNet network).")
-        parts.append("")
+                     "metaparameters give the paper's ImageNet network). Made with:")
+        parts += ["", "```bash",
+                  f"squeezenet explore --epochs {max(budget)} --csv {results_dir}/explore.csv",
+                  f"squeezenet report --results {results_dir} --out {out}", "```", ""]
         parts += [f"![{p}]({p})" for p in plots]
         parts += ["", "| experiment | SR | pct3x3 | bypass | params (CIFAR) | ImageNet-network "
                   "size | top-1 |", "|---|---:|---:|---|---:|---:|---:|"]

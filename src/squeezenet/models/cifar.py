@@ -104,5 +104,44 @@ def fuse_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
+@torch.no_grad()
+def init_batchnorm_identity(model: nn.Module, inputs) -> None:
+    """Start every BatchNorm2d as the identity on the data: running mean/var and beta = the
+    channel's measured mean, gamma = its standard deviation (over the batches ``inputs``
+    yields). Inserting batch norm into a trained network then leaves its function unchanged
+    (in eval mode exactly, in train mode up to batch statistics), so fine-tuning starts from
+    what the network had learned instead of a re-normalised version of it."""
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    stats = {id(bn): [0.0, 0.0, 0] for bn in bns}
+
+    def hook(bn, args):
+        x = args[0].float()
+        s = stats[id(bn)]
+        s[0] = s[0] + x.sum((0, 2, 3))
+        s[1] = s[1] + (x * x).sum((0, 2, 3))
+        s[2] += x.numel() // x.shape[1]
+
+    handles = [bn.register_forward_pre_hook(hook) for bn in bns]
+    was_training = model.training
+    model.eval()  # running stats start at 0 / 1: each inserted norm is ~identity meanwhile
+    try:
+        for x in inputs:
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    for bn in bns:
+        total, sq, n = stats[id(bn)]
+        if not n:
+            raise ValueError("init_batchnorm_identity: no batches to measure")
+        mean = total / n
+        var = (sq / n - mean * mean).clamp_min(0)
+        bn.running_mean.copy_(mean)
+        bn.running_var.copy_(var)
+        bn.weight.copy_(torch.sqrt(var + bn.eps))
+        bn.bias.copy_(mean)
+
+
 def has_batchnorm(model: nn.Module) -> bool:
     return any(isinstance(m, ConvBN) for m in model.modules())

@@ -58,8 +58,9 @@ def _tuplify(x):
 
 
 def make_checkpoint(*, model, optimizer, scheduler, scaler, epoch: int, best: dict,
-                    history: list[dict], config: dict) -> dict:
-    """``epoch`` = number of completed epochs. ``model`` is the unwrapped module."""
+                    history: list[dict], config: dict, masks: dict | None = None) -> dict:
+    """``epoch`` = number of completed epochs. ``model`` is the unwrapped module; ``masks``
+    are the pruning masks (boolean tensors by parameter name), if the run prunes."""
     return {
         "format": FORMAT, "version": VERSION,
         "model": model.state_dict(),
@@ -67,7 +68,7 @@ def make_checkpoint(*, model, optimizer, scheduler, scaler, epoch: int, best: di
         "scheduler": scheduler.state_dict(),
         "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
         "epoch": epoch, "best": dict(best), "history": list(history),
-        "rng": rng_state(), "config": config,
+        "rng": rng_state(), "config": config, "masks": masks,
     }
 
 

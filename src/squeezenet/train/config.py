@@ -34,6 +34,7 @@ class TrainConfig:
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     crop_padding: int = 4               # in-memory: random crop from a zero-padded image
     flip: bool = True
+    cutout: int = 0                     # in-memory: zero a random square this wide (0: off)
     # -- optimisation -----------------------------------------------------------------------
     epochs: int = 30
     batch_size: int = 128               # per process
@@ -47,6 +48,10 @@ class TrainConfig:
     schedule: str = "linear"            # linear (to 0) | onecycle | cosine | constant
     warmup_fraction: float = 0.0        # onecycle: fraction of the steps spent warming up
     label_smoothing: float = 0.0
+    # -- pruning (Deep Compression section 2) ------------------------------------------------
+    prune: str | float | dict | None = None  # target densities: 0.25, 'paper', 'pattern=d,...'
+    prune_rounds: int = 3               # iterative pruning: reach the targets in this many rounds
+    prune_until: float = 0.5            # ... spread over this first fraction of the epochs
     # -- speed ------------------------------------------------------------------------------
     device: str = "auto"                # auto | cpu | cuda | cuda:N
     amp: str = "auto"                   # auto | bf16 | fp16 | off
@@ -60,6 +65,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     eval_test: bool = True              # score the best checkpoint on the test split at the end
+    tta: bool = False                   # also score val/test on mirrored images (mean logits)
     max_steps_per_epoch: int | None = None  # cut epochs short (smoke tests)
     progress: bool = True
     tensorboard: bool = True
@@ -90,6 +96,21 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.prune is not None:
+            from ..compress.pipeline import parse_prune
+
+            try:
+                parse_prune(self.prune)
+            except ValueError:
+                raise ValueError(f"prune must be a density, 'paper', 'none' or "
+                                 f"'pattern=density,...', got {self.prune!r}") from None
+            if not isinstance(self.prune_rounds, int) or self.prune_rounds < 1:
+                raise ValueError(f"prune_rounds must be a positive integer, "
+                                 f"got {self.prune_rounds!r}")
+            if not 0 <= self.prune_until < 1:
+                raise ValueError(f"prune_until must be in [0, 1), got {self.prune_until}")
+        if not isinstance(self.cutout, int) or self.cutout < 0:
+            raise ValueError(f"cutout must be a non-negative integer, got {self.cutout!r}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not 0 <= self.warmup_fraction < 1:

@@ -43,6 +43,19 @@ def random_crop_flip(x: torch.Tensor, padding: int, flip: bool, gen: torch.Gener
     return x
 
 
+def cutout(x: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
+    """Zero one ``size`` x ``size`` square per image, centred anywhere in it (clipped at the
+    border), as in DeVries & Taylor (2017); one broadcast mask, no Python loop."""
+    n, _, h, w = x.shape
+    cy = torch.randint(0, h, (n,), generator=gen)[:, None, None]
+    cx = torch.randint(0, w, (n,), generator=gen)[:, None, None]
+    top, left = cy - size // 2, cx - size // 2
+    rows = torch.arange(h)[None, :, None]
+    cols = torch.arange(w)[None, None, :]
+    inside = (rows >= top) & (rows < top + size) & (cols >= left) & (cols < left + size)
+    return x * ~inside[:, None]
+
+
 class TensorBatches:
     """Batches of an in-memory uint8 split, sharded across processes.
 
@@ -53,11 +66,12 @@ class TensorBatches:
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *,
                  train: bool, rank: int = 0, world_size: int = 1, seed: int = 0,
-                 crop_padding: int = 0, flip: bool = False, pin_memory: bool = False,
-                 max_steps: int | None = None):
+                 crop_padding: int = 0, flip: bool = False, cutout: int = 0,
+                 pin_memory: bool = False, max_steps: int | None = None):
         self.images, self.labels = images, labels
         self.batch_size, self.train = batch_size, train
         self.crop_padding, self.flip, self.pin_memory = crop_padding, flip, pin_memory
+        self.cutout = cutout
         self.seed, self.rank, self.max_steps = seed, rank, max_steps
         self.sampler = DistributedSampler(range(len(labels)), num_replicas=world_size,
                                           rank=rank, shuffle=train, seed=seed,
@@ -86,6 +100,8 @@ class TensorBatches:
             x, y = self.images[idx], self.labels[idx]
             if self.train:
                 x = random_crop_flip(x, self.crop_padding, self.flip, gen)
+                if self.cutout:
+                    x = cutout(x, self.cutout, gen)
             if self.pin_memory:
                 x, y = x.pin_memory(), y.pin_memory()
             yield x, y
@@ -214,7 +230,8 @@ def build_data(cfg, *, rank: int, world_size: int, image_size: int, pin_memory: 
         size = tr_x.shape[-1]
         mk = lambda x, y, train, bs: TensorBatches(  # noqa: E731
             x, y, bs, train=train, crop_padding=cfg.crop_padding, flip=cfg.flip,
-            pin_memory=pin_memory, max_steps=cfg.max_steps_per_epoch if train else None,
+            cutout=cfg.cutout, pin_memory=pin_memory,
+            max_steps=cfg.max_steps_per_epoch if train else None,
             **common)
         eval_bs = max(cfg.batch_size, 256)
         test = ds.splits.get("test")

@@ -113,26 +113,37 @@ def _check_finite(loss_sum: torch.Tensor, device, epoch: int, step: int) -> None
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches, prepare: Batches, *, device: torch.device, amp: str,
-             desc: str = "validate", progress: bool = False) -> dict:
-    """Top-1 / top-5 accuracy and mean loss, summed over all processes."""
+             desc: str = "validate", progress: bool = False, tta: bool = False) -> dict:
+    """Top-1 / top-5 accuracy and mean loss, summed over all processes. With ``tta``, also
+    ``tta_top1`` / ``tta_top5``: the mean logits of each image and its mirror image."""
     from tqdm import tqdm
 
     model.eval()
-    loss_sum = c1 = c5 = n = 0.0
+    sums = torch.zeros(6, dtype=torch.float64)  # loss, top1, top5, n, tta top1, tta top5
     for x, y in tqdm(batches, desc=desc, unit="batch", file=sys.stderr, disable=not progress,
                      leave=False):
         x, y = prepare(x, y)
         if len(y) == 0:
             continue
         with autocast(device, amp):
-            logits = model(x)
-        logits = logits.float()
-        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
-        hits = top == y[:, None]
-        c1 += hits[:, :1].any(1).sum().item()
-        c5 += hits.any(1).sum().item()
-        n += len(y)
-    loss_sum, c1, c5, n = dist.all_reduce_sum([loss_sum, c1, c5, n], device)
-    return {"loss": loss_sum / max(n, 1), "top1": c1 / max(n, 1), "top5": c5 / max(n, 1),
-            "n": int(n)}
+            logits = model(x).float()
+            mirrored = model(x.flip(3)).float() if tta else None
+        sums[0] += F.cross_entropy(logits, y, reduction="sum").item()
+        sums[1:3] += _hits(logits, y)
+        sums[3] += len(y)
+        if tta:
+            sums[4:6] += _hits((logits + mirrored) / 2, y)
+    loss_sum, c1, c5, n, t1, t5 = dist.all_reduce_sum(sums.tolist(), device)
+    n = max(n, 1)
+    out = {"loss": loss_sum / n, "top1": c1 / n, "top5": c5 / n, "n": int(n)}
+    if tta:
+        out.update(tta_top1=t1 / n, tta_top5=t5 / n)
+    return out
+
+
+def _hits(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(top-1 hits, top-5 hits) in a batch."""
+    top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+    hits = top == y[:, None]
+    return torch.tensor([hits[:, :1].any(1).sum().item(), hits.any(1).sum().item()],
+                        dtype=torch.float64)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 COLUMNS = ["epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
-           "images_per_s", "train_seconds"]
+           "images_per_s", "train_seconds", "val_tta_top1"]
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -42,11 +42,13 @@ class RunLog:
         if not self.enabled:
             return
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+        # Optional columns (tta) only when the run has them.
+        columns = [k for k in COLUMNS if any(k in row for row in self.history)]
+        w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         for row in self.history:
             w.writerow({k: (f"{row[k]:.6g}" if isinstance(row.get(k), float) else row.get(k))
-                        for k in COLUMNS})
+                        for k in columns})
         _write_atomic(self.out / "metrics.csv", buf.getvalue())
         if self.writer is not None:
             step = metrics["epoch"]

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from ..models import create_model, default_input_size
-from ..models.cifar import add_batchnorm, fuse_batchnorm, has_batchnorm
+from ..models.cifar import (add_batchnorm, fuse_batchnorm, has_batchnorm,
+                            init_batchnorm_identity)
 from . import distributed as dist
 from .checkpoint import load_checkpoint, make_checkpoint, save_atomic, set_rng_state
 from .config import TrainConfig, save_config
@@ -56,6 +57,41 @@ def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
         for p in features.parameters():
             p.requires_grad_(False)
     return model
+
+
+class PruneSchedule:
+    """Iterative magnitude pruning during training (Deep Compression section 2; Han et al.
+    2015): ``rounds`` rounds, spread over the first ``until`` fraction of the epochs, each
+    removing the same fraction of what is left (geometric steps in density). The masks are
+    re-applied after every optimizer step, so momentum and weight decay cannot revive a
+    pruned weight, and travel in the checkpoints."""
+
+    def __init__(self, model: nn.Module, cfg: TrainConfig, optimizer) -> None:
+        from ..compress.pipeline import parse_prune
+        from ..compress.pruning import Pruner, prunable, resolve_density
+
+        self.targets = resolve_density(model, parse_prune(cfg.prune), prunable(model))
+        self.rounds = cfg.prune_rounds
+        span = cfg.prune_until * cfg.epochs
+        self.epoch_of = [int(r * span / self.rounds) for r in range(self.rounds)]
+        self.pruner = Pruner(model)
+        self.pruner.hook_optimizer(optimizer)
+
+    @property
+    def last_epoch(self) -> int:
+        """The epoch (0-based) whose start holds the final round."""
+        return self.epoch_of[-1]
+
+    def start_epoch(self, epoch: int) -> None:
+        for r, at in enumerate(self.epoch_of):
+            if at == epoch:
+                self.pruner.prune({n: d ** ((r + 1) / self.rounds)
+                                   for n, d in self.targets.items()})
+
+    def density(self) -> float:
+        masks = self.pruner.masks
+        total = sum(m.numel() for m in masks.values())
+        return sum(int(m.sum()) for m in masks.values()) / max(total, 1)
 
 
 def _seed_everything(seed: int, deterministic: bool) -> None:
@@ -107,6 +143,11 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
     steps_per_epoch = -(-len(data.train) // accum)
     scheduler = build_scheduler(optimizer, cfg, cfg.epochs * steps_per_epoch)
     scaler = torch.amp.GradScaler(device.type, enabled=(amp == "fp16"))
+    if cfg.weights and cfg.batchnorm and not cfg.resume:
+        # Inserted batch norm starts as the identity on the data, so fine-tuning starts from
+        # the loaded network's function (DDP then broadcasts rank 0's values).
+        init_batchnorm_identity(model, _first_inputs(data.train, prepare_for(cfg, device)))
+    prune = PruneSchedule(model, cfg, optimizer) if cfg.prune is not None else None
     # The effective batch's lr: lr is given for batch x world x accum images per step.
     start_epoch, best, history = 0, {"top1": -1.0, "epoch": 0}, []
     if cfg.resume:
@@ -118,13 +159,15 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
             scaler.load_state_dict(ckpt["scaler"])
         start_epoch, best, history = ckpt["epoch"], ckpt["best"], ckpt["history"]
         set_rng_state(ckpt["rng"])
+        if prune is not None and ckpt.get("masks"):
+            prune.pruner.load_state_dict(ckpt["masks"])
     raw_model = model
     if cfg.compile:
         model = torch.compile(model)
     if info.enabled:
         ids = [device.index] if device.type == "cuda" else None
         model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    prepare = Batches(device, cfg.mean, cfg.std, cfg.channels_last)
+    prepare = prepare_for(cfg, device)
     log = RunLog(out, enabled=main, tensorboard=cfg.tensorboard, history=history,
                  plot=cfg.plot)
     if main:
@@ -137,6 +180,8 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
     start_time = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
         data.train.set_epoch(epoch)
+        if prune is not None:
+            prune.start_epoch(epoch)
         try:
             metrics = train_one_epoch(
                 model, data.train, prepare, optimizer, scheduler, scaler, device=device,
@@ -147,17 +192,23 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
             where = (f"the last good checkpoint is {kept} (epoch {epoch})" if kept.exists()
                      else "no checkpoint was written before it")
             raise TrainingDiverged(f"{e}; {where}") from None
-        val = evaluate(model, data.val, prepare, device=device, amp=amp)
+        val = evaluate(model, data.val, prepare, device=device, amp=amp, tta=cfg.tta)
         metrics.update(epoch=epoch + 1, lr=optimizer.param_groups[0]["lr"],
                        val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"])
-        is_best = val["top1"] > best["top1"]
+        if cfg.tta:
+            metrics["val_tta_top1"] = val["tta_top1"]
+        # With tta, the checkpoint is chosen by what will be reported: mirrored-mean top-1.
+        selected = val["tta_top1"] if cfg.tta else val["top1"]
+        # A pruned run only selects among epochs at its final density.
+        is_best = selected > best["top1"] and (prune is None or epoch >= prune.last_epoch)
         if is_best:
-            best = {"top1": val["top1"], "epoch": epoch + 1}
+            best = {"top1": selected, "epoch": epoch + 1}
         history.append(metrics)
         if main:
             ckpt = make_checkpoint(model=raw_model, optimizer=optimizer, scheduler=scheduler,
                                    scaler=scaler, epoch=epoch + 1, best=best, history=history,
-                                   config=cfg.to_dict())
+                                   config=cfg.to_dict(),
+                                   masks=prune.pruner.state_dict() if prune else None)
             save_atomic(ckpt, out / "last.pt")
             if is_best:
                 save_atomic(ckpt, out / "best.pt")
@@ -169,18 +220,19 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
         if on_epoch_end is not None:
             on_epoch_end(epoch, metrics)
     minutes = (time.perf_counter() - start_time) / 60
+    extra = {"density": prune.density(), "prune": str(cfg.prune)} if prune is not None else {}
     return _finish(cfg, info, device, amp, data, raw_model, model, prepare, best, history,
-                   log, minutes)
+                   log, minutes, extra)
 
 
 def _finish(cfg, info, device, amp, data, raw_model, model, prepare, best, history, log,
-            minutes) -> dict:
+            minutes, extra: dict) -> dict:
     """Score the best checkpoint on the test split; write model.pth and results."""
     out = Path(cfg.out)
     result = {"best_val_top1": best["top1"], "best_epoch": best["epoch"],
               "epochs": len(history), "train_minutes": minutes, "out": str(out),
               "model_name": cfg.model, "num_classes": data.num_classes,
-              "classes": data.classes}
+              "classes": data.classes, **extra}
     final_state = {k: v.clone() for k, v in raw_model.state_dict().items()}
     best_path = out / "best.pt"
     dist.barrier()
@@ -188,8 +240,10 @@ def _finish(cfg, info, device, amp, data, raw_model, model, prepare, best, histo
         raw_model.load_state_dict(load_checkpoint(best_path)["model"])
     if cfg.eval_test and data.test is not None:
         test = evaluate(model, data.test, prepare, device=device, amp=amp, desc="test",
-                        progress=cfg.progress and info.is_main)
+                        progress=cfg.progress and info.is_main, tta=cfg.tta)
         result.update(test_top1=test["top1"], test_top5=test["top5"], test_n=test["n"])
+        if cfg.tta:
+            result.update(test_tta_top1=test["tta_top1"], test_tta_top5=test["tta_top5"])
     if info.is_main:
         exported = _plain_copy(raw_model)
         save_atomic(exported.state_dict(), out / "model.pth")
@@ -199,10 +253,25 @@ def _finish(cfg, info, device, amp, data, raw_model, model, prepare, best, histo
                f"(epoch {best['epoch']})")
         if "test_top1" in result:
             msg += f", test top-1 {result['test_top1']:.2%} (n={result['test_n']})"
+        if "test_tta_top1" in result:
+            msg += f", with mirrored-mean tta {result['test_tta_top1']:.2%}"
         _say(msg + f"; model: {out / 'model.pth'}", cfg)
     raw_model.load_state_dict(final_state)
     result["model"] = raw_model
     return result
+
+
+def prepare_for(cfg: TrainConfig, device: torch.device) -> Batches:
+    return Batches(device, cfg.mean, cfg.std, cfg.channels_last)
+
+
+def _first_inputs(batches, prepare: Batches, n: int = 8):
+    """Normalised inputs of the first ``n`` training batches (for batch-norm initialisation)."""
+    batches.set_epoch(0)
+    for i, (x, y) in enumerate(batches):
+        if i >= n:
+            return
+        yield prepare(x, y)[0]
 
 
 def _plain_copy(model: nn.Module) -> nn.Module:
