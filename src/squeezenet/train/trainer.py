@@ -11,8 +11,7 @@ import torch
 from torch import nn
 
 from ..models import create_model, default_input_size
-from ..models.cifar import (add_batchnorm, fuse_batchnorm, has_batchnorm,
-                            init_batchnorm_identity)
+from ..models.cifar import add_batchnorm, fuse_batchnorm, has_batchnorm, init_batchnorm_identity
 from . import distributed as dist
 from .checkpoint import load_checkpoint, make_checkpoint, save_atomic, set_rng_state
 from .config import TrainConfig, save_config
