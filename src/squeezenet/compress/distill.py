@@ -93,16 +93,27 @@ def finetune(
         x, target = next(batches)
         x, target = x.to(_device(model)), target.to(_device(model))
         loss = distillation_loss(model(x), target, temperature)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if before_step:
-            before_step()
-        optimizer.step()
-        schedule.step()
-        if after_step:
-            after_step()
-        losses.append(float(loss.detach()))
+        losses.append(update(loss, optimizer, schedule, before_step, after_step))
     model.eval()
+    return tail_mean(losses)
+
+
+def update(loss: torch.Tensor, optimizer, schedule, before_step=None, after_step=None) -> float:
+    """One fine-tuning update with the stage's hooks around ``optimizer.step()`` (gradient
+    masking or per-cluster sums before, re-applying masks or shared values after)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if before_step:
+        before_step()
+    optimizer.step()
+    schedule.step()
+    if after_step:
+        after_step()
+    return float(loss.detach())
+
+
+def tail_mean(losses: list[float]) -> float:
+    """Mean of the last 10% of the losses (the final loss, less noisy)."""
     tail = losses[-max(1, len(losses) // 10):]
     return sum(tail) / len(tail)
 

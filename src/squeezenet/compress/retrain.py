@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.cifar import init_batchnorm_identity
+from .distill import tail_mean, update
 
 
 class _ConvThenBN(nn.Module):
@@ -179,18 +180,9 @@ class LabelledRetraining:
             loss = F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
             if not torch.isfinite(loss):
                 raise ValueError(f"{desc}: the loss became {loss.item()} (lr {lr} too high?)")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if before_step:
-                before_step()
-            optimizer.step()
-            schedule.step()
-            if after_step:
-                after_step()
-            losses.append(float(loss.detach()))
+            losses.append(update(loss, optimizer, schedule, before_step, after_step))
         model.eval()
-        tail = losses[-max(1, len(losses) // 10):]
-        return sum(tail) / len(tail)
+        return tail_mean(losses)
 
     @property
     def score_split(self) -> str:
