@@ -148,10 +148,12 @@ def load_weights(
     """
     from ..models.registry import create_model
 
+    # A registered name for another model is refused before anything is downloaded.
+    if str(source) in _RECORDS and get_weights_record(str(source)).model != name:
+        record = get_weights_record(str(source))
+        raise WeightsError(f"{record.name}: weights for {record.model}, not for {name}")
     path, record = resolve_source(source)
     if record is not None:
-        if record.model != name:
-            raise WeightsError(f"{record.name}: weights for {record.model}, not for {name}")
         overrides = {**record.model_kwargs, **overrides}
     state = read_state_dict(path)
     probe = create_model(name, **overrides)
