@@ -311,3 +311,41 @@ def test_finetuning_with_inserted_batchnorm_starts_from_the_loaded_function(tree
     torch.testing.assert_close(model(x), before, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="no batches"):
         init_batchnorm_identity(model, [])
+
+
+def test_distillation_loss_mixes_cross_entropy_and_the_teachers_soft_targets():
+    import torch.nn.functional as F
+
+    from squeezenet.train.engine import Teacher
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 5))
+    x, y = torch.randn(8, 3, 2, 2), torch.arange(8) % 5
+    logits = torch.randn(8, 5)
+    ce = F.cross_entropy(logits, y)
+    cpu = torch.device("cpu")
+    assert torch.equal(Teacher(net, 0.0, 4.0).loss(x, logits, ce, cpu, "off"), ce)
+    assert not any(p.requires_grad for p in net.parameters())  # the teacher stays fixed
+    same = net(x)
+    assert Teacher(net, 1.0, 4.0).loss(x, same, ce, cpu, "off").abs() < 1e-6  # KL(p||p) = 0
+    t = 2.0
+    p = F.softmax(net(x) / t, 1)
+    kl = (p * (p.log() - F.log_softmax(logits / t, 1))).sum(1).mean() * t * t
+    torch.testing.assert_close(Teacher(net, 0.3, t).loss(x, logits, ce, cpu, "off"),
+                               0.7 * ce + 0.3 * kl)
+
+
+def test_training_with_a_teacher_uses_it_and_refuses_a_mismatched_one(tree, tmp_path):
+    torch.manual_seed(1)
+    teacher = tmp_path / "teacher.pth"
+    torch.save(create_model("squeezenet_cifar", num_classes=3, **TINY).state_dict(), teacher)
+    plain = fit(tiny_config(tree, tmp_path / "a", epochs=1))["model"].state_dict()
+    taught = fit(tiny_config(tree, tmp_path / "b", epochs=1, teacher=str(teacher),
+                             distill_weight=0.9))["model"].state_dict()
+    assert any(not torch.equal(plain[k], taught[k]) for k in plain)
+    two = tmp_path / "two.pth"
+    torch.save(create_model("squeezenet_cifar", num_classes=2, **TINY).state_dict(), two)
+    with pytest.raises(ValueError, match=r"two.pth: it predicts 2 classes but the data has 3"):
+        fit(tiny_config(tree, tmp_path / "c", epochs=1, teacher=str(two)))
+    with pytest.raises(ValueError, match="distill_weight must be in"):
+        tiny_config(tree, tmp_path / "d", distill_weight=1.5)

@@ -42,6 +42,11 @@ _OPTIONS: list[tuple[str, object, str]] = [
     ("schedule", str, "lr schedule per step: linear (to 0), onecycle, cosine or constant"),
     ("warmup_fraction", float, "fraction of the steps spent warming the lr up"),
     ("label_smoothing", float, "label smoothing of the cross-entropy loss"),
+    ("teacher", str, "distil from this trained copy of the model (weights: registered name, "
+     "path, URL or compressed file; Hinton et al. 2015), e.g. when retraining a pruned model"),
+    ("distill_weight", float, "with --teacher: weight of the distillation term (the rest goes "
+     "to the cross-entropy with the labels)"),
+    ("distill_temperature", float, "with --teacher: softmax temperature of the distillation"),
     ("prune", str, "prune while training (Deep Compression section 2) to these densities: one "
      "number for every conv (0.25), 'paper' (Table 1's profile) or 'pattern=density,...' over "
      "parameter names or fire aliases; masks are re-applied after every step, kept in "

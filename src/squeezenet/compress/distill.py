@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from ..train.engine import distillation_loss
+
 
 class Calibration:
     """Inputs (kept as float16 to halve memory) and the teacher's logits for them; with
@@ -52,12 +54,6 @@ class Calibration:
                     x[mirror.to(x.device)] = x[mirror.to(x.device)].flip(-1)
                     target = torch.where(mirror[:, None], self.flipped_logits[idx], target)
                 yield x, target
-
-
-def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, t: float) -> torch.Tensor:
-    """KL(teacher || student) at temperature t, scaled by t**2 (Hinton et al.)."""
-    return F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1),
-                    reduction="batchmean", log_target=True) * t * t
 
 
 def finetune(

@@ -48,6 +48,10 @@ class TrainConfig:
     schedule: str = "linear"            # linear (to 0) | onecycle | cosine | constant
     warmup_fraction: float = 0.0        # onecycle: fraction of the steps spent warming up
     label_smoothing: float = 0.0
+    # -- knowledge distillation (Hinton et al., 2015) ---------------------------------------------
+    teacher: str | None = None          # weights of a trained `model` to distil from
+    distill_weight: float = 0.5         # loss = (1 - w) cross-entropy + w T^2 KL(teacher||student)
+    distill_temperature: float = 4.0    # T
     # -- pruning (Deep Compression section 2) ------------------------------------------------
     prune: str | float | dict | None = None  # target densities: 0.25, 'paper', 'pattern=d,...'
     prune_rounds: int = 3               # iterative pruning: reach the targets in this many rounds
@@ -109,6 +113,11 @@ class TrainConfig:
                                  f"got {self.prune_rounds!r}")
             if not 0 <= self.prune_until < 1:
                 raise ValueError(f"prune_until must be in [0, 1), got {self.prune_until}")
+        if not 0 <= self.distill_weight <= 1:
+            raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
+        if self.distill_temperature <= 0:
+            raise ValueError(f"distill_temperature must be positive, "
+                             f"got {self.distill_temperature}")
         if not isinstance(self.cutout, int) or self.cutout < 0:
             raise ValueError(f"cutout must be a non-negative integer, got {self.cutout!r}")
         if self.lr <= 0:

@@ -37,6 +37,29 @@ class Batches:
         return x, y
 
 
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, t: float) -> torch.Tensor:
+    """KL(teacher || student) at temperature t, scaled by t**2 (Hinton et al., 2015)."""
+    return F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1),
+                    reduction="batchmean", log_target=True) * t * t
+
+
+class Teacher:
+    """Knowledge distillation from a fixed trained network (Hinton et al., 2015): the loss
+    becomes ``(1 - weight) * cross-entropy + weight * distillation_loss`` at ``temperature``.
+    Used to retrain a pruned copy of a model toward the original's outputs."""
+
+    def __init__(self, model: nn.Module, weight: float, temperature: float) -> None:
+        self.model = model.eval().requires_grad_(False)
+        self.weight, self.temperature = weight, temperature
+
+    def loss(self, x: torch.Tensor, logits: torch.Tensor, ce: torch.Tensor,
+             device: torch.device, amp: str) -> torch.Tensor:
+        with torch.no_grad(), autocast(device, amp):
+            target = self.model(x).float()
+        kd = distillation_loss(logits.float(), target, self.temperature)
+        return (1 - self.weight) * ce + self.weight * kd
+
+
 def autocast(device: torch.device, amp: str):
     """bf16 / fp16 autocast, or nothing for ``off``."""
     if amp == "off":
@@ -48,11 +71,11 @@ def autocast(device: torch.device, amp: str):
 def train_one_epoch(model: nn.Module, batches, prepare: Batches, optimizer, scheduler, scaler,
                     *, device: torch.device, amp: str, accum_steps: int,
                     label_smoothing: float, epoch: int, epochs: int, progress: bool,
-                    check_every: int = 20) -> dict:
+                    check_every: int = 20, teacher: Teacher | None = None) -> dict:
     """Train for one pass over ``batches``; returns summed-over-processes metrics.
 
     Gradients are accumulated over ``accum_steps`` micro-batches (DDP syncs only on the last
-    one). The loss is checked for NaN/inf every ``check_every`` steps and at the end, on all
+    one). With a ``teacher``, the loss adds knowledge distillation. The loss is checked for NaN/inf every ``check_every`` steps and at the end, on all
     processes at once, before any checkpoint of this epoch is written.
     """
     from tqdm import tqdm
@@ -80,6 +103,8 @@ def train_one_epoch(model: nn.Module, batches, prepare: Batches, optimizer, sche
             with autocast(device, amp):
                 logits = model(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+            if teacher is not None:
+                loss = teacher.loss(x, logits, loss, device, amp)
             scaler.scale(loss / accum_steps).backward()
         if last_micro:
             scaler.step(optimizer)

@@ -16,7 +16,7 @@ from . import distributed as dist
 from .checkpoint import load_checkpoint, make_checkpoint, save_atomic, set_rng_state
 from .config import TrainConfig, save_config
 from .data import build_data
-from .engine import Batches, TrainingDiverged, evaluate, train_one_epoch
+from .engine import Batches, Teacher, TrainingDiverged, evaluate, train_one_epoch
 from .logs import RunLog
 from .optim import build_optimizer, build_scheduler
 
@@ -56,6 +56,24 @@ def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
         for p in features.parameters():
             p.requires_grad_(False)
     return model
+
+
+def build_teacher(cfg: TrainConfig, num_classes: int, image_size: int,
+                  device: torch.device) -> Teacher | None:
+    """The fixed network to distil from (``cfg.teacher``), or None. Its classifier must
+    already fit the data: a replaced (random) classifier would teach noise."""
+    if cfg.teacher is None:
+        return None
+    model = create_model(cfg.model, weights=cfg.teacher, **cfg.model_args).eval()
+    with torch.no_grad():
+        classes = model(torch.zeros(1, 3, image_size, image_size)).shape[1]
+    if classes != num_classes:
+        raise ValueError(f"teacher {cfg.teacher}: it predicts {classes} classes but the data "
+                         f"has {num_classes}; distil from a model trained on this data")
+    model = model.to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return Teacher(model, cfg.distill_weight, cfg.distill_temperature)
 
 
 class PruneSchedule:
@@ -147,6 +165,7 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
         # the loaded network's function (DDP then broadcasts rank 0's values).
         init_batchnorm_identity(model, _first_inputs(data.train, prepare_for(cfg, device)))
     prune = PruneSchedule(model, cfg, optimizer) if cfg.prune is not None else None
+    teacher = build_teacher(cfg, data.num_classes, image_size, device)
     # The effective batch's lr: lr is given for batch x world x accum images per step.
     start_epoch, best, history = 0, {"top1": -1.0, "epoch": 0}, []
     if cfg.resume:
@@ -185,7 +204,7 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
             metrics = train_one_epoch(
                 model, data.train, prepare, optimizer, scheduler, scaler, device=device,
                 amp=amp, accum_steps=accum, label_smoothing=cfg.label_smoothing, epoch=epoch,
-                epochs=cfg.epochs, progress=cfg.progress and main)
+                epochs=cfg.epochs, progress=cfg.progress and main, teacher=teacher)
         except TrainingDiverged as e:
             kept = out / "last.pt"
             where = (f"the last good checkpoint is {kept} (epoch {epoch})" if kept.exists()
