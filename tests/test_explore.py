@@ -113,6 +113,13 @@ def test_report_renders_tables_plots_and_findings(tmp_path):
     assert (tmp_path / "report" / "figure3_sr.png").stat().st_size > 1000
     assert (tmp_path / "report" / "figure3_pct3x3.png").stat().st_size > 1000
     assert "our order is simple > complex > vanilla" in text
+    assert "CIFAR-10 training result" not in text  # no cifar10.json yet
+    (results / "cifar10.json").write_text(json.dumps(
+        {"command": "squeezenet train -c x.yaml", "top1": 0.883, "minutes": 27.0,
+         "model": "squeezenet_cifar", "top1_scoring": "flip TTA", "top1_single_view": 0.8709}))
+    text = render_report(results, tmp_path / "report" / "README.md").read_text()
+    assert ("`squeezenet train -c x.yaml`: top-1 0.883 in 27.0 minutes (squeezenet_cifar); "
+            "scored by flip TTA; single-view top-1 0.8709.") in text
 
 
 def test_shape_findings_say_when_we_disagree():

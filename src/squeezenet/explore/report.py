@@ -273,9 +273,12 @@ def render_report(results_dir: str | os.PathLike, out: str | os.PathLike,
               "## Where our results agree with the paper's shape", ""]
     parts += shape_findings(rows)
     if cifar:
-        parts += ["", "## CIFAR-10 training result", "",
-                  f"`{cifar.get('command')}`: top-1 {cifar.get('top1')} in "
-                  f"{cifar.get('minutes')} minutes ({cifar.get('model')})."]
+        line = (f"`{cifar.get('command')}`: top-1 {cifar.get('top1')} in "
+                f"{cifar.get('minutes')} minutes ({cifar.get('model')})")
+        if "top1_single_view" in cifar:  # the headline was scored with flip TTA
+            line += (f"; scored by {cifar.get('top1_scoring', 'test-time augmentation')}; "
+                     f"single-view top-1 {cifar['top1_single_view']}")
+        parts += ["", "## CIFAR-10 training result", "", line + "."]
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text("\n".join(parts) + "\n", encoding="utf-8")
     os.replace(tmp, out)
