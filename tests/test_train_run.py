@@ -349,3 +349,23 @@ def test_training_with_a_teacher_uses_it_and_refuses_a_mismatched_one(tree, tmp_
         fit(tiny_config(tree, tmp_path / "c", epochs=1, teacher=str(two)))
     with pytest.raises(ValueError, match="distill_weight must be in"):
         tiny_config(tree, tmp_path / "d", distill_weight=1.5)
+
+
+def test_select_last_keeps_the_final_epoch(tree, tmp_path, monkeypatch):
+    import squeezenet.train.trainer as trainer
+
+    scores = iter([0.9, 0.8, 0.7] * 2)  # validation gets worse every epoch
+
+    def falling(*args, **kwargs):
+        return {"loss": 1.0, "top1": next(scores), "top5": 1.0, "n": 12}
+
+    monkeypatch.setattr(trainer, "evaluate", falling)
+    kw = dict(epochs=3, eval_test=False)
+    assert fit(tiny_config(tree, tmp_path / "best", **kw))["best_epoch"] == 1
+    result = fit(tiny_config(tree, tmp_path / "run", select="last", **kw))
+    assert result["best_epoch"] == 3
+    best, last = (load_checkpoint(tmp_path / "run" / f"{n}.pt") for n in ("best", "last"))
+    for k, v in last["model"].items():
+        assert torch.equal(best["model"][k], v), k
+    with pytest.raises(ValueError, match="select must be one of"):
+        tiny_config(tree, tmp_path / "x", select="median")

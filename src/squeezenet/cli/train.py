@@ -69,6 +69,9 @@ _OPTIONS: list[tuple[str, object, str]] = [
     ("eval_test", _BOOL, "score the best checkpoint on the test split at the end"),
     ("tta", _BOOL, "also score val/test with mirrored-image test-time augmentation (mean "
      "logits); the best checkpoint is then chosen by that score"),
+    ("select", str, "which epoch's weights become best.pt / model.pth and are tested: 'best' "
+     "(highest validation top-1) or 'last' (e.g. when the validation split is too small to "
+     "rank epochs)"),
     ("max_steps_per_epoch", int, "stop each epoch after this many batches (smoke tests)"),
     ("progress", _BOOL, "progress bar with images/s and ETA"),
     ("tensorboard", _BOOL, "write TensorBoard logs (needs the tensorboard package)"),

@@ -70,6 +70,7 @@ class TrainConfig:
     deterministic: bool = False
     eval_test: bool = True              # score the best checkpoint on the test split at the end
     tta: bool = False                   # also score val/test on mirrored images (mean logits)
+    select: str = "best"                # best (by validation) | last: the epoch model.pth keeps
     max_steps_per_epoch: int | None = None  # cut epochs short (smoke tests)
     progress: bool = True
     tensorboard: bool = True
@@ -89,7 +90,7 @@ class TrainConfig:
         choices = {"data_format": ("auto", "cifar10-zip", "imagefolder", "torchvision-cifar10"),
                    "in_memory": ("auto", "yes", "no"), "optimizer": ("sgd", "adamw"),
                    "schedule": ("linear", "onecycle", "cosine", "constant"),
-                   "amp": ("auto", "bf16", "fp16", "off")}
+                   "amp": ("auto", "bf16", "fp16", "off"), "select": ("best", "last")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")

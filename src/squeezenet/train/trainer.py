@@ -218,7 +218,10 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
         # With tta, the checkpoint is chosen by what will be reported: mirrored-mean top-1.
         selected = val["tta_top1"] if cfg.tta else val["top1"]
         # A pruned run only selects among epochs at its final density.
-        is_best = selected > best["top1"] and (prune is None or epoch >= prune.last_epoch)
+        # ``select: last`` keeps the final epoch (an lr annealed to zero; a validation split
+        # too small to rank epochs reliably).
+        is_best = (epoch + 1 == cfg.epochs if cfg.select == "last" else
+                   selected > best["top1"] and (prune is None or epoch >= prune.last_epoch))
         if is_best:
             best = {"top1": selected, "epoch": epoch + 1}
         history.append(metrics)
