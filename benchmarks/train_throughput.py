@@ -6,9 +6,12 @@ each figure is the median over rounds. "Ours" is the library's real epoch functi
 (``squeezenet.train.engine.train_one_epoch``) fed by its in-memory batches: uint8 images,
 tensor crop/flip augmentation, normalisation, channels_last, bf16 autocast (where the CPU
 has native bf16) and, with ``--compile``, torch.compile. The baseline gets ready-made float
-batches, so augmentation time counts only against us.
+batches, so augmentation time counts only against us. ``--model-only`` gives ours ready-made
+float batches too (no augmentation, no epoch bookkeeping): the ceiling that channels_last and
+bf16 alone allow.
 
-    python benchmarks/train_throughput.py [--rounds 5] [--steps 4] [--compile] [--json]
+    python benchmarks/train_throughput.py [--rounds 5] [--steps 4] [--compile] [--model-only]
+                                          [--json]
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import torchvision
 
 from squeezenet.models import create_model
 from squeezenet.train.data import TensorBatches
-from squeezenet.train.engine import Batches, train_one_epoch
+from squeezenet.train.engine import Batches, autocast, train_one_epoch
 from squeezenet.train.trainer import resolve_amp
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -35,8 +38,8 @@ class _Loop:
     """A run of ``steps`` training steps of one configuration."""
 
     def __init__(self, ours: bool, size: int, batch: int, steps: int, compile_: bool,
-                 amp: str):
-        self.ours, self.steps = ours, steps
+                 amp: str, model_only: bool = False):
+        self.ours, self.steps, self.model_only = ours, steps, model_only
         device = torch.device("cpu")
         gen = torch.Generator().manual_seed(0)
         n = batch * steps
@@ -53,8 +56,11 @@ class _Loop:
             self.scaler = torch.amp.GradScaler("cpu", enabled=False)
         else:
             self.model = torchvision.models.squeezenet1_1()
+        if not ours or model_only:
             x = self.images.float() / 255
             x = (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+            if ours:
+                x = x.contiguous(memory_format=torch.channels_last)
             self.float_batches = list(zip(x.split(batch), self.labels.split(batch)))
         self.opt = torch.optim.SGD(self.model.parameters(), lr=1e-4, momentum=0.9)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: 1.0)
@@ -63,7 +69,16 @@ class _Loop:
     def run(self) -> float:
         """Seconds for one pass of ``steps`` steps."""
         start = time.perf_counter()
-        if self.ours:
+        if self.ours and self.model_only:
+            self.model.train()
+            for x, y in self.float_batches:
+                with autocast(torch.device("cpu"), self.amp):
+                    logits = self.model(x)
+                loss = F.cross_entropy(logits.float(), y)
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                self.opt.step()
+        elif self.ours:
             self.batches.set_epoch(self.epoch)
             self.epoch += 1
             train_one_epoch(self.model, self.batches, self.prepare, self.opt, self.sched,
@@ -81,8 +96,8 @@ class _Loop:
 
 
 def measure(size: int, batch: int, rounds: int, steps: int, compile_: bool, amp: str,
-            log) -> dict:
-    ours = _Loop(True, size, batch, steps, compile_, amp)
+            log, model_only: bool = False) -> dict:
+    ours = _Loop(True, size, batch, steps, compile_, amp, model_only)
     base = _Loop(False, size, batch, steps, compile_, amp)
     ours.run(), base.run()  # warm-up (oneDNN primitive creation, compilation)
     t_ours, t_base = [], []
@@ -104,6 +119,8 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median taken)")
     p.add_argument("--steps", type=int, default=4, help="training steps per timed run")
     p.add_argument("--compile", action="store_true", help="torch.compile our model")
+    p.add_argument("--model-only", action="store_true",
+                   help="ours without its data pipeline: the model step alone (a ceiling)")
     p.add_argument("--amp", default="auto", help="our mixed precision: auto, bf16 or off")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--only", choices=["224", "32"], default=None, help="run one shape only")
@@ -115,11 +132,13 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     result = {"torch": torch.__version__, "threads": torch.get_num_threads(),
-              "compile": args.compile, "rounds": args.rounds, "steps": args.steps}
+              "compile": args.compile, "rounds": args.rounds, "steps": args.steps,
+              "model_only": args.model_only}
     for size, batch in ((224, 32), (32, 128)):
         if args.only and args.only != str(size):
             continue
-        r = measure(size, batch, args.rounds, args.steps, args.compile, args.amp, log)
+        r = measure(size, batch, args.rounds, args.steps, args.compile, args.amp, log,
+                    args.model_only)
         key = f"{size}_b{batch}"
         result[f"ratio_{key}"] = r["ratio"]
         result[f"ours_img_s_{key}"] = r["ours_img_s"]
