@@ -296,6 +296,22 @@ def test_bad_prune_setting_is_refused_before_training(tree, tmp_path):
         tiny_config(tree, tmp_path / "x", prune="lots")
     with pytest.raises(ValueError, match="prune_rounds"):
         tiny_config(tree, tmp_path / "x", prune=0.5, prune_rounds=0)
+    with pytest.raises(ValueError, match="prune_granularity must be one of"):
+        tiny_config(tree, tmp_path / "x", prune=0.5, prune_granularity="filter")
+
+
+def test_kernel_granularity_prunes_whole_3x3_kernels(tree, tmp_path):
+    fit(tiny_config(tree, tmp_path / "k", epochs=2, prune=0.4, prune_rounds=2,
+                    prune_until=0.5, prune_granularity="kernel"))
+    plain = create_model("squeezenet_cifar", weights=str(tmp_path / "k" / "model.pth"), **TINY)
+    checked = 0
+    for name, m in plain.named_modules():
+        if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) and name != "features.0":
+            nonzero = m.weight != 0
+            assert torch.equal(nonzero.all(dim=(2, 3)), nonzero.any(dim=(2, 3))), name
+            assert nonzero.float().mean().item() == pytest.approx(0.4, abs=0.05), name
+            checked += 1
+    assert checked
 
 
 def test_finetuning_with_inserted_batchnorm_starts_from_the_loaded_function(tree, tmp_path):

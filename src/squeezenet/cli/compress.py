@@ -31,6 +31,9 @@ def register(sub, formatter) -> None:
                    "parameter names or fire aliases (fire9.squeeze.weight)")
     p.add_argument("--prune-steps", type=int, default=1,
                    help="iterative pruning: reach the densities in this many rounds")
+    p.add_argument("--prune-granularity", choices=["weight", "kernel"], default="weight",
+                   help="prune single weights by magnitude (Deep Compression) or whole k x k "
+                   "kernels by L2 norm (cheaper positions; 1x1 layers stay per weight)")
     p.add_argument("--bits", default="8",
                    help="index bits per layer (codebook of 2**bits shared values): one number "
                    "or 'pattern=bits,...' (first match wins; unmatched layers stay float)")
@@ -131,7 +134,8 @@ def run(args) -> int:
 
         calib = load_calibration(args.calib, args.calib_images, preprocess,
                                  args.calib_prefix, args.seed).to(args.device)
-    config = CompressConfig(prune=args.prune, prune_steps=args.prune_steps, bits=args.bits,
+    config = CompressConfig(prune=args.prune, prune_steps=args.prune_steps,
+                            prune_granularity=args.prune_granularity, bits=args.bits,
                             finetune_steps=args.finetune_steps,
                             codebook_steps=args.codebook_steps, lr=args.lr,
                             codebook_lr=args.codebook_lr, batch_size=args.batch_size,

@@ -53,6 +53,10 @@ _OPTIONS: list[tuple[str, object, str]] = [
      "checkpoints, and the best checkpoint is chosen only at the final density"),
     ("prune_rounds", int, "pruning rounds (each removes the same fraction of what is left)"),
     ("prune_until", float, "spread the rounds over this first fraction of the epochs"),
+    ("prune_granularity", str, "'weight' (each weight by magnitude, as Deep Compression) or "
+     "'kernel' (whole k x k kernels by L2 norm, Mao et al. 2017: positions cost far less in "
+     "the compressed file, so a kernel-sparse layer can keep more weights; 1x1 layers are "
+     "pruned weight by weight either way)"),
     ("device", str, "auto, cpu, cuda or cuda:N (under torchrun each process takes its "
      "LOCAL_RANK's GPU)"),
     ("amp", str, "mixed precision: auto (bf16 on CPUs/GPUs that have it, else fp16 with a "

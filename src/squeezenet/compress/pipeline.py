@@ -60,6 +60,7 @@ class CompressConfig:
 
     prune: str | float | dict = "paper"
     prune_steps: int = 1  # iterative pruning: reach the target densities in this many rounds
+    prune_granularity: str = "weight"  # or "kernel": whole k x k kernels (pruning.py)
     bits: str | int | dict = 8
     finetune_steps: int = 0  # fine-tuning steps after each pruning round
     codebook_steps: int = 0  # fine-tuning steps on the centroids (section 3.3)
@@ -129,7 +130,7 @@ def compress(
     names = prunable(model)
     profile = parse_prune(config.prune)
     targets = resolve_density(model, profile, names)
-    pruner = Pruner(model)
+    pruner = Pruner(model, config.prune_granularity)
     params = [p for p in model.parameters() if p.requires_grad]
     if any(d < 1.0 for d in targets.values()):
         rounds = max(1, config.prune_steps)

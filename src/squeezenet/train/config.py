@@ -56,6 +56,7 @@ class TrainConfig:
     prune: str | float | dict | None = None  # target densities: 0.25, 'paper', 'pattern=d,...'
     prune_rounds: int = 3               # iterative pruning: reach the targets in this many rounds
     prune_until: float = 0.5            # ... spread over this first fraction of the epochs
+    prune_granularity: str = "weight"   # weight | kernel (whole k x k kernels by L2 norm)
     # -- speed ------------------------------------------------------------------------------
     device: str = "auto"                # auto | cpu | cuda | cuda:N
     amp: str = "auto"                   # auto | bf16 | fp16 | off
@@ -90,7 +91,8 @@ class TrainConfig:
         choices = {"data_format": ("auto", "cifar10-zip", "imagefolder", "torchvision-cifar10"),
                    "in_memory": ("auto", "yes", "no"), "optimizer": ("sgd", "adamw"),
                    "schedule": ("linear", "onecycle", "cosine", "constant"),
-                   "amp": ("auto", "bf16", "fp16", "off"), "select": ("best", "last")}
+                   "amp": ("auto", "bf16", "fp16", "off"), "select": ("best", "last"),
+                   "prune_granularity": ("weight", "kernel")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")

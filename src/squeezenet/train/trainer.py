@@ -91,7 +91,7 @@ class PruneSchedule:
         self.rounds = cfg.prune_rounds
         span = cfg.prune_until * cfg.epochs
         self.epoch_of = [int(r * span / self.rounds) for r in range(self.rounds)]
-        self.pruner = Pruner(model)
+        self.pruner = Pruner(model, cfg.prune_granularity)
         self.pruner.hook_optimizer(optimizer)
 
     @property
