@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from squeezenet.compress import fileformat
-from squeezenet.compress.codec import SharedTensor, decode_shared, encode_shared
+from squeezenet.compress.codec import SharedTensor, decode_shared, encode_shared, kernel_block
 from squeezenet.compress.errors import CompressedFormatError
 from squeezenet.compress.fileformat import MAGIC, CompressedModel
 from squeezenet.compress.modeldesc import describe_model
@@ -61,6 +61,64 @@ def test_long_zero_runs_use_escapes():
     t = SharedTensor.from_dense(a)
     back = decode_shared(encode_shared(t, "ans"), a.shape, "ans", "t")
     np.testing.assert_array_equal(back.dense(), a)
+
+
+def _kernel_sparse(shape=(16, 8, 3, 3), density=0.3, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=16).astype(np.float32)
+    a = values[rng.integers(0, 16, shape)]
+    a[rng.random(shape[:2]) > density] = 0  # whole kernels
+    return a
+
+
+def test_kernel_sparse_tensor_is_coded_by_kernel_and_roundtrips():
+    a = _kernel_sparse()
+    t = SharedTensor.from_dense(a)
+    assert kernel_block(t) == 9
+    for coder in ("ans", "huffman"):
+        data = encode_shared(t, coder, 9)
+        assert len(data) < len(encode_shared(t, coder))
+        back = decode_shared(data, a.shape, coder, "t", 9)
+        np.testing.assert_array_equal(back.dense().view(np.uint32), a.view(np.uint32))
+    # One stray weight outside a whole kernel: coded weight by weight, still exact.
+    b = a.copy()
+    b[0, 0, 0, 0] = 0 if b[0, 0, 1, 1] else 1.0
+    assert kernel_block(SharedTensor.from_dense(b)) == 1
+    with pytest.raises(ValueError, match="not whole blocks of 9"):
+        encode_shared(SharedTensor.from_dense(b), "ans", 9)
+    # 1x1 convolutions and matrices have no kernels to group.
+    assert kernel_block(SharedTensor.from_dense(np.ones((4, 4, 1, 1), np.float32))) == 1
+    assert kernel_block(SharedTensor.from_dense(np.ones((4, 9), np.float32))) == 1
+
+
+def test_file_version_2_only_when_kernel_coding_is_used(tmp_path):
+    model = _tiny_model()
+    state = _shared_state(model)
+    plain = fileformat.to_bytes(lossless(state, describe_model(model, "squeezenet1_1"), "ans"))
+    assert struct.unpack_from("<H", plain, 8)[0] == 1  # readable by version-1 readers
+    state["features.3.expand3x3.weight"] = torch.from_numpy(_kernel_sparse((64, 16, 3, 3)))
+    cm = lossless(state, describe_model(model, "squeezenet1_1"), "ans")
+    data = fileformat.to_bytes(cm)
+    assert struct.unpack_from("<H", data, 8)[0] == 2
+    back = fileformat.from_bytes(data, "k.sqz").state_dict()
+    for k, v in state.items():
+        assert torch.equal(_bits(back[k]), _bits(v)), k
+    # A version-1 file cannot declare kernel blocks.
+    bad = bytearray(data)
+    bad[8:10] = struct.pack("<H", 1)
+    body = bytes(bad[:-4])
+    with pytest.raises(CompressedFormatError, match="malformed tensor entry"):
+        fileformat.from_bytes(body + struct.pack("<I", zlib.crc32(body)), "k.sqz")
+
+
+def test_block_that_does_not_fit_the_tensor_is_refused():
+    t = SharedTensor.from_dense(_kernel_sparse())
+    data = encode_shared(t, "ans", 9)
+    with pytest.raises(CompressedFormatError, match="block size 7 does not divide"):
+        decode_shared(data, t.shape, "ans", "t", 7)
+    with pytest.raises(CompressedFormatError, match="not whole blocks of 4"):
+        decode_shared(encode_shared(SharedTensor.from_dense(np.eye(6, dtype=np.float32)),
+                                    "ans"), (6, 6), "ans", "t", 4)
 
 
 def test_not_weight_shared_is_refused():
@@ -210,6 +268,18 @@ def test_fuzz_random_section_bytes(section):
         except CompressedFormatError:
             continue
         assert t.dense().shape == (64, 32, 3, 3)
+
+
+@given(st.binary(max_size=2000))
+@settings(max_examples=100, deadline=None)
+def test_fuzz_random_kernel_coded_section_bytes(section):
+    for coder in ("ans", "huffman"):
+        try:
+            t = decode_shared(section, (64, 32, 3, 3), coder, "fuzz", 9)
+        except CompressedFormatError:
+            continue
+        assert t.dense().shape == (64, 32, 3, 3)
+        assert kernel_block(t) in (1, 9)
 
 
 def test_compressed_model_state_dict_types():

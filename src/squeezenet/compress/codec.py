@@ -11,6 +11,10 @@ codebook index per non-zero weight. It is encoded as
   filler entries, but without spending a codebook index on them;
 * the codebook indices.
 
+A tensor pruned kernel by kernel (every k x k kernel kept whole or dropped) is coded with
+``block = k*k``: the gaps are then counted in kernels, not weights, so its positions cost a
+fraction of a bit per kept weight. :func:`kernel_block` finds when that applies.
+
 Sorting the codebook changes index values, never the decoded weights.
 """
 
@@ -114,7 +118,21 @@ def _choose_escape(positions: np.ndarray) -> int:
     return best[1]
 
 
-def encode_shared(t: SharedTensor, coder: str) -> bytes:
+def kernel_block(t: SharedTensor) -> int:
+    """``k*k`` if ``t`` is a k x k convolution whose non-zeros fill whole kernels, else 1."""
+    if len(t.shape) != 4 or t.shape[2] * t.shape[3] == 1 or not len(t.positions):
+        return 1
+    block = t.shape[2] * t.shape[3]
+    if len(t.positions) % block:
+        return 1
+    rows = t.positions.reshape(-1, block)
+    whole = (rows[:, 0] % block == 0) & (rows - rows[:, :1] == np.arange(block)).all(axis=1)
+    return block if whole.all() else 1
+
+
+def encode_shared(t: SharedTensor, coder: str, block: int = 1) -> bytes:
+    """Encode ``t``; with ``block`` > 1 its positions must be whole aligned blocks of that
+    many elements (see :func:`kernel_block`), and the gaps count blocks."""
     w = ByteWriter()
     n, k = len(t.positions), len(t.codebook)
     w.varint(n)
@@ -123,8 +141,14 @@ def encode_shared(t: SharedTensor, coder: str) -> bytes:
     if k:
         w.blob(encode_uints(np.concatenate([keys[:1], np.diff(keys) - 1])))
     if n:
-        escape = _choose_escape(t.positions)
-        gaps = _gap_symbols(t.positions, escape)
+        units = t.positions
+        if block > 1:
+            if n % block or not np.array_equal(
+                    units, (units[::block, None] + np.arange(block)).ravel()):
+                raise ValueError(f"positions are not whole blocks of {block}")
+            units = units[::block] // block
+        escape = _choose_escape(units)
+        gaps = _gap_symbols(units, escape)
         w.varint(escape)
         w.varint(len(gaps))
         encode_symbols(w, gaps, escape + 1, coder)
@@ -133,11 +157,15 @@ def encode_shared(t: SharedTensor, coder: str) -> bytes:
 
 
 def decode_shared(data: bytes | memoryview, shape: tuple[int, ...], coder: str,
-                  what: str) -> SharedTensor:
+                  what: str, block: int = 1) -> SharedTensor:
     """Inverse of :func:`encode_shared`; every size is checked against ``shape``."""
     r = ByteReader(data, what)
     numel = int(np.prod(shape))
+    if block < 1 or numel % block:
+        raise r.fail(f"block size {block} does not divide the tensor's {numel} elements")
     n = r.varint(limit=numel)
+    if n % block:
+        raise r.fail(f"{n} non-zeros are not whole blocks of {block}")
     k = r.varint(limit=min(n, MAX_ALPHABET))
     if (k == 0) != (n == 0):
         raise r.fail(f"{n} non-zeros but a codebook of {k} values")
@@ -153,23 +181,26 @@ def decode_shared(data: bytes | memoryview, shape: tuple[int, ...], coder: str,
     positions = np.zeros(0, dtype=np.int64)
     indices = np.zeros(0, dtype=np.int64)
     if n:
-        escape = r.varint(limit=max(numel, 1))
+        units, n_units = numel // block, n // block
+        escape = r.varint(limit=max(units, 1))
         if escape < 1:
             raise r.fail("escape threshold must be positive")
-        # Each escape skips >= 1 position, so a valid stream is at most numel symbols long.
-        m = r.varint(limit=numel)
-        if m < n:
-            raise r.fail(f"{m} gap symbols for {n} non-zeros")
+        # Each escape skips >= 1 position, so a valid stream is at most `units` symbols long.
+        m = r.varint(limit=units)
+        if m < n_units:
+            raise r.fail(f"{m} gap symbols for {n_units} non-zero blocks")
         if escape + 1 > MAX_ALPHABET + 1:
             raise r.fail(f"gap alphabet of {escape + 1} symbols is too large")
         gaps = decode_symbols(r, escape + 1, m, coder)
         is_entry = gaps != escape
-        if int(is_entry.sum()) != n:
-            raise r.fail(f"gap stream holds {int(is_entry.sum())} entries, expected {n}")
+        if int(is_entry.sum()) != n_units:
+            raise r.fail(f"gap stream holds {int(is_entry.sum())} entries, expected {n_units}")
         ends = np.cumsum(np.where(is_entry, gaps + 1, escape))
         positions = ends[is_entry] - 1
-        if positions[-1] >= numel:
+        if positions[-1] >= units:
             raise r.fail(f"positions run past the tensor's {numel} elements")
+        if block > 1:
+            positions = (positions[:, None] * block + np.arange(block)).ravel()
         indices = decode_symbols(r, k, n, coder)
     r.expect_end()
     return SharedTensor(tuple(shape), codebook, positions, indices)

@@ -1,13 +1,14 @@
-"""The compressed weights container (format version 1), pickle-free and self-describing.
+"""The compressed weights container (format versions 1 and 2), pickle-free, self-describing.
 
 Layout (little-endian)::
 
     magic      8 bytes  b"\\x89SQZ\\r\\n\\x1a\\n" (PNG-style: catches text-mode mangling)
-    version    u16      1
+    version    u16      1, or 2 when a tensor's positions are coded by kernel (``block``)
     header_len u32
     header     zlib-deflated UTF-8 JSON: model (name + SqueezeNetSpec dict, or name +
                keyword overrides for other models), coder, one entry per tensor (name,
-               shape, encoding, stored dtype, section size), free-form metadata
+               shape, encoding, stored dtype, section size; version 2 adds ``block`` =
+               k*k to kernel-sparse convolutions), free-form metadata
     sections   one per "shared" tensor, in header order (see codec.py)
     raw        every "raw" tensor (biases, ...) byte-shuffled and LZMA-compressed together
     crc32      u32 over everything before it
@@ -31,12 +32,13 @@ import numpy as np
 import torch
 
 from ..weights.loading import register_reader
-from .codec import SharedTensor, decode_shared, encode_shared
+from .codec import SharedTensor, decode_shared, encode_shared, kernel_block
 from .entropy import CODERS
 from .errors import CompressedFormatError
 
 MAGIC = b"\x89SQZ\r\n\x1a\n"
-VERSION = 1
+VERSION = 2  # the newest this module reads and writes; files that need nothing new stay 1
+VERSIONS = (1, 2)
 _PREFIX = struct.Struct("<8sHI")
 MAX_HEADER_BYTES = 4 << 20
 MAX_TENSORS = 10_000
@@ -80,12 +82,17 @@ def to_bytes(cm: CompressedModel) -> bytes:
     if cm.coder not in CODERS:
         raise ValueError(f"unknown coder {cm.coder!r}; choose from {CODERS}")
     entries, sections, raw_parts = [], [], []
+    version = 1
     for name, t in cm.tensors.items():
         if isinstance(t, SharedTensor):
-            section = encode_shared(t, cm.coder)
+            block = kernel_block(t)
+            section = encode_shared(t, cm.coder, block)
             sections.append(section)
             entries.append({"name": name, "shape": list(t.shape), "encoding": "shared",
                             "bytes": len(section)})
+            if block > 1:
+                entries[-1]["block"] = block
+                version = 2
         else:
             stored = cm.raw_dtypes.get(name, str(t.dtype))
             if stored not in RAW_DTYPES:
@@ -97,7 +104,7 @@ def to_bytes(cm: CompressedModel) -> bytes:
     header = {"format": "squeezenet-compressed", "model": cm.model, "coder": cm.coder,
               "tensors": entries, "raw_bytes": len(raw), "meta": cm.meta}
     header_bytes = zlib.compress(json.dumps(header, separators=(",", ":")).encode(), 9)
-    body = _PREFIX.pack(MAGIC, VERSION, len(header_bytes)) + header_bytes
+    body = _PREFIX.pack(MAGIC, version, len(header_bytes)) + header_bytes
     body += b"".join(sections) + raw
     return body + struct.pack("<I", zlib.crc32(body))
 
@@ -124,7 +131,7 @@ def _fail(source: str, problem: str) -> CompressedFormatError:
     return CompressedFormatError(f"{source}: {problem}")
 
 
-def _check_header(h: object, source: str) -> None:
+def _check_header(h: object, source: str, version: int) -> None:
     if not isinstance(h, dict) or h.get("format") != "squeezenet-compressed":
         raise _fail(source, "header is not a squeezenet-compressed header")
     if h.get("coder") not in CODERS:
@@ -142,6 +149,8 @@ def _check_header(h: object, source: str) -> None:
               and all(isinstance(d, int) and 0 <= d < 1 << 31 for d in e["shape"]))
         if ok and e.get("encoding") == "shared":
             ok = isinstance(e.get("bytes"), int) and e["bytes"] >= 0
+            if "block" in e:
+                ok = ok and version >= 2 and isinstance(e["block"], int) and e["block"] >= 1
         elif ok:
             ok = e.get("encoding") == "raw" and e.get("stored") in RAW_DTYPES \
                 and e.get("dtype") in RAW_DTYPES
@@ -160,9 +169,9 @@ def from_bytes(data: bytes, source: str = "compressed file") -> CompressedModel:
     magic, version, header_len = _PREFIX.unpack_from(data)
     if magic != MAGIC:
         raise _fail(source, "not a squeezenet compressed file (bad magic bytes)")
-    if version != VERSION:
+    if version not in VERSIONS:
         raise _fail(source, f"unsupported format version {version} (this reader knows "
-                    f"version {VERSION}; upgrade squeezenet)")
+                    f"versions {', '.join(map(str, VERSIONS))}; upgrade squeezenet)")
     (crc,) = struct.unpack_from("<I", data, len(data) - 4)
     if zlib.crc32(memoryview(data)[:-4]) != crc:
         raise _fail(source, "checksum mismatch (the file is truncated or corrupted)")
@@ -177,7 +186,7 @@ def from_bytes(data: bytes, source: str = "compressed file") -> CompressedModel:
         header = json.loads(text)
     except (zlib.error, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _fail(source, f"unreadable header ({e})") from None
-    _check_header(header, source)
+    _check_header(header, source, version)
     offset = start + header_len
     body_end = len(data) - 4
     sizes = [e["bytes"] for e in header["tensors"] if e["encoding"] == "shared"]
@@ -190,7 +199,8 @@ def from_bytes(data: bytes, source: str = "compressed file") -> CompressedModel:
             section = memoryview(data)[offset:offset + e["bytes"]]
             offset += e["bytes"]
             tensors[e["name"]] = decode_shared(section, tuple(e["shape"]), header["coder"],
-                                               f"{source}: tensor {e['name']}")
+                                               f"{source}: tensor {e['name']}",
+                                               e.get("block", 1))
         else:
             tensors[e["name"]] = None  # filled below, keeps header order
             raw_entries.append(e)

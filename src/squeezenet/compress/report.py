@@ -7,7 +7,7 @@ import math
 import numpy as np
 from torch import nn
 
-from .codec import SharedTensor, encode_shared
+from .codec import SharedTensor, encode_shared, kernel_block
 from .fileformat import CompressedModel, to_bytes
 from .pruning import prunable
 
@@ -47,7 +47,7 @@ class Report:
             for r in rows:
                 t = cm.tensors.get(r["layer"] + ".weight")
                 if isinstance(t, SharedTensor):
-                    r["bytes"] = len(encode_shared(t, cm.coder))
+                    r["bytes"] = len(encode_shared(t, cm.coder, kernel_block(t)))
             self.layers = rows
 
     def to_dict(self) -> dict:
