@@ -13,8 +13,13 @@ from squeezenet.cli import main
 from squeezenet.compress import fileformat
 from squeezenet.compress.codec import SharedTensor, encode_shared
 from squeezenet.compress.pipeline import CompressConfig, compress, parse_prune
-from squeezenet.compress.pruning import (SQUEEZENET_PROFILE, Pruner, magnitude_mask, prunable,
-                                         resolve_density)
+from squeezenet.compress.pruning import (
+    SQUEEZENET_PROFILE,
+    Pruner,
+    magnitude_mask,
+    prunable,
+    resolve_density,
+)
 from squeezenet.compress.quantize import Quantizer, kmeans_1d, parse_bits
 from squeezenet.models import create_model
 from squeezenet.weights import read_state_dict

@@ -12,7 +12,6 @@ import sys
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 

@@ -75,8 +75,9 @@ def train_one_epoch(model: nn.Module, batches, prepare: Batches, optimizer, sche
     """Train for one pass over ``batches``; returns summed-over-processes metrics.
 
     Gradients are accumulated over ``accum_steps`` micro-batches (DDP syncs only on the last
-    one). With a ``teacher``, the loss adds knowledge distillation. The loss is checked for NaN/inf every ``check_every`` steps and at the end, on all
-    processes at once, before any checkpoint of this epoch is written.
+    one). With a ``teacher``, the loss adds knowledge distillation. The loss is checked for
+    NaN/inf every ``check_every`` steps and at the end, on all processes at once, before any
+    checkpoint of this epoch is written.
     """
     from tqdm import tqdm
 
