@@ -205,6 +205,21 @@ def test_cli_compress_decompress(tmp_path, capsys):
     assert abs(info["nonzero"] / info["params"] - 0.3) < 0.02
 
 
+def test_cli_compress_kernel_granularity(tmp_path):
+    weights = tmp_path / "w.pth"
+    torch.save(create_model("squeezenet1_1").state_dict(), weights)
+    out = tmp_path / "k.sqz"
+    assert main(["compress", "-m", "squeezenet1_1", "-w", str(weights), "-o", str(out),
+                 "--prune", "features.0.weight=1.0,*=0.3", "--prune-granularity", "kernel",
+                 "--bits", "4"]) == 0
+    assert out.read_bytes()[8:10] == b"\x02\x00"  # kernel-coded positions: version 2
+    state = read_state_dict(out)
+    w = state["features.12.expand3x3.weight"]
+    kept = w.flatten(2).ne(0)
+    assert torch.equal(kept.all(dim=2), kept.any(dim=2))  # whole 3x3 kernels
+    assert kept.float().mean().item() == pytest.approx(0.3, abs=0.01)
+
+
 def test_cli_lossless_han(han_net, tmp_path, capsys):
     out = tmp_path / "han.sqz"
     assert main(["compress", "-m", "squeezenet1_0", "-w", str(han_net), "-o", str(out),
