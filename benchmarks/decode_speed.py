@@ -25,10 +25,14 @@ from squeezenet.weights import read_state_dict
 
 def main() -> None:
     shared = Path(os.environ.get("SQUEEZENET_SHARED", Path(__file__).parents[1] / ".." / "shared"))
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--weights", default=str(shared / "weights" / "squeezenet1_1-fp16.pth"),
-                   help="SqueezeNet 1.1 weights (default: the torchvision fp16 file)")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--weights",
+        default=str(shared / "weights" / "squeezenet1_1-fp16.pth"),
+        help="SqueezeNet 1.1 weights (default: the torchvision fp16 file)",
+    )
     p.add_argument("--prune", default="paper", help="as `squeezenet compress --prune`")
     p.add_argument("--bits", default="6", help="as `squeezenet compress --bits`")
     p.add_argument("--rounds", type=int, default=15, help="interleaved timing rounds")
@@ -40,8 +44,9 @@ def main() -> None:
     torch.save(model.state_dict(), files["fp32 .pth (torch.load)"])
     for coder in ("ans", "huffman"):
         m = create_model("squeezenet1_1", weights=args.weights)
-        cm, _ = compress(m, "squeezenet1_1", CompressConfig(prune=args.prune, bits=args.bits,
-                                                            coder=coder))
+        cm, _ = compress(
+            m, "squeezenet1_1", CompressConfig(prune=args.prune, bits=args.bits, coder=coder)
+        )
         files[f"compressed, {coder}"] = tmp / f"{coder}.sqz"
         fileformat.save(cm, files[f"compressed, {coder}"])
     times: dict[str, list[float]] = {k: [] for k in files}
@@ -50,13 +55,17 @@ def main() -> None:
             t = time.perf_counter()
             read_state_dict(path)
             times[name].append(time.perf_counter() - t)
-    print(f"SqueezeNet 1.1, prune={args.prune}, bits={args.bits}; {args.rounds} interleaved "
-          f"rounds, torch threads {torch.get_num_threads()}, load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"SqueezeNet 1.1, prune={args.prune}, bits={args.bits}; {args.rounds} interleaved "
+        f"rounds, torch threads {torch.get_num_threads()}, load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     for name, path in files.items():
-        print(f"  {name:<24} {path.stat().st_size:>10,} bytes  median "
-              f"{1000 * statistics.median(times[name]):7.1f} ms  min "
-              f"{1000 * min(times[name]):7.1f} ms")
+        print(
+            f"  {name:<24} {path.stat().st_size:>10,} bytes  median "
+            f"{1000 * statistics.median(times[name]):7.1f} ms  min "
+            f"{1000 * min(times[name]):7.1f} ms"
+        )
 
 
 if __name__ == "__main__":

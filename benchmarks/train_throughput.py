@@ -37,8 +37,16 @@ MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 class _Loop:
     """A run of ``steps`` training steps of one configuration."""
 
-    def __init__(self, ours: bool, size: int, batch: int, steps: int, compile_: bool,
-                 amp: str, model_only: bool = False):
+    def __init__(
+        self,
+        ours: bool,
+        size: int,
+        batch: int,
+        steps: int,
+        compile_: bool,
+        amp: str,
+        model_only: bool = False,
+    ):
         self.ours, self.steps, self.model_only = ours, steps, model_only
         device = torch.device("cpu")
         gen = torch.Generator().manual_seed(0)
@@ -50,8 +58,14 @@ class _Loop:
             self.raw = model
             self.model = torch.compile(model) if compile_ else model
             self.amp = resolve_amp(amp, device)
-            self.batches = TensorBatches(self.images, self.labels, batch, train=True,
-                                         crop_padding=4 if size <= 64 else 0, flip=True)
+            self.batches = TensorBatches(
+                self.images,
+                self.labels,
+                batch,
+                train=True,
+                crop_padding=4 if size <= 64 else 0,
+                flip=True,
+            )
             self.prepare = Batches(device, MEAN, STD, channels_last=True)
             self.scaler = torch.amp.GradScaler("cpu", enabled=False)
         else:
@@ -81,10 +95,21 @@ class _Loop:
         elif self.ours:
             self.batches.set_epoch(self.epoch)
             self.epoch += 1
-            train_one_epoch(self.model, self.batches, self.prepare, self.opt, self.sched,
-                            self.scaler, device=torch.device("cpu"), amp=self.amp,
-                            accum_steps=1, label_smoothing=0.0, epoch=0, epochs=1,
-                            progress=False)
+            train_one_epoch(
+                self.model,
+                self.batches,
+                self.prepare,
+                self.opt,
+                self.sched,
+                self.scaler,
+                device=torch.device("cpu"),
+                amp=self.amp,
+                accum_steps=1,
+                label_smoothing=0.0,
+                epoch=0,
+                epochs=1,
+                progress=False,
+            )
         else:
             self.model.train()
             for x, y in self.float_batches:
@@ -95,8 +120,16 @@ class _Loop:
         return time.perf_counter() - start
 
 
-def measure(size: int, batch: int, rounds: int, steps: int, compile_: bool, amp: str,
-            log, model_only: bool = False) -> dict:
+def measure(
+    size: int,
+    batch: int,
+    rounds: int,
+    steps: int,
+    compile_: bool,
+    amp: str,
+    log,
+    model_only: bool = False,
+) -> dict:
     ours = _Loop(True, size, batch, steps, compile_, amp, model_only)
     base = _Loop(False, size, batch, steps, compile_, amp)
     ours.run(), base.run()  # warm-up (oneDNN primitive creation, compilation)
@@ -104,23 +137,33 @@ def measure(size: int, batch: int, rounds: int, steps: int, compile_: bool, amp:
     for r in range(rounds):
         # Interleave, alternating which goes first, so drifting machine load hits both.
         pair = [(ours, t_ours), (base, t_base)]
-        for loop, times in (pair if r % 2 == 0 else pair[::-1]):
+        for loop, times in pair if r % 2 == 0 else pair[::-1]:
             times.append(loop.run())
-        log(f"  {size}x{size} b{batch} round {r + 1}: ours {batch * steps / t_ours[-1]:.1f} "
-            f"img/s, eager fp32 {batch * steps / t_base[-1]:.1f} img/s")
+        log(
+            f"  {size}x{size} b{batch} round {r + 1}: ours {batch * steps / t_ours[-1]:.1f} "
+            f"img/s, eager fp32 {batch * steps / t_base[-1]:.1f} img/s"
+        )
     mo, mb = statistics.median(t_ours), statistics.median(t_base)
-    return {"ours_img_s": batch * steps / mo, "eager_fp32_img_s": batch * steps / mb,
-            "ratio": mb / mo, "amp": ours.amp}
+    return {
+        "ours_img_s": batch * steps / mo,
+        "eager_fp32_img_s": batch * steps / mb,
+        "ratio": mb / mo,
+        "amp": ours.amp,
+    }
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median taken)")
     p.add_argument("--steps", type=int, default=4, help="training steps per timed run")
     p.add_argument("--compile", action="store_true", help="torch.compile our model")
-    p.add_argument("--model-only", action="store_true",
-                   help="ours without its data pipeline: the model step alone (a ceiling)")
+    p.add_argument(
+        "--model-only",
+        action="store_true",
+        help="ours without its data pipeline: the model step alone (a ceiling)",
+    )
     p.add_argument("--amp", default="auto", help="our mixed precision: auto, bf16 or off")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--only", choices=["224", "32"], default=None, help="run one shape only")
@@ -131,21 +174,29 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-    result = {"torch": torch.__version__, "threads": torch.get_num_threads(),
-              "compile": args.compile, "rounds": args.rounds, "steps": args.steps,
-              "model_only": args.model_only}
+    result = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "compile": args.compile,
+        "rounds": args.rounds,
+        "steps": args.steps,
+        "model_only": args.model_only,
+    }
     for size, batch in ((224, 32), (32, 128)):
         if args.only and args.only != str(size):
             continue
-        r = measure(size, batch, args.rounds, args.steps, args.compile, args.amp, log,
-                    args.model_only)
+        r = measure(
+            size, batch, args.rounds, args.steps, args.compile, args.amp, log, args.model_only
+        )
         key = f"{size}_b{batch}"
         result[f"ratio_{key}"] = r["ratio"]
         result[f"ours_img_s_{key}"] = r["ours_img_s"]
         result[f"eager_fp32_img_s_{key}"] = r["eager_fp32_img_s"]
         result["amp"] = r["amp"]
-        log(f"{size}x{size} batch {batch}: ours {r['ours_img_s']:.1f} img/s vs eager fp32 "
-            f"{r['eager_fp32_img_s']:.1f} img/s -> {r['ratio']:.2f}x")
+        log(
+            f"{size}x{size} batch {batch}: ours {r['ours_img_s']:.1f} img/s vs eager fp32 "
+            f"{r['eager_fp32_img_s']:.1f} img/s -> {r['ratio']:.2f}x"
+        )
     if args.json:
         print(json.dumps(result))
     return 0

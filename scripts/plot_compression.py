@@ -26,34 +26,77 @@ def main(argv=None) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.8, 5))
-    groups = {"final code (H200)": ("o", "tab:blue"),
-              "earlier sweep (approximate flip targets)": ("x", "tab:orange"),
-              "later CPU attempts (zip calibration)": ("s", "tab:red")}
-    points = [(run["name"].split("_")[0], run["file_bytes"], run["final_top1_correct"],
-               "final code (H200)" if run["code_version"] == "final"
-               else "earlier sweep (approximate flip targets)") for run in r2["runs"]]
-    points += [(a["name"].split("-")[0], a["file_bytes"], a["top1_correct"],
-                "later CPU attempts (zip calibration)") for a in r2.get("session2_attempts", [])]
+    groups = {
+        "final code (H200)": ("o", "tab:blue"),
+        "earlier sweep (approximate flip targets)": ("x", "tab:orange"),
+        "later CPU attempts (zip calibration)": ("s", "tab:red"),
+    }
+    points = [
+        (
+            run["name"].split("_")[0],
+            run["file_bytes"],
+            run["final_top1_correct"],
+            "final code (H200)"
+            if run["code_version"] == "final"
+            else "earlier sweep (approximate flip targets)",
+        )
+        for run in r2["runs"]
+    ]
+    points += [
+        (
+            a["name"].split("-")[0],
+            a["file_bytes"],
+            a["top1_correct"],
+            "later CPU attempts (zip calibration)",
+        )
+        for a in r2.get("session2_attempts", [])
+    ]
     for group, (marker, colour) in groups.items():
         mine = [pt for pt in points if pt[3] == group]
         if mine:
-            ax.scatter([b / 1000 for _, b, _, _ in mine], [t for _, _, t, _ in mine],
-                       marker=marker, color=colour, label=group, zorder=3)
+            ax.scatter(
+                [b / 1000 for _, b, _, _ in mine],
+                [t for _, _, t, _ in mine],
+                marker=marker,
+                color=colour,
+                label=group,
+                zorder=3,
+            )
     for name, b, t, _ in points:
         ax.annotate(name, (b / 1000, t), textcoords="offset points", xytext=(4, 4), fontsize=8)
     base = r2["uncompressed"]
-    ax.axhline(base["top1_correct"], color="black", lw=0.8,
-               label=f"uncompressed ({base['fp32_pth_bytes']:,}-byte fp32 .pth): "
-                     f"{base['top1_correct']}/100")
+    ax.axhline(
+        base["top1_correct"],
+        color="black",
+        lw=0.8,
+        label=f"uncompressed ({base['fp32_pth_bytes']:,}-byte fp32 .pth): "
+        f"{base['top1_correct']}/100",
+    )
     a, b = r2["a_target"], r2["b_target"]
-    ax.axhline(a["min_top1_correct"], color="green", ls="--", lw=0.8,
-               label=f"target (a): >= {a['min_top1_correct']}")
-    ax.axhline(b["min_top1_correct"], color="orange", ls="--", lw=0.8,
-               label=f"target (b): >= {b['min_top1_correct']}")
-    ax.axvline(a["max_bytes"] / 1000, color="green", ls=":", lw=0.8,
-               label=f"Han's file: {a['max_bytes']:,} bytes")
-    ax.axvline(b["max_bytes"] / 1000, color="orange", ls=":", lw=0.8,
-               label=f"{b['max_bytes']:,} bytes")
+    ax.axhline(
+        a["min_top1_correct"],
+        color="green",
+        ls="--",
+        lw=0.8,
+        label=f"target (a): >= {a['min_top1_correct']}",
+    )
+    ax.axhline(
+        b["min_top1_correct"],
+        color="orange",
+        ls="--",
+        lw=0.8,
+        label=f"target (b): >= {b['min_top1_correct']}",
+    )
+    ax.axvline(
+        a["max_bytes"] / 1000,
+        color="green",
+        ls=":",
+        lw=0.8,
+        label=f"Han's file: {a['max_bytes']:,} bytes",
+    )
+    ax.axvline(
+        b["max_bytes"] / 1000, color="orange", ls=":", lw=0.8, label=f"{b['max_bytes']:,} bytes"
+    )
     ax.set_xlabel("compressed file size (kB)")
     ax.set_ylabel("top-1 correct on imagenet-sample-100")
     ax.set_title("torchvision SqueezeNet 1.1, Deep Compression with CIFAR-image distillation")

@@ -57,9 +57,22 @@ def test_predict_names_the_tench(capsys, imagenet_sample, tv11_fp16_weights):
 
 
 def test_evaluate_json_on_han_weights(capsys, imagenet_sample, imagenet_classes, han_net):
-    code = main(["evaluate", "-m", "squeezenet1_0", "-w", str(han_net), "--data",
-                 str(imagenet_sample), "--classes", str(imagenet_classes), "--json",
-                 "--workers", "0"])
+    code = main(
+        [
+            "evaluate",
+            "-m",
+            "squeezenet1_0",
+            "-w",
+            str(han_net),
+            "--data",
+            str(imagenet_sample),
+            "--classes",
+            str(imagenet_classes),
+            "--json",
+            "--workers",
+            "0",
+        ]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["n"] == 100 and result["preprocess"] == "caffe"  # chosen from the .net file
@@ -71,8 +84,10 @@ def test_corrupt_image_is_a_one_line_error(tmp_path, capsys):
     bad.write_bytes(b"nope")
     assert main(["predict", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"squeezenet predict: error: {bad}: not a readable image " \
-                  f"(cannot identify image file '{bad}')"
+    assert (
+        err == f"squeezenet predict: error: {bad}: not a readable image "
+        f"(cannot identify image file '{bad}')"
+    )
 
 
 def test_bad_weights_are_a_one_line_error(tmp_path, capsys):
@@ -80,8 +95,7 @@ def test_bad_weights_are_a_one_line_error(tmp_path, capsys):
     assert "none.pth: no such file, URL or registered weights name" in capsys.readouterr().err
 
 
-def test_predict_streams_a_folder_in_batches(tmp_path, capsys, imagenet_sample,
-                                             tv11_fp16_weights):
+def test_predict_streams_a_folder_in_batches(tmp_path, capsys, imagenet_sample, tv11_fp16_weights):
     folder = tmp_path / "photos"
     (folder / "sub").mkdir(parents=True)
     names = ["n01440764_tench.JPEG", "n01530575_brambling.JPEG", "n02007558_flamingo.JPEG"]
@@ -89,8 +103,7 @@ def test_predict_streams_a_folder_in_batches(tmp_path, capsys, imagenet_sample,
         target = folder / ("sub" if i == 2 else "") / name
         target.write_bytes((imagenet_sample / name).read_bytes())
     (folder / "notes.txt").write_text("not an image, skipped by extension")
-    assert main(["predict", "-w", str(tv11_fp16_weights), "--json", "-b", "2",
-                 str(folder)]) == 0
+    assert main(["predict", "-w", str(tv11_fp16_weights), "--json", "-b", "2", str(folder)]) == 0
     results = json.loads(capsys.readouterr().out)
     assert [r["image"].rsplit("/", 1)[-1] for r in results] == sorted(names[:2]) + [names[2]]
     assert [r["top"][0]["name"] for r in results] == ["tench", "brambling", "flamingo"]

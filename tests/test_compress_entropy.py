@@ -48,10 +48,10 @@ def test_ans_is_near_entropy_and_beats_huffman_on_skewed_data():
 
 
 def test_huffman_lengths_are_a_complete_prefix_code_and_limited():
-    counts = np.array([2 ** i for i in range(30)])  # Fibonacci-like skew: unlimited depth 29
+    counts = np.array([2**i for i in range(30)])  # Fibonacci-like skew: unlimited depth 29
     lengths = huffman.code_lengths(counts)
     assert lengths.max() <= huffman.MAX_LEN
-    assert np.sum(2.0 ** -lengths) == 1.0
+    assert np.sum(2.0**-lengths) == 1.0
     assert huffman.check_lengths(lengths) is None
     assert huffman.check_lengths(np.array([1, 1, 1])) == "code lengths violate the Kraft inequality"
 
@@ -61,12 +61,12 @@ def test_canonical_codes_are_sorted_by_length_then_symbol():
     assert codes.tolist() == [0b10, 0b0, 0b110, 0b111]
 
 
-@given(st.lists(st.integers(0, 2 ** 40 - 1), max_size=50))
+@given(st.lists(st.integers(0, 2**40 - 1), max_size=50))
 @settings(max_examples=50, deadline=None)
 def test_exp_golomb_roundtrip(values):
     w = ByteWriter()
     w.blob(encode_uints(np.array(values, dtype=np.int64)))
-    out = decode_uints(ByteReader(w.getvalue()), len(values), limit=2 ** 40)
+    out = decode_uints(ByteReader(w.getvalue()), len(values), limit=2**40)
     assert out.tolist() == values
 
 
@@ -87,8 +87,11 @@ def test_corrupt_payload_is_detected(coder):
             r = ByteReader(data[:-cut], "stream")
             decode_symbols(r, 16, len(symbols), coder)
     with pytest.raises(CompressedFormatError, match="counts sum to|Huffman"):
-        decode_symbols(ByteReader(data, "stream"), 16, len(symbols) + 1, coder) if coder == "ans" \
-            else decode_symbols(ByteReader(data, "stream"), 16, len(symbols) * 50, coder)
+        decode_symbols(
+            ByteReader(data, "stream"), 16, len(symbols) + 1, coder
+        ) if coder == "ans" else decode_symbols(
+            ByteReader(data, "stream"), 16, len(symbols) * 50, coder
+        )
 
 
 @given(st.binary(max_size=300), st.sampled_from(["ans", "huffman"]))

@@ -37,8 +37,8 @@ def _shared_state(model, bits=3, density=0.5, seed=0):
     state = {}
     for k, v in model.state_dict().items():
         if v.dim() >= 2:
-            values = rng.normal(size=2 ** bits).astype(np.float32)
-            a = values[rng.integers(0, 2 ** bits, v.shape)]
+            values = rng.normal(size=2**bits).astype(np.float32)
+            a = values[rng.integers(0, 2**bits, v.shape)]
             a[rng.random(v.shape) > density] = 0
             state[k] = torch.from_numpy(a)
         else:
@@ -47,8 +47,12 @@ def _shared_state(model, bits=3, density=0.5, seed=0):
 
 
 def test_shared_tensor_codec_roundtrip_edge_cases():
-    for array in [np.zeros((3, 4), np.float32), np.full((2, 5), -0.5, np.float32),
-                  np.array([[0, 0, 0, 1e-30]], np.float32), np.eye(300, dtype=np.float32)]:
+    for array in [
+        np.zeros((3, 4), np.float32),
+        np.full((2, 5), -0.5, np.float32),
+        np.array([[0, 0, 0, 1e-30]], np.float32),
+        np.eye(300, dtype=np.float32),
+    ]:
         t = SharedTensor.from_dense(array)
         for coder in ("ans", "huffman"):
             back = decode_shared(encode_shared(t, coder), array.shape, coder, "t")
@@ -117,8 +121,13 @@ def test_block_that_does_not_fit_the_tensor_is_refused():
     with pytest.raises(CompressedFormatError, match="block size 7 does not divide"):
         decode_shared(data, t.shape, "ans", "t", 7)
     with pytest.raises(CompressedFormatError, match="not whole blocks of 4"):
-        decode_shared(encode_shared(SharedTensor.from_dense(np.eye(6, dtype=np.float32)),
-                                    "ans"), (6, 6), "ans", "t", 4)
+        decode_shared(
+            encode_shared(SharedTensor.from_dense(np.eye(6, dtype=np.float32)), "ans"),
+            (6, 6),
+            "ans",
+            "t",
+            4,
+        )
 
 
 def test_not_weight_shared_is_refused():
@@ -197,22 +206,28 @@ def test_error_names_the_file_through_read_state_dict(tmp_path):
 
 
 def test_huge_declared_sizes_are_refused_before_allocating():
-    header = {"format": "squeezenet-compressed", "model": {"name": "x"}, "coder": "ans",
-              "tensors": [{"name": "w", "shape": [1 << 20, 1 << 20], "encoding": "shared",
-                           "bytes": 0}], "raw_bytes": 0}
+    header = {
+        "format": "squeezenet-compressed",
+        "model": {"name": "x"},
+        "coder": "ans",
+        "tensors": [{"name": "w", "shape": [1 << 20, 1 << 20], "encoding": "shared", "bytes": 0}],
+        "raw_bytes": 0,
+    }
     with pytest.raises(CompressedFormatError, match="elements in all"):
         fileformat.from_bytes(_with_header(header))
-    header["tensors"] = [{"name": "w", "shape": [4], "encoding": "shared", "bytes": 10 ** 12}]
+    header["tensors"] = [{"name": "w", "shape": [4], "encoding": "shared", "bytes": 10**12}]
     with pytest.raises(CompressedFormatError, match="do not add up"):
         fileformat.from_bytes(_with_header(header))
     # A section claiming 2**40 non-zeros in a 4-element tensor.
     body = bytes([0x80, 0x80, 0x80, 0x80, 0x80, 0x20])
     header["tensors"] = [{"name": "w", "shape": [4], "encoding": "shared", "bytes": len(body)}]
-    lz = fileformat.lzma.compress(b"", format=fileformat.lzma.FORMAT_RAW,
-                                  filters=fileformat._LZMA_FILTERS)
+    lz = fileformat.lzma.compress(
+        b"", format=fileformat.lzma.FORMAT_RAW, filters=fileformat._LZMA_FILTERS
+    )
     header["raw_bytes"] = len(lz)
-    with pytest.raises(CompressedFormatError,
-                       match="tensor w: declared size .* exceeds the limit 4"):
+    with pytest.raises(
+        CompressedFormatError, match="tensor w: declared size .* exceeds the limit 4"
+    ):
         fileformat.from_bytes(_with_header(header, body + lz))
 
 
@@ -230,13 +245,16 @@ def test_header_model_must_match_tensors(tmp_path):
     cm = fileformat.from_bytes(_good_file(tmp_path))
     shapes = {k: tuple(v.shape) for k, v in cm.state_dict().items()}
     assert build_model(cm.model, shapes, "f").spec.base_e == 16
-    wrong = {**cm.model, "spec": {**cm.model["spec"], "base_e": 10 ** 7}}
+    wrong = {**cm.model, "spec": {**cm.model["spec"], "base_e": 10**7}}
     with pytest.raises(CompressedFormatError, match="do not match the header's model"):
         build_model(wrong, shapes, "f")  # checked on the meta device: no allocation
 
 
-_GOOD = fileformat.to_bytes(lossless(_shared_state(_tiny_model(), seed=1),
-                                     describe_model(_tiny_model(), "squeezenet1_1"), "ans"))
+_GOOD = fileformat.to_bytes(
+    lossless(
+        _shared_state(_tiny_model(), seed=1), describe_model(_tiny_model(), "squeezenet1_1"), "ans"
+    )
+)
 
 
 @given(st.data())
@@ -256,7 +274,7 @@ def test_fuzz_mutated_files(data):
     except CompressedFormatError:
         return
     for t in cm.tensors.values():
-        assert np.asarray(t.dense() if isinstance(t, SharedTensor) else t).size < 10 ** 7
+        assert np.asarray(t.dense() if isinstance(t, SharedTensor) else t).size < 10**7
 
 
 @given(st.binary(max_size=2000))

@@ -160,13 +160,24 @@ def test_pipeline_with_distillation_keeps_the_model_close(tmp_path):
     torch.manual_seed(0)
     model = _tiny(num_classes=10)
     x = torch.randn(64, 3, 32, 32)
-    config = CompressConfig(prune=0.5, bits=4, finetune_steps=5, codebook_steps=5,
-                            batch_size=16, coder="ans")
+    config = CompressConfig(
+        prune=0.5, bits=4, finetune_steps=5, codebook_steps=5, batch_size=16, coder="ans"
+    )
     teacher_out = model.eval()(x).detach()
-    cm, report = compress(model, "squeezenet1_1", config, x,
-                          lambda m: float((m(x).argmax(1) == teacher_out.argmax(1)).float().mean()))
+    cm, report = compress(
+        model,
+        "squeezenet1_1",
+        config,
+        x,
+        lambda m: float((m(x).argmax(1) == teacher_out.argmax(1)).float().mean()),
+    )
     assert [s["stage"] for s in report.stages] == [
-        "uncompressed", "pruned + fine-tuned", "quantized", "codebook fine-tuned", "encoded"]
+        "uncompressed",
+        "pruned + fine-tuned",
+        "quantized",
+        "codebook fine-tuned",
+        "encoded",
+    ]
     size = fileformat.save(cm, tmp_path / "m.sqz")
     assert size == report.stages[-1]["bytes"]
     state = read_state_dict(tmp_path / "m.sqz")
@@ -184,16 +195,54 @@ def test_cli_compress_decompress(tmp_path, capsys):
     torch.save(model.state_dict(), weights)
     out = tmp_path / "w.sqz"
     report = tmp_path / "r.json"
-    assert main(["compress", "--model", "squeezenet1_1", "--weights", str(weights),
-                 "-o", str(out), "--prune", "0.3", "--bits", "5", "--coder", "huffman",
-                 "--report", str(report)]) == 2  # model/weights mismatch: one-line error
+    assert (
+        main(
+            [
+                "compress",
+                "--model",
+                "squeezenet1_1",
+                "--weights",
+                str(weights),
+                "-o",
+                str(out),
+                "--prune",
+                "0.3",
+                "--bits",
+                "5",
+                "--coder",
+                "huffman",
+                "--report",
+                str(report),
+            ]
+        )
+        == 2
+    )  # model/weights mismatch: one-line error
     assert "does not fit the model" in capsys.readouterr().err
     # The model must be built like the weights: use an unambiguous spec via a full model.
     full = create_model("squeezenet1_1")
     torch.save(full.state_dict(), weights)
-    assert main(["compress", "-m", "squeezenet1_1", "-w", str(weights), "-o", str(out),
-                 "--prune", "0.3", "--bits", "5", "--coder", "huffman",
-                 "--report", str(report)]) == 0
+    assert (
+        main(
+            [
+                "compress",
+                "-m",
+                "squeezenet1_1",
+                "-w",
+                str(weights),
+                "-o",
+                str(out),
+                "--prune",
+                "0.3",
+                "--bits",
+                "5",
+                "--coder",
+                "huffman",
+                "--report",
+                str(report),
+            ]
+        )
+        == 0
+    )
     assert json.loads(report.read_text())["file_bytes"] == out.stat().st_size
     pth = tmp_path / "back.pth"
     assert main(["decompress", str(out), "-o", str(pth), "--json"]) == 0
@@ -209,9 +258,26 @@ def test_cli_compress_kernel_granularity(tmp_path):
     weights = tmp_path / "w.pth"
     torch.save(create_model("squeezenet1_1").state_dict(), weights)
     out = tmp_path / "k.sqz"
-    assert main(["compress", "-m", "squeezenet1_1", "-w", str(weights), "-o", str(out),
-                 "--prune", "features.0.weight=1.0,*=0.3", "--prune-granularity", "kernel",
-                 "--bits", "4"]) == 0
+    assert (
+        main(
+            [
+                "compress",
+                "-m",
+                "squeezenet1_1",
+                "-w",
+                str(weights),
+                "-o",
+                str(out),
+                "--prune",
+                "features.0.weight=1.0,*=0.3",
+                "--prune-granularity",
+                "kernel",
+                "--bits",
+                "4",
+            ]
+        )
+        == 0
+    )
     assert out.read_bytes()[8:10] == b"\x02\x00"  # kernel-coded positions: version 2
     state = read_state_dict(out)
     w = state["features.12.expand3x3.weight"]
@@ -222,19 +288,33 @@ def test_cli_compress_kernel_granularity(tmp_path):
 
 def test_cli_lossless_han(han_net, tmp_path, capsys):
     out = tmp_path / "han.sqz"
-    assert main(["compress", "-m", "squeezenet1_0", "-w", str(han_net), "-o", str(out),
-                 "--lossless"]) == 0
+    assert (
+        main(["compress", "-m", "squeezenet1_0", "-w", str(han_net), "-o", str(out), "--lossless"])
+        == 0
+    )
     assert "lossless" in capsys.readouterr().out
     assert out.stat().st_size <= 540_000
-    assert main(["compress", "-m", "squeezenet1_0", "-w", str(out.with_suffix(".none")),
-                 "-o", str(out), "--lossless"]) == 2
+    assert (
+        main(
+            [
+                "compress",
+                "-m",
+                "squeezenet1_0",
+                "-w",
+                str(out.with_suffix(".none")),
+                "-o",
+                str(out),
+                "--lossless",
+            ]
+        )
+        == 2
+    )
 
 
 def test_cli_lossless_refuses_dense_weights(tmp_path, capsys):
     weights = tmp_path / "w.pth"
     torch.save(create_model("squeezenet1_1").state_dict(), weights)
-    assert main(["compress", "-w", str(weights), "-o", str(tmp_path / "x.sqz"),
-                 "--lossless"]) == 2
+    assert main(["compress", "-w", str(weights), "-o", str(tmp_path / "x.sqz"), "--lossless"]) == 2
     assert "not weight-shared" in capsys.readouterr().err
     assert not (tmp_path / "x.sqz").exists()
 
@@ -261,17 +341,25 @@ def _labelled_tree(root, size=16, per_class=10):
     return root
 
 
-TINY_CIFAR = {"stem_channels": 8, "base_e": 16, "incr_e": 0, "num_fire": 2,
-              "pool_before": [0], "num_classes": 3}
+TINY_CIFAR = {
+    "stem_channels": 8,
+    "base_e": 16,
+    "incr_e": 0,
+    "num_fire": 2,
+    "pool_before": [0],
+    "num_classes": 3,
+}
 
 
 def test_batchnorm_inserted_starts_as_identity_and_folds_into_the_same_parameters(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     from squeezenet.compress.retrain import LabelledRetraining, batchnorm_inserted
 
     monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
-    tuner = LabelledRetraining(str(_labelled_tree(tmp_path / "d")), batch_size=8,
-                               progress=False, amp="off")
+    tuner = LabelledRetraining(
+        str(_labelled_tree(tmp_path / "d")), batch_size=8, progress=False, amp="off"
+    )
     torch.manual_seed(0)
     model = create_model("squeezenet_cifar", **TINY_CIFAR).eval()
     x = torch.randn(4, 3, 16, 16)
@@ -285,22 +373,35 @@ def test_batchnorm_inserted_starts_as_identity_and_folds_into_the_same_parameter
     torch.testing.assert_close(model(x), before, rtol=1e-4, atol=1e-5)
 
 
-def test_labelled_retraining_keeps_pruned_zeros_and_scores_the_test_split(
-        tmp_path, monkeypatch):
+def test_labelled_retraining_keeps_pruned_zeros_and_scores_the_test_split(tmp_path, monkeypatch):
     from squeezenet.compress.retrain import LabelledRetraining
 
     monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
-    tuner = LabelledRetraining(str(_labelled_tree(tmp_path / "d")), batch_size=8,
-                               progress=False, amp="off")
+    tuner = LabelledRetraining(
+        str(_labelled_tree(tmp_path / "d")), batch_size=8, progress=False, amp="off"
+    )
     assert tuner.score_split == "test"
     torch.manual_seed(0)
     model = create_model("squeezenet_cifar", **TINY_CIFAR)
-    config = CompressConfig(prune=0.5, prune_steps=2, bits=4, finetune_steps=6, lr=0.05,
-                            codebook_steps=4, codebook_lr=1e-3, coder="huffman")
+    config = CompressConfig(
+        prune=0.5,
+        prune_steps=2,
+        bits=4,
+        finetune_steps=6,
+        lr=0.05,
+        codebook_steps=4,
+        codebook_lr=1e-3,
+        coder="huffman",
+    )
     cm, report = compress(model, "squeezenet_cifar", config, tuner, tuner.score)
     names = [s["stage"] for s in report.to_dict()["stages"]]
-    assert names == ["uncompressed", "pruned + fine-tuned", "quantized",
-                     "codebook fine-tuned", "encoded"]
+    assert names == [
+        "uncompressed",
+        "pruned + fine-tuned",
+        "quantized",
+        "codebook fine-tuned",
+        "encoded",
+    ]
     state = cm.state_dict()
     for name in prunable(model):
         w = state[name]

@@ -33,8 +33,10 @@ def test_measure_prunes_one_layer_at_a_time_and_restores_it():
 
 def test_allocate_keeps_sensitive_layers_dense_within_the_budget():
     baseline = 0.9
-    sens = {"small_sensitive": {0.5: 0.6, 0.2: 0.2, 0.1: 0.1},
-            "big_tolerant": {0.5: 0.9, 0.2: 0.895, 0.1: 0.89}}
+    sens = {
+        "small_sensitive": {0.5: 0.6, 0.2: 0.2, 0.1: 0.1},
+        "big_tolerant": {0.5: 0.9, 0.2: 0.895, 0.1: 0.89},
+    }
     numel = {"small_sensitive": 4_000, "big_tolerant": 400_000}
     bits = {"small_sensitive": 6, "big_tolerant": 4}
     budget = estimated_bytes(4_000, 0.2, 6) + estimated_bytes(400_000, 0.2, 4)

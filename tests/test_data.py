@@ -22,10 +22,14 @@ def _save(path, mode, color, size=(40, 30), **kw):
 
 @pytest.mark.parametrize(
     "mode, color, fmt, expected",
-    [("L", 128, "PNG", (128, 128, 128)), ("CMYK", (0, 0, 0, 0), "JPEG", (255, 255, 255)),
-     ("RGBA", (255, 0, 0, 0), "PNG", (255, 255, 255)),  # fully transparent -> white
-     ("RGBA", (255, 0, 0, 255), "PNG", (255, 0, 0)), ("I;16", 65535, "PNG", (255, 255, 255)),
-     ("P", 3, "GIF", None)],
+    [
+        ("L", 128, "PNG", (128, 128, 128)),
+        ("CMYK", (0, 0, 0, 0), "JPEG", (255, 255, 255)),
+        ("RGBA", (255, 0, 0, 0), "PNG", (255, 255, 255)),  # fully transparent -> white
+        ("RGBA", (255, 0, 0, 255), "PNG", (255, 0, 0)),
+        ("I;16", 65535, "PNG", (255, 255, 255)),
+        ("P", 3, "GIF", None),
+    ],
 )
 def test_modes_are_converted_to_rgb(tmp_path, mode, color, fmt, expected):
     path = _save(tmp_path / f"img.{fmt.lower()}", mode, color, format=fmt)

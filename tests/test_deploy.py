@@ -61,7 +61,8 @@ def test_onnx_export_is_valid_and_matches_pytorch(onnx_fp32, tv11, sample_batch)
     onnx.checker.check_model(str(onnx_fp32), full_check=True)
     graph = onnx.load(str(onnx_fp32)).graph
     assert [i.name for i in graph.input] == ["input"] and [o.name for o in graph.output] == [
-        "logits"]
+        "logits"
+    ]
     assert [p.name for p in onnx_fp32.parent.iterdir()] == ["m.onnx"], "weights inside .onnx"
     run = load_exported(onnx_fp32, "onnx")
     x = sample_batch[0][:16]
@@ -90,12 +91,14 @@ def test_openvino_export_matches_pytorch(tmp_path, onnx_fp32, tv11, sample_batch
 
 
 def test_export_rejects_unknown_format_and_int8_torchscript(tmp_path, tv11):
-    with pytest.raises(ValueError, match="unknown export format 'tflite'; choose from onnx, "
-                       "torchscript, openvino"):
+    with pytest.raises(
+        ValueError, match="unknown export format 'tflite'; choose from onnx, torchscript, openvino"
+    ):
         export_model(tv11, tmp_path / "m.tflite", "tflite")
     with pytest.raises(ValueError, match="INT8 export is available for the onnx and openvino"):
-        export_model(tv11, tmp_path / "m.pt", "torchscript",
-                     int8_calibration=torch.zeros(1, 3, 224, 224))
+        export_model(
+            tv11, tmp_path / "m.pt", "torchscript", int8_calibration=torch.zeros(1, 3, 224, 224)
+        )
 
 
 def test_failed_export_leaves_the_old_file_and_no_temp_files(tmp_path, tv11, monkeypatch):
@@ -116,8 +119,7 @@ def test_failed_export_leaves_the_old_file_and_no_temp_files(tmp_path, tv11, mon
 
 
 # -- INT8: calibrated on CIFAR-10 JPEGs, scored on the 100 ImageNet images ----------------------
-def test_int8_top1_within_one_image_of_fp32(tmp_path, onnx_fp32, tv11, sample_batch,
-                                            cifar10_zip):
+def test_int8_top1_within_one_image_of_fp32(tmp_path, onnx_fp32, tv11, sample_batch, cifar10_zip):
     from squeezenet.deploy.quantize_int8 import quantize_onnx
 
     x, y = sample_batch

@@ -10,17 +10,38 @@ from squeezenet.cli import main
 from squeezenet.deploy.bench import format_table, run_bench
 from squeezenet.models import create_model
 
-ROW_KEYS = {"backend", "precision", "batch", "median_ms", "p90_ms", "images_per_s",
-            "peak_mem_mib", "speedup"}
+ROW_KEYS = {
+    "backend",
+    "precision",
+    "batch",
+    "median_ms",
+    "p90_ms",
+    "images_per_s",
+    "peak_mem_mib",
+    "speedup",
+}
 
 
 def test_run_bench_interleaves_every_backend_with_the_baseline():
     model = create_model("squeezenet1_1")
-    rows = run_bench(model, ["torch", "torch-cl"], input_size=32, threads=1, rounds=3, iters=4,
-                     batch=4, progress=False)
+    rows = run_bench(
+        model,
+        ["torch", "torch-cl"],
+        input_size=32,
+        threads=1,
+        rounds=3,
+        iters=4,
+        batch=4,
+        progress=False,
+    )
     assert [(r["backend"], r["batch"]) for r in rows] == [
-        ("torchvision", 1), ("torch", 1), ("torch-cl", 1),
-        ("torchvision", 4), ("torch", 4), ("torch-cl", 4)]
+        ("torchvision", 1),
+        ("torch", 1),
+        ("torch-cl", 1),
+        ("torchvision", 4),
+        ("torch", 4),
+        ("torch-cl", 4),
+    ]
     for r in rows:
         assert ROW_KEYS <= set(r) and r["precision"] == "fp32"
         assert r["samples"] == (3 * 4 if r["batch"] == 1 else 3 * 1)
@@ -29,45 +50,82 @@ def test_run_bench_interleaves_every_backend_with_the_baseline():
     assert rows[0]["speedup"] == 1.0 and rows[3]["speedup"] == 1.0
     table = format_table(rows).splitlines()
     assert [c.strip() for c in table[0].split("|")[1:-1]] == [
-        "backend", "precision", "batch", "median ms", "p90 ms", "img/s", "peak MiB",
-        "vs torchvision"]
+        "backend",
+        "precision",
+        "batch",
+        "median ms",
+        "p90 ms",
+        "img/s",
+        "peak MiB",
+        "vs torchvision",
+    ]
     assert all(r["peak_mem_mib"] is None or r["peak_mem_mib"] > 0 for r in rows)
     assert len(table) == 2 + len(rows) and table[2].split()[1] == "torchvision"
 
 
 def test_bench_without_torchvision_layout_has_no_baseline():
     model = create_model("squeezenet1_0")  # not torchvision's squeezenet1_1 layout
-    rows = run_bench(model, ["torch"], input_size=32, threads=1, rounds=1, iters=1, batch=2,
-                     progress=False)
+    rows = run_bench(
+        model, ["torch"], input_size=32, threads=1, rounds=1, iters=1, batch=2, progress=False
+    )
     assert [r["backend"] for r in rows] == ["torch", "torch"]
     assert all(r["speedup"] is None for r in rows)
 
 
 def test_bench_cli_json(capsys):
-    code = main(["bench", "--backends", "torch,torch-cl", "--rounds", "1", "--iters", "2",
-                 "--batch", "2", "--input-size", "32", "--threads", "1", "--json"])
+    code = main(
+        [
+            "bench",
+            "--backends",
+            "torch,torch-cl",
+            "--rounds",
+            "1",
+            "--iters",
+            "2",
+            "--batch",
+            "2",
+            "--input-size",
+            "32",
+            "--threads",
+            "1",
+            "--json",
+        ]
+    )
     assert code == 0
     rows = json.loads(capsys.readouterr().out)
     assert {(r["backend"], r["batch"]) for r in rows} == {
-        (b, n) for b in ("torchvision", "torch", "torch-cl") for n in (1, 2)}
+        (b, n) for b in ("torchvision", "torch", "torch-cl") for n in (1, 2)
+    }
     assert all(ROW_KEYS <= set(r) and r["threads"] == 1 for r in rows)
 
 
 def test_bench_cli_errors(capsys):
     assert main(["bench", "--backends", "tensorrt"]) == 2
     assert capsys.readouterr().err.startswith(
-        "squeezenet bench: error: unknown backend 'tensorrt'; choose from torch, torch-cl,")
+        "squeezenet bench: error: unknown backend 'tensorrt'; choose from torch, torch-cl,"
+    )
     assert main(["bench", "--rounds", "0"]) == 2
-    assert capsys.readouterr().err.strip() == \
-        "squeezenet bench: error: --rounds must be at least 1"
+    assert capsys.readouterr().err.strip() == "squeezenet bench: error: --rounds must be at least 1"
 
 
 def test_export_cli_onnx_on_real_images(tmp_path, capsys, imagenet_sample, tv11_fp16_weights):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     out = tmp_path / "model"
-    code = main(["export", "-w", str(tv11_fp16_weights), "-o", str(out), "--check-images",
-                 str(imagenet_sample), "--check-count", "8", "--json"])
+    code = main(
+        [
+            "export",
+            "-w",
+            str(tv11_fp16_weights),
+            "-o",
+            str(out),
+            "--check-images",
+            str(imagenet_sample),
+            "--check-count",
+            "8",
+            "--json",
+        ]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["path"] == str(out) + ".onnx" and result["precision"] == "fp32"
@@ -77,8 +135,9 @@ def test_export_cli_onnx_on_real_images(tmp_path, capsys, imagenet_sample, tv11_
 
 def test_export_cli_errors(tmp_path, capsys):
     assert main(["export", "--int8", "-o", str(tmp_path / "m.onnx")]) == 2
-    assert capsys.readouterr().err.strip() == ("squeezenet export: error: --int8 needs "
-                                              "--calibration (an image folder or a zip of images)")
+    assert capsys.readouterr().err.strip() == (
+        "squeezenet export: error: --int8 needs --calibration (an image folder or a zip of images)"
+    )
     assert main(["export", "-f", "torchscript", "--int8", "--calibration", str(tmp_path)]) == 2
     assert "--int8 is available for --format onnx and openvino only" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
@@ -90,8 +149,22 @@ def test_predict_backend_matches_torch(capsys, imagenet_sample, tv11_fp16_weight
     image = str(imagenet_sample / "n01440764_tench.JPEG")
     probs = {}
     for backend in ("torch", "onnxruntime"):
-        assert main(["predict", "-w", str(tv11_fp16_weights), "--backend", backend,
-                     "--threads", "2", "--json", image]) == 0
+        assert (
+            main(
+                [
+                    "predict",
+                    "-w",
+                    str(tv11_fp16_weights),
+                    "--backend",
+                    backend,
+                    "--threads",
+                    "2",
+                    "--json",
+                    image,
+                ]
+            )
+            == 0
+        )
         top = json.loads(capsys.readouterr().out)[0]["top"]
         probs[backend] = [(t["index"], t["prob"]) for t in top]
     assert [i for i, _ in probs["onnxruntime"]] == [i for i, _ in probs["torch"]]
@@ -105,17 +178,34 @@ def test_int8_backend_without_calibration_is_a_one_line_error(capsys, imagenet_s
     assert main(["predict", "--backend", "onnxruntime-int8", image]) == 2
     assert capsys.readouterr().err.strip() == (
         "squeezenet predict: error: backend 'onnxruntime-int8' needs calibration images "
-        "(--calibration: an image folder or a zip of images, not the evaluation images)")
+        "(--calibration: an image folder or a zip of images, not the evaluation images)"
+    )
 
 
 @pytest.mark.slow
-def test_evaluate_openvino_int8_cli(capsys, imagenet_sample, imagenet_classes,
-                                     tv11_fp16_weights, cifar10_zip):
+def test_evaluate_openvino_int8_cli(
+    capsys, imagenet_sample, imagenet_classes, tv11_fp16_weights, cifar10_zip
+):
     pytest.importorskip("openvino")
     pytest.importorskip("onnxruntime")
-    code = main(["evaluate", "-w", str(tv11_fp16_weights), "--data", str(imagenet_sample),
-                 "--classes", str(imagenet_classes), "--backend", "openvino-int8",
-                 "--calibration", str(cifar10_zip), "--threads", "2", "--json"])
+    code = main(
+        [
+            "evaluate",
+            "-w",
+            str(tv11_fp16_weights),
+            "--data",
+            str(imagenet_sample),
+            "--classes",
+            str(imagenet_classes),
+            "--backend",
+            "openvino-int8",
+            "--calibration",
+            str(cifar10_zip),
+            "--threads",
+            "2",
+            "--json",
+        ]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["n"] == 100 and abs(result["correct1"] - 63) <= 1
@@ -123,8 +213,21 @@ def test_evaluate_openvino_int8_cli(capsys, imagenet_sample, imagenet_classes,
 
 def test_export_cli_uses_the_models_registered_input_size(tmp_path, capsys):
     # CIFAR models are registered for 32x32 inputs; ImageNet ones get the preprocessing crop.
-    assert main(["export", "-m", "squeezenet_cifar", "-f", "torchscript", "-o",
-                 str(tmp_path / "c"), "--json"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "-m",
+                "squeezenet_cifar",
+                "-f",
+                "torchscript",
+                "-o",
+                str(tmp_path / "c"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["path"] == str(tmp_path / "c.pt") and result["input_size"] == 32
     assert result["check_images"] == "random" and result["max_abs_diff"] < 1e-5

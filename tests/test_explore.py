@@ -14,7 +14,13 @@ def test_the_paper_sweep_points():
     points = sweep_points()
     assert [p.sr for p in points if p.experiment == "sr"] == [0.125, 0.25, 0.5, 0.75, 1.0]
     assert [p.pct3x3 for p in points if p.experiment == "pct3x3"] == [
-        0.01, 0.125, 0.25, 0.5, 0.75, 0.99]
+        0.01,
+        0.125,
+        0.25,
+        0.5,
+        0.75,
+        0.99,
+    ]
     assert [p.bypass for p in points if p.experiment == "bypass"] == ["none", "simple", "complex"]
     # sr0.5/pct0.5 is in both sweeps; vanilla bypass is the SR=0.125 point.
     assert len(points) == 14 and len(unique_trainings(points)) == 12
@@ -40,8 +46,13 @@ class FakeTrainer:
         a = overrides["model_args"]
         top1 = 0.7 + 0.1 * min(a["sr"], 0.75) + 0.05 * min(a["pct3x3"], 0.5)
         top1 += {"none": 0.0, "simple": 0.02, "complex": 0.01}[a["bypass"]]
-        return {"params": int(1e6 * a["sr"]), "top1": round(top1, 4), "val_top1": top1,
-                "epochs": overrides["epochs"], "minutes": 1.0}
+        return {
+            "params": int(1e6 * a["sr"]),
+            "top1": round(top1, 4),
+            "val_top1": top1,
+            "epochs": overrides["epochs"],
+            "minutes": 1.0,
+        }
 
 
 def test_sweep_writes_csv_and_resumes_after_interruption(tmp_path):
@@ -70,17 +81,28 @@ def test_sweep_writes_csv_and_resumes_after_interruption(tmp_path):
 
 
 def test_sweep_refuses_a_different_budget(tmp_path):
-    run_sweep(tmp_path, {"epochs": 1}, experiments=("bypass",), train_fn=FakeTrainer(),
-              log=lambda s: None)
+    run_sweep(
+        tmp_path, {"epochs": 1}, experiments=("bypass",), train_fn=FakeTrainer(), log=lambda s: None
+    )
     with pytest.raises(ValueError, match="different budget"):
-        run_sweep(tmp_path, {"epochs": 2}, experiments=("bypass",), train_fn=FakeTrainer(),
-                  log=lambda s: None)
+        run_sweep(
+            tmp_path,
+            {"epochs": 2},
+            experiments=("bypass",),
+            train_fn=FakeTrainer(),
+            log=lambda s: None,
+        )
 
 
 def test_point_model_args_reach_the_trainer(tmp_path):
     trainer = FakeTrainer()
-    run_sweep(tmp_path, {"epochs": 1, "model_args": {"dropout": 0.2}}, experiments=("bypass",),
-              train_fn=trainer, log=lambda s: None)
+    run_sweep(
+        tmp_path,
+        {"epochs": 1, "model_args": {"dropout": 0.2}},
+        experiments=("bypass",),
+        train_fn=trainer,
+        log=lambda s: None,
+    )
     args = [c["model_args"] for c in trainer.calls]
     assert [a["bypass"] for a in args] == ["none", "simple", "complex"]
     assert all(a["dropout"] == 0.2 and a["sr"] == 0.125 and a["base_e"] == 128 for a in args)
@@ -95,8 +117,11 @@ def test_table1_matches_the_paper(han_net):
     assert sum(r["params"] for r in rows) == 1_248_424
     # Han's release realises the paper's Table 1 profile to within 1.5 points per layer.
     assert all(abs(r["han_density"] - r["paper_density"]) < 0.015 for r in rows)
-    after = sum(round((r["params"] - int(r["filter"].split(" x ")[1])) * r["paper_density"])
-                + int(r["filter"].split(" x ")[1]) for r in rows)
+    after = sum(
+        round((r["params"] - int(r["filter"].split(" x ")[1])) * r["paper_density"])
+        + int(r["filter"].split(" x ")[1])
+        for r in rows
+    )
     assert abs(after - 421_098) < 10  # the paper's "after pruning" total
 
 
@@ -114,19 +139,34 @@ def test_report_renders_tables_plots_and_findings(tmp_path):
     assert (tmp_path / "report" / "figure3_pct3x3.png").stat().st_size > 1000
     assert "our order is simple > complex > vanilla" in text
     assert "CIFAR-10 training result" not in text  # no cifar10.json yet
-    (results / "cifar10.json").write_text(json.dumps(
-        {"command": "squeezenet train -c x.yaml", "top1": 0.883, "minutes": 27.0,
-         "model": "squeezenet_cifar", "top1_scoring": "flip TTA", "top1_single_view": 0.8709}))
+    (results / "cifar10.json").write_text(
+        json.dumps(
+            {
+                "command": "squeezenet train -c x.yaml",
+                "top1": 0.883,
+                "minutes": 27.0,
+                "model": "squeezenet_cifar",
+                "top1_scoring": "flip TTA",
+                "top1_single_view": 0.8709,
+            }
+        )
+    )
     text = render_report(results, tmp_path / "report" / "README.md").read_text()
-    assert ("`squeezenet train -c x.yaml`: top-1 0.883 in 27.0 minutes (squeezenet_cifar); "
-            "scored by flip TTA; single-view top-1 0.8709.") in text
+    assert (
+        "`squeezenet train -c x.yaml`: top-1 0.883 in 27.0 minutes (squeezenet_cifar); "
+        "scored by flip TTA; single-view top-1 0.8709."
+    ) in text
 
 
 def test_shape_findings_say_when_we_disagree():
-    rows = [{"experiment": "bypass", "bypass": b, "top1": t}
-            for b, t in (("none", 0.9), ("simple", 0.8), ("complex", 0.85))]
-    rows += [{"experiment": "sr", "sr": s, "top1": t}
-             for s, t in ((0.125, 0.5), (0.25, 0.9), (0.5, 0.9), (0.75, 0.9), (1.0, 0.9))]
+    rows = [
+        {"experiment": "bypass", "bypass": b, "top1": t}
+        for b, t in (("none", 0.9), ("simple", 0.8), ("complex", 0.85))
+    ]
+    rows += [
+        {"experiment": "sr", "sr": s, "top1": t}
+        for s, t in ((0.125, 0.5), (0.25, 0.9), (0.5, 0.9), (0.75, 0.9), (1.0, 0.9))
+    ]
     text = "\n".join(shape_findings(rows))
     assert "differs from the paper's simple > complex > vanilla" in text
     assert "best at sr = 0.25; the paper's plateau starts at 0.75, so ours does not agree" in text
@@ -149,9 +189,17 @@ def test_train_point_uses_the_training_engine(tmp_path):
                 pixels = (rng.random((32, 32, 3)) * 100 + 120 * c).astype("uint8")
                 Image.fromarray(pixels).save(folder / f"{i}.png")
     point = SweepPoint("bypass", 0.125, 0.5, "complex")
-    overrides = {"recipe": "cifar10-fast", "data": str(tmp_path / "data"), "epochs": 1,
-                 "batch_size": 8, "progress": False, "tensorboard": False, "plot": False,
-                 "out": str(tmp_path / "point"), "model_args": point.model_args()}
+    overrides = {
+        "recipe": "cifar10-fast",
+        "data": str(tmp_path / "data"),
+        "epochs": 1,
+        "batch_size": 8,
+        "progress": False,
+        "tensorboard": False,
+        "plot": False,
+        "out": str(tmp_path / "point"),
+        "model_args": point.model_args(),
+    }
     result = train_point(overrides)
     assert result["epochs"] == 1 and result["top1_split"] == "val"
     assert 0.0 <= result["top1"] <= 1.0
@@ -159,7 +207,6 @@ def test_train_point_uses_the_training_engine(tmp_path):
     from squeezenet import create_model
     from squeezenet.summary import count_params
 
-    expected = count_params(create_model("squeezenet_cifar", num_classes=2,
-                                         **point.model_args()))
+    expected = count_params(create_model("squeezenet_cifar", num_classes=2, **point.model_args()))
     assert result["params"] == expected
     assert (tmp_path / "point" / "last.pt").is_file()

@@ -11,8 +11,12 @@ from squeezenet.summary import count_macs, count_params
 
 @pytest.mark.parametrize(
     "name, params",
-    [("squeezenet1_0", 1_248_424), ("squeezenet1_1", 1_235_496), ("alexnet", 61_100_840),
-     ("squeezenet1_0_simple_bypass", 1_248_424)],
+    [
+        ("squeezenet1_0", 1_248_424),
+        ("squeezenet1_1", 1_235_496),
+        ("alexnet", 61_100_840),
+        ("squeezenet1_0_simple_bypass", 1_248_424),
+    ],
 )
 def test_parameter_counts(name, params):
     assert count_params(create_model(name)) == params
@@ -44,8 +48,16 @@ def test_v1_0_comes_from_the_paper_metaparameters():
     assert (spec.base_e, spec.incr_e, spec.pct3x3, spec.freq, spec.sr) == (128, 128, 0.5, 2, 0.125)
     widths = [(w.squeeze, w.expand1x1, w.expand3x3) for w in spec.fire_widths()]
     # Paper Table 1, fire2..fire9.
-    assert widths == [(16, 64, 64), (16, 64, 64), (32, 128, 128), (32, 128, 128),
-                      (48, 192, 192), (48, 192, 192), (64, 256, 256), (64, 256, 256)]
+    assert widths == [
+        (16, 64, 64),
+        (16, 64, 64),
+        (32, 128, 128),
+        (32, 128, 128),
+        (48, 192, 192),
+        (48, 192, 192),
+        (64, 256, 256),
+        (64, 256, 256),
+    ]
 
 
 def test_arbitrary_metaparameters():
@@ -65,10 +77,18 @@ def test_pct3x3_extremes_drop_a_branch():
 
 @pytest.mark.parametrize(
     "overrides, message",
-    [({"sr": 0}, "sr"), ({"sr": -0.5}, "sr"), ({"pct3x3": 1.5}, "pct3x3"),
-     ({"pct3x3": -0.1}, "pct3x3"), ({"pct3x3": 0.001}, "pct3x3=0.001 gives 0 expand3x3"),
-     ({"pct3x3": 0.999}, "pct3x3=0.999 gives 0 expand1x1"), ({"sr": 0.001}, "sr=0.001 gives 0"),
-     ({"base_e": 0}, "base_e"), ({"freq": 0}, "freq"), ({"bypass": "fancy"}, "bypass")],
+    [
+        ({"sr": 0}, "sr"),
+        ({"sr": -0.5}, "sr"),
+        ({"pct3x3": 1.5}, "pct3x3"),
+        ({"pct3x3": -0.1}, "pct3x3"),
+        ({"pct3x3": 0.001}, "pct3x3=0.001 gives 0 expand3x3"),
+        ({"pct3x3": 0.999}, "pct3x3=0.999 gives 0 expand1x1"),
+        ({"sr": 0.001}, "sr=0.001 gives 0"),
+        ({"base_e": 0}, "base_e"),
+        ({"freq": 0}, "freq"),
+        ({"bypass": "fancy"}, "bypass"),
+    ],
 )
 def test_invalid_metaparameters_name_the_parameter(overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -141,8 +161,14 @@ def test_macs_match_torchvision_published_gflops():
 
 
 def test_registry_lists_the_issue_models():
-    assert {"squeezenet", "squeezenet1_0", "squeezenet1_1", "squeezenet1_0_simple_bypass",
-            "squeezenet1_0_complex_bypass", "alexnet"} <= set(list_models())
+    assert {
+        "squeezenet",
+        "squeezenet1_0",
+        "squeezenet1_1",
+        "squeezenet1_0_simple_bypass",
+        "squeezenet1_0_complex_bypass",
+        "alexnet",
+    } <= set(list_models())
 
 
 def test_torchscript_and_trace_skip_the_python_size_check():

@@ -36,11 +36,12 @@ def _jpeg(rgb, size=8) -> bytes:
 # -- configuration ----------------------------------------------------------------------------
 def test_precedence_defaults_recipe_file_flags(tmp_path):
     f = tmp_path / "c.yaml"
-    f.write_text(yaml.safe_dump({"recipe": "cifar10-fast", "epochs": 7, "lr": 0.3,
-                                 "data": "x.zip"}))
+    f.write_text(
+        yaml.safe_dump({"recipe": "cifar10-fast", "epochs": 7, "lr": 0.3, "data": "x.zip"})
+    )
     cfg = resolve_config(f, {"lr": 0.5, "batch_size": None})
-    assert cfg.lr == 0.5                       # flag beats file
-    assert cfg.epochs == 7                     # file beats recipe
+    assert cfg.lr == 0.5  # flag beats file
+    assert cfg.epochs == 7  # file beats recipe
     assert cfg.batch_size == RECIPES["cifar10-fast"]["batch_size"]  # recipe beats default
     assert cfg.momentum == TrainConfig.momentum  # default where nobody says otherwise
     assert resolve_config(f, {"recipe": "paper"}).lr == 0.3  # --recipe swaps the recipe
@@ -59,11 +60,14 @@ def test_paper_recipe_is_the_papers_solver():
     assert cfg.accum_steps(1) == 16 and cfg.accum_steps(4) == 4
 
 
-@pytest.mark.parametrize("text, message", [
-    ("lr: [1\n", "not valid YAML"),
-    ("- 1\n- 2\n", "expected a mapping"),
-    ("epochs: 3\nbogus: 1\n", "unknown setting(s) ['bogus']"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("lr: [1\n", "not valid YAML"),
+        ("- 1\n- 2\n", "expected a mapping"),
+        ("epochs: 3\nbogus: 1\n", "unknown setting(s) ['bogus']"),
+    ],
+)
 def test_bad_config_files_are_named(tmp_path, text, message):
     f = tmp_path / "bad.yaml"
     f.write_text(text)
@@ -187,8 +191,11 @@ def test_torchvision_batch_reader_refuses_code(tmp_path):
 
     path = tmp_path / "data_batch_1"
     path.write_bytes(pickle.dumps({"data": Evil(), "labels": []}))
-    with pytest.raises(DatasetError, match=r"data_batch_1: not a CIFAR-10 python batch "
-                       r"\(refusing to load builtins\.print\)"):
+    with pytest.raises(
+        DatasetError,
+        match=r"data_batch_1: not a CIFAR-10 python batch "
+        r"\(refusing to load builtins\.print\)",
+    ):
         read_cifar_batch(path)
 
 
@@ -209,7 +216,7 @@ def test_random_crop_flip_takes_windows_of_the_padded_image():
     assert out.shape == x.shape and out.dtype == torch.uint8
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     for i in range(16):
-        windows = [padded[i, :, dy:dy + 6, dx:dx + 6] for dy in range(5) for dx in range(5)]
+        windows = [padded[i, :, dy : dy + 6, dx : dx + 6] for dy in range(5) for dx in range(5)]
         assert any(torch.equal(out[i], w) or torch.equal(out[i], w.flip(2)) for w in windows)
     assert torch.equal(random_crop_flip(x, 0, False, gen), x)
 
@@ -237,8 +244,11 @@ def test_squeezenet_cifar_is_registered_with_exact_parameter_count():
     spec = SQUEEZENET_CIFAR
     expected = 3 * 64 * 9 + 64  # 3x3 stem
     for w in spec.fire_widths():
-        expected += (w.inplanes + 1) * w.squeeze + (w.squeeze + 1) * w.expand1x1 \
+        expected += (
+            (w.inplanes + 1) * w.squeeze
+            + (w.squeeze + 1) * w.expand1x1
             + (9 * w.squeeze + 1) * w.expand3x3
+        )
     expected += 512 * 10 + 10  # conv10
     assert sum(p.numel() for p in model.parameters()) == expected == 727_626
     # Fire modules see 16x16, 8x8 and 4x4 maps.

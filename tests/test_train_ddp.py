@@ -21,21 +21,36 @@ def _free_port() -> int:
 
 
 def _worker(rank: int, world: int, port: int, tree: str, out: str, dump: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
-                      SQUEEZENET_CACHE=os.path.join(dump, "cache"))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world),
+        SQUEEZENET_CACHE=os.path.join(dump, "cache"),
+    )
     from squeezenet.train import fit
 
     cfg = tiny_config(tree, out, epochs=2, batch_size=4, max_steps_per_epoch=3)
     result = fit(cfg)
-    torch.save({"state": result["model"].state_dict(), "val": result["best_val_top1"],
-                "test": result.get("test_top1")}, os.path.join(dump, f"rank{rank}.pt"))
+    torch.save(
+        {
+            "state": result["model"].state_dict(),
+            "val": result["best_val_top1"],
+            "test": result.get("test_top1"),
+        },
+        os.path.join(dump, f"rank{rank}.pt"),
+    )
 
 
 def test_two_cpu_processes_end_with_identical_weights(tmp_path):
     tree = write_tree(tmp_path / "data")
-    mp.spawn(_worker, args=(2, _free_port(), str(tree), str(tmp_path / "run"), str(tmp_path)),
-             nprocs=2, join=True)
+    mp.spawn(
+        _worker,
+        args=(2, _free_port(), str(tree), str(tmp_path / "run"), str(tmp_path)),
+        nprocs=2,
+        join=True,
+    )
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     assert r0["state"].keys() == r1["state"].keys()
@@ -59,11 +74,35 @@ def test_torchrun_cli_two_processes(tmp_path):
     tree = write_tree(tmp_path / "data")
     out = tmp_path / "run"
     env = {**os.environ, "SQUEEZENET_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-           "--master-port", str(_free_port()), "-m", "squeezenet", "train",
-           "--data", str(tree), "--out", str(out), "--model", "squeezenet_cifar",
-           "--image-size", "16", "--epochs", "1", "--batch-size", "4", "--amp", "off",
-           "--no-progress", "--no-tensorboard", "--no-plot"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        str(_free_port()),
+        "-m",
+        "squeezenet",
+        "train",
+        "--data",
+        str(tree),
+        "--out",
+        str(out),
+        "--model",
+        "squeezenet_cifar",
+        "--image-size",
+        "16",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--amp",
+        "off",
+        "--no-progress",
+        "--no-tensorboard",
+        "--no-plot",
+    ]
     for k, v in TINY.items():
         cmd += ["--model-arg", f"{k}={v}"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)

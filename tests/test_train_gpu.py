@@ -13,8 +13,10 @@ import torch
 from test_train_ddp import _free_port
 from test_train_run import TINY, tiny_config, write_tree
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
 
 
 @pytest.fixture(autouse=True)
@@ -36,19 +38,32 @@ def test_cuda_amp_training_and_resume(tmp_path, amp):
         assert ckpt["scaler"] is not None and ckpt["scaler"]["scale"] > 0  # GradScaler state
     else:
         assert ckpt["scaler"] is None
-    resumed = fit(tiny_config(tree, out, device="cuda", amp=amp, epochs=3, resume=True,
-                              deterministic=False))
+    resumed = fit(
+        tiny_config(tree, out, device="cuda", amp=amp, epochs=3, resume=True, deterministic=False)
+    )
     assert resumed["epochs"] == 3
-    assert all(torch.isfinite(v).all() for v in resumed["model"].state_dict().values()
-               if v.is_floating_point())
+    assert all(
+        torch.isfinite(v).all()
+        for v in resumed["model"].state_dict().values()
+        if v.is_floating_point()
+    )
 
 
 def test_cuda_compile(tmp_path):
     from squeezenet.train import fit
 
     tree = write_tree(tmp_path / "data")
-    result = fit(tiny_config(tree, tmp_path / "c", device="cuda", amp="bf16", compile=True,
-                             epochs=2, deterministic=False))
+    result = fit(
+        tiny_config(
+            tree,
+            tmp_path / "c",
+            device="cuda",
+            amp="bf16",
+            compile=True,
+            epochs=2,
+            deterministic=False,
+        )
+    )
     assert result["best_val_top1"] > 0
 
 
@@ -58,11 +73,36 @@ def test_torchrun_nccl(tmp_path, nproc):
         pytest.skip(f"needs {nproc} GPUs")
     tree = write_tree(tmp_path / "data")
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
-           "--master-port", str(_free_port()), "-m", "squeezenet", "train",
-           "--data", str(tree), "--out", str(out), "--model", "squeezenet_cifar",
-           "--image-size", "16", "--epochs", "2", "--batch-size", "4", "--amp", "fp16",
-           "--batchnorm", "--no-progress", "--no-tensorboard", "--no-plot"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        str(nproc),
+        "--master-port",
+        str(_free_port()),
+        "-m",
+        "squeezenet",
+        "train",
+        "--data",
+        str(tree),
+        "--out",
+        str(out),
+        "--model",
+        "squeezenet_cifar",
+        "--image-size",
+        "16",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--amp",
+        "fp16",
+        "--batchnorm",
+        "--no-progress",
+        "--no-tensorboard",
+        "--no-plot",
+    ]
     for k, v in TINY.items():
         cmd += ["--model-arg", f"{k}={v}"]
     env = {**os.environ, "SQUEEZENET_CACHE": str(tmp_path / "cache")}
@@ -97,12 +137,26 @@ def test_cifar_recipe_step_throughput_on_gpu(capsys):
         batches.set_epoch(epoch)
         torch.cuda.synchronize()
         t = time.perf_counter()
-        m = train_one_epoch(model, batches, prepare, opt, sched, scaler, device=device,
-                            amp="bf16", accum_steps=1, label_smoothing=0.1, epoch=0,
-                            epochs=1, progress=False)
+        m = train_one_epoch(
+            model,
+            batches,
+            prepare,
+            opt,
+            sched,
+            scaler,
+            device=device,
+            amp="bf16",
+            accum_steps=1,
+            label_smoothing=0.1,
+            epoch=0,
+            epochs=1,
+            progress=False,
+        )
         torch.cuda.synchronize()
         rate = n / (time.perf_counter() - t)
     with capsys.disabled():
-        print(f"\n[gpu] {torch.cuda.get_device_name()}: squeezenet_cifar bf16 train step "
-              f"{rate:.0f} img/s (batch {bs}, CPU-side augmentation included)")
+        print(
+            f"\n[gpu] {torch.cuda.get_device_name()}: squeezenet_cifar bf16 train step "
+            f"{rate:.0f} img/s (batch {bs}, CPU-side augmentation included)"
+        )
     assert m["train_loss"] == m["train_loss"]  # finite, not NaN

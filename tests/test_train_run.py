@@ -15,8 +15,14 @@ from squeezenet.models import create_model
 from squeezenet.train import TrainingDiverged, fit, resolve_config
 from squeezenet.train.checkpoint import load_checkpoint
 
-TINY = {"stem_channels": 8, "base_e": 16, "incr_e": 0, "num_fire": 2, "pool_before": [0],
-        "dropout": 0.2}
+TINY = {
+    "stem_channels": 8,
+    "base_e": 16,
+    "incr_e": 0,
+    "num_fire": 2,
+    "pool_before": [0],
+    "dropout": 0.2,
+}
 CLASSES = ["cat", "dog", "frog"]
 
 
@@ -46,11 +52,27 @@ def tree(tmp_path):
 
 
 def tiny_config(tree, out, **kw):
-    settings = dict(data=str(tree), out=str(out), model="squeezenet_cifar", model_args=TINY,
-                    image_size=16, batch_size=6, epochs=3, lr=0.05, schedule="onecycle",
-                    weight_decay=5e-4, batchnorm=True, amp="off", progress=False,
-                    tensorboard=False, plot=False, threads=1, deterministic=True,
-                    crop_padding=2, label_smoothing=0.1)
+    settings = dict(
+        data=str(tree),
+        out=str(out),
+        model="squeezenet_cifar",
+        model_args=TINY,
+        image_size=16,
+        batch_size=6,
+        epochs=3,
+        lr=0.05,
+        schedule="onecycle",
+        weight_decay=5e-4,
+        batchnorm=True,
+        amp="off",
+        progress=False,
+        tensorboard=False,
+        plot=False,
+        threads=1,
+        deterministic=True,
+        crop_padding=2,
+        label_smoothing=0.1,
+    )
     settings.update(kw)
     return resolve_config(None, settings)
 
@@ -60,9 +82,15 @@ def test_fit_writes_checkpoints_logs_and_a_plain_model(tree, tmp_path):
     result = fit(tiny_config(tree, out, tensorboard=True, plot=True))
     assert result["epochs"] == 3 and result["num_classes"] == 3
     assert result["classes"] == CLASSES
-    assert {p.name for p in out.iterdir()} >= {"best.pt", "config.yaml", "last.pt",
-                                               "metrics.csv", "model.pth", "results.json",
-                                               "tensorboard"}
+    assert {p.name for p in out.iterdir()} >= {
+        "best.pt",
+        "config.yaml",
+        "last.pt",
+        "metrics.csv",
+        "model.pth",
+        "results.json",
+        "tensorboard",
+    }
     rows = (out / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("epoch,lr,train_loss") and len(rows) == 4
     assert load_checkpoint(out / "last.pt")["epoch"] == 3
@@ -135,8 +163,11 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tree, tmp_path, monke
 
     monkeypatch.setattr(F, "cross_entropy", poisoned)
     out = tmp_path / "run"
-    with pytest.raises(TrainingDiverged, match=r"NaN or infinite in epoch 2 .*last good "
-                       r"checkpoint is .*last\.pt \(epoch 1\)"):
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"NaN or infinite in epoch 2 .*last good "
+        r"checkpoint is .*last\.pt \(epoch 1\)",
+    ):
         fit(tiny_config(tree, out, epochs=3))
     kept = load_checkpoint(out / "last.pt")
     assert kept["epoch"] == 1
@@ -147,8 +178,16 @@ def test_finetune_replaces_classifier_and_freezes_features(tree, tmp_path):
     source = create_model("squeezenet_cifar", num_classes=7, **TINY)
     path = tmp_path / "pretrained.pth"
     torch.save(source.state_dict(), path)
-    result = fit(tiny_config(tree, tmp_path / "ft", weights=str(path), freeze_features=True,
-                             batchnorm=False, epochs=2))
+    result = fit(
+        tiny_config(
+            tree,
+            tmp_path / "ft",
+            weights=str(path),
+            freeze_features=True,
+            batchnorm=False,
+            epochs=2,
+        )
+    )
     model = result["model"]
     assert model.spec.num_classes == 3
     before, after = source.state_dict(), model.state_dict()
@@ -157,8 +196,10 @@ def test_finetune_replaces_classifier_and_freezes_features(tree, tmp_path):
     assert after["classifier.1.weight"].shape == (3, 16, 1, 1)
     assert model.classifier[1].weight.requires_grad
     assert not any(p.requires_grad for p in model.features.parameters())
-    losses = [float(r.split(",")[2]) for r in
-              (tmp_path / "ft" / "metrics.csv").read_text().splitlines()[1:]]
+    losses = [
+        float(r.split(",")[2])
+        for r in (tmp_path / "ft" / "metrics.csv").read_text().splitlines()[1:]
+    ]
     assert losses[1] < losses[0]  # the classifier did learn
 
 
@@ -176,12 +217,40 @@ def test_cli_flags_override_the_yaml_file(tree, tmp_path, capsys):
     from squeezenet.cli import main
 
     config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump(dict(
-        model="squeezenet_cifar", model_args=TINY, image_size=16, batch_size=6, epochs=5,
-        lr=0.05, amp="off", progress=False, tensorboard=False, plot=False, threads=1)))
+    config.write_text(
+        yaml.safe_dump(
+            dict(
+                model="squeezenet_cifar",
+                model_args=TINY,
+                image_size=16,
+                batch_size=6,
+                epochs=5,
+                lr=0.05,
+                amp="off",
+                progress=False,
+                tensorboard=False,
+                plot=False,
+                threads=1,
+            )
+        )
+    )
     out = tmp_path / "cli"
-    code = main(["train", "--config", str(config), "--data", str(tree), "--out", str(out),
-                 "--epochs", "1", "--model-arg", "dropout=0.3", "--json"])
+    code = main(
+        [
+            "train",
+            "--config",
+            str(config),
+            "--data",
+            str(tree),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--model-arg",
+            "dropout=0.3",
+            "--json",
+        ]
+    )
     assert code == 0
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["epochs"] == 1 and saved["lr"] == 0.05 and saved["batch_size"] == 6
@@ -198,8 +267,19 @@ def test_cli_reports_bad_settings_in_one_line(tmp_path, capsys):
     assert main(["train", "--config", str(bad), "--data", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}: unknown setting(s) ['learning_rate']" in err
-    assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"),
-                 "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tmp_path / "missing"),
+                "--out",
+                str(tmp_path / "o"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "missing: no such file or directory" in capsys.readouterr().err
 
 
@@ -211,21 +291,37 @@ def test_streamed_imagefolder_skips_corrupt_files(tree, tmp_path):
 
     (tree / "train" / "cat" / "broken.png").write_bytes(b"not a png")
     with pytest.warns(CorruptImageWarning, match=r"broken\.png"):
-        result = fit(tiny_config(tree, tmp_path / "stream", in_memory="no", workers=0,
-                                 epochs=2, batchnorm=False))
+        result = fit(
+            tiny_config(
+                tree, tmp_path / "stream", in_memory="no", workers=0, epochs=2, batchnorm=False
+            )
+        )
     assert result["epochs"] == 2 and result["num_classes"] == 3
     with pytest.raises(ImageError, match=r"broken\.png.*--strict-data"):
-        fit(tiny_config(tree, tmp_path / "strict", in_memory="no", workers=0, epochs=1,
-                        strict_data=True))
+        fit(
+            tiny_config(
+                tree, tmp_path / "strict", in_memory="no", workers=0, epochs=1, strict_data=True
+            )
+        )
 
 
 def test_finetune_from_the_imagenet_weights(tmp_path, tv11_fp16_weights):
     """Start from the real torchvision 1.1 weights: every feature layer is loaded (and kept,
     frozen), conv10 is replaced by a 3-class one."""
     tree = write_tree(tmp_path / "data", size=32)
-    result = fit(tiny_config(tree, tmp_path / "ft", model="squeezenet1_1", model_args={},
-                             weights=str(tv11_fp16_weights), freeze_features=True,
-                             batchnorm=False, image_size=32, epochs=1))
+    result = fit(
+        tiny_config(
+            tree,
+            tmp_path / "ft",
+            model="squeezenet1_1",
+            model_args={},
+            weights=str(tv11_fp16_weights),
+            freeze_features=True,
+            batchnorm=False,
+            image_size=32,
+            epochs=1,
+        )
+    )
     state = torch.load(tv11_fp16_weights, weights_only=True)
     after = result["model"].state_dict()
     assert after["classifier.1.weight"].shape == (3, 512, 1, 1)
@@ -239,8 +335,10 @@ def test_tta_scores_the_mean_logits_of_each_image_and_its_mirror(tree, tmp_path)
 
     cfg = tiny_config(tree, tmp_path / "run", epochs=1, tta=True)
     result = fit(cfg)
-    assert result["best_val_top1"] == json.loads(
-        (tmp_path / "run" / "results.json").read_text())["best_val_top1"]
+    assert (
+        result["best_val_top1"]
+        == json.loads((tmp_path / "run" / "results.json").read_text())["best_val_top1"]
+    )
     rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     assert rows[0].endswith(",val_tta_top1")
     assert "test_tta_top1" not in result  # the tiny tree has no test/ split
@@ -301,8 +399,17 @@ def test_bad_prune_setting_is_refused_before_training(tree, tmp_path):
 
 
 def test_kernel_granularity_prunes_whole_3x3_kernels(tree, tmp_path):
-    fit(tiny_config(tree, tmp_path / "k", epochs=2, prune=0.4, prune_rounds=2,
-                    prune_until=0.5, prune_granularity="kernel"))
+    fit(
+        tiny_config(
+            tree,
+            tmp_path / "k",
+            epochs=2,
+            prune=0.4,
+            prune_rounds=2,
+            prune_until=0.5,
+            prune_granularity="kernel",
+        )
+    )
     plain = create_model("squeezenet_cifar", weights=str(tmp_path / "k" / "model.pth"), **TINY)
     checked = 0
     for name, m in plain.named_modules():
@@ -347,8 +454,9 @@ def test_distillation_loss_mixes_cross_entropy_and_the_teachers_soft_targets():
     t = 2.0
     p = F.softmax(net(x) / t, 1)
     kl = (p * (p.log() - F.log_softmax(logits / t, 1))).sum(1).mean() * t * t
-    torch.testing.assert_close(Teacher(net, 0.3, t).loss(x, logits, ce, cpu, "off"),
-                               0.7 * ce + 0.3 * kl)
+    torch.testing.assert_close(
+        Teacher(net, 0.3, t).loss(x, logits, ce, cpu, "off"), 0.7 * ce + 0.3 * kl
+    )
 
 
 def test_training_with_a_teacher_uses_it_and_refuses_a_mismatched_one(tree, tmp_path):
@@ -356,8 +464,9 @@ def test_training_with_a_teacher_uses_it_and_refuses_a_mismatched_one(tree, tmp_
     teacher = tmp_path / "teacher.pth"
     torch.save(create_model("squeezenet_cifar", num_classes=3, **TINY).state_dict(), teacher)
     plain = fit(tiny_config(tree, tmp_path / "a", epochs=1))["model"].state_dict()
-    taught = fit(tiny_config(tree, tmp_path / "b", epochs=1, teacher=str(teacher),
-                             distill_weight=0.9))["model"].state_dict()
+    taught = fit(
+        tiny_config(tree, tmp_path / "b", epochs=1, teacher=str(teacher), distill_weight=0.9)
+    )["model"].state_dict()
     assert any(not torch.equal(plain[k], taught[k]) for k in plain)
     two = tmp_path / "two.pth"
     torch.save(create_model("squeezenet_cifar", num_classes=2, **TINY).state_dict(), two)

@@ -52,7 +52,9 @@ def test_records_name_their_preprocessing():
     assert get_weights_record("squeezenet1_0.dc_in1k").preprocess == "caffe"
     assert get_weights_record("squeezenet1_0.dc_in1k").input_size == 227
     assert get_weights_record("squeezenet1_1.tv_in1k").preprocess == "torchvision"
-    assert get_weights_record("squeezenet1_1.tv_in1k").url.startswith("https://download.pytorch.org")
+    assert get_weights_record("squeezenet1_1.tv_in1k").url.startswith(
+        "https://download.pytorch.org"
+    )
 
 
 def test_wrong_model_for_a_record():
@@ -82,8 +84,9 @@ def test_fine_tuning_replaces_only_the_classifier(v11_file):
     model = create_model("squeezenet1_1", weights=str(v11_file), num_classes=10)
     state = torch.load(v11_file, weights_only=True)
     assert model.classifier[1].weight.shape == (10, 512, 1, 1)
-    torch.testing.assert_close(model.state_dict()["features.12.expand3x3.weight"],
-                               state["features.12.expand3x3.weight"])
+    torch.testing.assert_close(
+        model.state_dict()["features.12.expand3x3.weight"], state["features.12.expand3x3.weight"]
+    )
     assert model(torch.randn(1, 3, 32, 32)).shape == (1, 10)
 
 
@@ -135,8 +138,9 @@ def test_missing_and_unexpected_keys(tmp_path, v11_file):
     state["extra.weight"] = torch.zeros(1)
     path = tmp_path / "partial.pth"
     torch.save(state, path)
-    with pytest.raises(WeightsError, match="missing keys: features.3.squeeze.bias; "
-                                           "unexpected keys: extra.weight"):
+    with pytest.raises(
+        WeightsError, match="missing keys: features.3.squeeze.bias; unexpected keys: extra.weight"
+    ):
         create_model("squeezenet1_1", weights=str(path))
 
 
@@ -154,8 +158,10 @@ def test_download_from_file_url_with_hash_in_name(tmp_path, hub_dir, v11_file):
     named.write_bytes(v11_file.read_bytes())
     model = create_model("squeezenet1_1", weights=named.as_uri())
     assert (hub_dir / "checkpoints" / named.name).is_file()
-    torch.testing.assert_close(model.state_dict()["features.0.weight"],
-                               torch.load(v11_file, weights_only=True)["features.0.weight"])
+    torch.testing.assert_close(
+        model.state_dict()["features.0.weight"],
+        torch.load(v11_file, weights_only=True)["features.0.weight"],
+    )
 
 
 def test_download_with_wrong_hash_is_rejected_and_removed(tmp_path, hub_dir, v11_file):

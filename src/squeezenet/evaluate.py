@@ -38,8 +38,9 @@ def evaluate(
         ImageDataset(images, transform), batch_size=batch_size, num_workers=num_workers
     )
     n = c1 = c5 = 0
-    bar = tqdm(total=len(images), desc="evaluate", unit="img", file=sys.stderr,
-               disable=not progress)
+    bar = tqdm(
+        total=len(images), desc="evaluate", unit="img", file=sys.stderr, disable=not progress
+    )
     for x, y in loader:
         logits = torch.as_tensor(model(x))
         a, b = topk_correct(logits, y)
@@ -47,5 +48,10 @@ def evaluate(
         bar.update(len(y))
         bar.set_postfix(top1=f"{c1 / n:.3f}", top5=f"{c5 / n:.3f}")
     bar.close()
-    return {"top1": c1 / n if n else 0.0, "top5": c5 / n if n else 0.0, "n": n,
-            "correct1": c1, "correct5": c5}
+    return {
+        "top1": c1 / n if n else 0.0,
+        "top5": c5 / n if n else 0.0,
+        "n": n,
+        "correct1": c1,
+        "correct5": c5,
+    }

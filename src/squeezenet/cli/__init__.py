@@ -9,8 +9,17 @@ import sys
 
 # Sub-command modules, in the order --help lists them.
 COMMANDS = [
-    "demo", "predict", "evaluate", "train", "summary", "compress", "decompress", "export",
-    "bench", "explore", "report",
+    "demo",
+    "predict",
+    "evaluate",
+    "train",
+    "summary",
+    "compress",
+    "decompress",
+    "export",
+    "bench",
+    "explore",
+    "report",
 ]
 
 

@@ -11,34 +11,60 @@ def register(sub, formatter) -> None:
     from .common import add_model_args, add_preprocess_arg
 
     p = sub.add_parser(
-        "bench", formatter_class=formatter,
+        "bench",
+        formatter_class=formatter,
         help="batch-1 latency and batch-N throughput of each inference backend",
         description="Benchmark every available backend and precision in one process, in "
         "interleaved rounds (the order rotates each round, so load from elsewhere hits all "
         "of them), with torchvision's eager squeezenet1_1 (same weights) as the baseline "
         "row. Reports batch-1 latency (median, p90), batch-N latency and images/s, and the "
         "peak-RSS growth of building and running each backend. Backends: "
-        + ", ".join(f"{n} ({i.help})" for n, i in BACKENDS.items()) + ".",
+        + ", ".join(f"{n} ({i.help})" for n, i in BACKENDS.items())
+        + ".",
     )
     add_model_args(p)
-    p.add_argument("--backends", default=None, metavar="LIST",
-                   help="comma-separated backends (default: every installed one; INT8 ones "
-                   "only with --calibration)")
+    p.add_argument(
+        "--backends",
+        default=None,
+        metavar="LIST",
+        help="comma-separated backends (default: every installed one; INT8 ones "
+        "only with --calibration)",
+    )
     p.add_argument("--threads", type=int, default=2, help="threads per backend")
     p.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
-    p.add_argument("--iters", type=int, default=20,
-                   help="batch-1 calls per backend per round (batch-N: iters/8, at least 1)")
+    p.add_argument(
+        "--iters",
+        type=int,
+        default=20,
+        help="batch-1 calls per backend per round (batch-N: iters/8, at least 1)",
+    )
     p.add_argument("--batch", type=int, default=32, help="batch size of the throughput rows")
-    p.add_argument("--input-size", type=int, default=None, metavar="PX",
-                   help="input side (default: the model's registered input size, 224 for "
-                   "ImageNet models)")
-    p.add_argument("--calibration", default=None, metavar="DIR|ZIP",
-                   help="calibration images for the INT8 backends (image folder or zip)")
-    p.add_argument("--calibration-size", type=int, default=200, metavar="N",
-                   help="how many calibration images to draw")
+    p.add_argument(
+        "--input-size",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="input side (default: the model's registered input size, 224 for ImageNet models)",
+    )
+    p.add_argument(
+        "--calibration",
+        default=None,
+        metavar="DIR|ZIP",
+        help="calibration images for the INT8 backends (image folder or zip)",
+    )
+    p.add_argument(
+        "--calibration-size",
+        type=int,
+        default=200,
+        metavar="N",
+        help="how many calibration images to draw",
+    )
     add_preprocess_arg(p)
-    p.add_argument("--json", action="store_true",
-                   help="print a JSON list, one object per backend and batch size")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list, one object per backend and batch size",
+    )
     p.set_defaults(func=run)
 
 
@@ -64,19 +90,29 @@ def run(args) -> int:
                 print(f"note: skipping {', '.join(skipped)} (no --calibration)", file=sys.stderr)
     model = build_model(args).eval()
     calibration = None
-    if args.calibration is not None and any(BACKENDS.get(n) and BACKENDS[n].precision == "int8"
-                                            for n in names):
+    if args.calibration is not None and any(
+        BACKENDS.get(n) and BACKENDS[n].precision == "int8" for n in names
+    ):
         from ..deploy.quantize_int8 import calibration_batch
 
         preprocess = choose_preprocess(args, model).with_crop(args.input_size)
         calibration = calibration_batch(args.calibration, preprocess, args.calibration_size)
-    rows = run_bench(model, names, input_size=args.input_size, threads=args.threads,
-                     rounds=args.rounds, iters=args.iters, batch=args.batch,
-                     calibration=calibration)
+    rows = run_bench(
+        model,
+        names,
+        input_size=args.input_size,
+        threads=args.threads,
+        rounds=args.rounds,
+        iters=args.iters,
+        batch=args.batch,
+        calibration=calibration,
+    )
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print(f"{args.model} ({args.weights or 'random init'}), {args.input_size}x"
-              f"{args.input_size}, {args.threads} threads, {args.rounds} interleaved rounds")
+        print(
+            f"{args.model} ({args.weights or 'random init'}), {args.input_size}x"
+            f"{args.input_size}, {args.threads} threads, {args.rounds} interleaved rounds"
+        )
         print(format_table(rows))
     return 0

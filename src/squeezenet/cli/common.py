@@ -12,29 +12,54 @@ from ..models import default_input_size
 def add_model_args(p: argparse.ArgumentParser, weights_required: bool = False) -> None:
     from ..models import list_models
 
-    p.add_argument("--model", "-m", default="squeezenet1_1", choices=list_models(),
-                   metavar="NAME", help="registered model name: " + ", ".join(list_models()))
-    p.add_argument("--weights", "-w", required=weights_required, default=None,
-                   help="registered weights name (see `squeezenet summary --weights`), a "
-                   "path (.pth state_dict/checkpoint, compressed file, Deep Compression .net) "
-                   "or a URL (cached under $TORCH_HOME/hub/checkpoints, sha256-checked)")
-    p.add_argument("--conv10-padding", type=int, default=None, metavar="P",
-                   help="override conv10's padding (1 = the original Caffe v1.0 network)")
+    p.add_argument(
+        "--model",
+        "-m",
+        default="squeezenet1_1",
+        choices=list_models(),
+        metavar="NAME",
+        help="registered model name: " + ", ".join(list_models()),
+    )
+    p.add_argument(
+        "--weights",
+        "-w",
+        required=weights_required,
+        default=None,
+        help="registered weights name (see `squeezenet summary --weights`), a "
+        "path (.pth state_dict/checkpoint, compressed file, Deep Compression .net) "
+        "or a URL (cached under $TORCH_HOME/hub/checkpoints, sha256-checked)",
+    )
+    p.add_argument(
+        "--conv10-padding",
+        type=int,
+        default=None,
+        metavar="P",
+        help="override conv10's padding (1 = the original Caffe v1.0 network)",
+    )
 
 
 def add_preprocess_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preprocess", choices=sorted(PRESETS), default=None,
-                   help="preprocessing preset; default: the one the weights record names, "
-                   "'caffe' for .net files, 'cifar' for 32x32 models, else 'torchvision'")
-    p.add_argument("--crop", type=int, default=None,
-                   help="center-crop size (default: the preset's, 224 or 227)")
+    p.add_argument(
+        "--preprocess",
+        choices=sorted(PRESETS),
+        default=None,
+        help="preprocessing preset; default: the one the weights record names, "
+        "'caffe' for .net files, 'cifar' for 32x32 models, else 'torchvision'",
+    )
+    p.add_argument(
+        "--crop",
+        type=int,
+        default=None,
+        help="center-crop size (default: the preset's, 224 or 227)",
+    )
 
 
 def build_model(args: argparse.Namespace):
     from ..models import create_model
 
-    return create_model(args.model, weights=args.weights,
-                        conv10_padding=getattr(args, "conv10_padding", None))
+    return create_model(
+        args.model, weights=args.weights, conv10_padding=getattr(args, "conv10_padding", None)
+    )
 
 
 def choose_preprocess(args: argparse.Namespace, model) -> Preprocess:
@@ -60,15 +85,27 @@ def choose_preprocess(args: argparse.Namespace, model) -> Preprocess:
 def add_backend_arg(p: argparse.ArgumentParser) -> None:
     from ..deploy.backends import BACKENDS
 
-    p.add_argument("--backend", choices=list(BACKENDS), default="torch",
-                   help="inference runtime: " + "; ".join(f"{n}: {i.help}"
-                                                        for n, i in BACKENDS.items())
-                   + " (see docs/deployment.md; onnxruntime/openvino need their extras)")
-    p.add_argument("--calibration", default=None, metavar="DIR|ZIP",
-                   help="calibration images for the -int8 backends: an image folder or a zip "
-                   "of images, apart from the images you score")
-    p.add_argument("--threads", type=int, default=None,
-                   help="inference threads (default: the runtime's own choice)")
+    p.add_argument(
+        "--backend",
+        choices=list(BACKENDS),
+        default="torch",
+        help="inference runtime: "
+        + "; ".join(f"{n}: {i.help}" for n, i in BACKENDS.items())
+        + " (see docs/deployment.md; onnxruntime/openvino need their extras)",
+    )
+    p.add_argument(
+        "--calibration",
+        default=None,
+        metavar="DIR|ZIP",
+        help="calibration images for the -int8 backends: an image folder or a zip "
+        "of images, apart from the images you score",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="inference threads (default: the runtime's own choice)",
+    )
 
 
 def build_backend(args: argparse.Namespace, model, preprocess: Preprocess):
@@ -86,5 +123,6 @@ def build_backend(args: argparse.Namespace, model, preprocess: Preprocess):
         import torch
 
         torch.set_num_threads(args.threads)
-    return create_backends([args.backend], model.eval(), preprocess.crop, args.threads,
-                           calibration)[0]
+    return create_backends(
+        [args.backend], model.eval(), preprocess.crop, args.threads, calibration
+    )[0]

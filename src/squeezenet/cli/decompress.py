@@ -9,7 +9,8 @@ import tempfile
 
 def register(sub, formatter) -> None:
     p = sub.add_parser(
-        "decompress", formatter_class=formatter,
+        "decompress",
+        formatter_class=formatter,
         help="decode a compressed file into a PyTorch state_dict (.pth)",
         description="Decode a file written by `squeezenet compress` (every tensor is "
         "checked) and save its weights as a plain state_dict loadable with "
@@ -35,9 +36,17 @@ def run(args) -> int:
     shared = [t for t in cm.tensors.values() if isinstance(t, SharedTensor)]
     params = sum(v.numel() for v in state.values())
     nonzero = sum(int((v != 0).sum()) for v in state.values())
-    info = {"file": args.input, "bytes": os.path.getsize(args.input), "model": cm.model["name"],
-            "coder": cm.coder, "tensors": len(state), "shared_tensors": len(shared),
-            "params": params, "nonzero": nonzero, "meta": cm.meta}
+    info = {
+        "file": args.input,
+        "bytes": os.path.getsize(args.input),
+        "model": cm.model["name"],
+        "coder": cm.coder,
+        "tensors": len(state),
+        "shared_tensors": len(shared),
+        "params": params,
+        "nonzero": nonzero,
+        "meta": cm.meta,
+    }
     if args.output:
         folder = os.path.dirname(os.path.abspath(args.output))
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
@@ -55,7 +64,9 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(info))
     else:
-        print(f"{args.input}: {info['model']}, {params:,} parameters ({nonzero / params:.1%} "
-              f"non-zero) in {info['bytes']:,} bytes, coder {cm.coder}"
-              + (f" -> {args.output}" if args.output else ""))
+        print(
+            f"{args.input}: {info['model']}, {params:,} parameters ({nonzero / params:.1%} "
+            f"non-zero) in {info['bytes']:,} bytes, coder {cm.coder}"
+            + (f" -> {args.output}" if args.output else "")
+        )
     return 0

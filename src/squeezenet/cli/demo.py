@@ -5,7 +5,8 @@ from __future__ import annotations
 
 def register(sub, formatter) -> None:
     p = sub.add_parser(
-        "demo", formatter_class=formatter,
+        "demo",
+        formatter_class=formatter,
         help="train a small SqueezeNet on scikit-learn's digits and Deep-Compress it",
         description="The whole pipeline in about a minute on a laptop CPU, with no download: "
         "train a small SqueezeNet on the handwritten digits that ship with scikit-learn, "
@@ -13,11 +14,19 @@ def register(sub, formatter) -> None:
         "accuracy, then print the before/after table and plot size against accuracy. "
         "Needs the 'demo' extra (scikit-learn, matplotlib, constriction).",
     )
-    p.add_argument("--out", default="squeezenet-demo", metavar="DIR",
-                   help="folder for model.pth, model.sqz, report.json and plot.png")
+    p.add_argument(
+        "--out",
+        default="squeezenet-demo",
+        metavar="DIR",
+        help="folder for model.pth, model.sqz, report.json and plot.png",
+    )
     p.add_argument("--epochs", type=int, default=40, help="training epochs")
-    p.add_argument("--coder", choices=["ans", "huffman"], default=None,
-                   help="entropy coder (default: ans if constriction is installed)")
+    p.add_argument(
+        "--coder",
+        choices=["ans", "huffman"],
+        default=None,
+        help="entropy coder (default: ans if constriction is installed)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed for the split and training")
     p.set_defaults(func=run)
 
@@ -29,12 +38,18 @@ def run(args) -> int:
     print(r["table"])
     print()
     first = r["stages"][0]
-    print(f"uncompressed: {r['fp32_state_dict_bytes']:,} bytes (fp32 state_dict), test "
-          f"accuracy {first['score']:.2%} on {r['test_images']} images")
+    print(
+        f"uncompressed: {r['fp32_state_dict_bytes']:,} bytes (fp32 state_dict), test "
+        f"accuracy {first['score']:.2%} on {r['test_images']} images"
+    )
     ratio = r["fp32_state_dict_bytes"] / r["file_bytes"]
-    print(f"compressed:   {r['file_bytes']:,} bytes ({ratio:.1f}x smaller), test accuracy "
-          f"{r['reloaded_accuracy']:.2%} (decoded from the file)")
-    print(f"files in {args.out}/: model.pth, model.sqz, report.json"
-          + (", plot.png" if r["plot"] else " (no plot: matplotlib is not installed)")
-          + f"; {r['seconds']:.0f} s")
+    print(
+        f"compressed:   {r['file_bytes']:,} bytes ({ratio:.1f}x smaller), test accuracy "
+        f"{r['reloaded_accuracy']:.2%} (decoded from the file)"
+    )
+    print(
+        f"files in {args.out}/: model.pth, model.sqz, report.json"
+        + (", plot.png" if r["plot"] else " (no plot: matplotlib is not installed)")
+        + f"; {r['seconds']:.0f} s"
+    )
     return 0

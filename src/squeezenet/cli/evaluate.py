@@ -17,7 +17,8 @@ from .common import (
 
 def register(sub, formatter) -> None:
     p = sub.add_parser(
-        "evaluate", formatter_class=formatter,
+        "evaluate",
+        formatter_class=formatter,
         help="top-1 / top-5 accuracy over a folder of labelled images",
         description="Measure top-1 / top-5 accuracy. DIR is either an ImageFolder tree "
         "(DIR/<class>/<image>; classes are the sorted folder names, or their positions in "
@@ -26,16 +27,27 @@ def register(sub, formatter) -> None:
     )
     add_model_args(p)
     p.add_argument("--data", "-d", required=True, metavar="DIR", help="image folder to score")
-    p.add_argument("--classes", default=None, metavar="FILE",
-                   help="class list, one '<wnid> <names>' line per class in index order "
-                   "(default: imagenet_classes.txt in DIR or its parent, if present)")
+    p.add_argument(
+        "--classes",
+        default=None,
+        metavar="FILE",
+        help="class list, one '<wnid> <names>' line per class in index order "
+        "(default: imagenet_classes.txt in DIR or its parent, if present)",
+    )
     add_preprocess_arg(p)
     add_backend_arg(p)
     p.add_argument("--batch-size", "-b", type=int, default=50, help="images per batch")
-    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
-                   help="image-decoding worker processes (0 = decode in the main process)")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON object with top1, top5 (fractions) and n")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="image-decoding worker processes (0 = decode in the main process)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object with top1, top5 (fractions) and n",
+    )
     p.set_defaults(func=run)
 
 
@@ -57,15 +69,23 @@ def run(args) -> int:
     model = build_model(args)
     preprocess = choose_preprocess(args, model)
     model = build_backend(args, model, preprocess)
-    result = evaluate(model, images, preprocess, batch_size=args.batch_size,
-                      num_workers=args.workers)
-    result.update(model=args.model, weights=args.weights, backend=args.backend,
-                  preprocess=preprocess.name,
-                  crop=preprocess.crop, data=args.data)
+    result = evaluate(
+        model, images, preprocess, batch_size=args.batch_size, num_workers=args.workers
+    )
+    result.update(
+        model=args.model,
+        weights=args.weights,
+        backend=args.backend,
+        preprocess=preprocess.name,
+        crop=preprocess.crop,
+        data=args.data,
+    )
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{args.model} ({args.weights or 'random init'}), preprocess {preprocess.name} "
-              f"crop {preprocess.crop}: top-1 {result['top1']:.2%} ({result['correct1']}/"
-              f"{result['n']}), top-5 {result['top5']:.2%} ({result['correct5']}/{result['n']})")
+        print(
+            f"{args.model} ({args.weights or 'random init'}), preprocess {preprocess.name} "
+            f"crop {preprocess.crop}: top-1 {result['top1']:.2%} ({result['correct1']}/"
+            f"{result['n']}), top-5 {result['top5']:.2%} ({result['correct5']}/{result['n']})"
+        )
     return 0

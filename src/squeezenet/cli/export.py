@@ -11,7 +11,8 @@ def register(sub, formatter) -> None:
     from .common import add_model_args, add_preprocess_arg
 
     p = sub.add_parser(
-        "export", formatter_class=formatter,
+        "export",
+        formatter_class=formatter,
         help="export a model to ONNX, TorchScript or OpenVINO IR (optionally INT8)",
         description="Export a model with its weights for a deployment runtime. ONNX files "
         "are validated by onnx.checker; every export is loaded back by its runtime (ONNX "
@@ -21,33 +22,71 @@ def register(sub, formatter) -> None:
         "extras: pip install 'squeezenet[onnx]' / 'squeezenet[openvino]'.",
     )
     add_model_args(p)
-    p.add_argument("--format", "-f", choices=list(FORMATS), default="onnx",
-                   help="onnx: one self-contained .onnx file, dynamic batch; torchscript: "
-                   "traced module for torch.jit.load; openvino: IR .xml + .bin")
-    p.add_argument("--output", "-o", default=None, metavar="PATH",
-                   help="output file (default: <model>[-int8].onnx / .pt / .xml)")
+    p.add_argument(
+        "--format",
+        "-f",
+        choices=list(FORMATS),
+        default="onnx",
+        help="onnx: one self-contained .onnx file, dynamic batch; torchscript: "
+        "traced module for torch.jit.load; openvino: IR .xml + .bin",
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        default=None,
+        metavar="PATH",
+        help="output file (default: <model>[-int8].onnx / .pt / .xml)",
+    )
     add_preprocess_arg(p)
-    p.add_argument("--input-size", type=int, default=None, metavar="PX",
-                   help="side of the square example input (default: the preprocessing crop, "
-                   "or the model's registered input size, e.g. 32 for CIFAR models); the "
-                   "batch dimension stays dynamic")
-    p.add_argument("--int8", action="store_true",
-                   help="post-training static INT8 (ONNX Runtime QDQ; onnx and openvino "
-                   "formats), calibrated on --calibration")
-    p.add_argument("--calibration", default=None, metavar="DIR|ZIP",
-                   help="calibration images for --int8: an image folder (recursive) or a zip "
-                   "of images; keep them apart from your evaluation images")
-    p.add_argument("--calibration-size", type=int, default=200, metavar="N",
-                   help="how many calibration images to draw (fixed seed)")
-    p.add_argument("--check-images", default=None, metavar="DIR",
-                   help="folder of real images for the output comparison (default: a fixed "
-                   "random batch)")
-    p.add_argument("--check-count", type=int, default=16, metavar="N",
-                   help="how many --check-images to compare on")
-    p.add_argument("--tolerance", type=float, default=1e-3,
-                   help="largest acceptable max abs logit difference for fp32 exports")
-    p.add_argument("--opset", type=int, default=None,
-                   help="ONNX opset (default: the exporter's)")
+    p.add_argument(
+        "--input-size",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="side of the square example input (default: the preprocessing crop, "
+        "or the model's registered input size, e.g. 32 for CIFAR models); the "
+        "batch dimension stays dynamic",
+    )
+    p.add_argument(
+        "--int8",
+        action="store_true",
+        help="post-training static INT8 (ONNX Runtime QDQ; onnx and openvino "
+        "formats), calibrated on --calibration",
+    )
+    p.add_argument(
+        "--calibration",
+        default=None,
+        metavar="DIR|ZIP",
+        help="calibration images for --int8: an image folder (recursive) or a zip "
+        "of images; keep them apart from your evaluation images",
+    )
+    p.add_argument(
+        "--calibration-size",
+        type=int,
+        default=200,
+        metavar="N",
+        help="how many calibration images to draw (fixed seed)",
+    )
+    p.add_argument(
+        "--check-images",
+        default=None,
+        metavar="DIR",
+        help="folder of real images for the output comparison (default: a fixed random batch)",
+    )
+    p.add_argument(
+        "--check-count",
+        type=int,
+        default=16,
+        metavar="N",
+        help="how many --check-images to compare on",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-3,
+        help="largest acceptable max abs logit difference for fp32 exports",
+    )
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(func=run)
 
@@ -93,8 +132,9 @@ def run(args) -> int:
     input_size = args.input_size or _default_size(args, preprocess.crop)
     if input_size != preprocess.crop:
         preprocess = preprocess.with_crop(input_size)
-    output = Path(args.output or f"{args.model}{'-int8' if args.int8 else ''}"
-                                 f"{FORMATS[args.format]}")
+    output = Path(
+        args.output or f"{args.model}{'-int8' if args.int8 else ''}{FORMATS[args.format]}"
+    )
     if not output.suffix:
         output = output.with_suffix(FORMATS[args.format])
     calibration = None
@@ -106,20 +146,32 @@ def run(args) -> int:
     in_channels = getattr(getattr(model, "spec", None), "in_channels", 3)
     batch, source = _check_batch(args, preprocess, input_size, in_channels)
     check = compare_outputs(model, load_exported(path, args.format), batch)
-    result = {"path": str(path), "format": args.format,
-              "precision": "int8" if args.int8 else "fp32", "model": args.model,
-              "weights": args.weights, "input_size": input_size, "check_images": source,
-              **check, "bytes": path.stat().st_size
-              + (path.with_suffix(".bin").stat().st_size if args.format == "openvino" else 0)}
+    result = {
+        "path": str(path),
+        "format": args.format,
+        "precision": "int8" if args.int8 else "fp32",
+        "model": args.model,
+        "weights": args.weights,
+        "input_size": input_size,
+        "check_images": source,
+        **check,
+        "bytes": path.stat().st_size
+        + (path.with_suffix(".bin").stat().st_size if args.format == "openvino" else 0),
+    }
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"wrote {path} ({result['bytes'] / 1e6:.2f} MB, {result['precision']}, "
-              f"{args.format})")
-        print(f"vs eager PyTorch on {check['n']} {'real' if args.check_images else 'random'} "
-              f"images: max abs logit diff {check['max_abs_diff']:.3g}, top-1 agrees on "
-              f"{check['top1_agree']}/{check['n']}")
+        print(
+            f"wrote {path} ({result['bytes'] / 1e6:.2f} MB, {result['precision']}, {args.format})"
+        )
+        print(
+            f"vs eager PyTorch on {check['n']} {'real' if args.check_images else 'random'} "
+            f"images: max abs logit diff {check['max_abs_diff']:.3g}, top-1 agrees on "
+            f"{check['top1_agree']}/{check['n']}"
+        )
     if not args.int8 and check["max_abs_diff"] > args.tolerance:
-        raise ValueError(f"{path}: outputs differ from PyTorch by {check['max_abs_diff']:.3g} "
-                         f"> --tolerance {args.tolerance}")
+        raise ValueError(
+            f"{path}: outputs differ from PyTorch by {check['max_abs_diff']:.3g} "
+            f"> --tolerance {args.tolerance}"
+        )
     return 0

@@ -9,23 +9,37 @@ def register(sub, formatter) -> None:
     from .common import add_backend_arg, add_model_args, add_preprocess_arg
 
     p = sub.add_parser(
-        "predict", formatter_class=formatter,
+        "predict",
+        formatter_class=formatter,
         help="print the top classes with probabilities for each image",
         description="Classify images and print the top-k classes with their names and "
         "softmax probabilities. Any image PIL reads works; grayscale, CMYK and RGBA "
         "images are converted to RGB.",
     )
     add_model_args(p)
-    p.add_argument("images", nargs="+", metavar="IMAGE",
-                   help="image files, or folders (every image inside is classified)")
+    p.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="image files, or folders (every image inside is classified)",
+    )
     add_preprocess_arg(p)
     add_backend_arg(p)
-    p.add_argument("--classes", default=None, metavar="FILE",
-                   help="class names, one per line ('<wnid> <names>' lines also work); "
-                   "default: ImageNet-1k names for 1000-class models, else 'class N'")
+    p.add_argument(
+        "--classes",
+        default=None,
+        metavar="FILE",
+        help="class names, one per line ('<wnid> <names>' lines also work); "
+        "default: ImageNet-1k names for 1000-class models, else 'class N'",
+    )
     p.add_argument("--topk", "-k", type=int, default=5, help="how many classes to print")
-    p.add_argument("--batch-size", "-b", type=int, default=32,
-                   help="images per forward pass (folders stream through in batches)")
+    p.add_argument(
+        "--batch-size",
+        "-b",
+        type=int,
+        default=32,
+        help="images per forward pass (folders stream through in batches)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
     p.set_defaults(func=run)
 
@@ -75,21 +89,31 @@ def run(args) -> int:
     model = build_backend(args, model, preprocess)
     paths = expand_inputs(args.images)
     results = []
-    bar = tqdm(total=len(paths), desc="predict", unit="img", file=sys.stderr,
-               disable=len(paths) <= args.batch_size)
+    bar = tqdm(
+        total=len(paths),
+        desc="predict",
+        unit="img",
+        file=sys.stderr,
+        disable=len(paths) <= args.batch_size,
+    )
     with torch.inference_mode():
         # Stream in batches: a folder of thousands of images never sits in memory at once.
         for start in range(0, len(paths), args.batch_size):
-            batch = paths[start:start + args.batch_size]
+            batch = paths[start : start + args.batch_size]
             x = torch.stack([preprocess(load_image(path)) for path in batch])
             probs = torch.as_tensor(model(x)).float().softmax(1)
             names = class_names(probs.shape[1], args.classes)
             top = probs.topk(min(args.topk, probs.shape[1]), dim=1)
             for path, values, indices in zip(batch, top.values, top.indices):
-                results.append({"image": path, "top": [
-                    {"index": int(i), "name": names[int(i)], "prob": float(p)}
-                    for p, i in zip(values, indices)
-                ]})
+                results.append(
+                    {
+                        "image": path,
+                        "top": [
+                            {"index": int(i), "name": names[int(i)], "prob": float(p)}
+                            for p, i in zip(values, indices)
+                        ],
+                    }
+                )
             bar.update(len(batch))
     bar.close()
     if args.json:

@@ -7,23 +7,30 @@ import json
 
 def register(sub, formatter) -> None:
     p = sub.add_parser(
-        "summary", formatter_class=formatter,
+        "summary",
+        formatter_class=formatter,
         help="parameters, size, MACs and size ratio vs AlexNet for each model",
         description="Print, for each registered model (or those named), its parameter count, "
         "fp32 size in MiB, multiply-accumulates at its default input size and how many times "
         "smaller than AlexNet it is: the columns of the SqueezeNet paper's Tables 1 and 2.",
     )
-    p.add_argument("models", nargs="*", metavar="MODEL",
-                   help="models to list (default: every registered architecture)")
+    p.add_argument(
+        "models",
+        nargs="*",
+        metavar="MODEL",
+        help="models to list (default: every registered architecture)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
-    p.add_argument("--weights", action="store_true",
-                   help="list the registered pretrained weights instead")
+    p.add_argument(
+        "--weights", action="store_true", help="list the registered pretrained weights instead"
+    )
     p.set_defaults(func=run)
 
 
 def format_table(rows: list[dict]) -> str:
-    header = (f"{'model':<30} {'params':>12} {'fp32 MiB':>9} {'input':>6} {'MMACs':>9} "
-              f"{'vs AlexNet':>11}")
+    header = (
+        f"{'model':<30} {'params':>12} {'fp32 MiB':>9} {'input':>6} {'MMACs':>9} {'vs AlexNet':>11}"
+    )
     lines = [header, "-" * len(header)]
     for r in rows:
         lines.append(
@@ -39,9 +46,16 @@ def _weights_rows() -> list[dict]:
     rows = []
     for name in list_weights():
         r = get_weights_record(name)
-        rows.append({"weights": name, "model": r.model, "preprocess": r.preprocess,
-                     "input_size": r.input_size, "metrics": r.metrics,
-                     "source": r.url or f"local: $SQUEEZENET_SHARED/weights/{r.filename}"})
+        rows.append(
+            {
+                "weights": name,
+                "model": r.model,
+                "preprocess": r.preprocess,
+                "input_size": r.input_size,
+                "metrics": r.metrics,
+                "source": r.url or f"local: $SQUEEZENET_SHARED/weights/{r.filename}",
+            }
+        )
     return rows
 
 

@@ -9,22 +9,46 @@ import json
 # user sets override the YAML file and the recipe.
 _BOOL = "bool"
 _OPTIONS: list[tuple[str, object, str]] = [
-    ("recipe", str, "named recipe to start from: 'paper' (the paper's ImageNet solver) or "
-     "'cifar10-fast' (CIFAR-10 on a CPU in under 30 minutes)"),
+    (
+        "recipe",
+        str,
+        "named recipe to start from: 'paper' (the paper's ImageNet solver) or "
+        "'cifar10-fast' (CIFAR-10 on a CPU in under 30 minutes)",
+    ),
     ("model", str, "registered model name (see `squeezenet summary`)"),
-    ("weights", str, "start from these weights (registered name, path or URL); the classifier "
-     "is replaced when the data has a different number of classes (fine-tuning)"),
+    (
+        "weights",
+        str,
+        "start from these weights (registered name, path or URL); the classifier "
+        "is replaced when the data has a different number of classes (fine-tuning)",
+    ),
     ("freeze_features", _BOOL, "train only the classifier (conv10); the features stay fixed"),
-    ("batchnorm", _BOOL, "add batch norm after every conv for training; it is folded into the "
-     "convs when the model is saved, so model.pth is a plain SqueezeNet"),
-    ("data", str, "training data: the CIFAR-10 JPEG zip, an ImageFolder root with train/ "
-     "(and val/, test/), or torchvision's cifar-10-batches-py folder"),
+    (
+        "batchnorm",
+        _BOOL,
+        "add batch norm after every conv for training; it is folded into the "
+        "convs when the model is saved, so model.pth is a plain SqueezeNet",
+    ),
+    (
+        "data",
+        str,
+        "training data: the CIFAR-10 JPEG zip, an ImageFolder root with train/ "
+        "(and val/, test/), or torchvision's cifar-10-batches-py folder",
+    ),
     ("data_format", str, "auto, cifar10-zip, imagefolder or torchvision-cifar10"),
     ("image_size", int, "training/eval image side (default: the model's input size)"),
-    ("in_memory", str, "auto, yes or no: decode the data once into uint8 tensors in memory "
-     "(auto: yes below 4 GiB of pixels) instead of streaming files with worker processes"),
-    ("val_fraction", float, "fraction of train held out for validation (best-checkpoint "
-     "selection) when the data has no val/ split; the test split is never used to select"),
+    (
+        "in_memory",
+        str,
+        "auto, yes or no: decode the data once into uint8 tensors in memory "
+        "(auto: yes below 4 GiB of pixels) instead of streaming files with worker processes",
+    ),
+    (
+        "val_fraction",
+        float,
+        "fraction of train held out for validation (best-checkpoint "
+        "selection) when the data has no val/ split; the test split is never used to select",
+    ),
     ("strict_data", _BOOL, "stop at the first corrupt image instead of warning and skipping it"),
     ("workers", int, "image-decoding worker processes when streaming from files"),
     ("crop_padding", int, "in-memory data: pad by this many pixels, then random-crop back"),
@@ -32,8 +56,12 @@ _OPTIONS: list[tuple[str, object, str]] = [
     ("cutout", int, "in-memory data: zero a random square this many pixels wide (0: off)"),
     ("epochs", int, "number of epochs"),
     ("batch_size", int, "images per forward pass, per process"),
-    ("effective_batch", int, "images per optimizer step, reached by gradient accumulation "
-     "(must be a multiple of batch size x processes)"),
+    (
+        "effective_batch",
+        int,
+        "images per optimizer step, reached by gradient accumulation "
+        "(must be a multiple of batch size x processes)",
+    ),
     ("optimizer", str, "sgd or adamw"),
     ("lr", float, "peak learning rate (for the effective batch)"),
     ("momentum", float, "SGD momentum"),
@@ -42,40 +70,78 @@ _OPTIONS: list[tuple[str, object, str]] = [
     ("schedule", str, "lr schedule per step: linear (to 0), onecycle, cosine or constant"),
     ("warmup_fraction", float, "fraction of the steps spent warming the lr up"),
     ("label_smoothing", float, "label smoothing of the cross-entropy loss"),
-    ("teacher", str, "distil from this trained copy of the model (weights: registered name, "
-     "path, URL or compressed file; Hinton et al. 2015), e.g. when retraining a pruned model"),
-    ("distill_weight", float, "with --teacher: weight of the distillation term (the rest goes "
-     "to the cross-entropy with the labels)"),
+    (
+        "teacher",
+        str,
+        "distil from this trained copy of the model (weights: registered name, "
+        "path, URL or compressed file; Hinton et al. 2015), e.g. when retraining a pruned model",
+    ),
+    (
+        "distill_weight",
+        float,
+        "with --teacher: weight of the distillation term (the rest goes "
+        "to the cross-entropy with the labels)",
+    ),
     ("distill_temperature", float, "with --teacher: softmax temperature of the distillation"),
-    ("prune", str, "prune while training (Deep Compression section 2) to these densities: one "
-     "number for every conv (0.25), 'paper' (Table 1's profile) or 'pattern=density,...' over "
-     "parameter names or fire aliases; masks are re-applied after every step, kept in "
-     "checkpoints, and the best checkpoint is chosen only at the final density"),
+    (
+        "prune",
+        str,
+        "prune while training (Deep Compression section 2) to these densities: one "
+        "number for every conv (0.25), 'paper' (Table 1's profile) or 'pattern=density,...' over "
+        "parameter names or fire aliases; masks are re-applied after every step, kept in "
+        "checkpoints, and the best checkpoint is chosen only at the final density",
+    ),
     ("prune_rounds", int, "pruning rounds (each removes the same fraction of what is left)"),
     ("prune_until", float, "spread the rounds over this first fraction of the epochs"),
-    ("prune_granularity", str, "'weight' (each weight by magnitude, as Deep Compression) or "
-     "'kernel' (whole k x k kernels by L2 norm, Mao et al. 2017: positions cost far less in "
-     "the compressed file, so a kernel-sparse layer can keep more weights; 1x1 layers are "
-     "pruned weight by weight either way)"),
-    ("device", str, "auto, cpu, cuda or cuda:N (under torchrun each process takes its "
-     "LOCAL_RANK's GPU)"),
-    ("amp", str, "mixed precision: auto (bf16 on CPUs/GPUs that have it, else fp16 with a "
-     "GradScaler on CUDA, else off), bf16, fp16 or off"),
+    (
+        "prune_granularity",
+        str,
+        "'weight' (each weight by magnitude, as Deep Compression) or "
+        "'kernel' (whole k x k kernels by L2 norm, Mao et al. 2017: positions cost far less in "
+        "the compressed file, so a kernel-sparse layer can keep more weights; 1x1 layers are "
+        "pruned weight by weight either way)",
+    ),
+    (
+        "device",
+        str,
+        "auto, cpu, cuda or cuda:N (under torchrun each process takes its LOCAL_RANK's GPU)",
+    ),
+    (
+        "amp",
+        str,
+        "mixed precision: auto (bf16 on CPUs/GPUs that have it, else fp16 with a "
+        "GradScaler on CUDA, else off), bf16, fp16 or off",
+    ),
     ("channels_last", _BOOL, "channels-last memory format (faster convolutions)"),
     ("compile", _BOOL, "torch.compile the model"),
     ("threads", int, "CPU threads for the model (default: torch's choice)"),
-    ("out", str, "run directory: config.yaml, metrics.csv, last.pt, best.pt, model.pth, "
-     "results.json, curves.png, tensorboard/"),
-    ("resume", _BOOL, "continue from <out>/last.pt (model, optimizer, schedule, scaler, "
-     "epoch, RNG state)"),
+    (
+        "out",
+        str,
+        "run directory: config.yaml, metrics.csv, last.pt, best.pt, model.pth, "
+        "results.json, curves.png, tensorboard/",
+    ),
+    (
+        "resume",
+        _BOOL,
+        "continue from <out>/last.pt (model, optimizer, schedule, scaler, epoch, RNG state)",
+    ),
     ("seed", int, "random seed (data order, augmentation, initialisation)"),
     ("deterministic", _BOOL, "use deterministic algorithms only"),
     ("eval_test", _BOOL, "score the best checkpoint on the test split at the end"),
-    ("tta", _BOOL, "also score val/test with mirrored-image test-time augmentation (mean "
-     "logits); the best checkpoint is then chosen by that score"),
-    ("select", str, "which epoch's weights become best.pt / model.pth and are tested: 'best' "
-     "(highest validation top-1) or 'last' (e.g. when the validation split is too small to "
-     "rank epochs)"),
+    (
+        "tta",
+        _BOOL,
+        "also score val/test with mirrored-image test-time augmentation (mean "
+        "logits); the best checkpoint is then chosen by that score",
+    ),
+    (
+        "select",
+        str,
+        "which epoch's weights become best.pt / model.pth and are tested: 'best' "
+        "(highest validation top-1) or 'last' (e.g. when the validation split is too small to "
+        "rank epochs)",
+    ),
     ("max_steps_per_epoch", int, "stop each epoch after this many batches (smoke tests)"),
     ("progress", _BOOL, "progress bar with images/s and ETA"),
     ("tensorboard", _BOOL, "write TensorBoard logs (needs the tensorboard package)"),
@@ -85,7 +151,8 @@ _OPTIONS: list[tuple[str, object, str]] = [
 
 def register(sub, formatter) -> None:
     p = sub.add_parser(
-        "train", formatter_class=formatter,
+        "train",
+        formatter_class=formatter,
         help="train or fine-tune a model (one CPU, or many GPUs with torchrun)",
         description="Train or fine-tune. Settings come from --recipe, then --config (YAML), "
         "then the flags below (a flag given overrides the file). The resolved settings are "
@@ -93,19 +160,30 @@ def register(sub, formatter) -> None:
         "train ...` (gloo on CPU, NCCL on CUDA); only rank 0 logs and writes.",
         argument_default=None,
     )
-    p.add_argument("--config", "-c", metavar="YAML", help="YAML file of settings (the names "
-                   "below, with underscores: lr, batch_size, model_args, ...)")
+    p.add_argument(
+        "--config",
+        "-c",
+        metavar="YAML",
+        help="YAML file of settings (the names "
+        "below, with underscores: lr, batch_size, model_args, ...)",
+    )
     for name, kind, text in _OPTIONS:
         flag = "--" + name.replace("_", "-")
         if kind is _BOOL:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
             p.add_argument(flag, type=kind, default=None, metavar=name.upper(), help=text)
-    p.add_argument("--model-arg", action="append", default=None, metavar="KEY=VALUE",
-                   help="architecture override passed to the model (repeatable), e.g. "
-                   "dropout=0.2 or sr=0.25; values are parsed as YAML")
-    p.add_argument("--json", action="store_true",
-                   help="print the final summary as one JSON object on stdout")
+    p.add_argument(
+        "--model-arg",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="architecture override passed to the model (repeatable), e.g. "
+        "dropout=0.2 or sr=0.25; values are parsed as YAML",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the final summary as one JSON object on stdout"
+    )
     p.set_defaults(func=run)
 
 

@@ -63,9 +63,10 @@ class ByteReader:
 
     def raw(self, n: int) -> memoryview:
         if n < 0 or n > self.remaining:
-            raise self.fail(f"truncated (needs {n} bytes at offset {self._pos}, "
-                            f"{self.remaining} left)")
-        out = self._data[self._pos:self._pos + n]
+            raise self.fail(
+                f"truncated (needs {n} bytes at offset {self._pos}, {self.remaining} left)"
+            )
+        out = self._data[self._pos : self._pos + n]
         self._pos += n
         return out
 

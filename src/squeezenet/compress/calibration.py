@@ -20,12 +20,19 @@ from ..data.images import IMAGE_EXTENSIONS
 
 def _list_zip(path: Path, prefix: str) -> list[str]:
     with zipfile.ZipFile(path) as z:
-        return sorted(n for n in z.namelist()
-                      if n.startswith(prefix) and n.lower().endswith(IMAGE_EXTENSIONS))
+        return sorted(
+            n for n in z.namelist() if n.startswith(prefix) and n.lower().endswith(IMAGE_EXTENSIONS)
+        )
 
 
-def load_calibration(source: str | os.PathLike, n: int, transform, prefix: str = "",
-                     seed: int = 0, exclude: set[str] | None = None) -> torch.Tensor:
+def load_calibration(
+    source: str | os.PathLike,
+    n: int,
+    transform,
+    prefix: str = "",
+    seed: int = 0,
+    exclude: set[str] | None = None,
+) -> torch.Tensor:
     """``n`` images drawn at random (seeded) from a folder (recursively) or a zip file
     (members under ``prefix``), each passed through ``transform`` -> (n, C, H, W).
 
@@ -34,15 +41,19 @@ def load_calibration(source: str | os.PathLike, n: int, transform, prefix: str =
     rng = random.Random(seed)
     exclude = exclude or set()
     if source.is_dir():
-        names = sorted(str(p) for p in source.rglob("*")
-                       if p.suffix.lower() in IMAGE_EXTENSIONS and p.name not in exclude)
+        names = sorted(
+            str(p)
+            for p in source.rglob("*")
+            if p.suffix.lower() in IMAGE_EXTENSIONS and p.name not in exclude
+        )
     elif zipfile.is_zipfile(source):
         names = [m for m in _list_zip(source, prefix) if Path(m).name not in exclude]
     else:
         raise DatasetError(f"{source}: calibration data must be a folder or a zip of images")
     if not names:
-        raise DatasetError(f"{source}: no calibration images found"
-                           + (f" under {prefix!r}" if prefix else ""))
+        raise DatasetError(
+            f"{source}: no calibration images found" + (f" under {prefix!r}" if prefix else "")
+        )
     chosen = rng.sample(names, min(n, len(names)))
     out = []
     archive = zipfile.ZipFile(source) if not source.is_dir() else None

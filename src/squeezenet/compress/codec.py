@@ -81,8 +81,12 @@ class SharedTensor:
                 f"{what}: {len(codebook)} distinct non-zero values, more than the "
                 f"{MAX_ALPHABET} a codebook holds: it is not weight-shared"
             )
-        return cls(tuple(array.shape), codebook.astype(np.float32), positions,
-                   indices.astype(np.int64).ravel())
+        return cls(
+            tuple(array.shape),
+            codebook.astype(np.float32),
+            positions,
+            indices.astype(np.int64).ravel(),
+        )
 
 
 def _gap_symbols(positions: np.ndarray, escape: int) -> np.ndarray:
@@ -144,7 +148,8 @@ def encode_shared(t: SharedTensor, coder: str, block: int = 1) -> bytes:
         units = t.positions
         if block > 1:
             if n % block or not np.array_equal(
-                    units, (units[::block, None] + np.arange(block)).ravel()):
+                units, (units[::block, None] + np.arange(block)).ravel()
+            ):
                 raise ValueError(f"positions are not whole blocks of {block}")
             units = units[::block] // block
         escape = _choose_escape(units)
@@ -156,8 +161,9 @@ def encode_shared(t: SharedTensor, coder: str, block: int = 1) -> bytes:
     return w.getvalue()
 
 
-def decode_shared(data: bytes | memoryview, shape: tuple[int, ...], coder: str,
-                  what: str, block: int = 1) -> SharedTensor:
+def decode_shared(
+    data: bytes | memoryview, shape: tuple[int, ...], coder: str, what: str, block: int = 1
+) -> SharedTensor:
     """Inverse of :func:`encode_shared`; every size is checked against ``shape``."""
     r = ByteReader(data, what)
     numel = int(np.prod(shape))

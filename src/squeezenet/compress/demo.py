@@ -22,17 +22,33 @@ from .pipeline import CompressConfig, compress
 
 # A SqueezeNet for 1x16x16 inputs: a 3x3 stride-1 stem, v1.1's pool placement and an
 # quarter of v1.0's expand widths (base_e=32, incr_e=32), SR=0.25: 92,266 parameters.
-DIGITS_SPEC = SqueezeNetSpec(base_e=32, incr_e=32, freq=2, pct3x3=0.5, sr=0.25,
-                             in_channels=1, stem_channels=32, stem_kernel=3, stem_stride=1,
-                             stem_padding=1, pool_before=(0, 2, 4), dropout=0.2, num_classes=10)
+DIGITS_SPEC = SqueezeNetSpec(
+    base_e=32,
+    incr_e=32,
+    freq=2,
+    pct3x3=0.5,
+    sr=0.25,
+    in_channels=1,
+    stem_channels=32,
+    stem_kernel=3,
+    stem_stride=1,
+    stem_padding=1,
+    pool_before=(0, 2, 4),
+    dropout=0.2,
+    num_classes=10,
+)
 SIZE = 16  # 2x the native 8x8: enough room for three max-pools
 LR = 2e-3
 SHIFT = 1  # pixels of random translation
 
 # Paper-style profile, scaled to a small network: prune the 3x3 and classifier hardest.
-DEMO_PRUNE = {"features.0.weight": 0.8, "fire*.expand3x3.weight": 0.33,
-              "fire*.squeeze.weight": 0.5, "fire*.expand1x1.weight": 0.5,
-              "classifier.*.weight": 0.4}
+DEMO_PRUNE = {
+    "features.0.weight": 0.8,
+    "fire*.expand3x3.weight": 0.33,
+    "fire*.squeeze.weight": 0.5,
+    "fire*.expand1x1.weight": 0.5,
+    "classifier.*.weight": 0.4,
+}
 DEMO_BITS = {"features.0.weight": 6, "classifier.*.weight": 5, "*": 4}
 
 
@@ -47,8 +63,9 @@ def load_digits_tensors(seed: int = 0):
     x = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16.0
     x = F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
     y = torch.tensor(digits.target, dtype=torch.int64)
-    tr, te = train_test_split(np.arange(len(y)), test_size=0.25, random_state=seed,
-                              stratify=digits.target)
+    tr, te = train_test_split(
+        np.arange(len(y)), test_size=0.25, random_state=seed, stratify=digits.target
+    )
     mean, std = x[tr].mean(), x[tr].std()
     x = (x - mean) / std
     return x[tr], y[tr], x[te], y[te]
@@ -76,7 +93,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, seed:
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=g)
         for i in range(0, len(x) - 63, 64):
-            idx = order[i:i + 64]
+            idx = order[i : i + 64]
             loss = F.cross_entropy(model(_shift(x[idx], g)), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -113,8 +130,9 @@ def plot(stages: list[dict], path: Path) -> bool:
     return True
 
 
-def run_demo(out: str | os.PathLike, epochs: int = 40, seed: int = 0,
-             coder: str | None = None) -> dict:
+def run_demo(
+    out: str | os.PathLike, epochs: int = 40, seed: int = 0, coder: str | None = None
+) -> dict:
     """Train, compress, verify; writes model.pth, model.sqz, report.json, plot.png."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -128,21 +146,35 @@ def run_demo(out: str | os.PathLike, epochs: int = 40, seed: int = 0,
     train(model, xtr, ytr, epochs, seed)
     torch.save(model.state_dict(), out / "model.pth")
     # Distillation without mirroring: a mirrored digit is another symbol.
-    config = CompressConfig(prune=DEMO_PRUNE, prune_steps=2, bits=DEMO_BITS,
-                            finetune_steps=200, codebook_steps=200, lr=2e-3,
-                            codebook_lr=3e-4, batch_size=64, temperature=2.0,
-                            seed=seed, flip=False, **({"coder": coder} if coder else {}))
-    cm, report = compress(model, "squeezenet", config, xtr,
-                          lambda m: accuracy(m, xte, yte))
+    config = CompressConfig(
+        prune=DEMO_PRUNE,
+        prune_steps=2,
+        bits=DEMO_BITS,
+        finetune_steps=200,
+        codebook_steps=200,
+        lr=2e-3,
+        codebook_lr=3e-4,
+        batch_size=64,
+        temperature=2.0,
+        seed=seed,
+        flip=False,
+        **({"coder": coder} if coder else {}),
+    )
+    cm, report = compress(model, "squeezenet", config, xtr, lambda m: accuracy(m, xte, yte))
     cm.meta.update(source="squeezenet demo (scikit-learn digits)")
     size = fileformat.save(cm, out / "model.sqz")
     # The file, decoded from scratch, must score exactly what the pipeline reported.
     check = build_squeezenet(DIGITS_SPEC)
     check.load_state_dict(fileformat.load(out / "model.sqz").state_dict())
     reloaded = accuracy(check, xte, yte)
-    result = {**report.to_dict(), "file_bytes": size, "reloaded_accuracy": reloaded,
-              "fp32_state_dict_bytes": os.path.getsize(out / "model.pth"),
-              "seconds": round(time.time() - t0, 1), "test_images": len(yte)}
+    result = {
+        **report.to_dict(),
+        "file_bytes": size,
+        "reloaded_accuracy": reloaded,
+        "fp32_state_dict_bytes": os.path.getsize(out / "model.pth"),
+        "seconds": round(time.time() - t0, 1),
+        "test_images": len(yte),
+    }
     (out / "report.json").write_text(json.dumps(result, indent=1))
     result["plot"] = str(out / "plot.png") if plot(report.stages, out / "plot.png") else None
     result["table"] = report.format("test acc")

@@ -22,8 +22,9 @@ class Calibration:
     """Inputs (kept as float16 to halve memory) and the teacher's logits for them; with
     ``flip``, also the logits of the mirrored inputs, for exact flip augmentation."""
 
-    def __init__(self, inputs: torch.Tensor, teacher: nn.Module, batch_size: int = 64,
-                 flip: bool = True) -> None:
+    def __init__(
+        self, inputs: torch.Tensor, teacher: nn.Module, batch_size: int = 64, flip: bool = True
+    ) -> None:
         self.inputs = inputs.to(torch.float16)
         self.flip = flip
         teacher.eval()
@@ -31,8 +32,12 @@ class Calibration:
 
         def logits(x: torch.Tensor) -> torch.Tensor:
             with torch.inference_mode():
-                return torch.cat([teacher(x[i:i + batch_size].float().to(device)).cpu()
-                                  for i in range(0, len(x), batch_size)])
+                return torch.cat(
+                    [
+                        teacher(x[i : i + batch_size].float().to(device)).cpu()
+                        for i in range(0, len(x), batch_size)
+                    ]
+                )
 
         self.logits = logits(inputs)
         self.flipped_logits = logits(inputs.flip(-1)) if flip else None
@@ -45,7 +50,7 @@ class Calibration:
         while True:
             order = torch.randperm(len(self), generator=generator)
             for i in range(0, len(self) - batch_size + 1, batch_size):
-                idx = order[i:i + batch_size]
+                idx = order[i : i + batch_size]
                 x = self.inputs[idx.to(self.inputs.device)].float()
                 target = self.logits[idx]
                 if self.flip:
@@ -109,7 +114,7 @@ def update(loss: torch.Tensor, optimizer, schedule, before_step=None, after_step
 
 def tail_mean(losses: list[float]) -> float:
     """Mean of the last 10% of the losses (the final loss, less noisy)."""
-    tail = losses[-max(1, len(losses) // 10):]
+    tail = losses[-max(1, len(losses) // 10) :]
     return sum(tail) / len(tail)
 
 
@@ -120,13 +125,32 @@ class Distillation:
     def __init__(self, calib: Calibration, batch_size: int = 32, temperature: float = 2.0):
         self.calib, self.batch_size, self.temperature = calib, batch_size, temperature
 
-    def run(self, model: nn.Module, params: list[nn.Parameter], steps: int, lr: float,
-            before_step: Callable[[], None] | None = None,
-            after_step: Callable[[], None] | None = None,
-            desc: str = "finetune", seed: int = 0, centroids: bool = False) -> float:
+    def run(
+        self,
+        model: nn.Module,
+        params: list[nn.Parameter],
+        steps: int,
+        lr: float,
+        before_step: Callable[[], None] | None = None,
+        after_step: Callable[[], None] | None = None,
+        desc: str = "finetune",
+        seed: int = 0,
+        centroids: bool = False,
+    ) -> float:
         # Adam already suits centroids (``centroids`` changes nothing here).
-        return finetune(model, self.calib, params, steps, lr, self.batch_size,
-                        self.temperature, before_step, after_step, desc=desc, seed=seed)
+        return finetune(
+            model,
+            self.calib,
+            params,
+            steps,
+            lr,
+            self.batch_size,
+            self.temperature,
+            before_step,
+            after_step,
+            desc=desc,
+            seed=seed,
+        )
 
 
 def _device(model: nn.Module) -> torch.device:

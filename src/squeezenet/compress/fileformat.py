@@ -44,8 +44,14 @@ MAX_HEADER_BYTES = 4 << 20
 MAX_TENSORS = 10_000
 MAX_TOTAL_ELEMENTS = 1 << 27  # 128M weights = 512 MiB as float32; AlexNet has 61M
 MAX_RAW_ELEMENTS = 1 << 24  # raw tensors are biases and the like
-RAW_DTYPES = {"float32": np.float32, "float16": np.float16, "int64": np.int64,
-              "int32": np.int32, "uint8": np.uint8, "bool": np.bool_}
+RAW_DTYPES = {
+    "float32": np.float32,
+    "float16": np.float16,
+    "int64": np.int64,
+    "int32": np.int32,
+    "uint8": np.uint8,
+    "bool": np.bool_,
+}
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
 
 
@@ -88,8 +94,9 @@ def to_bytes(cm: CompressedModel) -> bytes:
             block = kernel_block(t)
             section = encode_shared(t, cm.coder, block)
             sections.append(section)
-            entries.append({"name": name, "shape": list(t.shape), "encoding": "shared",
-                            "bytes": len(section)})
+            entries.append(
+                {"name": name, "shape": list(t.shape), "encoding": "shared", "bytes": len(section)}
+            )
             if block > 1:
                 entries[-1]["block"] = block
                 version = 2
@@ -98,11 +105,24 @@ def to_bytes(cm: CompressedModel) -> bytes:
             if stored not in RAW_DTYPES:
                 raise ValueError(f"{name}: cannot store dtype {stored}")
             raw_parts.append(_shuffle(np.asarray(t).astype(RAW_DTYPES[stored])))
-            entries.append({"name": name, "shape": list(t.shape), "encoding": "raw",
-                            "stored": stored, "dtype": str(t.dtype)})
+            entries.append(
+                {
+                    "name": name,
+                    "shape": list(t.shape),
+                    "encoding": "raw",
+                    "stored": stored,
+                    "dtype": str(t.dtype),
+                }
+            )
     raw = lzma.compress(b"".join(raw_parts), format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
-    header = {"format": "squeezenet-compressed", "model": cm.model, "coder": cm.coder,
-              "tensors": entries, "raw_bytes": len(raw), "meta": cm.meta}
+    header = {
+        "format": "squeezenet-compressed",
+        "model": cm.model,
+        "coder": cm.coder,
+        "tensors": entries,
+        "raw_bytes": len(raw),
+        "meta": cm.meta,
+    }
     header_bytes = zlib.compress(json.dumps(header, separators=(",", ":")).encode(), 9)
     body = _PREFIX.pack(MAGIC, version, len(header_bytes)) + header_bytes
     body += b"".join(sections) + raw
@@ -144,16 +164,23 @@ def _check_header(h: object, source: str, version: int) -> None:
         raise _fail(source, "header has no valid tensor list")
     total = 0
     for e in tensors:
-        ok = (isinstance(e, dict) and isinstance(e.get("name"), str)
-              and isinstance(e.get("shape"), list) and len(e["shape"]) <= 8
-              and all(isinstance(d, int) and 0 <= d < 1 << 31 for d in e["shape"]))
+        ok = (
+            isinstance(e, dict)
+            and isinstance(e.get("name"), str)
+            and isinstance(e.get("shape"), list)
+            and len(e["shape"]) <= 8
+            and all(isinstance(d, int) and 0 <= d < 1 << 31 for d in e["shape"])
+        )
         if ok and e.get("encoding") == "shared":
             ok = isinstance(e.get("bytes"), int) and e["bytes"] >= 0
             if "block" in e:
                 ok = ok and version >= 2 and isinstance(e["block"], int) and e["block"] >= 1
         elif ok:
-            ok = e.get("encoding") == "raw" and e.get("stored") in RAW_DTYPES \
+            ok = (
+                e.get("encoding") == "raw"
+                and e.get("stored") in RAW_DTYPES
                 and e.get("dtype") in RAW_DTYPES
+            )
         if not ok:
             raise _fail(source, f"malformed tensor entry {str(e)[:80]}")
         total += int(np.prod(e["shape"], dtype=np.float64))
@@ -170,8 +197,11 @@ def from_bytes(data: bytes, source: str = "compressed file") -> CompressedModel:
     if magic != MAGIC:
         raise _fail(source, "not a squeezenet compressed file (bad magic bytes)")
     if version not in VERSIONS:
-        raise _fail(source, f"unsupported format version {version} (this reader knows "
-                    f"versions {', '.join(map(str, VERSIONS))}; upgrade squeezenet)")
+        raise _fail(
+            source,
+            f"unsupported format version {version} (this reader knows "
+            f"versions {', '.join(map(str, VERSIONS))}; upgrade squeezenet)",
+        )
     (crc,) = struct.unpack_from("<I", data, len(data) - 4)
     if zlib.crc32(memoryview(data)[:-4]) != crc:
         raise _fail(source, "checksum mismatch (the file is truncated or corrupted)")
@@ -180,7 +210,7 @@ def from_bytes(data: bytes, source: str = "compressed file") -> CompressedModel:
         raise _fail(source, f"declared header size {header_len} exceeds the file")
     try:
         inflater = zlib.decompressobj()
-        text = inflater.decompress(data[start:start + header_len], MAX_HEADER_BYTES)
+        text = inflater.decompress(data[start : start + header_len], MAX_HEADER_BYTES)
         if inflater.unconsumed_tail:
             raise _fail(source, "header inflates past the size limit")
         header = json.loads(text)
@@ -196,18 +226,23 @@ def from_bytes(data: bytes, source: str = "compressed file") -> CompressedModel:
     raw_entries = []
     for e in header["tensors"]:
         if e["encoding"] == "shared":
-            section = memoryview(data)[offset:offset + e["bytes"]]
+            section = memoryview(data)[offset : offset + e["bytes"]]
             offset += e["bytes"]
-            tensors[e["name"]] = decode_shared(section, tuple(e["shape"]), header["coder"],
-                                               f"{source}: tensor {e['name']}",
-                                               e.get("block", 1))
+            tensors[e["name"]] = decode_shared(
+                section,
+                tuple(e["shape"]),
+                header["coder"],
+                f"{source}: tensor {e['name']}",
+                e.get("block", 1),
+            )
         else:
             tensors[e["name"]] = None  # filled below, keeps header order
             raw_entries.append(e)
     if sum(int(np.prod(e["shape"])) for e in raw_entries) > MAX_RAW_ELEMENTS:
         raise _fail(source, f"declares more than {MAX_RAW_ELEMENTS} raw elements")
-    expected = sum(int(np.prod(e["shape"])) * np.dtype(RAW_DTYPES[e["stored"]]).itemsize
-                   for e in raw_entries)
+    expected = sum(
+        int(np.prod(e["shape"])) * np.dtype(RAW_DTYPES[e["stored"]]).itemsize for e in raw_entries
+    )
     try:
         inflater = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
         raw = inflater.decompress(data[offset:body_end], max_length=expected)
@@ -220,7 +255,7 @@ def from_bytes(data: bytes, source: str = "compressed file") -> CompressedModel:
     for e in raw_entries:
         stored = np.dtype(RAW_DTYPES[e["stored"]])
         count = int(np.prod(e["shape"]))
-        chunk = raw[pos:pos + count * stored.itemsize]
+        chunk = raw[pos : pos + count * stored.itemsize]
         pos += count * stored.itemsize
         array = _unshuffle(chunk, stored, count).astype(RAW_DTYPES[e["dtype"]])
         tensors[e["name"]] = array.reshape(e["shape"])

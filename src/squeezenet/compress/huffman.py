@@ -65,7 +65,7 @@ def check_lengths(lengths: np.ndarray) -> str | None:
     if len(lengths) and (lengths.min() < 0 or lengths.max() > MAX_LEN):
         return f"code lengths outside 0..{MAX_LEN}"
     used = lengths[lengths > 0]
-    if len(used) and np.sum(2.0 ** -used) > 1.0:
+    if len(used) and np.sum(2.0**-used) > 1.0:
         return "code lengths violate the Kraft inequality"
     return None
 
@@ -86,8 +86,8 @@ def decode(data: bytes, lengths: np.ndarray, n: int) -> np.ndarray | None:
     for sym in np.flatnonzero(lengths):
         shift = MAX_LEN - int(lengths[sym])
         lo = int(codes[sym]) << shift
-        sym_lut[lo:lo + (1 << shift)] = sym
-        len_lut[lo:lo + (1 << shift)] = lengths[sym]
+        sym_lut[lo : lo + (1 << shift)] = sym
+        len_lut[lo : lo + (1 << shift)] = lengths[sym]
     raw = np.frombuffer(data, dtype=np.uint8)
     n_bits = 8 * len(raw)
     padded = np.concatenate([raw, np.zeros(3, dtype=np.uint8)]).astype(np.uint32)

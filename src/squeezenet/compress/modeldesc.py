@@ -38,7 +38,8 @@ def build_model(desc: dict, shapes: dict[str, tuple[int, ...]], source: str) -> 
         raise CompressedFormatError(f"{source}: the header's model is invalid ({e})") from None
     expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
     if expected != shapes:
-        raise CompressedFormatError(f"{source}: tensors do not match the header's model "
-                                    f"{desc.get('name')!r}")
+        raise CompressedFormatError(
+            f"{source}: tensors do not match the header's model {desc.get('name')!r}"
+        )
     model = make()
     return model

@@ -33,10 +33,18 @@ class Tuner(Protocol):
     between backward and the update, ``after_step`` after it; ``centroids`` says that
     ``params`` are shared values (codebook fine-tuning). Returns a final loss."""
 
-    def run(self, model: nn.Module, params: list[nn.Parameter], steps: int, lr: float,
-            before_step: Callable[[], None] | None = None,
-            after_step: Callable[[], None] | None = None,
-            desc: str = "", seed: int = 0, centroids: bool = False) -> float: ...
+    def run(
+        self,
+        model: nn.Module,
+        params: list[nn.Parameter],
+        steps: int,
+        lr: float,
+        before_step: Callable[[], None] | None = None,
+        after_step: Callable[[], None] | None = None,
+        desc: str = "",
+        seed: int = 0,
+        centroids: bool = False,
+    ) -> float: ...
 
 
 PROFILES = {"paper": SQUEEZENET_PROFILE, "none": 1.0}
@@ -49,8 +57,9 @@ def parse_prune(spec: str | float | dict) -> float | dict:
     if spec in PROFILES:
         return PROFILES[spec]
     if "=" in spec:
-        return {p.strip(): float(d) for p, _, d in
-                (part.partition("=") for part in spec.split(","))}
+        return {
+            p.strip(): float(d) for p, _, d in (part.partition("=") for part in spec.split(","))
+        }
     return float(spec)
 
 
@@ -74,8 +83,12 @@ class CompressConfig:
     flip: bool = True  # mirror calibration images (not for data like digits)
 
 
-def lossless(state: dict[str, torch.Tensor], model_desc: dict, coder: str | None = None,
-             meta: dict | None = None) -> CompressedModel:
+def lossless(
+    state: dict[str, torch.Tensor],
+    model_desc: dict,
+    coder: str | None = None,
+    meta: dict | None = None,
+) -> CompressedModel:
     """Re-encode already pruned + weight-shared weights exactly: every conv / linear weight
     (>= 2 dims) becomes a SharedTensor of its distinct values, everything else is raw."""
     tensors: dict[str, SharedTensor | np.ndarray] = {}
@@ -90,8 +103,13 @@ def lossless(state: dict[str, torch.Tensor], model_desc: dict, coder: str | None
     return CompressedModel(model_desc, tensors, coder or default_coder(), meta or {})
 
 
-def to_compressed(model: nn.Module, name: str, shared: dict[str, SharedTensor],
-                  config: CompressConfig, meta: dict | None = None) -> CompressedModel:
+def to_compressed(
+    model: nn.Module,
+    name: str,
+    shared: dict[str, SharedTensor],
+    config: CompressConfig,
+    meta: dict | None = None,
+) -> CompressedModel:
     tensors: dict[str, SharedTensor | np.ndarray] = {}
     raw_dtypes = {}
     for key, t in model.state_dict().items():
@@ -104,8 +122,9 @@ def to_compressed(model: nn.Module, name: str, shared: dict[str, SharedTensor],
                 # Round now, so that what is scored is exactly what the file holds.
                 array = array.astype(config.bias_dtype).astype(array.dtype)
             tensors[key] = array
-    return CompressedModel(describe_model(model, name), tensors, config.coder, meta or {},
-                           raw_dtypes)
+    return CompressedModel(
+        describe_model(model, name), tensors, config.coder, meta or {}, raw_dtypes
+    )
 
 
 def compress(
@@ -122,8 +141,9 @@ def compress(
     torch.manual_seed(config.seed)
     if isinstance(tuner, torch.Tensor):
         teacher = copy.deepcopy(model).eval()
-        tuner = Distillation(Calibration(tuner, teacher, flip=config.flip),
-                             config.batch_size, config.temperature)
+        tuner = Distillation(
+            Calibration(tuner, teacher, flip=config.flip), config.batch_size, config.temperature
+        )
     report = Report(model, name, config.coder)
     report.stage("uncompressed", score(model) if score else None)
 
@@ -140,11 +160,20 @@ def compress(
             step = {n: d ** (r / rounds) for n, d in targets.items()}
             pruner.prune(step)
             if tuner is not None and config.finetune_steps:
-                tuner.run(model, params, config.finetune_steps, config.lr,
-                          pruner.mask_gradients, pruner.apply, desc=f"prune {r}/{rounds}",
-                          seed=config.seed + r)
-        report.stage("pruned" + (" + fine-tuned" if tuner is not None and
-                                 config.finetune_steps else ""), score(model) if score else None)
+                tuner.run(
+                    model,
+                    params,
+                    config.finetune_steps,
+                    config.lr,
+                    pruner.mask_gradients,
+                    pruner.apply,
+                    desc=f"prune {r}/{rounds}",
+                    seed=config.seed + r,
+                )
+        report.stage(
+            "pruned" + (" + fine-tuned" if tuner is not None and config.finetune_steps else ""),
+            score(model) if score else None,
+        )
     pruner.remove()  # zeros are now exact; quantization keeps them zero
 
     bits = parse_bits(config.bits)
@@ -152,9 +181,17 @@ def compress(
     report.stage("quantized", score(model) if score else None)
     if tuner is not None and config.codebook_steps:
         biases = [p for n, p in model.named_parameters() if n not in quantizer.codebooks]
-        tuner.run(model, quantizer.parameters() + biases, config.codebook_steps,
-                  config.codebook_lr, quantizer.accumulate_grads, quantizer.apply,
-                  desc="codebook", seed=config.seed + 1000, centroids=True)
+        tuner.run(
+            model,
+            quantizer.parameters() + biases,
+            config.codebook_steps,
+            config.codebook_lr,
+            quantizer.accumulate_grads,
+            quantizer.apply,
+            desc="codebook",
+            seed=config.seed + 1000,
+            centroids=True,
+        )
         report.stage("codebook fine-tuned", score(model) if score else None)
     cm = to_compressed(model, name, quantizer.shared_tensors(), config)
     # Score exactly what the file holds (biases may have been rounded to float16).

@@ -21,10 +21,13 @@ from torch import nn
 # wildcard patterns over parameter names or their paper aliases (fire_aliases); first match
 # wins.
 SQUEEZENET_PROFILE: dict[str, float] = {
-    "fire8.expand3x3.weight": 0.30, "fire9.expand3x3.weight": 0.30,
+    "fire8.expand3x3.weight": 0.30,
+    "fire9.expand3x3.weight": 0.30,
     "fire*.expand3x3.weight": 0.33,
-    "fire6.expand1x1.weight": 0.5, "fire8.expand1x1.weight": 0.5,
-    "fire7.squeeze.weight": 0.5, "fire9.squeeze.weight": 0.5,
+    "fire6.expand1x1.weight": 0.5,
+    "fire8.expand1x1.weight": 0.5,
+    "fire7.squeeze.weight": 0.5,
+    "fire9.squeeze.weight": 0.5,
     "classifier.*.weight": 0.20,
 }
 
@@ -49,8 +52,12 @@ def _match(pattern: str, name: str) -> bool:
     return re.fullmatch(regex, name) is not None
 
 
-def resolve_density(model: nn.Module, profile: dict[str, float] | float,
-                    names: list[str], default: float | None = 1.0) -> dict[str, float]:
+def resolve_density(
+    model: nn.Module,
+    profile: dict[str, float] | float,
+    names: list[str],
+    default: float | None = 1.0,
+) -> dict[str, float]:
     """Per-parameter value from a profile: a number applies to all, a {pattern: value}
     dict gives the first matching pattern's value, else ``default``."""
     if isinstance(profile, (int, float)):
@@ -70,15 +77,19 @@ def resolve_density(model: nn.Module, profile: dict[str, float] | float,
 
 def prunable(model: nn.Module) -> list[str]:
     """Names of conv / linear weights (biases are never pruned: they are few)."""
-    return [f"{name}.weight" for name, m in model.named_modules()
-            if isinstance(m, (nn.Conv2d, nn.Linear))]
+    return [
+        f"{name}.weight"
+        for name, m in model.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
 
 
 GRANULARITIES = ("weight", "kernel")
 
 
-def magnitude_mask(weight: torch.Tensor, density: float,
-                   granularity: str = "weight") -> torch.Tensor:
+def magnitude_mask(
+    weight: torch.Tensor, density: float, granularity: str = "weight"
+) -> torch.Tensor:
     """Keep the ``density`` fraction of weights with the largest magnitude.
 
     ``granularity="kernel"`` keeps or drops whole k x k kernels (one input channel of one
@@ -89,8 +100,9 @@ def magnitude_mask(weight: torch.Tensor, density: float,
     if not 0.0 < density <= 1.0:
         raise ValueError(f"density must be in (0, 1], got {density}")
     if granularity not in GRANULARITIES:
-        raise ValueError(f"unknown pruning granularity {granularity!r}; "
-                         f"choose from {GRANULARITIES}")
+        raise ValueError(
+            f"unknown pruning granularity {granularity!r}; choose from {GRANULARITIES}"
+        )
     if granularity == "kernel" and weight.dim() == 4 and weight[0, 0].numel() > 1:
         norms = weight.detach().flatten(2).norm(dim=2)
         return magnitude_mask(norms, density)[:, :, None, None].expand_as(weight).clone()
@@ -106,8 +118,9 @@ class Pruner:
 
     def __init__(self, model: nn.Module, granularity: str = "weight") -> None:
         if granularity not in GRANULARITIES:
-            raise ValueError(f"unknown pruning granularity {granularity!r}; "
-                             f"choose from {GRANULARITIES}")
+            raise ValueError(
+                f"unknown pruning granularity {granularity!r}; choose from {GRANULARITIES}"
+            )
         self.model = model
         self.granularity = granularity
         self.masks: dict[str, torch.Tensor] = {}
@@ -117,8 +130,9 @@ class Pruner:
         """(Re)compute masks by magnitude; a weight pruned before stays pruned."""
         for name, density in densities.items():
             w = self._params[name].detach()
-            mask = magnitude_mask(w * self.masks[name] if name in self.masks else w, density,
-                                  self.granularity)
+            mask = magnitude_mask(
+                w * self.masks[name] if name in self.masks else w, density, self.granularity
+            )
             if name in self.masks:
                 mask &= self.masks[name]
             self.masks[name] = mask

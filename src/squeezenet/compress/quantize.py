@@ -77,7 +77,7 @@ class Quantizer:
                 raise ValueError(f"{name}: bits must be in 1..16, got {b}")
             w = params[name].detach().cpu().flatten().numpy()
             nz = np.flatnonzero(w)
-            centroids, assign = kmeans_1d(w[nz], 2 ** b)
+            centroids, assign = kmeans_1d(w[nz], 2**b)
             full = np.full(w.shape, -1, dtype=np.int64)
             full[nz] = assign
             self.codebooks[name] = nn.Parameter(torch.from_numpy(centroids))
@@ -112,5 +112,7 @@ class Quantizer:
 
     def shared_tensors(self) -> dict[str, SharedTensor]:
         """The exact shared form of each quantized weight (for the file writer)."""
-        return {name: SharedTensor.from_dense(self._params[name].detach().cpu().numpy(), name)
-                for name in self.codebooks}
+        return {
+            name: SharedTensor.from_dense(self._params[name].detach().cpu().numpy(), name)
+            for name in self.codebooks
+        }

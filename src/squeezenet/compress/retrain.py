@@ -72,6 +72,7 @@ def batchnorm_inserted(model: nn.Module, batches, prepare) -> Iterator[list[nn.P
         init_batchnorm_identity(model, _inputs(batches, prepare))
         yield [p for w in wrappers for p in w.bn.parameters()]
     finally:
+
         def unwrap(module: nn.Module) -> None:
             for name, child in module.named_children():
                 if isinstance(child, _ConvThenBN):
@@ -96,28 +97,46 @@ class LabelledRetraining:
     the data's test split when it has one, else its validation split, in float32.
     """
 
-    def __init__(self, data: str, recipe: str = "cifar10-fast", batch_size: int = 128,
-                 device: str | torch.device = "cpu", seed: int = 0,
-                 label_smoothing: float | None = None, weight_decay: float = 5e-5,
-                 amp: str = "auto", progress: bool = True, batchnorm: bool = True) -> None:
+    def __init__(
+        self,
+        data: str,
+        recipe: str = "cifar10-fast",
+        batch_size: int = 128,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+        label_smoothing: float | None = None,
+        weight_decay: float = 5e-5,
+        amp: str = "auto",
+        progress: bool = True,
+        batchnorm: bool = True,
+    ) -> None:
         from ..models import default_input_size
         from ..train import resolve_config
         from ..train.data import build_data
         from ..train.engine import Batches
         from ..train.trainer import resolve_amp
 
-        self.cfg = resolve_config(overrides={"recipe": recipe, "data": data, "seed": seed,
-                                             "batch_size": batch_size, "progress": progress})
+        self.cfg = resolve_config(
+            overrides={
+                "recipe": recipe,
+                "data": data,
+                "seed": seed,
+                "batch_size": batch_size,
+                "progress": progress,
+            }
+        )
         self.device = torch.device(device)
         size = self.cfg.image_size or default_input_size(self.cfg.model)
-        self.data = build_data(self.cfg, rank=0, world_size=1, image_size=size,
-                               pin_memory=self.device.type == "cuda")
+        self.data = build_data(
+            self.cfg, rank=0, world_size=1, image_size=size, pin_memory=self.device.type == "cuda"
+        )
         self.prepare = Batches(self.device, self.cfg.mean, self.cfg.std, channels_last=False)
         self.amp = resolve_amp(amp, self.device)
         if self.amp == "fp16":  # no GradScaler here; bf16 needs none
             self.amp = "off"
-        self.label_smoothing = (self.cfg.label_smoothing if label_smoothing is None
-                                else label_smoothing)
+        self.label_smoothing = (
+            self.cfg.label_smoothing if label_smoothing is None else label_smoothing
+        )
         self.weight_decay = weight_decay
         self.progress = progress
         self.batchnorm = batchnorm
@@ -134,10 +153,18 @@ class LabelledRetraining:
             self._epoch += 1
             yield from self.data.train
 
-    def run(self, model: nn.Module, params: list[nn.Parameter], steps: int, lr: float,
-            before_step: Callable[[], None] | None = None,
-            after_step: Callable[[], None] | None = None,
-            desc: str = "retrain", seed: int = 0, centroids: bool = False) -> float:
+    def run(
+        self,
+        model: nn.Module,
+        params: list[nn.Parameter],
+        steps: int,
+        lr: float,
+        before_step: Callable[[], None] | None = None,
+        after_step: Callable[[], None] | None = None,
+        desc: str = "retrain",
+        seed: int = 0,
+        centroids: bool = False,
+    ) -> float:
         """``steps`` SGD steps on ``params``; returns the mean loss of the last 10%.
 
         ``before_step`` runs between backward and the update (gradient masking, per-cluster
@@ -150,8 +177,16 @@ class LabelledRetraining:
             return float("nan")
         if self.batchnorm and not centroids:
             with batchnorm_inserted(model, self.data.train, self.prepare) as bn_params:
-                return self._run(model, list(params) + bn_params, steps, lr, before_step,
-                                 after_step, desc, centroids)
+                return self._run(
+                    model,
+                    list(params) + bn_params,
+                    steps,
+                    lr,
+                    before_step,
+                    after_step,
+                    desc,
+                    centroids,
+                )
         return self._run(model, params, steps, lr, before_step, after_step, desc, centroids)
 
     def _run(self, model, params, steps, lr, before_step, after_step, desc, centroids):
@@ -163,17 +198,28 @@ class LabelledRetraining:
         # centroids would drag every weight of a cluster toward zero at once.
         decay = [p for p in params if p.ndim > 1]
         other = [p for p in params if p.ndim <= 1]
-        groups = [g for g in ({"params": decay, "weight_decay": self.weight_decay},
-                              {"params": other, "weight_decay": 0.0}) if g["params"]]
-        optimizer = (torch.optim.Adam(params, lr=lr) if centroids else
-                     torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True))
+        groups = [
+            g
+            for g in (
+                {"params": decay, "weight_decay": self.weight_decay},
+                {"params": other, "weight_decay": 0.0},
+            )
+            if g["params"]
+        ]
+        optimizer = (
+            torch.optim.Adam(params, lr=lr)
+            if centroids
+            else torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
+        )
         schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+            optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
+        )
         model.train()
         losses = []
         batches = self._batches()
-        for _ in tqdm(range(steps), desc=desc, file=sys.stderr, leave=False,
-                      disable=not self.progress):
+        for _ in tqdm(
+            range(steps), desc=desc, file=sys.stderr, leave=False, disable=not self.progress
+        ):
             x, y = self.prepare(*next(batches))
             with autocast(self.device, self.amp):
                 logits = model(x)

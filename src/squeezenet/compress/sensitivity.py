@@ -27,13 +27,17 @@ def estimated_bytes(numel: int, density: float, bits: int) -> float:
     and the codebook itself."""
     d = min(max(density, 0.0), 1.0)
     mask_bits = 0.0 if d in (0.0, 1.0) else -(d * math.log2(d) + (1 - d) * math.log2(1 - d))
-    return numel * (mask_bits + d * 0.9 * bits) / 8 + 1.3 * 2 ** bits + 20
+    return numel * (mask_bits + d * 0.9 * bits) / 8 + 1.3 * 2**bits + 20
 
 
 @torch.no_grad()
-def measure(model: nn.Module, layers: Iterable[str], densities: Iterable[float],
-            score: Callable[[nn.Module], float],
-            progress: Callable[[str], None] | None = None) -> dict[str, dict[float, float]]:
+def measure(
+    model: nn.Module,
+    layers: Iterable[str],
+    densities: Iterable[float],
+    score: Callable[[nn.Module], float],
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, dict[float, float]]:
     """``{layer: {density: score}}`` with only that layer pruned to that density; the model
     is restored after each measurement. ``score`` is higher-is-better (e.g. top-1)."""
     params = dict(model.named_parameters())
@@ -61,9 +65,14 @@ def _loss_curve(points: dict[float, float], baseline: float):
     return lambda d: float(np.interp(math.log(d), xs, ys))
 
 
-def allocate(sensitivity: dict[str, dict[float, float]], baseline: float,
-             numel: dict[str, int], bits: dict[str, int], budget_bytes: float,
-             candidates: Iterable[float]) -> dict[str, float]:
+def allocate(
+    sensitivity: dict[str, dict[float, float]],
+    baseline: float,
+    numel: dict[str, int],
+    bits: dict[str, int],
+    budget_bytes: float,
+    candidates: Iterable[float],
+) -> dict[str, float]:
     """Densities (from ``candidates``) minimising the summed one-shot score loss with the
     :func:`estimated_bytes` of all layers within ``budget_bytes``. Raises ValueError if
     even the sparsest candidates do not fit."""
@@ -72,17 +81,20 @@ def allocate(sensitivity: dict[str, dict[float, float]], baseline: float,
     cost = {n: {d: estimated_bytes(numel[n], d, bits[n]) for d in candidates} for n in curves}
 
     def pick(lam: float) -> dict[str, float]:
-        return {n: min(candidates, key=lambda d: (curves[n](d) + lam * cost[n][d], -d))
-                for n in curves}
+        return {
+            n: min(candidates, key=lambda d: (curves[n](d) + lam * cost[n][d], -d)) for n in curves
+        }
 
     def total(choice: dict[str, float]) -> float:
         return sum(cost[n][d] for n, d in choice.items())
 
     sparsest = {n: candidates[0] for n in curves}
     if total(sparsest) > budget_bytes:
-        raise ValueError(f"even {candidates[0]:.0%} everywhere needs about "
-                         f"{total(sparsest):,.0f} bytes, more than the budget of "
-                         f"{budget_bytes:,.0f}")
+        raise ValueError(
+            f"even {candidates[0]:.0%} everywhere needs about "
+            f"{total(sparsest):,.0f} bytes, more than the budget of "
+            f"{budget_bytes:,.0f}"
+        )
     if total(pick(0.0)) <= budget_bytes:  # the budget does not bind: least loss, densest
         return pick(0.0)
     lo, hi = 0.0, 1.0

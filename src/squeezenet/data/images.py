@@ -75,8 +75,9 @@ class LabelledImages:
         return len(self.samples)
 
 
-def scan_folder(root: str | os.PathLike, class_list: str | os.PathLike | None = None
-                ) -> LabelledImages:
+def scan_folder(
+    root: str | os.PathLike, class_list: str | os.PathLike | None = None
+) -> LabelledImages:
     """Label the images under ``root``.
 
     * ImageFolder layout (``root/<class>/<image>``): classes are the sub-folder names, sorted

@@ -32,11 +32,13 @@ BACKENDS: dict[str, BackendInfo] = {
     "torch": BackendInfo(None, "fp32", None, "PyTorch eager"),
     "torch-cl": BackendInfo(None, "fp32", None, "PyTorch eager, channels-last layout"),
     "onnxruntime": BackendInfo("onnxruntime", "fp32", "onnx", "ONNX Runtime, CPU"),
-    "onnxruntime-int8": BackendInfo("onnxruntime", "int8", "onnx",
-                                    "ONNX Runtime, static INT8 (QDQ)"),
+    "onnxruntime-int8": BackendInfo(
+        "onnxruntime", "int8", "onnx", "ONNX Runtime, static INT8 (QDQ)"
+    ),
     "openvino": BackendInfo("openvino", "fp32", "openvino", "OpenVINO, CPU, fp32 inference"),
-    "openvino-int8": BackendInfo("openvino", "int8", "openvino",
-                                 "OpenVINO running the static INT8 (QDQ) ONNX graph"),
+    "openvino-int8": BackendInfo(
+        "openvino", "int8", "openvino", "OpenVINO running the static INT8 (QDQ) ONNX graph"
+    ),
 }
 
 
@@ -84,16 +86,24 @@ def check_backend_names(names: Iterable[str], calibration) -> None:
             raise ValueError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
         missing = _missing_modules(name)
         if missing:
-            raise ValueError(f"backend {name!r} needs {', '.join(missing)}: "
-                             f"pip install 'squeezenet[{info.extra}]'")
+            raise ValueError(
+                f"backend {name!r} needs {', '.join(missing)}: "
+                f"pip install 'squeezenet[{info.extra}]'"
+            )
         if info.precision == "int8" and calibration is None:
-            raise ValueError(f"backend {name!r} needs calibration images (--calibration: an "
-                             "image folder or a zip of images, not the evaluation images)")
+            raise ValueError(
+                f"backend {name!r} needs calibration images (--calibration: an "
+                "image folder or a zip of images, not the evaluation images)"
+            )
 
 
-def prepare_artifacts(names: Iterable[str], model: nn.Module, workdir: str | os.PathLike,
-                      input_size: int = 224, calibration: torch.Tensor | None = None
-                      ) -> dict[str, Path]:
+def prepare_artifacts(
+    names: Iterable[str],
+    model: nn.Module,
+    workdir: str | os.PathLike,
+    input_size: int = 224,
+    calibration: torch.Tensor | None = None,
+) -> dict[str, Path]:
     """Export the ONNX files the named backends load: ``{"fp32": path, "int8": path}``."""
     from .export import export_onnx
 
@@ -105,13 +115,13 @@ def prepare_artifacts(names: Iterable[str], model: nn.Module, workdir: str | os.
     if "int8" in need:
         from .quantize_int8 import quantize_onnx
 
-        paths["int8"] = quantize_onnx(paths["fp32"], Path(workdir) / "model-int8.onnx",
-                                      calibration)
+        paths["int8"] = quantize_onnx(paths["fp32"], Path(workdir) / "model-int8.onnx", calibration)
     return paths
 
 
-def load_backend(name: str, model: nn.Module, artifacts: dict[str, Path],
-                 threads: int | None = None) -> Backend:
+def load_backend(
+    name: str, model: nn.Module, artifacts: dict[str, Path], threads: int | None = None
+) -> Backend:
     """Build one backend from the model (torch ones) or from the exported files."""
     info = BACKENDS[name]
     if name == "torch":
@@ -125,9 +135,13 @@ def load_backend(name: str, model: nn.Module, artifacts: dict[str, Path],
     return Backend(name, info.precision, _openvino_fn(path, threads))
 
 
-def create_backends(names: Iterable[str], model: nn.Module, input_size: int = 224,
-                    threads: int | None = None, calibration: torch.Tensor | None = None
-                    ) -> list[Backend]:
+def create_backends(
+    names: Iterable[str],
+    model: nn.Module,
+    input_size: int = 224,
+    threads: int | None = None,
+    calibration: torch.Tensor | None = None,
+) -> list[Backend]:
     """Backends by name for ``model`` (exported once, shared by all that need the file).
     ``calibration``: preprocessed real images for the INT8 ones."""
     names = list(names)
@@ -165,8 +179,9 @@ def _onnxruntime_fn(path: Path, threads: int | None) -> Callable[[torch.Tensor],
     return run
 
 
-def _openvino_fn(path: Path, threads: int | None,
-                 max_shapes: int = 4) -> Callable[[torch.Tensor], torch.Tensor]:
+def _openvino_fn(
+    path: Path, threads: int | None, max_shapes: int = 4
+) -> Callable[[torch.Tensor], torch.Tensor]:
     import openvino as ov
 
     config = {
@@ -205,8 +220,9 @@ def _as_numpy(x: torch.Tensor):
     return x.detach().to(torch.float32).contiguous().numpy()
 
 
-def load_exported(path: str | os.PathLike, fmt: str, threads: int | None = None
-                  ) -> Callable[[torch.Tensor], torch.Tensor]:
+def load_exported(
+    path: str | os.PathLike, fmt: str, threads: int | None = None
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """A callable over an exported file, run by the runtime that format is for (ONNX files
     by ONNX Runtime, IR by OpenVINO, TorchScript by ``torch.jit.load``)."""
     path = Path(path)

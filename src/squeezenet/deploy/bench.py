@@ -66,8 +66,9 @@ def _measure_in_child(factory: Callable[[], Callable], x: torch.Tensor, conn) ->
         conn.send(None)
 
 
-def _peak_memory_mib(factory: Callable[[], Callable], x: torch.Tensor,
-                     timeout: float = 120.0) -> float | None:
+def _peak_memory_mib(
+    factory: Callable[[], Callable], x: torch.Tensor, timeout: float = 120.0
+) -> float | None:
     """Peak-RSS growth of building the backend and running ``x`` once, measured in a forked
     child so that every backend starts from the same heap (in one process, memory freed by
     an earlier backend would be reused by the next and hide its cost). None where fork or
@@ -106,9 +107,17 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def run_bench(model: nn.Module, names: list[str], input_size: int = 224, threads: int = 2,
-              rounds: int = 10, iters: int = 20, batch: int = 32,
-              calibration: torch.Tensor | None = None, progress: bool = True) -> list[dict]:
+def run_bench(
+    model: nn.Module,
+    names: list[str],
+    input_size: int = 224,
+    threads: int = 2,
+    rounds: int = 10,
+    iters: int = 20,
+    batch: int = 32,
+    calibration: torch.Tensor | None = None,
+    progress: bool = True,
+) -> list[dict]:
     """Time each named backend (plus the torchvision baseline when ``model`` has
     squeezenet1_1's layout). Returns one row per backend and batch size (1 and ``batch``):
     ``backend, precision, batch, median_ms, p90_ms, images_per_s, peak_mem_mib, speedup``.
@@ -120,14 +129,25 @@ def run_bench(model: nn.Module, names: list[str], input_size: int = 224, threads
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _run_bench(model, names, input_size, threads, rounds, iters, batch, calibration,
-                          progress)
+        return _run_bench(
+            model, names, input_size, threads, rounds, iters, batch, calibration, progress
+        )
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _run_bench(model, names, input_size, threads, rounds, iters, batch, calibration,
-               progress, settle_s: float = 0.05) -> list[dict]:
+def _run_bench(
+    model,
+    names,
+    input_size,
+    threads,
+    rounds,
+    iters,
+    batch,
+    calibration,
+    progress,
+    settle_s: float = 0.05,
+) -> list[dict]:
     model = model.eval()
     in_channels = getattr(getattr(model, "spec", None), "in_channels", 3)
     gen = torch.Generator().manual_seed(0)
@@ -143,9 +163,19 @@ def _run_bench(model, names, input_size, threads, rounds, iters, batch, calibrat
         factories: list[tuple[str, str, Callable[[bool], Callable]]] = []
         if _torchvision_baseline(model) is not None:
             factories.append((BASELINE, "fp32", lambda own: _eager(_torchvision_baseline(model))))
-        factories += [(n, BACKENDS[n].precision, lambda own, n=n: load_backend(
-            n, copy.deepcopy(model) if own and BACKENDS[n].runtime is None else model,
-            artifacts, threads)) for n in names]
+        factories += [
+            (
+                n,
+                BACKENDS[n].precision,
+                lambda own, n=n: load_backend(
+                    n,
+                    copy.deepcopy(model) if own and BACKENDS[n].runtime is None else model,
+                    artifacts,
+                    threads,
+                ),
+            )
+            for n in names
+        ]
         # All children fork before any runtime starts its thread pool in this process.
         for name, _, factory in factories:
             peaks[name] = _peak_memory_mib(lambda f=factory: f(True), xb)
@@ -154,15 +184,14 @@ def _run_bench(model, names, input_size, threads, rounds, iters, batch, calibrat
             fn(xb)  # first run: arenas, kernel selection; not timed
             entries.append((name, precision, fn))
 
-    times: dict[tuple[str, int], list[float]] = {(e[0], b): [] for e in entries
-                                                  for b in (1, batch)}
+    times: dict[tuple[str, int], list[float]] = {(e[0], b): [] for e in entries for b in (1, batch)}
     for _, _, fn in entries:  # warm-up, untimed
         for _ in range(3):
             fn(x1)
     batch_iters = max(1, iters // 8)
     bar = tqdm(total=rounds, desc="bench", unit="round", file=sys.stderr, disable=not progress)
     for r in range(rounds):
-        for name, _, fn in entries[r % len(entries):] + entries[:r % len(entries)]:
+        for name, _, fn in entries[r % len(entries) :] + entries[: r % len(entries)]:
             for x, k in ((x1, iters), (xb, batch_iters)):
                 samples = times[(name, len(x))]
                 # The previous runtime's worker threads spin-wait for a while after its last
@@ -183,14 +212,21 @@ def _run_bench(model, names, input_size, threads, rounds, iters, batch, calibrat
         for name, precision, _ in entries:
             samples = times[(name, b)]
             median = statistics.median(samples)
-            rows.append({
-                "backend": name, "precision": precision, "batch": b,
-                "median_ms": round(median, 3), "p90_ms": round(_percentile(samples, 0.9), 3),
-                "images_per_s": round(b * 1000 / median, 1),
-                "peak_mem_mib": peaks[name], "threads": threads, "input_size": input_size,
-                "samples": len(samples),
-                "speedup": round(base / median, 2) if base else None,
-            })
+            rows.append(
+                {
+                    "backend": name,
+                    "precision": precision,
+                    "batch": b,
+                    "median_ms": round(median, 3),
+                    "p90_ms": round(_percentile(samples, 0.9), 3),
+                    "images_per_s": round(b * 1000 / median, 1),
+                    "peak_mem_mib": peaks[name],
+                    "threads": threads,
+                    "input_size": input_size,
+                    "samples": len(samples),
+                    "speedup": round(base / median, 2) if base else None,
+                }
+            )
     return rows
 
 
@@ -204,23 +240,41 @@ def _eager(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
 
 def format_table(rows: list[dict]) -> str:
     """A fixed-width text table (also valid Markdown) of :func:`run_bench` rows."""
-    header = ["backend", "precision", "batch", "median ms", "p90 ms", "img/s",
-              "peak MiB", "vs torchvision"]
+    header = [
+        "backend",
+        "precision",
+        "batch",
+        "median ms",
+        "p90 ms",
+        "img/s",
+        "peak MiB",
+        "vs torchvision",
+    ]
     lines = [header]
     for r in rows:
-        lines.append([
-            r["backend"], r["precision"], str(r["batch"]), f"{r['median_ms']:.2f}",
-            f"{r['p90_ms']:.2f}", f"{r['images_per_s']:.1f}",
-            "-" if r["peak_mem_mib"] is None else f"{r['peak_mem_mib']:.0f}",
-            "-" if r["speedup"] is None else f"{r['speedup']:.2f}x",
-        ])
+        lines.append(
+            [
+                r["backend"],
+                r["precision"],
+                str(r["batch"]),
+                f"{r['median_ms']:.2f}",
+                f"{r['p90_ms']:.2f}",
+                f"{r['images_per_s']:.1f}",
+                "-" if r["peak_mem_mib"] is None else f"{r['peak_mem_mib']:.0f}",
+                "-" if r["speedup"] is None else f"{r['speedup']:.2f}x",
+            ]
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = []
     for j, line in enumerate(lines):
-        cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in
-                 enumerate(zip(line, widths))]
+        cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))]
         out.append("| " + " | ".join(cells) + " |")
         if j == 0:
-            out.append("|" + "|".join("-" * (w + 2) if i < 2 else "-" * (w + 1) + ":"
-                                      for i, w in enumerate(widths)) + "|")
+            out.append(
+                "|"
+                + "|".join(
+                    "-" * (w + 2) if i < 2 else "-" * (w + 1) + ":" for i, w in enumerate(widths)
+                )
+                + "|"
+            )
     return "\n".join(out)

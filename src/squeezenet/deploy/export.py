@@ -54,8 +54,9 @@ def check_onnx(path: str | os.PathLike) -> None:
         raise ValueError(f"{path}: the exported ONNX graph is invalid: {e}") from None
 
 
-def export_onnx(model: nn.Module, path: str | os.PathLike, input_size: int = 224,
-                opset: int | None = None) -> Path:
+def export_onnx(
+    model: nn.Module, path: str | os.PathLike, input_size: int = 224, opset: int | None = None
+) -> Path:
     """One self-contained ``.onnx`` file (weights inside), input ``input`` with a dynamic
     batch dimension, output ``logits``."""
     path = Path(path)
@@ -67,10 +68,18 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, input_size: int = 224
         # The dynamo exporter (torch.export) is torch's supported path; its progress chatter
         # goes to stdout, which would corrupt `--json` output, hence the redirect.
         with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
-            torch.onnx.export(model, (x,), str(tmp), dynamo=True, external_data=False,
-                              input_names=["input"], output_names=["logits"],
-                              dynamic_shapes=({0: batch},), opset_version=opset,
-                              verbose=False)
+            torch.onnx.export(
+                model,
+                (x,),
+                str(tmp),
+                dynamo=True,
+                external_data=False,
+                input_names=["input"],
+                output_names=["logits"],
+                dynamic_shapes=({0: batch},),
+                opset_version=opset,
+                verbose=False,
+            )
         check_onnx(tmp)
     return path
 
@@ -107,8 +116,14 @@ def export_openvino(onnx_path: str | os.PathLike, path: str | os.PathLike) -> Pa
     return path
 
 
-def export_model(model: nn.Module, path: str | os.PathLike, fmt: str, input_size: int = 224,
-                 int8_calibration: torch.Tensor | None = None, opset: int | None = None) -> Path:
+def export_model(
+    model: nn.Module,
+    path: str | os.PathLike,
+    fmt: str,
+    input_size: int = 224,
+    int8_calibration: torch.Tensor | None = None,
+    opset: int | None = None,
+) -> Path:
     """Export ``model`` as ``fmt`` (one of :data:`FORMATS`).
 
     With ``int8_calibration`` (a preprocessed float batch of real images) the ONNX and
@@ -136,14 +151,19 @@ def export_model(model: nn.Module, path: str | os.PathLike, fmt: str, input_size
 
 
 @torch.inference_mode()
-def compare_outputs(reference: Callable[[torch.Tensor], torch.Tensor],
-                    candidate: Callable[[torch.Tensor], torch.Tensor],
-                    batch: torch.Tensor) -> dict:
+def compare_outputs(
+    reference: Callable[[torch.Tensor], torch.Tensor],
+    candidate: Callable[[torch.Tensor], torch.Tensor],
+    batch: torch.Tensor,
+) -> dict:
     """Run both on the same batch: the max absolute logit difference and how many rows
     agree on the top-1 class."""
     a = torch.as_tensor(reference(batch)).float()
     b = torch.as_tensor(candidate(batch)).float()
     if a.shape != b.shape:
         raise ValueError(f"output shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
-    return {"max_abs_diff": float((a - b).abs().max()), "n": len(a),
-            "top1_agree": int((a.argmax(1) == b.argmax(1)).sum())}
+    return {
+        "max_abs_diff": float((a - b).abs().max()),
+        "n": len(a),
+        "top1_agree": int((a.argmax(1) == b.argmax(1)).sum()),
+    }

@@ -33,8 +33,12 @@ def _zip_members(path: Path) -> list[str]:
         raise ValueError(f"{path}: not a readable zip file") from None
 
 
-def calibration_batch(source: str | os.PathLike, transform: Callable[[Image.Image], torch.Tensor],
-                      n: int = 200, seed: int = 0) -> torch.Tensor:
+def calibration_batch(
+    source: str | os.PathLike,
+    transform: Callable[[Image.Image], torch.Tensor],
+    n: int = 200,
+    seed: int = 0,
+) -> torch.Tensor:
     """``n`` images drawn (fixed seed) from an image folder (searched recursively) or a zip
     of images, preprocessed with ``transform`` -> a float batch ``(n, C, H, W)``.
 
@@ -52,8 +56,9 @@ def calibration_batch(source: str | os.PathLike, transform: Callable[[Image.Imag
     else:
         raise ValueError(f"{source}: calibration source must be an image folder or a .zip")
     if not members:
-        raise ValueError(f"{source}: no calibration images "
-                         f"(extensions {', '.join(IMAGE_EXTENSIONS)})")
+        raise ValueError(
+            f"{source}: no calibration images (extensions {', '.join(IMAGE_EXTENSIONS)})"
+        )
     picked = random.Random(seed).sample(members, min(n, len(members)))
     threads = torch.get_num_threads()
     # Per-image tensor ops are too small to gain from threads; on a busy machine the thread
@@ -90,8 +95,9 @@ class _Batches:
         return None if chunk is None else {self._input_name: chunk.contiguous().numpy()}
 
 
-def quantize_onnx(fp32_path: str | os.PathLike, int8_path: str | os.PathLike,
-                  calibration: torch.Tensor) -> Path:
+def quantize_onnx(
+    fp32_path: str | os.PathLike, int8_path: str | os.PathLike, calibration: torch.Tensor
+) -> Path:
     """Write a QDQ INT8 copy of an fp32 ONNX model: per-channel symmetric INT8 weights,
     UINT8 activations whose ranges are the min/max seen on ``calibration``."""
     import onnx
@@ -104,8 +110,10 @@ def quantize_onnx(fp32_path: str | os.PathLike, int8_path: str | os.PathLike,
     )
 
     if calibration.dim() != 4 or len(calibration) == 0:
-        raise ValueError(f"calibration must be a non-empty (N, C, H, W) batch, "
-                         f"got shape {tuple(calibration.shape)}")
+        raise ValueError(
+            f"calibration must be a non-empty (N, C, H, W) batch, "
+            f"got shape {tuple(calibration.shape)}"
+        )
     int8_path = Path(int8_path)
     input_name = onnx.load(str(fp32_path), load_external_data=False).graph.input[0].name
     reader = type("_Reader", (_Batches, CalibrationDataReader), {})(calibration, input_name)
@@ -114,9 +122,15 @@ def quantize_onnx(fp32_path: str | os.PathLike, int8_path: str | os.PathLike,
         pre = tmp.with_name(tmp.stem + "-pre.onnx")
         try:
             quant_pre_process(str(fp32_path), str(pre))
-            quantize_static(str(pre), str(tmp), reader, quant_format=QuantFormat.QDQ,
-                            per_channel=True, activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8)
+            quantize_static(
+                str(pre),
+                str(tmp),
+                reader,
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+            )
         finally:
             pre.unlink(missing_ok=True)
     return int8_path

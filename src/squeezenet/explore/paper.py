@@ -37,10 +37,14 @@ BYPASS_ORDER = ("simple", "complex", "none")
 # Compression release realises it; the paper quantises every layer to 6 bits in Table 1.
 TABLE1_DENSITY = {
     "features.0": 1.0,
-    "features.3": (1.0, 1.0, 0.33), "features.4": (1.0, 1.0, 0.33),
-    "features.5": (1.0, 1.0, 0.33), "features.7": (1.0, 1.0, 0.33),
-    "features.8": (1.0, 0.5, 0.33), "features.9": (0.5, 1.0, 0.33),
-    "features.10": (1.0, 0.5, 0.3), "features.12": (0.5, 1.0, 0.3),
+    "features.3": (1.0, 1.0, 0.33),
+    "features.4": (1.0, 1.0, 0.33),
+    "features.5": (1.0, 1.0, 0.33),
+    "features.7": (1.0, 1.0, 0.33),
+    "features.8": (1.0, 0.5, 0.33),
+    "features.9": (0.5, 1.0, 0.33),
+    "features.10": (1.0, 0.5, 0.3),
+    "features.12": (0.5, 1.0, 0.3),
     "classifier.1": 0.2,
 }
 TABLE1_BITS = 6

@@ -60,14 +60,18 @@ def table1_rows(han_layers=None) -> list[dict]:
     pruning density and, if given, the density measured in Han's release."""
     model = create_model("squeezenet1_0").eval()
     sizes: dict[str, tuple[int, ...]] = {}
-    hooks = [m.register_forward_hook(lambda m, i, o, n=n: sizes.__setitem__(n, tuple(o.shape[1:])))
-             for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o, n=n: sizes.__setitem__(n, tuple(o.shape[1:])))
+        for n, m in model.named_modules()
+        if isinstance(m, nn.Conv2d)
+    ]
     with torch.no_grad():
         model(torch.zeros(1, 3, 227, 227))  # Caffe input size, as Table 1
     for h in hooks:
         h.remove()
-    fire_names = {f"features.{i}": f"fire{n}" for n, i in zip(range(2, 10), (3, 4, 5, 7, 8, 9,
-                                                                              10, 12))}
+    fire_names = {
+        f"features.{i}": f"fire{n}" for n, i in zip(range(2, 10), (3, 4, 5, 7, 8, 9, 10, 12))
+    }
     measured = {layer.name: layer for layer in (han_layers or [])}
     rows = []
     for name, m in model.named_modules():
@@ -77,10 +81,14 @@ def table1_rows(han_layers=None) -> list[dict]:
         density = paper.TABLE1_DENSITY.get(name, paper.TABLE1_DENSITY.get(block))
         if isinstance(density, tuple):
             density = density[("squeeze", "expand1x1", "expand3x3").index(part)]
-        row = {"layer": _paper_layer_name(name, fire_names), "key": name,
-               "filter": f"{m.kernel_size[0]}x{m.kernel_size[1]}/{m.stride[0]} x {m.out_channels}",
-               "output": "x".join(str(s) for s in sizes[name][::-1]),
-               "params": m.weight.numel() + m.bias.numel(), "paper_density": density}
+        row = {
+            "layer": _paper_layer_name(name, fire_names),
+            "key": name,
+            "filter": f"{m.kernel_size[0]}x{m.kernel_size[1]}/{m.stride[0]} x {m.out_channels}",
+            "output": "x".join(str(s) for s in sizes[name][::-1]),
+            "params": m.weight.numel() + m.bias.numel(),
+            "paper_density": density,
+        }
         if name in measured:
             dense = measured[name].dense()
             row["han_density"] = float((dense != 0).mean())
@@ -94,44 +102,59 @@ def _pct(x) -> str:
 
 def render_table1(rows: list[dict], ours: dict | None) -> str:
     ours_layers = {r.get("layer"): r for r in (ours or {}).get("layers", [])}
-    lines = ["| layer | filters | output | params | paper density (6 bit) | Han's release "
-             "density (8 bit) | our density | our bits |", "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| layer | filters | output | params | paper density (6 bit) | Han's release "
+        "density (8 bit) | our density | our bits |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         o = ours_layers.get(r["key"], {})
-        lines.append(f"| {r['layer']} | {r['filter']} | {r['output']} | {r['params']:,} | "
-                     f"{_pct(r['paper_density'])} | {_pct(r.get('han_density'))} | "
-                     f"{_pct(o.get('density'))} | {o.get('bits', '')} |")
+        lines.append(
+            f"| {r['layer']} | {r['filter']} | {r['output']} | {r['params']:,} | "
+            f"{_pct(r['paper_density'])} | {_pct(r.get('han_density'))} | "
+            f"{_pct(o.get('density'))} | {o.get('bits', '')} |"
+        )
     total = sum(r["params"] for r in rows)
-    lines.append(f"| **total** | | | {total:,} | {paper.TABLE1_PARAMS_AFTER:,} after pruning | "
-                 "| | |")
+    lines.append(
+        f"| **total** | | | {total:,} | {paper.TABLE1_PARAMS_AFTER:,} after pruning | | | |"
+    )
     return "\n".join(lines)
 
 
 # -- Table 2 and the bypass table -----------------------------------------------------------------
 def render_table2(ours_rows: list[dict]) -> str:
-    lines = ["| source | model | compression | data type | size | vs AlexNet | top-1 | top-5 |",
-             "|---|---|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| source | model | compression | data type | size | vs AlexNet | top-1 | top-5 |",
+        "|---|---|---|---|---:|---:|---:|---:|",
+    ]
     alexnet_mb = count_params(create_model("alexnet")) * 4 / MiB
     for model, approach, dtype, size, ratio, top1, top5 in paper.TABLE2:
-        lines.append(f"| paper (ImageNet val) | {model} | {approach} | {dtype} | {size} MB | "
-                     f"{ratio}x | {top1}% | {top5}% |")
+        lines.append(
+            f"| paper (ImageNet val) | {model} | {approach} | {dtype} | {size} MB | "
+            f"{ratio}x | {top1}% | {top5}% |"
+        )
     for r in ours_rows:
         size_mb = r["bytes"] / MiB
         top5 = "" if r.get("top5") is None else f"{r['top5']}"
-        lines.append(f"| ours ({r['dataset']}) | {r['model']} | {r['approach']} | {r['dtype']} | "
-                     f"{size_mb:.3f} MB ({r['bytes']:,} B) | {alexnet_mb / size_mb:.0f}x | "
-                     f"{r['top1']} | {top5} |")
+        lines.append(
+            f"| ours ({r['dataset']}) | {r['model']} | {r['approach']} | {r['dtype']} | "
+            f"{size_mb:.3f} MB ({r['bytes']:,} B) | {alexnet_mb / size_mb:.0f}x | "
+            f"{r['top1']} | {top5} |"
+        )
     return "\n".join(lines)
 
 
 def render_bypass(rows: list[dict]) -> str:
     ours = {r["bypass"]: r for r in rows if r["experiment"] == "bypass"}
-    lines = ["| bypass | paper size | paper top-1 / top-5 (ImageNet) | our params | "
-             "our top-1 (CIFAR-10 JPEG) |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| bypass | paper size | paper top-1 / top-5 (ImageNet) | our params | "
+        "our top-1 (CIFAR-10 JPEG) |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for kind in ("none", "simple", "complex"):
         size, top1, top5 = paper.TABLE3[kind]
         o = ours.get(kind)
-        ours_cells = (f"{o['params']:,} | {100 * o['top1']:.2f}%" if o else "not run | ")
+        ours_cells = f"{o['params']:,} | {100 * o['top1']:.2f}%" if o else "not run | "
         label = "vanilla" if kind == "none" else kind
         lines.append(f"| {label} | {size} MB | {top1}% / {top5}% | {ours_cells} |")
     return "\n".join(lines)
@@ -157,8 +180,13 @@ def plot_sweeps(rows: list[dict], out_dir: Path) -> list[str]:
         x = [r["imagenet_size_mb"] for r in pts]
         ax.plot(x, [100 * r["top1"] for r in pts], "o-", label="ours: CIFAR-10 (JPEG) top-1")
         for r, xi in zip(pts, x):
-            ax.annotate(f"{r[key]:g}", (xi, 100 * r["top1"]), textcoords="offset points",
-                        xytext=(4, -10), fontsize=8)
+            ax.annotate(
+                f"{r[key]:g}",
+                (xi, 100 * r["top1"]),
+                textcoords="offset points",
+                xytext=(4, -10),
+                fontsize=8,
+            )
         ax.set_xlabel("fp32 size of the ImageNet network with these metaparameters (MB)")
         ax.set_ylabel("our top-1 (%)")
         ax2 = ax.twinx()
@@ -191,8 +219,10 @@ def shape_findings(rows: list[dict]) -> list[str]:
         first = next(r for r in pts if r["top1"] >= top - tol)
         return first[key], pts
 
-    for exp, key, claim in (("sr", "sr", paper.SR_PLATEAU), ("pct3x3", "pct3x3",
-                                                             paper.PCT3X3_PLATEAU)):
+    for exp, key, claim in (
+        ("sr", "sr", paper.SR_PLATEAU),
+        ("pct3x3", "pct3x3", paper.PCT3X3_PLATEAU),
+    ):
         plateau, pts = best_within(exp, key)
         if plateau is None:
             notes.append(f"- {exp} sweep: not enough points yet.")
@@ -201,24 +231,29 @@ def shape_findings(rows: list[dict]) -> list[str]:
         series = ", ".join(f"{r[key]:g}: {100 * r['top1']:.1f}%" for r in pts)
         expected = len(SR_VALUES if exp == "sr" else PCT3X3_VALUES)
         partial = f" Partial sweep: {len(pts)} of {expected} points." if len(pts) < expected else ""
-        notes.append(f"- {exp}: accuracy comes within 0.5 point of its best at {key} = "
-                     f"{plateau:g}; the paper's plateau starts at {claim:g}, so ours {agree} "
-                     f"({series}).{partial}")
+        notes.append(
+            f"- {exp}: accuracy comes within 0.5 point of its best at {key} = "
+            f"{plateau:g}; the paper's plateau starts at {claim:g}, so ours {agree} "
+            f"({series}).{partial}"
+        )
     byp = {r["bypass"]: r["top1"] for r in rows if r["experiment"] == "bypass"}
     if len(byp) == 3:
         order = tuple(sorted(byp, key=byp.get, reverse=True))
         agree = "agrees with" if order == paper.BYPASS_ORDER else "differs from"
         names = {"none": "vanilla", "simple": "simple", "complex": "complex"}
-        notes.append(f"- bypass: our order is {' > '.join(names[k] for k in order)} "
-                     f"({', '.join(f'{names[k]} {100 * v:.1f}%' for k, v in byp.items())}); "
-                     f"it {agree} the paper's simple > complex > vanilla.")
+        notes.append(
+            f"- bypass: our order is {' > '.join(names[k] for k in order)} "
+            f"({', '.join(f'{names[k]} {100 * v:.1f}%' for k, v in byp.items())}); "
+            f"it {agree} the paper's simple > complex > vanilla."
+        )
     else:
         notes.append("- bypass: not all three variants have been trained yet.")
     return notes
 
 
-def render_report(results_dir: str | os.PathLike, out: str | os.PathLike,
-                  han_net: str | os.PathLike | None = None) -> Path:
+def render_report(
+    results_dir: str | os.PathLike, out: str | os.PathLike, han_net: str | os.PathLike | None = None
+) -> Path:
     """Write ``out`` (markdown) and its PNG plots beside it; returns the markdown path."""
     results_dir, out = Path(results_dir), Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -245,39 +280,64 @@ def render_report(results_dir: str | os.PathLike, out: str | os.PathLike,
         "",
         "## Table 2: sizes and accuracies vs AlexNet",
         "",
-        render_table2(ours_t2) if ours_t2 else
-        render_table2([]) + "\n\n(no `compression.json` with a `table2` list found)",
+        render_table2(ours_t2)
+        if ours_t2
+        else render_table2([]) + "\n\n(no `compression.json` with a `table2` list found)",
         "",
         "## Figure 3 analogs: the design-space sweeps",
         "",
     ]
     if rows:
         budget = {(r["epochs"]) for r in rows}
-        parts.append(f"{len({r['key'] for r in rows})} trainings, {minutes:.0f} minutes of "
-                     f"compute, {', '.join(map(str, sorted(budget)))} epochs per point "
-                     "(CIFAR-10 JPEG, 32x32 layout; the x axis is the size the same "
-                     "metaparameters give the paper's ImageNet network). Made with:")
-        parts += ["", "```bash",
-                  f"squeezenet explore --epochs {max(budget)} --csv {results_dir}/explore.csv",
-                  f"squeezenet report --results {results_dir} --out {out}", "```", ""]
+        parts.append(
+            f"{len({r['key'] for r in rows})} trainings, {minutes:.0f} minutes of "
+            f"compute, {', '.join(map(str, sorted(budget)))} epochs per point "
+            "(CIFAR-10 JPEG, 32x32 layout; the x axis is the size the same "
+            "metaparameters give the paper's ImageNet network). Made with:"
+        )
+        parts += [
+            "",
+            "```bash",
+            f"squeezenet explore --epochs {max(budget)} --csv {results_dir}/explore.csv",
+            f"squeezenet report --results {results_dir} --out {out}",
+            "```",
+            "",
+        ]
         parts += [f"![{p}]({p})" for p in plots]
-        parts += ["", "| experiment | SR | pct3x3 | bypass | params (CIFAR) | ImageNet-network "
-                  "size | top-1 |", "|---|---:|---:|---|---:|---:|---:|"]
+        parts += [
+            "",
+            "| experiment | SR | pct3x3 | bypass | params (CIFAR) | ImageNet-network "
+            "size | top-1 |",
+            "|---|---:|---:|---|---:|---:|---:|",
+        ]
         for r in rows:
-            parts.append(f"| {r['experiment']} | {r['sr']:g} | {r['pct3x3']:g} | {r['bypass']} "
-                         f"| {r['params']:,} | {r['imagenet_size_mb']:.1f} MB | "
-                         f"{100 * r['top1']:.2f}% |")
+            parts.append(
+                f"| {r['experiment']} | {r['sr']:g} | {r['pct3x3']:g} | {r['bypass']} "
+                f"| {r['params']:,} | {r['imagenet_size_mb']:.1f} MB | "
+                f"{100 * r['top1']:.2f}% |"
+            )
     else:
         parts.append("(no `explore.csv` found: run `squeezenet explore` first)")
-    parts += ["", "## Bypass (Table 3)", "", render_bypass(rows), "",
-              "## Where our results agree with the paper's shape", ""]
+    parts += [
+        "",
+        "## Bypass (Table 3)",
+        "",
+        render_bypass(rows),
+        "",
+        "## Where our results agree with the paper's shape",
+        "",
+    ]
     parts += shape_findings(rows)
     if cifar:
-        line = (f"`{cifar.get('command')}`: top-1 {cifar.get('top1')} in "
-                f"{cifar.get('minutes')} minutes ({cifar.get('model')})")
+        line = (
+            f"`{cifar.get('command')}`: top-1 {cifar.get('top1')} in "
+            f"{cifar.get('minutes')} minutes ({cifar.get('model')})"
+        )
         if "top1_single_view" in cifar:  # the headline was scored with flip TTA
-            line += (f"; scored by {cifar.get('top1_scoring', 'test-time augmentation')}; "
-                     f"single-view top-1 {cifar['top1_single_view']}")
+            line += (
+                f"; scored by {cifar.get('top1_scoring', 'test-time augmentation')}; "
+                f"single-view top-1 {cifar['top1_single_view']}"
+            )
         parts += ["", "## CIFAR-10 training result", "", line + "."]
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text("\n".join(parts) + "\n", encoding="utf-8")

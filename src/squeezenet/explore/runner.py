@@ -21,8 +21,21 @@ from ..summary import count_params
 from .points import SweepPoint, sweep_points, unique_trainings
 
 MiB = 2**20
-CSV_FIELDS = ["experiment", "sr", "pct3x3", "bypass", "params", "size_mb", "imagenet_params",
-              "imagenet_size_mb", "top1", "val_top1", "epochs", "minutes", "key"]
+CSV_FIELDS = [
+    "experiment",
+    "sr",
+    "pct3x3",
+    "bypass",
+    "params",
+    "size_mb",
+    "imagenet_params",
+    "imagenet_size_mb",
+    "top1",
+    "val_top1",
+    "epochs",
+    "minutes",
+    "key",
+]
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -50,13 +63,23 @@ def rows_for(points: list[SweepPoint], trainings: dict) -> list[dict]:
         if t is None:
             continue
         imagenet = count_params_of_spec(p)
-        rows.append({
-            "experiment": p.experiment, "sr": p.sr, "pct3x3": p.pct3x3, "bypass": p.bypass,
-            "params": t["params"], "size_mb": round(t["params"] * 4 / MiB, 4),
-            "imagenet_params": imagenet, "imagenet_size_mb": round(imagenet * 4 / MiB, 3),
-            "top1": t["top1"], "val_top1": t.get("val_top1"), "epochs": t["epochs"],
-            "minutes": t["minutes"], "key": p.key,
-        })
+        rows.append(
+            {
+                "experiment": p.experiment,
+                "sr": p.sr,
+                "pct3x3": p.pct3x3,
+                "bypass": p.bypass,
+                "params": t["params"],
+                "size_mb": round(t["params"] * 4 / MiB, 4),
+                "imagenet_params": imagenet,
+                "imagenet_size_mb": round(imagenet * 4 / MiB, 3),
+                "top1": t["top1"],
+                "val_top1": t.get("val_top1"),
+                "epochs": t["epochs"],
+                "minutes": t["minutes"],
+                "key": p.key,
+            }
+        )
     return rows
 
 
@@ -102,8 +125,10 @@ def run_sweep(
         )
     results["budget"] = budget
     todo = [p for p in unique_trainings(points) if p.key not in results["trainings"]]
-    log(f"explore: {len(unique_trainings(points)) - len(todo)} of "
-        f"{len(unique_trainings(points))} trainings already done; {len(todo)} to go")
+    log(
+        f"explore: {len(unique_trainings(points)) - len(todo)} of "
+        f"{len(unique_trainings(points))} trainings already done; {len(todo)} to go"
+    )
     for i, point in enumerate(todo, 1):
         log(f"explore: [{i}/{len(todo)}] {point.key}")
         start = time.perf_counter()

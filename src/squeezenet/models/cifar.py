@@ -26,8 +26,14 @@ from .squeezenet import SqueezeNetSpec, build_squeezenet
 
 #: The 32x32 layout: 3x3/2 stem (64 channels, 32 -> 16), pools before fire4 and fire6.
 SQUEEZENET_CIFAR = SqueezeNetSpec(
-    stem_channels=64, stem_kernel=3, stem_stride=2, stem_padding=1,
-    pool_before=(2, 4), bypass="simple", dropout=0.1, num_classes=10,
+    stem_channels=64,
+    stem_kernel=3,
+    stem_stride=2,
+    stem_padding=1,
+    pool_before=(2, 4),
+    bypass="simple",
+    dropout=0.1,
+    num_classes=10,
 )
 
 
@@ -43,9 +49,19 @@ class ConvBN(nn.Conv2d):
     ``bias``) so that :func:`fuse_batchnorm` can turn it back into a plain Conv2d."""
 
     def __init__(self, conv: nn.Conv2d) -> None:
-        super().__init__(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                         conv.padding, conv.dilation, conv.groups, conv.bias is not None,
-                         conv.padding_mode, device=conv.weight.device, dtype=conv.weight.dtype)
+        super().__init__(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            conv.stride,
+            conv.padding,
+            conv.dilation,
+            conv.groups,
+            conv.bias is not None,
+            conv.padding_mode,
+            device=conv.weight.device,
+            dtype=conv.weight.dtype,
+        )
         with torch.no_grad():
             self.weight.copy_(conv.weight)
             if conv.bias is not None:
@@ -58,9 +74,18 @@ class ConvBN(nn.Conv2d):
     @torch.no_grad()
     def fused(self) -> nn.Conv2d:
         """The equivalent Conv2d in eval mode: w' = w * g / s, b' = (b - mean) * g / s + beta."""
-        conv = nn.Conv2d(self.in_channels, self.out_channels, self.kernel_size, self.stride,
-                         self.padding, self.dilation, self.groups, True, self.padding_mode,
-                         device=self.weight.device)
+        conv = nn.Conv2d(
+            self.in_channels,
+            self.out_channels,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            True,
+            self.padding_mode,
+            device=self.weight.device,
+        )
         scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
         conv.weight.copy_(self.weight * scale.reshape(-1, 1, 1, 1))
         bias = self.bias if self.bias is not None else torch.zeros_like(scale)

@@ -77,8 +77,16 @@ class SqueezeNetSpec:
 
     def validate(self) -> None:
         """Raise ValueError naming the first invalid field."""
-        for name in ("base_e", "freq", "num_fire", "in_channels", "stem_channels",
-                     "stem_kernel", "stem_stride", "num_classes"):
+        for name in (
+            "base_e",
+            "freq",
+            "num_fire",
+            "in_channels",
+            "stem_channels",
+            "stem_kernel",
+            "stem_stride",
+            "num_classes",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -186,8 +194,13 @@ class SqueezeNet(nn.Module):
         self.spec = spec
         self.min_input_size = spec.min_input_size
         layers: list[nn.Module] = [
-            nn.Conv2d(spec.in_channels, spec.stem_channels, spec.stem_kernel,
-                      stride=spec.stem_stride, padding=spec.stem_padding),
+            nn.Conv2d(
+                spec.in_channels,
+                spec.stem_channels,
+                spec.stem_kernel,
+                stride=spec.stem_stride,
+                padding=spec.stem_padding,
+            ),
             nn.ReLU(inplace=True),
         ]
         widths = spec.fire_widths()
@@ -199,8 +212,7 @@ class SqueezeNet(nn.Module):
             layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
         self.features = nn.Sequential(*layers)
         self.num_features = widths[-1].outplanes
-        final_conv = nn.Conv2d(self.num_features, spec.num_classes, 1,
-                               padding=spec.conv10_padding)
+        final_conv = nn.Conv2d(self.num_features, spec.num_classes, 1, padding=spec.conv10_padding)
         self.classifier = nn.Sequential(
             nn.Dropout(p=spec.dropout),
             final_conv,

@@ -57,18 +57,33 @@ def _tuplify(x):
     return tuple(_tuplify(v) for v in x) if isinstance(x, list) else x
 
 
-def make_checkpoint(*, model, optimizer, scheduler, scaler, epoch: int, best: dict,
-                    history: list[dict], config: dict, masks: dict | None = None) -> dict:
+def make_checkpoint(
+    *,
+    model,
+    optimizer,
+    scheduler,
+    scaler,
+    epoch: int,
+    best: dict,
+    history: list[dict],
+    config: dict,
+    masks: dict | None = None,
+) -> dict:
     """``epoch`` = number of completed epochs. ``model`` is the unwrapped module; ``masks``
     are the pruning masks (boolean tensors by parameter name), if the run prunes."""
     return {
-        "format": FORMAT, "version": VERSION,
+        "format": FORMAT,
+        "version": VERSION,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
-        "epoch": epoch, "best": dict(best), "history": list(history),
-        "rng": rng_state(), "config": config, "masks": masks,
+        "epoch": epoch,
+        "best": dict(best),
+        "history": list(history),
+        "rng": rng_state(),
+        "config": config,
+        "masks": masks,
     }
 
 
@@ -84,6 +99,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"{path}: not a squeezenet training checkpoint")
     if ckpt.get("version", 0) > VERSION:
-        raise ValueError(f"{path}: checkpoint version {ckpt['version']} is newer than this "
-                         f"library understands ({VERSION})")
+        raise ValueError(
+            f"{path}: checkpoint version {ckpt['version']} is newer than this "
+            f"library understands ({VERSION})"
+        )
     return ckpt

@@ -18,60 +18,60 @@ from typing import Any
 class TrainConfig:
     # -- model ------------------------------------------------------------------------------
     model: str = "squeezenet_cifar"
-    weights: str | None = None          # any source create_model accepts (fine-tuning)
-    freeze_features: bool = False       # train only the classifier (conv10)
-    batchnorm: bool = False             # train-time BN after each conv, folded away at the end
+    weights: str | None = None  # any source create_model accepts (fine-tuning)
+    freeze_features: bool = False  # train only the classifier (conv10)
+    batchnorm: bool = False  # train-time BN after each conv, folded away at the end
     model_args: dict = field(default_factory=dict)  # SqueezeNetSpec overrides, e.g. dropout
     # -- data -------------------------------------------------------------------------------
-    data: str | None = None             # zip, ImageFolder root (train/, val/), torchvision dir
-    data_format: str = "auto"           # auto | cifar10-zip | imagefolder | torchvision-cifar10
-    image_size: int | None = None       # default: the model's input size
-    in_memory: str = "auto"             # auto | yes | no: decode once into uint8 tensors
-    val_fraction: float = 0.1           # held out from train when there is no val/ split
-    strict_data: bool = False           # a corrupt image stops the run instead of a warning
-    workers: int = 2                    # decoding processes for streamed (not in-memory) data
+    data: str | None = None  # zip, ImageFolder root (train/, val/), torchvision dir
+    data_format: str = "auto"  # auto | cifar10-zip | imagefolder | torchvision-cifar10
+    image_size: int | None = None  # default: the model's input size
+    in_memory: str = "auto"  # auto | yes | no: decode once into uint8 tensors
+    val_fraction: float = 0.1  # held out from train when there is no val/ split
+    strict_data: bool = False  # a corrupt image stops the run instead of a warning
+    workers: int = 2  # decoding processes for streamed (not in-memory) data
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
-    crop_padding: int = 4               # in-memory: random crop from a zero-padded image
+    crop_padding: int = 4  # in-memory: random crop from a zero-padded image
     flip: bool = True
-    cutout: int = 0                     # in-memory: zero a random square this wide (0: off)
+    cutout: int = 0  # in-memory: zero a random square this wide (0: off)
     # -- optimisation -----------------------------------------------------------------------
     epochs: int = 30
-    batch_size: int = 128               # per process
+    batch_size: int = 128  # per process
     effective_batch: int | None = None  # reached by gradient accumulation (paper: 512)
     optimizer: str = "sgd"
-    lr: float = 0.1                     # for the effective batch
+    lr: float = 0.1  # for the effective batch
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 5e-4
-    decay_norm_and_bias: bool = True    # False: no weight decay on 1-D parameters
-    schedule: str = "linear"            # linear (to 0) | onecycle | cosine | constant
-    warmup_fraction: float = 0.0        # onecycle: fraction of the steps spent warming up
+    decay_norm_and_bias: bool = True  # False: no weight decay on 1-D parameters
+    schedule: str = "linear"  # linear (to 0) | onecycle | cosine | constant
+    warmup_fraction: float = 0.0  # onecycle: fraction of the steps spent warming up
     label_smoothing: float = 0.0
     # -- knowledge distillation (Hinton et al., 2015) ---------------------------------------------
-    teacher: str | None = None          # weights of a trained `model` to distil from
-    distill_weight: float = 0.5         # loss = (1 - w) cross-entropy + w T^2 KL(teacher||student)
-    distill_temperature: float = 4.0    # T
+    teacher: str | None = None  # weights of a trained `model` to distil from
+    distill_weight: float = 0.5  # loss = (1 - w) cross-entropy + w T^2 KL(teacher||student)
+    distill_temperature: float = 4.0  # T
     # -- pruning (Deep Compression section 2) ------------------------------------------------
     prune: str | float | dict | None = None  # target densities: 0.25, 'paper', 'pattern=d,...'
-    prune_rounds: int = 3               # iterative pruning: reach the targets in this many rounds
-    prune_until: float = 0.5            # ... spread over this first fraction of the epochs
-    prune_granularity: str = "weight"   # weight | kernel (whole k x k kernels by L2 norm)
+    prune_rounds: int = 3  # iterative pruning: reach the targets in this many rounds
+    prune_until: float = 0.5  # ... spread over this first fraction of the epochs
+    prune_granularity: str = "weight"  # weight | kernel (whole k x k kernels by L2 norm)
     # -- speed ------------------------------------------------------------------------------
-    device: str = "auto"                # auto | cpu | cuda | cuda:N
-    amp: str = "auto"                   # auto | bf16 | fp16 | off
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: str = "auto"  # auto | bf16 | fp16 | off
     channels_last: bool = True
     compile: bool = False
-    threads: int | None = None          # CPU intra-op threads (default: torch's choice)
+    threads: int | None = None  # CPU intra-op threads (default: torch's choice)
     # -- run --------------------------------------------------------------------------------
     recipe: str | None = None
     out: str = "runs/train"
-    resume: bool = False                # continue from <out>/last.pt
+    resume: bool = False  # continue from <out>/last.pt
     seed: int = 0
     deterministic: bool = False
-    eval_test: bool = True              # score the best checkpoint on the test split at the end
-    tta: bool = False                   # also score val/test on mirrored images (mean logits)
-    select: str = "best"                # best (by validation) | last: the epoch model.pth keeps
+    eval_test: bool = True  # score the best checkpoint on the test split at the end
+    tta: bool = False  # also score val/test on mirrored images (mean logits)
+    select: str = "best"  # best (by validation) | last: the epoch model.pth keeps
     max_steps_per_epoch: int | None = None  # cut epochs short (smoke tests)
     progress: bool = True
     tensorboard: bool = True
@@ -83,16 +83,22 @@ class TrainConfig:
             return 1
         per_step = self.batch_size * world_size
         if self.effective_batch % per_step:
-            raise ValueError(f"effective_batch {self.effective_batch} is not a multiple of "
-                             f"batch_size x processes = {per_step}")
+            raise ValueError(
+                f"effective_batch {self.effective_batch} is not a multiple of "
+                f"batch_size x processes = {per_step}"
+            )
         return self.effective_batch // per_step
 
     def validate(self) -> None:
-        choices = {"data_format": ("auto", "cifar10-zip", "imagefolder", "torchvision-cifar10"),
-                   "in_memory": ("auto", "yes", "no"), "optimizer": ("sgd", "adamw"),
-                   "schedule": ("linear", "onecycle", "cosine", "constant"),
-                   "amp": ("auto", "bf16", "fp16", "off"), "select": ("best", "last"),
-                   "prune_granularity": ("weight", "kernel")}
+        choices = {
+            "data_format": ("auto", "cifar10-zip", "imagefolder", "torchvision-cifar10"),
+            "in_memory": ("auto", "yes", "no"),
+            "optimizer": ("sgd", "adamw"),
+            "schedule": ("linear", "onecycle", "cosine", "constant"),
+            "amp": ("auto", "bf16", "fp16", "off"),
+            "select": ("best", "last"),
+            "prune_granularity": ("weight", "kernel"),
+        }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -109,18 +115,22 @@ class TrainConfig:
             try:
                 parse_prune(self.prune)
             except ValueError:
-                raise ValueError(f"prune must be a density, 'paper', 'none' or "
-                                 f"'pattern=density,...', got {self.prune!r}") from None
+                raise ValueError(
+                    f"prune must be a density, 'paper', 'none' or "
+                    f"'pattern=density,...', got {self.prune!r}"
+                ) from None
             if not isinstance(self.prune_rounds, int) or self.prune_rounds < 1:
-                raise ValueError(f"prune_rounds must be a positive integer, "
-                                 f"got {self.prune_rounds!r}")
+                raise ValueError(
+                    f"prune_rounds must be a positive integer, got {self.prune_rounds!r}"
+                )
             if not 0 <= self.prune_until < 1:
                 raise ValueError(f"prune_until must be in [0, 1), got {self.prune_until}")
         if not 0 <= self.distill_weight <= 1:
             raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
         if self.distill_temperature <= 0:
-            raise ValueError(f"distill_temperature must be positive, "
-                             f"got {self.distill_temperature}")
+            raise ValueError(
+                f"distill_temperature must be positive, got {self.distill_temperature}"
+            )
         if not isinstance(self.cutout, int) or self.cutout < 0:
             raise ValueError(f"cutout must be a non-negative integer, got {self.cutout!r}")
         if self.lr <= 0:
@@ -160,8 +170,9 @@ def read_yaml(path: str | os.PathLike) -> dict:
     return d
 
 
-def resolve_config(file: str | os.PathLike | None = None,
-                   overrides: dict[str, Any] | None = None) -> TrainConfig:
+def resolve_config(
+    file: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None
+) -> TrainConfig:
     """defaults < recipe < YAML ``file`` < ``overrides`` (``None`` values are ignored)."""
     from .recipes import get_recipe
 

@@ -24,8 +24,9 @@ from .sources import CorruptImageWarning, detect_format, load_decoded
 IN_MEMORY_LIMIT = 4 << 30
 
 
-def random_crop_flip(x: torch.Tensor, padding: int, flip: bool, gen: torch.Generator
-                     ) -> torch.Tensor:
+def random_crop_flip(
+    x: torch.Tensor, padding: int, flip: bool, gen: torch.Generator
+) -> torch.Tensor:
     """Per-sample random crop of a zero-padded uint8 batch ``(N, C, H, W)`` plus a random
     horizontal flip, as one gather (no Python loop over images)."""
     n, c, h, w = x.shape
@@ -35,8 +36,9 @@ def random_crop_flip(x: torch.Tensor, padding: int, flip: bool, gen: torch.Gener
         ox = torch.randint(0, 2 * padding + 1, (n,), generator=gen)
         rows = (oy[:, None] + torch.arange(h))[:, None, :, None]
         cols = (ox[:, None] + torch.arange(w))[:, None, None, :]
-        x = xp[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None],
-               rows, cols]
+        x = xp[
+            torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols
+        ]
     if flip:
         flips = torch.rand(n, generator=gen) < 0.5
         x = torch.where(flips[:, None, None, None], x.flip(3), x)
@@ -64,18 +66,35 @@ class TensorBatches:
     exactly the batches an uninterrupted run sees.
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *,
-                 train: bool, rank: int = 0, world_size: int = 1, seed: int = 0,
-                 crop_padding: int = 0, flip: bool = False, cutout: int = 0,
-                 pin_memory: bool = False, max_steps: int | None = None):
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        batch_size: int,
+        *,
+        train: bool,
+        rank: int = 0,
+        world_size: int = 1,
+        seed: int = 0,
+        crop_padding: int = 0,
+        flip: bool = False,
+        cutout: int = 0,
+        pin_memory: bool = False,
+        max_steps: int | None = None,
+    ):
         self.images, self.labels = images, labels
         self.batch_size, self.train = batch_size, train
         self.crop_padding, self.flip, self.pin_memory = crop_padding, flip, pin_memory
         self.cutout = cutout
         self.seed, self.rank, self.max_steps = seed, rank, max_steps
-        self.sampler = DistributedSampler(range(len(labels)), num_replicas=world_size,
-                                          rank=rank, shuffle=train, seed=seed,
-                                          drop_last=train)
+        self.sampler = DistributedSampler(
+            range(len(labels)),
+            num_replicas=world_size,
+            rank=rank,
+            shuffle=train,
+            seed=seed,
+            drop_last=train,
+        )
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -96,7 +115,7 @@ class TensorBatches:
         index = torch.tensor(list(iter(self.sampler)), dtype=torch.int64)
         gen = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 4099 + self.rank)
         for step in range(len(self)):
-            idx = index[step * self.batch_size:(step + 1) * self.batch_size]
+            idx = index[step * self.batch_size : (step + 1) * self.batch_size]
             x, y = self.images[idx], self.labels[idx]
             if self.train:
                 x = random_crop_flip(x, self.crop_padding, self.flip, gen)
@@ -114,9 +133,11 @@ class _StreamedImages(torch.utils.data.Dataset):
         from torchvision import transforms as T
 
         self.images, self.strict = images, strict
-        self.transform = (T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip()])
-                          if train else
-                          T.Compose([T.Resize(round(size * 256 / 224)), T.CenterCrop(size)]))
+        self.transform = (
+            T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip()])
+            if train
+            else T.Compose([T.Resize(round(size * 256 / 224)), T.CenterCrop(size)])
+        )
 
     def __len__(self) -> int:
         return len(self.images)
@@ -145,16 +166,35 @@ def _collate_skipping(batch):
 class StreamedBatches:
     """DataLoader over image files with a DistributedSampler (``set_epoch`` each epoch)."""
 
-    def __init__(self, images: LabelledImages, size: int, batch_size: int, *, train: bool,
-                 rank: int, world_size: int, seed: int, workers: int, pin_memory: bool,
-                 strict: bool, max_steps: int | None = None):
+    def __init__(
+        self,
+        images: LabelledImages,
+        size: int,
+        batch_size: int,
+        *,
+        train: bool,
+        rank: int,
+        world_size: int,
+        seed: int,
+        workers: int,
+        pin_memory: bool,
+        strict: bool,
+        max_steps: int | None = None,
+    ):
         dataset = _StreamedImages(images, size, train, strict)
-        self.sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank,
-                                          shuffle=train, seed=seed, drop_last=train)
+        self.sampler = DistributedSampler(
+            dataset, num_replicas=world_size, rank=rank, shuffle=train, seed=seed, drop_last=train
+        )
         self.loader = torch.utils.data.DataLoader(
-            dataset, batch_size=batch_size, sampler=self.sampler, num_workers=workers,
-            pin_memory=pin_memory, drop_last=train, collate_fn=_collate_skipping,
-            persistent_workers=workers > 0)
+            dataset,
+            batch_size=batch_size,
+            sampler=self.sampler,
+            num_workers=workers,
+            pin_memory=pin_memory,
+            drop_last=train,
+            collate_fn=_collate_skipping,
+            persistent_workers=workers > 0,
+        )
         self.max_steps = max_steps
 
     def set_epoch(self, epoch: int) -> None:
@@ -191,8 +231,10 @@ class DataBundle:
 def holdout(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Split ``range(n)`` into (train, held-out) indices, reproducibly."""
     if fraction <= 0:
-        raise DatasetError("the data has no val/ split and val_fraction is 0: nothing to select "
-                           "the best checkpoint on (set val_fraction > 0)")
+        raise DatasetError(
+            "the data has no val/ split and val_fraction is 0: nothing to select "
+            "the best checkpoint on (set val_fraction > 0)"
+        )
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(10_000 + seed))
     k = max(1, round(n * fraction))
     if k >= n:
@@ -200,8 +242,7 @@ def holdout(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Ten
     return perm[k:].sort().values, perm[:k].sort().values
 
 
-def build_data(cfg, *, rank: int, world_size: int, image_size: int, pin_memory: bool
-               ) -> DataBundle:
+def build_data(cfg, *, rank: int, world_size: int, image_size: int, pin_memory: bool) -> DataBundle:
     """Open ``cfg.data`` and make the three batch streams (errors come before training)."""
     path = Path(cfg.data)
     fmt = detect_format(path) if cfg.data_format == "auto" else cfg.data_format
@@ -210,12 +251,13 @@ def build_data(cfg, *, rank: int, world_size: int, image_size: int, pin_memory: 
         in_memory = "yes"
         if fmt == "imagefolder":
             n = len(scan_folder(path / "train").samples)
-            in_memory = "yes" if n * 3 * image_size ** 2 <= IN_MEMORY_LIMIT else "no"
+            in_memory = "yes" if n * 3 * image_size**2 <= IN_MEMORY_LIMIT else "no"
     common = dict(rank=rank, world_size=world_size, seed=cfg.seed)
     if in_memory == "yes":
         size = image_size if fmt == "imagefolder" else None
-        ds = load_decoded(path, fmt, image_size=size, strict=cfg.strict_data,
-                          progress=cfg.progress and rank == 0)
+        ds = load_decoded(
+            path, fmt, image_size=size, strict=cfg.strict_data, progress=cfg.progress and rank == 0
+        )
         train = ds.splits["train"]
         if len(train) == 0:
             raise DatasetError(f"{path}: no training images")
@@ -229,15 +271,27 @@ def build_data(cfg, *, rank: int, world_size: int, image_size: int, pin_memory: 
             val_source = f"{len(held)} images held out of train"
         size = tr_x.shape[-1]
         mk = lambda x, y, train, bs: TensorBatches(  # noqa: E731
-            x, y, bs, train=train, crop_padding=cfg.crop_padding, flip=cfg.flip,
-            cutout=cfg.cutout, pin_memory=pin_memory,
+            x,
+            y,
+            bs,
+            train=train,
+            crop_padding=cfg.crop_padding,
+            flip=cfg.flip,
+            cutout=cfg.cutout,
+            pin_memory=pin_memory,
             max_steps=cfg.max_steps_per_epoch if train else None,
-            **common)
+            **common,
+        )
         eval_bs = max(cfg.batch_size, 256)
         test = ds.splits.get("test")
-        return DataBundle(mk(tr_x, tr_y, True, cfg.batch_size), mk(va_x, va_y, False, eval_bs),
-                          mk(*_xy(test), False, eval_bs) if test is not None else None,
-                          ds.classes, val_source, size)
+        return DataBundle(
+            mk(tr_x, tr_y, True, cfg.batch_size),
+            mk(va_x, va_y, False, eval_bs),
+            mk(*_xy(test), False, eval_bs) if test is not None else None,
+            ds.classes,
+            val_source,
+            size,
+        )
     if fmt != "imagefolder":
         raise DatasetError(f"{path}: in_memory 'no' is only for ImageFolder trees")
     train_images = scan_folder(path / "train")
@@ -251,12 +305,24 @@ def build_data(cfg, *, rank: int, world_size: int, image_size: int, pin_memory: 
         val_source = f"{len(held)} images held out of train"
     test_images = _scan_with(path / "test", classes) if (path / "test").is_dir() else None
     mk = lambda imgs, train: StreamedBatches(  # noqa: E731
-        imgs, image_size, cfg.batch_size, train=train, workers=cfg.workers,
-        pin_memory=pin_memory, strict=cfg.strict_data,
-        max_steps=cfg.max_steps_per_epoch if train else None, **common)
-    return DataBundle(mk(train_images, True), mk(val_images, False),
-                      mk(test_images, False) if test_images else None, classes, val_source,
-                      image_size)
+        imgs,
+        image_size,
+        cfg.batch_size,
+        train=train,
+        workers=cfg.workers,
+        pin_memory=pin_memory,
+        strict=cfg.strict_data,
+        max_steps=cfg.max_steps_per_epoch if train else None,
+        **common,
+    )
+    return DataBundle(
+        mk(train_images, True),
+        mk(val_images, False),
+        mk(test_images, False) if test_images else None,
+        classes,
+        val_source,
+        image_size,
+    )
 
 
 def _xy(split):

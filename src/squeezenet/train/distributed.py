@@ -32,8 +32,9 @@ def from_env() -> DistInfo:
     """The rank layout torchrun advertises (or a single process)."""
     if "WORLD_SIZE" not in os.environ or "RANK" not in os.environ:
         return DistInfo()
-    return DistInfo(int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0)),
-                    int(os.environ["WORLD_SIZE"]))
+    return DistInfo(
+        int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0)), int(os.environ["WORLD_SIZE"])
+    )
 
 
 def choose_device(spec: str, info: DistInfo) -> torch.device:

@@ -39,8 +39,16 @@ class Batches:
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, t: float) -> torch.Tensor:
     """KL(teacher || student) at temperature t, scaled by t**2 (Hinton et al., 2015)."""
-    return F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1),
-                    reduction="batchmean", log_target=True) * t * t
+    return (
+        F.kl_div(
+            F.log_softmax(student / t, 1),
+            F.log_softmax(teacher / t, 1),
+            reduction="batchmean",
+            log_target=True,
+        )
+        * t
+        * t
+    )
 
 
 class Teacher:
@@ -52,8 +60,14 @@ class Teacher:
         self.model = model.eval().requires_grad_(False)
         self.weight, self.temperature = weight, temperature
 
-    def loss(self, x: torch.Tensor, logits: torch.Tensor, ce: torch.Tensor,
-             device: torch.device, amp: str) -> torch.Tensor:
+    def loss(
+        self,
+        x: torch.Tensor,
+        logits: torch.Tensor,
+        ce: torch.Tensor,
+        device: torch.device,
+        amp: str,
+    ) -> torch.Tensor:
         with torch.no_grad(), autocast(device, amp):
             target = self.model(x).float()
         kd = distillation_loss(logits.float(), target, self.temperature)
@@ -68,10 +82,24 @@ def autocast(device: torch.device, amp: str):
     return torch.autocast(device.type, dtype=dtype)
 
 
-def train_one_epoch(model: nn.Module, batches, prepare: Batches, optimizer, scheduler, scaler,
-                    *, device: torch.device, amp: str, accum_steps: int,
-                    label_smoothing: float, epoch: int, epochs: int, progress: bool,
-                    check_every: int = 20, teacher: Teacher | None = None) -> dict:
+def train_one_epoch(
+    model: nn.Module,
+    batches,
+    prepare: Batches,
+    optimizer,
+    scheduler,
+    scaler,
+    *,
+    device: torch.device,
+    amp: str,
+    accum_steps: int,
+    label_smoothing: float,
+    epoch: int,
+    epochs: int,
+    progress: bool,
+    check_every: int = 20,
+    teacher: Teacher | None = None,
+) -> dict:
     """Train for one pass over ``batches``; returns summed-over-processes metrics.
 
     Gradients are accumulated over ``accum_steps`` micro-batches (DDP syncs only on the last
@@ -85,10 +113,15 @@ def train_one_epoch(model: nn.Module, batches, prepare: Batches, optimizer, sche
     total = len(batches)
     # The bar counts images over all processes (each takes an equal share per step).
     world = dist.world_size()
-    bar = tqdm(total=total * getattr(batches, "batch_size", 1) * world, unit="img",
-               file=sys.stderr,
-               desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=total * getattr(batches, "batch_size", 1) * world,
+        unit="img",
+        file=sys.stderr,
+        desc=f"epoch {epoch + 1}/{epochs}",
+        disable=not progress,
+        leave=False,
+        dynamic_ncols=True,
+    )
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen, start = 0, time.perf_counter()
@@ -98,8 +131,11 @@ def train_one_epoch(model: nn.Module, batches, prepare: Batches, optimizer, sche
         if len(y) == 0:
             continue
         last_micro = (step + 1) % accum_steps == 0 or step + 1 == total
-        sync = model.no_sync() if hasattr(model, "no_sync") and not last_micro \
+        sync = (
+            model.no_sync()
+            if hasattr(model, "no_sync") and not last_micro
             else contextlib.nullcontext()
+        )
         with sync:
             with autocast(device, amp):
                 logits = model(x)
@@ -117,37 +153,54 @@ def train_one_epoch(model: nn.Module, batches, prepare: Batches, optimizer, sche
         seen += len(y)
         if (step + 1) % check_every == 0 or step + 1 == total:
             _check_finite(loss_sum, device, epoch, step)
-            bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}",
-                            lr=f"{optimizer.param_groups[0]['lr']:.4g}", refresh=False)
+            bar.set_postfix(
+                loss=f"{loss_sum.item() / seen:.3f}",
+                lr=f"{optimizer.param_groups[0]['lr']:.4g}",
+                refresh=False,
+            )
         bar.update(len(y) * world)
     bar.close()
     elapsed = time.perf_counter() - start
     loss_total, correct_total, seen_total = dist.all_reduce_sum(
-        [loss_sum.item(), float(correct.item()), float(seen)], device)
-    return {"train_loss": loss_total / max(seen_total, 1),
-            "train_top1": correct_total / max(seen_total, 1),
-            "images_per_s": seen_total / elapsed if elapsed > 0 else 0.0,
-            "train_seconds": elapsed}
+        [loss_sum.item(), float(correct.item()), float(seen)], device
+    )
+    return {
+        "train_loss": loss_total / max(seen_total, 1),
+        "train_top1": correct_total / max(seen_total, 1),
+        "images_per_s": seen_total / elapsed if elapsed > 0 else 0.0,
+        "train_seconds": elapsed,
+    }
 
 
 def _check_finite(loss_sum: torch.Tensor, device, epoch: int, step: int) -> None:
     bad = not math.isfinite(loss_sum.item())
     if dist.broadcast_flag(bad, device):
-        raise TrainingDiverged(f"the loss became NaN or infinite in epoch {epoch + 1} "
-                               f"(by step {step + 1}); stopping")
+        raise TrainingDiverged(
+            f"the loss became NaN or infinite in epoch {epoch + 1} (by step {step + 1}); stopping"
+        )
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, batches, prepare: Batches, *, device: torch.device, amp: str,
-             desc: str = "validate", progress: bool = False, tta: bool = False) -> dict:
+def evaluate(
+    model: nn.Module,
+    batches,
+    prepare: Batches,
+    *,
+    device: torch.device,
+    amp: str,
+    desc: str = "validate",
+    progress: bool = False,
+    tta: bool = False,
+) -> dict:
     """Top-1 / top-5 accuracy and mean loss, summed over all processes. With ``tta``, also
     ``tta_top1`` / ``tta_top5``: the mean logits of each image and its mirror image."""
     from tqdm import tqdm
 
     model.eval()
     sums = torch.zeros(6, dtype=torch.float64)  # loss, top1, top5, n, tta top1, tta top5
-    for x, y in tqdm(batches, desc=desc, unit="batch", file=sys.stderr, disable=not progress,
-                     leave=False):
+    for x, y in tqdm(
+        batches, desc=desc, unit="batch", file=sys.stderr, disable=not progress, leave=False
+    ):
         x, y = prepare(x, y)
         if len(y) == 0:
             continue
@@ -171,5 +224,6 @@ def _hits(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """(top-1 hits, top-5 hits) in a batch."""
     top = logits.topk(min(5, logits.shape[1]), dim=1).indices
     hits = top == y[:, None]
-    return torch.tensor([hits[:, :1].any(1).sum().item(), hits.any(1).sum().item()],
-                        dtype=torch.float64)
+    return torch.tensor(
+        [hits[:, :1].any(1).sum().item(), hits.any(1).sum().item()], dtype=torch.float64
+    )

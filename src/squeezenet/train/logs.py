@@ -13,8 +13,18 @@ import os
 import sys
 from pathlib import Path
 
-COLUMNS = ["epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
-           "images_per_s", "train_seconds", "val_tta_top1"]
+COLUMNS = [
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_top1",
+    "val_loss",
+    "val_top1",
+    "val_top5",
+    "images_per_s",
+    "train_seconds",
+    "val_tta_top1",
+]
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -24,16 +34,20 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 class RunLog:
-    def __init__(self, out: Path, *, enabled: bool, tensorboard: bool, history: list[dict],
-                 plot: bool = True):
+    def __init__(
+        self, out: Path, *, enabled: bool, tensorboard: bool, history: list[dict], plot: bool = True
+    ):
         self.out, self.enabled, self.history, self.plot = Path(out), enabled, history, plot
         self.writer = None
         if enabled and tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
-                print("note: tensorboard is not installed; skipping TensorBoard logs "
-                      "(pip install 'squeezenet[train]')", file=sys.stderr)
+                print(
+                    "note: tensorboard is not installed; skipping TensorBoard logs "
+                    "(pip install 'squeezenet[train]')",
+                    file=sys.stderr,
+                )
             else:
                 self.writer = SummaryWriter(str(self.out / "tensorboard"))
 
@@ -47,8 +61,12 @@ class RunLog:
         w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         for row in self.history:
-            w.writerow({k: (f"{row[k]:.6g}" if isinstance(row.get(k), float) else row.get(k))
-                        for k in columns})
+            w.writerow(
+                {
+                    k: (f"{row[k]:.6g}" if isinstance(row.get(k), float) else row.get(k))
+                    for k in columns
+                }
+            )
         _write_atomic(self.out / "metrics.csv", buf.getvalue())
         if self.writer is not None:
             step = metrics["epoch"]
@@ -78,8 +96,11 @@ def plot_curves(history: list[dict], path: Path, title: str | None = None) -> bo
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("note: matplotlib is not installed; skipping the curves PNG "
-              "(pip install 'squeezenet[train]')", file=sys.stderr)
+        print(
+            "note: matplotlib is not installed; skipping the curves PNG "
+            "(pip install 'squeezenet[train]')",
+            file=sys.stderr,
+        )
         return False
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))

@@ -18,13 +18,15 @@ def build_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:
     if cfg.decay_norm_and_bias:
         groups = [{"params": [p for _, p in params], "weight_decay": cfg.weight_decay}]
     else:
-        groups = [{"params": [p for _, p in params if p.ndim > 1],
-                   "weight_decay": cfg.weight_decay},
-                  {"params": [p for _, p in params if p.ndim <= 1], "weight_decay": 0.0}]
+        groups = [
+            {"params": [p for _, p in params if p.ndim > 1], "weight_decay": cfg.weight_decay},
+            {"params": [p for _, p in params if p.ndim <= 1], "weight_decay": 0.0},
+        ]
         groups = [g for g in groups if g["params"]]
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
-                               nesterov=cfg.nesterov and cfg.momentum > 0)
+        return torch.optim.SGD(
+            groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0
+        )
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
@@ -54,4 +56,5 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg, total_steps: int):
     if schedule == "onecycle" and warm == 0:
         warm = 0.25
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(schedule, step, total_steps, warm))
+        optimizer, lambda step: lr_factor(schedule, step, total_steps, warm)
+    )

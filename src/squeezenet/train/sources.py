@@ -29,8 +29,18 @@ from PIL import Image
 
 from ..data.images import DatasetError, ImageError, is_image_file, load_image
 
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck"]
+CIFAR10_CLASSES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 _CACHE_VERSION = 1
 
 
@@ -89,14 +99,22 @@ def _save_atomic(obj: dict, path: Path) -> None:
 
 
 def _to_cache(ds: DecodedDataset) -> dict:
-    return {"version": _CACHE_VERSION, "classes": ds.classes, "source": ds.source,
-            "splits": {k: {"images": s.images, "labels": s.labels, "skipped": s.skipped}
-                       for k, s in ds.splits.items()}}
+    return {
+        "version": _CACHE_VERSION,
+        "classes": ds.classes,
+        "source": ds.source,
+        "splits": {
+            k: {"images": s.images, "labels": s.labels, "skipped": s.skipped}
+            for k, s in ds.splits.items()
+        },
+    }
 
 
 def _from_cache(obj: dict) -> DecodedDataset:
-    splits = {k: TensorSplit(v["images"], v["labels"], list(v["skipped"]))
-              for k, v in obj["splits"].items()}
+    splits = {
+        k: TensorSplit(v["images"], v["labels"], list(v["skipped"]))
+        for k, v in obj["splits"].items()
+    }
     return DecodedDataset(list(obj["classes"]), splits, obj["source"])
 
 
@@ -118,8 +136,9 @@ def _fit(image: Image.Image, size: int | None) -> Image.Image:
     return F.center_crop(image, size)
 
 
-def _stack(arrays: list[np.ndarray], labels: list[int], skipped: list[str], where: str
-           ) -> TensorSplit:
+def _stack(
+    arrays: list[np.ndarray], labels: list[int], skipped: list[str], where: str
+) -> TensorSplit:
     if not arrays:
         raise DatasetError(f"{where}: no decodable images")
     shapes = {a.shape for a in arrays}
@@ -157,8 +176,14 @@ def _decode_zip(path: Path, size: int | None, progress: bool) -> DecodedDataset:
                 raise DatasetError(f"{path}: {split}/ has classes not in train/: {unknown[:5]}")
             arrays, labels, skipped = [], [], []
             names = [(n, classes.index(c)) for c in sorted(by_class) for n in sorted(by_class[c])]
-            for name, label in tqdm(names, desc=f"decode {split}", unit="img", disable=not progress,
-                                    file=__import__("sys").stderr, leave=False):
+            for name, label in tqdm(
+                names,
+                desc=f"decode {split}",
+                unit="img",
+                disable=not progress,
+                file=__import__("sys").stderr,
+                leave=False,
+            ):
                 try:
                     with Image.open(io.BytesIO(zf.read(name))) as im:
                         im = _fit(im.convert("RGB"), size)
@@ -176,8 +201,9 @@ def is_image_name(name: str) -> bool:
 
 
 # -- ImageFolder tree -------------------------------------------------------------------------
-def _decode_folder_split(root: Path, classes: list[str], size: int | None, progress: bool
-                         ) -> TensorSplit:
+def _decode_folder_split(
+    root: Path, classes: list[str], size: int | None, progress: bool
+) -> TensorSplit:
     from tqdm import tqdm
 
     files: list[tuple[Path, int]] = []
@@ -192,8 +218,14 @@ def _decode_folder_split(root: Path, classes: list[str], size: int | None, progr
     if not files:
         raise DatasetError(f"{root}: no images")
     arrays, labels, skipped = [], [], []
-    for p, label in tqdm(files, desc=f"decode {root.name}", unit="img", disable=not progress,
-                         file=__import__("sys").stderr, leave=False):
+    for p, label in tqdm(
+        files,
+        desc=f"decode {root.name}",
+        unit="img",
+        disable=not progress,
+        file=__import__("sys").stderr,
+        leave=False,
+    ):
         try:
             im = _fit(load_image(p), size)
         except ImageError as e:
@@ -204,8 +236,9 @@ def _decode_folder_split(root: Path, classes: list[str], size: int | None, progr
     if size is None:
         sizes = {a.shape[:2] for a in arrays}
         if len(sizes) > 1:
-            raise DatasetError(f"{root}: images have different sizes; set image_size to decode "
-                               "them into memory")
+            raise DatasetError(
+                f"{root}: images have different sizes; set image_size to decode them into memory"
+            )
     return _stack(arrays, labels, skipped, str(root))
 
 
@@ -237,8 +270,10 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     from an untrusted download must not be able to run code."""
 
     _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
     }
 
     def find_class(self, module: str, name: str):
@@ -266,8 +301,10 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, list[int]]:
 def _decode_torchvision(root: Path) -> DecodedDataset:
     batches = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
     splits = {}
-    for split, names in (("train", [f"data_batch_{i}" for i in range(1, 6)]),
-                         ("test", ["test_batch"])):
+    for split, names in (
+        ("train", [f"data_batch_{i}" for i in range(1, 6)]),
+        ("test", ["test_batch"]),
+    ):
         parts = [read_cifar_batch(batches / n) for n in names]
         images = torch.from_numpy(np.concatenate([p[0] for p in parts]))
         labels = torch.tensor([v for p in parts for v in p[1]], dtype=torch.int64)
@@ -287,19 +324,28 @@ def detect_format(path: Path) -> str:
         return "torchvision-cifar10"
     if (path / "train").is_dir():
         return "imagefolder"
-    raise DatasetError(f"{path}: expected a zip archive, a folder with train/<class>/ "
-                       "(and val/<class>/), or torchvision's cifar-10-batches-py")
+    raise DatasetError(
+        f"{path}: expected a zip archive, a folder with train/<class>/ "
+        "(and val/<class>/), or torchvision's cifar-10-batches-py"
+    )
 
 
-def load_decoded(path: str | os.PathLike, fmt: str = "auto", image_size: int | None = None,
-                 strict: bool = False, use_cache: bool = True, progress: bool = True
-                 ) -> DecodedDataset:
+def load_decoded(
+    path: str | os.PathLike,
+    fmt: str = "auto",
+    image_size: int | None = None,
+    strict: bool = False,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> DecodedDataset:
     """Decode the dataset at ``path`` (or load it from the cache)."""
     path = Path(path)
     fmt = detect_format(path) if fmt == "auto" else fmt
-    decoders = {"cifar10-zip": lambda: _decode_zip(path, image_size, progress),
-                "imagefolder": lambda: _decode_folder(path, image_size, progress),
-                "torchvision-cifar10": lambda: _decode_torchvision(path)}
+    decoders = {
+        "cifar10-zip": lambda: _decode_zip(path, image_size, progress),
+        "imagefolder": lambda: _decode_folder(path, image_size, progress),
+        "torchvision-cifar10": lambda: _decode_torchvision(path),
+    }
     if fmt not in decoders:
         raise DatasetError(f"unknown data format {fmt!r}; choose from {sorted(decoders)}")
     if not path.exists():

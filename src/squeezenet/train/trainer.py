@@ -45,8 +45,7 @@ def _cpu_has_bf16() -> bool:
 def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
     """The registered model, from ``weights`` when given (classifier replaced to fit the
     data's classes), with optional train-time batch norm and frozen features."""
-    model = create_model(cfg.model, weights=cfg.weights, num_classes=num_classes,
-                         **cfg.model_args)
+    model = create_model(cfg.model, weights=cfg.weights, num_classes=num_classes, **cfg.model_args)
     if cfg.batchnorm:
         add_batchnorm(model)
     if cfg.freeze_features:
@@ -58,8 +57,9 @@ def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
     return model
 
 
-def build_teacher(cfg: TrainConfig, num_classes: int, image_size: int,
-                  device: torch.device) -> Teacher | None:
+def build_teacher(
+    cfg: TrainConfig, num_classes: int, image_size: int, device: torch.device
+) -> Teacher | None:
     """The fixed network to distil from (``cfg.teacher``), or None. Its classifier must
     already fit the data: a replaced (random) classifier would teach noise."""
     if cfg.teacher is None:
@@ -68,8 +68,10 @@ def build_teacher(cfg: TrainConfig, num_classes: int, image_size: int,
     with torch.no_grad():
         classes = model(torch.zeros(1, 3, image_size, image_size)).shape[1]
     if classes != num_classes:
-        raise ValueError(f"teacher {cfg.teacher}: it predicts {classes} classes but the data "
-                         f"has {num_classes}; distil from a model trained on this data")
+        raise ValueError(
+            f"teacher {cfg.teacher}: it predicts {classes} classes but the data "
+            f"has {num_classes}; distil from a model trained on this data"
+        )
     model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -102,8 +104,9 @@ class PruneSchedule:
     def start_epoch(self, epoch: int) -> None:
         for r, at in enumerate(self.epoch_of):
             if at == epoch:
-                self.pruner.prune({n: d ** ((r + 1) / self.rounds)
-                                   for n, d in self.targets.items()})
+                self.pruner.prune(
+                    {n: d ** ((r + 1) / self.rounds) for n, d in self.targets.items()}
+                )
 
     def density(self) -> float:
         masks = self.pruner.masks
@@ -150,8 +153,13 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
     _seed_everything(cfg.seed, cfg.deterministic)
     amp = resolve_amp(cfg.amp, device)
     image_size = cfg.image_size or default_input_size(cfg.model)
-    data = build_data(cfg, rank=info.rank, world_size=info.world_size, image_size=image_size,
-                      pin_memory=device.type == "cuda")
+    data = build_data(
+        cfg,
+        rank=info.rank,
+        world_size=info.world_size,
+        image_size=image_size,
+        pin_memory=device.type == "cuda",
+    )
     model = build_model(cfg, data.num_classes).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -186,15 +194,17 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
         ids = [device.index] if device.type == "cuda" else None
         model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     prepare = prepare_for(cfg, device)
-    log = RunLog(out, enabled=main, tensorboard=cfg.tensorboard, history=history,
-                 plot=cfg.plot)
+    log = RunLog(out, enabled=main, tensorboard=cfg.tensorboard, history=history, plot=cfg.plot)
     if main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
-        _say(f"train: {cfg.model} on {cfg.data} ({data.num_classes} classes, "
-             f"{data.train.num_samples * info.world_size} train images/epoch, validation: "
-             f"{data.val_source}), device {device}, amp {amp}, {info.world_size} process(es), "
-             f"batch {cfg.batch_size} x {info.world_size} x {accum} accumulation", cfg)
+        _say(
+            f"train: {cfg.model} on {cfg.data} ({data.num_classes} classes, "
+            f"{data.train.num_samples * info.world_size} train images/epoch, validation: "
+            f"{data.val_source}), device {device}, amp {amp}, {info.world_size} process(es), "
+            f"batch {cfg.batch_size} x {info.world_size} x {accum} accumulation",
+            cfg,
+        )
     start_time = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
         data.train.set_epoch(epoch)
@@ -202,17 +212,37 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
             prune.start_epoch(epoch)
         try:
             metrics = train_one_epoch(
-                model, data.train, prepare, optimizer, scheduler, scaler, device=device,
-                amp=amp, accum_steps=accum, label_smoothing=cfg.label_smoothing, epoch=epoch,
-                epochs=cfg.epochs, progress=cfg.progress and main, teacher=teacher)
+                model,
+                data.train,
+                prepare,
+                optimizer,
+                scheduler,
+                scaler,
+                device=device,
+                amp=amp,
+                accum_steps=accum,
+                label_smoothing=cfg.label_smoothing,
+                epoch=epoch,
+                epochs=cfg.epochs,
+                progress=cfg.progress and main,
+                teacher=teacher,
+            )
         except TrainingDiverged as e:
             kept = out / "last.pt"
-            where = (f"the last good checkpoint is {kept} (epoch {epoch})" if kept.exists()
-                     else "no checkpoint was written before it")
+            where = (
+                f"the last good checkpoint is {kept} (epoch {epoch})"
+                if kept.exists()
+                else "no checkpoint was written before it"
+            )
             raise TrainingDiverged(f"{e}; {where}") from None
         val = evaluate(model, data.val, prepare, device=device, amp=amp, tta=cfg.tta)
-        metrics.update(epoch=epoch + 1, lr=optimizer.param_groups[0]["lr"],
-                       val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"])
+        metrics.update(
+            epoch=epoch + 1,
+            lr=optimizer.param_groups[0]["lr"],
+            val_loss=val["loss"],
+            val_top1=val["top1"],
+            val_top5=val["top5"],
+        )
         if cfg.tta:
             metrics["val_tta_top1"] = val["tta_top1"]
         # With tta, the checkpoint is chosen by what will be reported: mirrored-mean top-1.
@@ -220,48 +250,90 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
         # A pruned run only selects among epochs at its final density.
         # ``select: last`` keeps the final epoch (an lr annealed to zero; a validation split
         # too small to rank epochs reliably).
-        is_best = (epoch + 1 == cfg.epochs if cfg.select == "last" else
-                   selected > best["top1"] and (prune is None or epoch >= prune.last_epoch))
+        is_best = (
+            epoch + 1 == cfg.epochs
+            if cfg.select == "last"
+            else selected > best["top1"] and (prune is None or epoch >= prune.last_epoch)
+        )
         if is_best:
             best = {"top1": selected, "epoch": epoch + 1}
         history.append(metrics)
         if main:
-            ckpt = make_checkpoint(model=raw_model, optimizer=optimizer, scheduler=scheduler,
-                                   scaler=scaler, epoch=epoch + 1, best=best, history=history,
-                                   config=cfg.to_dict(),
-                                   masks=prune.pruner.state_dict() if prune else None)
+            ckpt = make_checkpoint(
+                model=raw_model,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                scaler=scaler,
+                epoch=epoch + 1,
+                best=best,
+                history=history,
+                config=cfg.to_dict(),
+                masks=prune.pruner.state_dict() if prune else None,
+            )
             save_atomic(ckpt, out / "last.pt")
             if is_best:
                 save_atomic(ckpt, out / "best.pt")
             log.epoch(metrics)
-            _say(f"epoch {epoch + 1}/{cfg.epochs}: loss {metrics['train_loss']:.4f} "
-                 f"train {metrics['train_top1']:.2%} val {val['top1']:.2%} "
-                 f"({metrics['images_per_s']:.0f} img/s)", cfg)
+            _say(
+                f"epoch {epoch + 1}/{cfg.epochs}: loss {metrics['train_loss']:.4f} "
+                f"train {metrics['train_top1']:.2%} val {val['top1']:.2%} "
+                f"({metrics['images_per_s']:.0f} img/s)",
+                cfg,
+            )
         dist.barrier()
         if on_epoch_end is not None:
             on_epoch_end(epoch, metrics)
     minutes = (time.perf_counter() - start_time) / 60
     extra = {"density": prune.density(), "prune": str(cfg.prune)} if prune is not None else {}
-    return _finish(cfg, info, device, amp, data, raw_model, model, prepare, best, history,
-                   log, minutes, extra)
+    return _finish(
+        cfg, info, device, amp, data, raw_model, model, prepare, best, history, log, minutes, extra
+    )
 
 
-def _finish(cfg, info, device, amp, data, raw_model, model, prepare, best, history, log,
-            minutes, extra: dict) -> dict:
+def _finish(
+    cfg,
+    info,
+    device,
+    amp,
+    data,
+    raw_model,
+    model,
+    prepare,
+    best,
+    history,
+    log,
+    minutes,
+    extra: dict,
+) -> dict:
     """Score the best checkpoint on the test split; write model.pth and results."""
     out = Path(cfg.out)
-    result = {"best_val_top1": best["top1"], "best_epoch": best["epoch"],
-              "epochs": len(history), "train_minutes": minutes, "out": str(out),
-              "model_name": cfg.model, "num_classes": data.num_classes,
-              "classes": data.classes, **extra}
+    result = {
+        "best_val_top1": best["top1"],
+        "best_epoch": best["epoch"],
+        "epochs": len(history),
+        "train_minutes": minutes,
+        "out": str(out),
+        "model_name": cfg.model,
+        "num_classes": data.num_classes,
+        "classes": data.classes,
+        **extra,
+    }
     final_state = {k: v.clone() for k, v in raw_model.state_dict().items()}
     best_path = out / "best.pt"
     dist.barrier()
     if best_path.exists():
         raw_model.load_state_dict(load_checkpoint(best_path)["model"])
     if cfg.eval_test and data.test is not None:
-        test = evaluate(model, data.test, prepare, device=device, amp=amp, desc="test",
-                        progress=cfg.progress and info.is_main, tta=cfg.tta)
+        test = evaluate(
+            model,
+            data.test,
+            prepare,
+            device=device,
+            amp=amp,
+            desc="test",
+            progress=cfg.progress and info.is_main,
+            tta=cfg.tta,
+        )
         result.update(test_top1=test["top1"], test_top5=test["top5"], test_n=test["n"])
         if cfg.tta:
             result.update(test_tta_top1=test["tta_top1"], test_tta_top5=test["tta_top5"])
@@ -270,8 +342,9 @@ def _finish(cfg, info, device, amp, data, raw_model, model, prepare, best, histo
         save_atomic(exported.state_dict(), out / "model.pth")
         result["model_path"] = str(out / "model.pth")
         log.finish(result)
-        msg = (f"done in {minutes:.1f} min: best val top-1 {best['top1']:.2%} "
-               f"(epoch {best['epoch']})")
+        msg = (
+            f"done in {minutes:.1f} min: best val top-1 {best['top1']:.2%} (epoch {best['epoch']})"
+        )
         if "test_top1" in result:
             msg += f", test top-1 {result['test_top1']:.2%} (n={result['test_n']})"
         if "test_tta_top1" in result:

@@ -55,8 +55,10 @@ def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
     if isinstance(obj, dict):
         for key in ("model", "state_dict", "model_state_dict"):
             inner = obj.get(key)
-            if isinstance(inner, dict) and inner and all(
-                isinstance(v, torch.Tensor) for v in inner.values()
+            if (
+                isinstance(inner, dict)
+                and inner
+                and all(isinstance(v, torch.Tensor) for v in inner.values())
             ):
                 obj = inner
                 break
@@ -69,7 +71,7 @@ def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
         # Checkpoints saved from DDP or torch.compile wrappers prefix every key.
         for prefix in ("module.", "_orig_mod."):
             if key.startswith(prefix):
-                key = key[len(prefix):]
+                key = key[len(prefix) :]
         state[key] = value
     return state
 

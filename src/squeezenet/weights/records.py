@@ -66,73 +66,81 @@ def list_weights(model: str | None = None) -> list[str]:
 
 
 # Published torchvision weights (ImageNet-1k val metrics as torchvision reports them).
-register_weights(WeightsRecord(
-    name="squeezenet1_0.tv_in1k",
-    model="squeezenet1_0",
-    filename="squeezenet1_0-b66bff10.pth",
-    url="https://download.pytorch.org/models/squeezenet1_0-b66bff10.pth",
-    sha256="b66bff10",
-    format="state_dict",
-    preprocess="torchvision",
-    input_size=224,
-    num_classes=1000,
-    categories="imagenet-1k",
-    num_params=1_248_424,
-    file_size=None,  # torchvision reports 4.778 MB
-    metrics={"imagenet-1k": {"top1": 58.092, "top5": 80.420}},
-    license="BSD-3-Clause",
-))
-register_weights(WeightsRecord(
-    name="squeezenet1_1.tv_in1k",
-    model="squeezenet1_1",
-    filename="squeezenet1_1-b8a52dc0.pth",
-    url="https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
-    sha256="b8a52dc0",
-    format="state_dict",
-    preprocess="torchvision",
-    input_size=224,
-    num_classes=1000,
-    categories="imagenet-1k",
-    num_params=1_235_496,
-    file_size=None,  # torchvision reports 4.729 MB
-    metrics={"imagenet-1k": {"top1": 58.178, "top5": 80.624}},
-    license="BSD-3-Clause",
-))
+register_weights(
+    WeightsRecord(
+        name="squeezenet1_0.tv_in1k",
+        model="squeezenet1_0",
+        filename="squeezenet1_0-b66bff10.pth",
+        url="https://download.pytorch.org/models/squeezenet1_0-b66bff10.pth",
+        sha256="b66bff10",
+        format="state_dict",
+        preprocess="torchvision",
+        input_size=224,
+        num_classes=1000,
+        categories="imagenet-1k",
+        num_params=1_248_424,
+        file_size=None,  # torchvision reports 4.778 MB
+        metrics={"imagenet-1k": {"top1": 58.092, "top5": 80.420}},
+        license="BSD-3-Clause",
+    )
+)
+register_weights(
+    WeightsRecord(
+        name="squeezenet1_1.tv_in1k",
+        model="squeezenet1_1",
+        filename="squeezenet1_1-b8a52dc0.pth",
+        url="https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
+        sha256="b8a52dc0",
+        format="state_dict",
+        preprocess="torchvision",
+        input_size=224,
+        num_classes=1000,
+        categories="imagenet-1k",
+        num_params=1_235_496,
+        file_size=None,  # torchvision reports 4.729 MB
+        metrics={"imagenet-1k": {"top1": 58.178, "top5": 80.624}},
+        license="BSD-3-Clause",
+    )
+)
 # torchvision's 1.1 weights rounded to fp16 (recovered from an ncnn conversion; no public URL
 # of its own). Metrics measured on the 100-image ImageNet sample in ../shared.
-register_weights(WeightsRecord(
-    name="squeezenet1_1.tv_in1k_fp16",
-    model="squeezenet1_1",
-    filename="squeezenet1_1-fp16.pth",
-    url=None,
-    sha256="10fb1c933000ea7a363cf9655760bf9701b63fe97ddb7ef4b56c2bd828bf1803",
-    format="state_dict",
-    preprocess="torchvision",
-    input_size=224,
-    num_classes=1000,
-    categories="imagenet-1k",
-    num_params=1_235_496,
-    file_size=4_954_841,
-    metrics={"imagenet-sample-100": {"top1": 63.0, "top5": 89.0}},
-    license="BSD-3-Clause",
-))
+register_weights(
+    WeightsRecord(
+        name="squeezenet1_1.tv_in1k_fp16",
+        model="squeezenet1_1",
+        filename="squeezenet1_1-fp16.pth",
+        url=None,
+        sha256="10fb1c933000ea7a363cf9655760bf9701b63fe97ddb7ef4b56c2bd828bf1803",
+        format="state_dict",
+        preprocess="torchvision",
+        input_size=224,
+        num_classes=1000,
+        categories="imagenet-1k",
+        num_params=1_235_496,
+        file_size=4_954_841,
+        metrics={"imagenet-sample-100": {"top1": 63.0, "top5": 89.0}},
+        license="BSD-3-Clause",
+    )
+)
 # The Deep Compression release (Han et al., ICLR 2016): 8-bit weight sharing + pruning to
 # 33.4% density, trained in Caffe (BGR, mean-subtracted, 227 crops).
-register_weights(WeightsRecord(
-    name="squeezenet1_0.dc_in1k",
-    model="squeezenet1_0",
-    filename="compressed_SqueezeNet.net",
-    url="https://github.com/songhan/SqueezeNet-Deep-Compression/raw/master/compressed_SqueezeNet.net",
-    sha256="e4ab6960ae8cd81505e1c2136921201507e930966c53deaf15862a395b3a3261",
-    format="deep_compression",
-    preprocess="caffe",
-    input_size=227,
-    num_classes=1000,
-    categories="imagenet-1k",
-    num_params=1_248_424,
-    file_size=675_763,
-    metrics={"imagenet-sample-100": {"top1": 60.0, "top5": 82.0}},
-    license="BSD (LICENCE file of the release)",
-    notes="Caffe's network pads conv10 by 1; these metrics use torchvision's padding 0 "
-          "(pass conv10_padding=1 for the Caffe-exact network).",
-))
+register_weights(
+    WeightsRecord(
+        name="squeezenet1_0.dc_in1k",
+        model="squeezenet1_0",
+        filename="compressed_SqueezeNet.net",
+        url="https://github.com/songhan/SqueezeNet-Deep-Compression/raw/master/compressed_SqueezeNet.net",
+        sha256="e4ab6960ae8cd81505e1c2136921201507e930966c53deaf15862a395b3a3261",
+        format="deep_compression",
+        preprocess="caffe",
+        input_size=227,
+        num_classes=1000,
+        categories="imagenet-1k",
+        num_params=1_248_424,
+        file_size=675_763,
+        metrics={"imagenet-sample-100": {"top1": 60.0, "top5": 82.0}},
+        license="BSD (LICENCE file of the release)",
+        notes="Caffe's network pads conv10 by 1; these metrics use torchvision's padding 0 "
+        "(pass conv10_padding=1 for the Caffe-exact network).",
+    )
+)
