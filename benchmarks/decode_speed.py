@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from squeezenet.compress import fileformat
+from squeezenet import create_model
 from squeezenet.compress.pipeline import CompressConfig, compress
-from squeezenet.models import create_model
 from squeezenet.weights import read_state_dict
+from squeezenet.weights.sqz import fileformat
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from squeezenet.models import create_model
+from squeezenet import create_model
 from squeezenet.train.data import TensorBatches
 from squeezenet.train.engine import Batches, autocast, train_one_epoch
 from squeezenet.train.trainer import resolve_amp

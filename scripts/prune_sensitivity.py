@@ -63,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-o", "--output", default=None, help="write the measurements and profile (JSON)")
     args = p.parse_args(argv)
 
-    from squeezenet.compress.pruning import prunable, resolve_density
+    from squeezenet import create_model
     from squeezenet.compress.quantize import parse_bits
     from squeezenet.compress.sensitivity import allocate, measure
-    from squeezenet.models import create_model
+    from squeezenet.pruning import prunable, resolve_density
     from squeezenet.train.config import resolve_config
     from squeezenet.train.data import build_data
     from squeezenet.train.engine import evaluate

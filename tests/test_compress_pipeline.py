@@ -9,20 +9,21 @@ import pytest
 import torch
 from torch import nn
 
+from squeezenet import create_model
 from squeezenet.cli import main
-from squeezenet.compress import fileformat
-from squeezenet.compress.codec import SharedTensor, encode_shared
-from squeezenet.compress.pipeline import CompressConfig, compress, parse_prune
-from squeezenet.compress.pruning import (
+from squeezenet.compress.pipeline import CompressConfig, compress
+from squeezenet.compress.quantize import Quantizer, kmeans_1d, parse_bits
+from squeezenet.pruning import (
     SQUEEZENET_PROFILE,
     Pruner,
     magnitude_mask,
+    parse_prune,
     prunable,
     resolve_density,
 )
-from squeezenet.compress.quantize import Quantizer, kmeans_1d, parse_bits
-from squeezenet.models import create_model
 from squeezenet.weights import read_state_dict
+from squeezenet.weights.sqz import fileformat
+from squeezenet.weights.sqz.codec import SharedTensor, encode_shared
 
 
 def _tiny(num_classes=5):

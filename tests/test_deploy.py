@@ -10,11 +10,11 @@ import pytest
 import torch
 from PIL import Image
 
+from squeezenet import create_model
 from squeezenet.data import get_preprocess, load_image, scan_folder
 from squeezenet.deploy import BACKENDS, available_backends, compare_outputs, export_model
 from squeezenet.deploy.backends import create_backends, load_exported
 from squeezenet.deploy.quantize_int8 import calibration_batch
-from squeezenet.models import create_model
 
 PRE = get_preprocess("torchvision")
 

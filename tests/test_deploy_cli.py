@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from squeezenet import create_model
 from squeezenet.cli import main
 from squeezenet.deploy.bench import format_table, run_bench
-from squeezenet.models import create_model
 
 ROW_KEYS = {
     "backend",

@@ -13,8 +13,9 @@ import torch
 import yaml
 from PIL import Image
 
+from squeezenet import create_model
 from squeezenet.data import DatasetError, ImageError
-from squeezenet.models import create_model, default_input_size
+from squeezenet.models import default_input_size
 from squeezenet.models.cifar import SQUEEZENET_CIFAR, add_batchnorm, fuse_batchnorm
 from squeezenet.train import RECIPES, TrainConfig, resolve_config, save_config
 from squeezenet.train.data import cutout, holdout, random_crop_flip

@@ -60,7 +60,7 @@ def test_two_cpu_processes_end_with_identical_weights(tmp_path):
     assert r0["val"] == r1["val"]
     # Training happened: the weights moved away from the seed's initialisation.
     torch.manual_seed(0)
-    from squeezenet.models import create_model
+    from squeezenet import create_model
 
     init = create_model("squeezenet_cifar", num_classes=3, **TINY).state_dict()
     assert not torch.equal(init["features.0.weight"], r0["state"]["features.0.weight"])

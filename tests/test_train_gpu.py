@@ -117,7 +117,7 @@ def test_cifar_recipe_step_throughput_on_gpu(capsys):
     """Not an assertion on speed: prints images/s of the cifar10-fast step for the report."""
     import time
 
-    from squeezenet.models import create_model
+    from squeezenet import create_model
     from squeezenet.models.cifar import add_batchnorm
     from squeezenet.train.data import TensorBatches
     from squeezenet.train.engine import Batches, train_one_epoch

@@ -11,7 +11,7 @@ import torch
 import yaml
 from PIL import Image
 
-from squeezenet.models import create_model
+from squeezenet import create_model
 from squeezenet.train import TrainingDiverged, fit, resolve_config
 from squeezenet.train.checkpoint import load_checkpoint
 

@@ -1,7 +1,7 @@
 """SqueezeNet (Iandola et al., 2016) and Deep Compression (Han et al., 2016), end to end."""
 
-from .models import SqueezeNetSpec, create_model, list_models, register_model
-from .weights import WeightsError, get_weights_record, list_weights, load_weights
+from .models import SqueezeNetSpec, list_models, register_model
+from .weights import WeightsError, create_model, get_weights_record, list_weights, load_weights
 
 __version__ = "0.1.0"
 

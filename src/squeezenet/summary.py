@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .models import create_model, default_input_size, list_models
+from .models import default_input_size, list_models
+from .weights import create_model
 
 MiB = 2**20
 

@@ -55,7 +55,7 @@ def add_preprocess_arg(p: argparse.ArgumentParser) -> None:
 
 
 def build_model(args: argparse.Namespace):
-    from ..models import create_model
+    from ..weights import create_model
 
     return create_model(
         args.model, weights=args.weights, conv10_padding=getattr(args, "conv10_padding", None)

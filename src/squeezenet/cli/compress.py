@@ -140,11 +140,11 @@ def register(sub, formatter) -> None:
 
 
 def run(args) -> int:
-    from ..compress import fileformat
-    from ..compress.entropy import default_coder
-    from ..compress.modeldesc import describe_model
     from ..compress.pipeline import CompressConfig, compress, lossless
     from ..weights import read_state_dict, resolve_source
+    from ..weights.sqz import fileformat
+    from ..weights.sqz.entropy import default_coder
+    from ..weights.sqz.modeldesc import describe_model
 
     # Fail before minutes of compression, not after: the output folder must be writable.
     out_dir = os.path.dirname(os.path.abspath(args.output))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+
+from ..files import torch_save
 
 
 def register(sub, formatter) -> None:
@@ -23,16 +24,15 @@ def register(sub, formatter) -> None:
 
 
 def run(args) -> int:
-    import torch
 
-    from ..compress import fileformat
-    from ..compress.codec import SharedTensor
-    from ..compress.modeldesc import build_model
+    from ..weights.sqz import fileformat
+    from ..weights.sqz.codec import SharedTensor
+    from ..weights.sqz.modeldesc import model_from_description
 
     cm = fileformat.load(args.input)
     state = cm.state_dict()
     # Check the architecture too: the state_dict must fit the model the header names.
-    build_model(cm.model, {k: tuple(v.shape) for k, v in state.items()}, args.input)
+    model_from_description(cm.model, {k: tuple(v.shape) for k, v in state.items()}, args.input)
     shared = [t for t in cm.tensors.values() if isinstance(t, SharedTensor)]
     params = sum(v.numel() for v in state.values())
     nonzero = sum(int((v != 0).sum()) for v in state.values())
@@ -48,18 +48,7 @@ def run(args) -> int:
         "meta": cm.meta,
     }
     if args.output:
-        folder = os.path.dirname(os.path.abspath(args.output))
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(state, tmp)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, args.output)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        torch_save(state, args.output)
         info["output"] = args.output
     if args.json:
         print(json.dumps(info))

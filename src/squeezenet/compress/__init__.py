@@ -1,12 +1,10 @@
-"""Deep Compression (Han et al., ICLR 2016): pruning, trained quantization, entropy coding
-and the compressed weights file format.
+"""Deep Compression (Han et al., ICLR 2016): pruning, trained quantization and the pipeline
+that writes the compressed weights file (its format: :mod:`squeezenet.weights.sqz`).
 
 Importing this package stays light: the optional coder (constriction), plotting and data
 loading are imported inside the functions that use them.
 """
 
-from .codec import SharedTensor
-from .errors import CompressedFormatError
-from .fileformat import MAGIC, CompressedModel, load, save
+from ..weights.sqz import MAGIC, CompressedFormatError, CompressedModel, SharedTensor, load, save
 
 __all__ = ["MAGIC", "CompressedFormatError", "CompressedModel", "SharedTensor", "load", "save"]

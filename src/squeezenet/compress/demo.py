@@ -17,7 +17,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..models.squeezenet import SqueezeNetSpec, build_squeezenet
-from . import fileformat
+from ..weights.sqz import fileformat
 from .pipeline import CompressConfig, compress
 
 # A SqueezeNet for 1x16x16 inputs: a 3x3 stride-1 stem, v1.1's pool placement and an

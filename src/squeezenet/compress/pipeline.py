@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .codec import SharedTensor
+from ..pruning import Pruner, parse_prune, prunable, resolve_density
+from ..weights.sqz.codec import SharedTensor
+from ..weights.sqz.entropy import default_coder
+from ..weights.sqz.fileformat import CompressedModel
+from ..weights.sqz.modeldesc import describe_model
 from .distill import Calibration, Distillation
-from .entropy import default_coder
-from .fileformat import CompressedModel
-from .modeldesc import describe_model
-from .pruning import SQUEEZENET_PROFILE, Pruner, prunable, resolve_density
 from .quantize import Quantizer, parse_bits
 from .report import Report
 
@@ -45,22 +45,6 @@ class Tuner(Protocol):
         seed: int = 0,
         centroids: bool = False,
     ) -> float: ...
-
-
-PROFILES = {"paper": SQUEEZENET_PROFILE, "none": 1.0}
-
-
-def parse_prune(spec: str | float | dict) -> float | dict:
-    """``paper``, ``none``, a density ``0.4`` or ``pattern=density,...``."""
-    if isinstance(spec, (int, float, dict)):
-        return spec
-    if spec in PROFILES:
-        return PROFILES[spec]
-    if "=" in spec:
-        return {
-            p.strip(): float(d) for p, _, d in (part.partition("=") for part in spec.split(","))
-        }
-    return float(spec)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .codec import SharedTensor
-from .pruning import prunable, resolve_density
+from ..pruning import prunable, resolve_density
+from ..weights.sqz.codec import SharedTensor
 
 
 def kmeans_1d(values: np.ndarray, k: int, iterations: int = 30) -> tuple[np.ndarray, np.ndarray]:

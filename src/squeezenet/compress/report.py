@@ -7,9 +7,9 @@ import math
 import numpy as np
 from torch import nn
 
-from .codec import SharedTensor, encode_shared, kernel_block
-from .fileformat import CompressedModel, to_bytes
-from .pruning import prunable
+from ..pruning import prunable
+from ..weights.sqz.codec import SharedTensor, encode_shared, kernel_block
+from ..weights.sqz.fileformat import CompressedModel, to_bytes
 
 
 def _layer_stats(model: nn.Module) -> list[dict]:

@@ -12,31 +12,16 @@ import contextlib
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..files import atomic_path
+
 #: Export formats and the file suffix each writes.
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "openvino": ".xml"}
-
-
-@contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temp path next to ``path``; move it into place only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make exported models private
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
 
 
 def _example_input(model: nn.Module, input_size: int) -> torch.Tensor:
@@ -63,7 +48,7 @@ def export_onnx(
     model = model.eval().cpu()
     x = _example_input(model, input_size)
     batch = torch.export.Dim("batch", min=1, max=4096)
-    with _atomic_path(path) as tmp, warnings.catch_warnings():
+    with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # The dynamo exporter (torch.export) is torch's supported path; its progress chatter
         # goes to stdout, which would corrupt `--json` output, hence the redirect.
@@ -91,7 +76,7 @@ def export_torchscript(model: nn.Module, path: str | os.PathLike, input_size: in
     path = Path(path)
     model = model.eval().cpu()
     x = _example_input(model, input_size)
-    with _atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
+    with atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # TorchScript's deprecation notice
         # No check_trace re-run: callers compare the saved file's outputs (compare_outputs).
         traced = torch.jit.trace(model, x, check_trace=False)

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from ..data.images import IMAGE_EXTENSIONS, ImageError, is_image_file, load_image
-from .export import _atomic_path
+from ..files import atomic_path
 
 
 def _zip_members(path: Path) -> list[str]:
@@ -117,7 +117,7 @@ def quantize_onnx(
     int8_path = Path(int8_path)
     input_name = onnx.load(str(fp32_path), load_external_data=False).graph.input[0].name
     reader = type("_Reader", (_Batches, CalibrationDataReader), {})(calibration, input_name)
-    with _atomic_path(int8_path) as tmp:
+    with atomic_path(int8_path) as tmp:
         # Shape inference + graph cleanup first, as ONNX Runtime's quantization guide asks.
         pre = tmp.with_name(tmp.stem + "-pre.onnx")
         try:

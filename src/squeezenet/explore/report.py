@@ -16,8 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..models import create_model
+from ..files import write_text
 from ..summary import count_params
+from ..weights import create_model
 from . import paper
 from .points import PCT3X3_VALUES, SR_VALUES
 
@@ -339,7 +340,5 @@ def render_report(
                 f"single-view top-1 {cifar['top1_single_view']}"
             )
         parts += ["", "## CIFAR-10 training result", "", line + "."]
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text("\n".join(parts) + "\n", encoding="utf-8")
-    os.replace(tmp, out)
+    write_text(out, "\n".join(parts) + "\n")
     return out

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..files import write_text
 from ..summary import count_params
 from .points import SweepPoint, sweep_points, unique_trainings
 
@@ -36,13 +37,6 @@ CSV_FIELDS = [
     "minutes",
     "key",
 ]
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def load_results(out: Path) -> dict:
@@ -95,7 +89,7 @@ def write_tables(out: Path, points: list[SweepPoint], results: dict) -> list[dic
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    _write_atomic(out / "explore.csv", buf.getvalue())
+    write_text(out / "explore.csv", buf.getvalue())
     return rows
 
 
@@ -137,15 +131,15 @@ def run_sweep(
         result = train_fn(overrides)
         result["minutes"] = round(result.get("minutes", (time.perf_counter() - start) / 60), 2)
         results["trainings"][point.key] = result
-        _write_atomic(out / "results.json", json.dumps(results, indent=2))
+        write_text(out / "results.json", json.dumps(results, indent=2))
         write_tables(out, points, results)
     return write_tables(out, points, results)
 
 
 def train_point(overrides: dict) -> dict:
     """Train one configuration with the training engine (resuming its own checkpoint)."""
-    from ..models import create_model
     from ..train import fit, resolve_config
+    from ..weights import create_model
 
     last = Path(overrides["out"]) / "last.pt"
     cfg = resolve_config(overrides={**overrides, "resume": last.exists()})

@@ -4,7 +4,7 @@ from . import cifar  # noqa: F401 - registers squeezenet_cifar (32x32)
 from .fire import Fire
 from .registry import (
     build_from_spec,
-    create_model,
+    build_model,
     default_input_size,
     list_models,
     register_model,
@@ -19,7 +19,7 @@ __all__ = [
     "SqueezeNetSpec",
     "build_from_spec",
     "build_squeezenet",
-    "create_model",
+    "build_model",
     "default_input_size",
     "list_models",
     "register_model",

@@ -1,4 +1,4 @@
-"""Registered model names and the one factory, :func:`create_model` (timm-style)."""
+"""Registered model names and the one architecture factory, :func:`build_model`."""
 
 from __future__ import annotations
 
@@ -40,28 +40,18 @@ def _check_name(name: str) -> None:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(list_models())}")
 
 
-def create_model(
-    name: str,
-    weights: str | None = None,
-    num_classes: int | None = None,
-    **overrides,
-) -> nn.Module:
-    """Build a registered model by name.
+def build_model(name: str, num_classes: int | None = None, **overrides) -> nn.Module:
+    """Build registered architecture ``name`` with fresh (random) parameters.
 
-    ``weights`` is a registered weights name (``squeezenet1_1.tv_in1k``), a path, a URL, or a
-    compressed file; ``num_classes`` replaces the classifier (when it differs from the weights'
-    classes, every layer but the classifier is loaded: fine-tuning). Overrides whose value is
-    ``None`` are dropped, so CLI flags can pass straight through.
+    ``num_classes`` sets the classifier's width. Overrides whose value is ``None`` are dropped,
+    so CLI flags can pass straight through. To build it with trained weights, use
+    :func:`squeezenet.create_model` (``squeezenet.weights``), which calls this.
     """
     _check_name(name)
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    if weights is None:
-        if num_classes is not None:
-            overrides["num_classes"] = num_classes
-        return _MODELS[name](**overrides)
-    from ..weights import load_weights  # local import: weights imports this module
-
-    return load_weights(name, weights, num_classes=num_classes, **overrides)
+    if num_classes is not None:
+        overrides["num_classes"] = num_classes
+    return _MODELS[name](**overrides)
 
 
 def build_from_spec(spec: SqueezeNetSpec | dict) -> nn.Module:

@@ -10,21 +10,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..files import torch_save
+
 FORMAT = "squeezenet-train-checkpoint"
 VERSION = 1
 
 
 def save_atomic(obj: object, path: str | os.PathLike) -> None:
     """torch.save to a temporary file then rename, so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    torch_save(obj, path)
 
 
 def rng_state() -> dict:

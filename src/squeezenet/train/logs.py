@@ -9,9 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sys
 from pathlib import Path
+
+from ..files import atomic_path, write_text
 
 COLUMNS = [
     "epoch",
@@ -25,12 +26,6 @@ COLUMNS = [
     "train_seconds",
     "val_tta_top1",
 ]
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class RunLog:
@@ -67,7 +62,7 @@ class RunLog:
                     for k in columns
                 }
             )
-        _write_atomic(self.out / "metrics.csv", buf.getvalue())
+        write_text(self.out / "metrics.csv", buf.getvalue())
         if self.writer is not None:
             step = metrics["epoch"]
             for k in COLUMNS[1:]:
@@ -79,7 +74,7 @@ class RunLog:
         if not self.enabled:
             return
         summary = {k: v for k, v in result.items() if k != "model"}
-        _write_atomic(self.out / "results.json", json.dumps(summary, indent=2) + "\n")
+        write_text(self.out / "results.json", json.dumps(summary, indent=2) + "\n")
         if self.writer is not None:
             self.writer.close()
         if self.plot:
@@ -116,8 +111,7 @@ def plot_curves(history: list[dict], path: Path, title: str | None = None) -> bo
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(tmp, path)
     return True

@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 
 from ..data.images import DatasetError, ImageError, is_image_file, load_image
+from ..files import torch_save
 
 CIFAR10_CLASSES = [
     "airplane",
@@ -89,13 +90,6 @@ def _source_key(path: Path, extra: str) -> str:
                 st = p.stat()
                 parts += [str(p.relative_to(path)), str(st.st_size), str(st.st_mtime_ns)]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
-
-
-def _save_atomic(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def _to_cache(ds: DecodedDataset) -> dict:
@@ -363,7 +357,7 @@ def load_decoded(
     _warn_skipped(ds, strict)
     if use_cache:
         try:
-            _save_atomic(_to_cache(ds), cache)
+            torch_save(_to_cache(ds), cache)
         except OSError as e:
             warnings.warn(f"could not write the decoded-data cache {cache}: {e}", stacklevel=2)
     return ds

@@ -10,8 +10,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..models import create_model, default_input_size
+from ..models import default_input_size
 from ..models.cifar import add_batchnorm, fuse_batchnorm, has_batchnorm, init_batchnorm_identity
+from ..weights import create_model
 from . import distributed as dist
 from .checkpoint import load_checkpoint, make_checkpoint, save_atomic, set_rng_state
 from .config import TrainConfig, save_config
@@ -86,8 +87,7 @@ class PruneSchedule:
     pruned weight, and travel in the checkpoints."""
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, optimizer) -> None:
-        from ..compress.pipeline import parse_prune
-        from ..compress.pruning import Pruner, prunable, resolve_density
+        from ..pruning import Pruner, parse_prune, prunable, resolve_density
 
         self.targets = resolve_density(model, parse_prune(cfg.prune), prunable(model))
         self.rounds = cfg.prune_rounds

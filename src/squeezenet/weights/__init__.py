@@ -1,11 +1,12 @@
-"""Pretrained weights: the registry, pickle-safe loading, downloads and the Deep Compression
-release reader."""
+"""Pretrained weights: the registry, pickle-safe loading, downloads, the Deep Compression
+release reader and the compressed ``.sqz`` file format (``weights.sqz``)."""
 
 from .deep_compression import SharedWeightLayer, deep_compression_state_dict, read_deep_compression
 from .errors import WeightsError
 from .fetch import fetch, sha256_file
 from .loading import (
     check_state_dict,
+    create_model,
     load_weights,
     read_state_dict,
     register_reader,
@@ -18,6 +19,7 @@ __all__ = [
     "WeightsError",
     "WeightsRecord",
     "check_state_dict",
+    "create_model",
     "deep_compression_state_dict",
     "fetch",
     "get_weights_record",
@@ -30,5 +32,3 @@ __all__ = [
     "resolve_source",
     "sha256_file",
 ]
-
-from ..compress import fileformat as _compressed_format  # noqa: E402,F401 (registers its reader)

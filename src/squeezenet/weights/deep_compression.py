@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..models import build_model
 from .errors import WeightsError
 
 CODEBOOK_SIZE = 256
@@ -53,9 +54,7 @@ def conv_layer_shapes(model: torch.nn.Module) -> list[tuple[str, tuple[int, ...]
 
 
 def _v10_layers() -> list[tuple[str, tuple[int, ...]]]:
-    from ..models import create_model  # local: models import weights lazily too
-
-    return conv_layer_shapes(create_model("squeezenet1_0"))
+    return conv_layer_shapes(build_model("squeezenet1_0"))
 
 
 def read_deep_compression(path: str | os.PathLike) -> list[SharedWeightLayer]:

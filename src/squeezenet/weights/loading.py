@@ -9,14 +9,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..models import build_model
 from .deep_compression import deep_compression_state_dict
 from .errors import WeightsError
 from .fetch import check_hash, fetch, is_url
 from .records import _RECORDS, WeightsRecord, get_weights_record
+from .sqz import fileformat as sqz
 
 _ZIP_MAGIC = b"PK\x03\x04"
-# Other pickle-free formats register a reader by magic bytes (the compressed format does).
-_READERS_BY_MAGIC: dict[bytes, Callable[[Path], dict[str, torch.Tensor]]] = {}
+# Pickle-free formats known by their magic bytes; others may be added by register_reader.
+_READERS_BY_MAGIC: dict[bytes, Callable[[Path], dict[str, torch.Tensor]]] = {
+    sqz.MAGIC: sqz.read_state_dict
+}
 
 
 def register_reader(magic: bytes, reader: Callable[[Path], dict[str, torch.Tensor]]) -> None:
@@ -136,6 +140,25 @@ def classifier_key(model: nn.Module) -> str:
     return f"{last}.weight"
 
 
+def create_model(
+    name: str,
+    weights: str | os.PathLike | None = None,
+    num_classes: int | None = None,
+    **overrides,
+) -> nn.Module:
+    """Build a registered model by name, with weights when given (timm-style).
+
+    ``weights`` is a registered weights name (``squeezenet1_1.tv_in1k``), a path, a URL, or a
+    compressed file; ``num_classes`` replaces the classifier (when it differs from the weights'
+    classes, every layer but the classifier is loaded: fine-tuning). Overrides whose value is
+    ``None`` are dropped, so CLI flags can pass straight through.
+    """
+    if weights is None:
+        return build_model(name, num_classes=num_classes, **overrides)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return load_weights(name, weights, num_classes=num_classes, **overrides)
+
+
 def load_weights(
     name: str,
     source: str | os.PathLike,
@@ -148,8 +171,6 @@ def load_weights(
     classifier is then replaced with a fresh one (fine-tuning). The record (if any) is kept
     as ``model.weights_record`` so callers can pick the right preprocessing.
     """
-    from ..models.registry import create_model
-
     # A registered name for another model is refused before anything is downloaded.
     if str(source) in _RECORDS and get_weights_record(str(source)).model != name:
         record = get_weights_record(str(source))
@@ -158,12 +179,12 @@ def load_weights(
     if record is not None:
         overrides = {**record.model_kwargs, **overrides}
     state = read_state_dict(path)
-    probe = create_model(name, **overrides)
+    probe = build_model(name, **overrides)
     key = classifier_key(probe)
     if key not in state:
         check_state_dict(probe, state, str(path))  # reports the missing key(s)
     file_classes = state[key].shape[0]
-    model = create_model(name, num_classes=file_classes, **overrides)
+    model = build_model(name, num_classes=file_classes, **overrides)
     check_state_dict(model, state, str(path))
     model.load_state_dict(state, strict=True)
     if num_classes is not None and num_classes != file_classes:

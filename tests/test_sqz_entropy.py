@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from squeezenet.compress import huffman
-from squeezenet.compress.bits import decode_uints, encode_uints
-from squeezenet.compress.bytestream import ByteReader, ByteWriter
-from squeezenet.compress.entropy import decode_symbols, encode_symbols
-from squeezenet.compress.errors import CompressedFormatError
+from squeezenet.weights.sqz import huffman
+from squeezenet.weights.sqz.bits import decode_uints, encode_uints
+from squeezenet.weights.sqz.bytestream import ByteReader, ByteWriter
+from squeezenet.weights.sqz.entropy import decode_symbols, encode_symbols
+from squeezenet.weights.sqz.errors import CompressedFormatError
 
 
 def _roundtrip(symbols, alphabet, coder):

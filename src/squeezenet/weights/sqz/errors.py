@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..weights.errors import WeightsError
+from ..errors import WeightsError
 
 
 class CompressedFormatError(WeightsError):

@@ -13,14 +13,14 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from squeezenet.compress import fileformat
-from squeezenet.compress.codec import SharedTensor, decode_shared, encode_shared, kernel_block
-from squeezenet.compress.errors import CompressedFormatError
-from squeezenet.compress.fileformat import MAGIC, CompressedModel
-from squeezenet.compress.modeldesc import describe_model
+from squeezenet import create_model
 from squeezenet.compress.pipeline import lossless
-from squeezenet.models import create_model
 from squeezenet.weights import WeightsError, read_state_dict
+from squeezenet.weights.sqz import fileformat
+from squeezenet.weights.sqz.codec import SharedTensor, decode_shared, encode_shared, kernel_block
+from squeezenet.weights.sqz.errors import CompressedFormatError
+from squeezenet.weights.sqz.fileformat import MAGIC, CompressedModel
+from squeezenet.weights.sqz.modeldesc import describe_model
 
 
 def _bits(t: torch.Tensor) -> torch.Tensor:
@@ -240,14 +240,14 @@ def test_header_zip_bomb_is_refused():
 
 
 def test_header_model_must_match_tensors(tmp_path):
-    from squeezenet.compress.modeldesc import build_model
+    from squeezenet.weights.sqz.modeldesc import model_from_description
 
     cm = fileformat.from_bytes(_good_file(tmp_path))
     shapes = {k: tuple(v.shape) for k, v in cm.state_dict().items()}
-    assert build_model(cm.model, shapes, "f").spec.base_e == 16
+    assert model_from_description(cm.model, shapes, "f").spec.base_e == 16
     wrong = {**cm.model, "spec": {**cm.model["spec"], "base_e": 10**7}}
     with pytest.raises(CompressedFormatError, match="do not match the header's model"):
-        build_model(wrong, shapes, "f")  # checked on the meta device: no allocation
+        model_from_description(wrong, shapes, "f")  # checked on the meta device: no allocation
 
 
 _GOOD = fileformat.to_bytes(

@@ -14,6 +14,8 @@ import re
 import torch
 from torch import nn
 
+from .models.fire import Fire
+
 # SqueezeNet paper Table 1, "sparsity" column (the fraction of weights kept after Deep
 # Compression; Han's released file has exactly these densities): conv1 dense; expand 3x3 at
 # 33%, 30% in fire8 and fire9; the 1x1 layers the paper halves at 50% (fire6 and fire8
@@ -32,11 +34,25 @@ SQUEEZENET_PROFILE: dict[str, float] = {
 }
 
 
+PROFILES = {"paper": SQUEEZENET_PROFILE, "none": 1.0}
+
+
+def parse_prune(spec: str | float | dict) -> float | dict:
+    """``paper``, ``none``, a density ``0.4`` or ``pattern=density,...``."""
+    if isinstance(spec, (int, float, dict)):
+        return spec
+    if spec in PROFILES:
+        return PROFILES[spec]
+    if "=" in spec:
+        return {
+            p.strip(): float(d) for p, _, d in (part.partition("=") for part in spec.split(","))
+        }
+    return float(spec)
+
+
 def fire_aliases(model: nn.Module) -> dict[str, str]:
     """Map parameter names to paper names (features.3.squeeze.weight -> fire2.squeeze.weight)
     so profiles can say ``fire8`` whatever the layer indices of the variant."""
-    from ..models.fire import Fire
-
     aliases = {}
     fire_i = 2
     for name, module in model.named_modules():

@@ -23,7 +23,6 @@ import json
 import lzma
 import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..weights.loading import register_reader
+from ...files import write_bytes
 from .codec import SharedTensor, decode_shared, encode_shared, kernel_block
 from .entropy import CODERS
 from .errors import CompressedFormatError
@@ -131,20 +130,7 @@ def to_bytes(cm: CompressedModel) -> bytes:
 
 def save(cm: CompressedModel, path: str | os.PathLike) -> int:
     """Write atomically (temp file + os.replace); returns the file size."""
-    data = to_bytes(cm)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would surprise users
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return len(data)
+    return write_bytes(path, to_bytes(cm), mkdir=False)
 
 
 def _fail(source: str, problem: str) -> CompressedFormatError:
@@ -276,6 +262,3 @@ def load(path: str | os.PathLike) -> CompressedModel:
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The reader ``squeezenet.weights.read_state_dict`` uses for compressed files."""
     return load(path).state_dict()
-
-
-register_reader(MAGIC, read_state_dict)

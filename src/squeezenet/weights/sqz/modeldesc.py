@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...models import build_from_spec, build_model
 from .errors import CompressedFormatError
 
 
@@ -18,10 +19,11 @@ def describe_model(model: nn.Module, name: str) -> dict:
     return {"name": name, "kwargs": {"num_classes": int(classes)}}
 
 
-def build_model(desc: dict, shapes: dict[str, tuple[int, ...]], source: str) -> nn.Module:
+def model_from_description(
+    desc: dict, shapes: dict[str, tuple[int, ...]], source: str
+) -> nn.Module:
     """Rebuild the model a header describes, after checking on the meta device (no memory)
     that its parameter shapes are exactly the file's."""
-    from ..models import build_from_spec, create_model
 
     def make() -> nn.Module:
         if "spec" in desc:
@@ -29,7 +31,7 @@ def build_model(desc: dict, shapes: dict[str, tuple[int, ...]], source: str) -> 
         kwargs = desc.get("kwargs", {})
         if not isinstance(kwargs, dict):
             raise ValueError("kwargs must be an object")
-        return create_model(desc["name"], **kwargs)
+        return build_model(desc["name"], **kwargs)
 
     try:
         with torch.device("meta"):
