@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -10,16 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-_DEFAULT_SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-SHARED = Path(os.environ.get("SQUEEZENET_SHARED", _DEFAULT_SHARED))
-
-
-def shared_path(*parts: str) -> Path:
-    """A path inside ../shared (or $SQUEEZENET_SHARED); the test is skipped if it is absent."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"reference data not found: {path} (set SQUEEZENET_SHARED)")
-    return path
+from helpers import SHARED, shared_path
 
 
 @pytest.fixture

@@ -355,7 +355,9 @@ TINY_CIFAR = {
 def test_batchnorm_inserted_starts_as_identity_and_folds_into_the_same_parameters(
     tmp_path, monkeypatch
 ):
-    from squeezenet.compress.retrain import LabelledRetraining, batchnorm_inserted
+    from squeezenet.compress.retrain import LabelledRetraining
+    from squeezenet.models.batchnorm import batchnorm_inserted
+    from squeezenet.train.engine import first_inputs
 
     monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
     tuner = LabelledRetraining(
@@ -366,7 +368,8 @@ def test_batchnorm_inserted_starts_as_identity_and_folds_into_the_same_parameter
     x = torch.randn(4, 3, 16, 16)
     before = model(x)
     params = dict(model.named_parameters())
-    with batchnorm_inserted(model, tuner.data.train, tuner.prepare) as bn_params:
+    inputs = first_inputs(tuner.data.train, tuner.prepare)
+    with batchnorm_inserted(model, inputs) as bn_params:
         assert len(bn_params) == 2 * sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
         torch.testing.assert_close(model.eval()(x), before, rtol=1e-4, atol=1e-5)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())

@@ -54,3 +54,39 @@ def test_estimated_bytes_counts_positions_and_indices():
     assert estimated_bytes(8000, 1.0, 4) == pytest.approx(8000 * 3.6 / 8 + 1.3 * 16 + 20)
     # Half density: 1 bit of mask per weight plus half the indices.
     assert estimated_bytes(8000, 0.5, 4) == pytest.approx(8000 * (1 + 1.8) / 8 + 1.3 * 16 + 20)
+
+
+def test_sensitivity_command_measures_every_layer_and_prints_the_profile(
+    tmp_path, monkeypatch, capsys
+):
+    import json
+
+    import yaml
+
+    from helpers import write_tree
+    from squeezenet import create_model
+    from squeezenet.cli import main
+
+    monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
+    tree = write_tree(tmp_path / "data", per_class=(6, 2))
+    weights = tmp_path / "w.pth"
+    torch.save(create_model("squeezenet_cifar", num_classes=3).state_dict(), weights)
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"model": "squeezenet_cifar", "image_size": 16}))
+    out = tmp_path / "s.json"
+    common = ["--config", str(config), "--weights", str(weights), "--data", str(tree)]
+    flags = ["--budget", "200000", "--densities", "0.5,0.2", "--val-fraction", "0.5"]
+    assert main(["sensitivity", *common, *flags, "-o", str(out)]) == 0
+    written = json.loads(out.read_text())
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1] == f"--prune '{written['prune']}'"
+    layers = list(written["profile"])
+    assert "features.0.weight" not in layers and len(layers) == 25
+    assert list(written["sensitivity"]) == layers
+    assert all(list(s) == ["0.5", "0.2"] for s in written["sensitivity"].values())
+    assert all(0 <= v <= 1 for s in written["sensitivity"].values() for v in s.values())
+    expected = ",".join(
+        ["features.0.weight=1.0"] + [f"{n}={d}" for n, d in written["profile"].items()]
+    )
+    assert written["prune"] == expected
+    assert 0 <= written["baseline_top1"] <= 1 and written["budget_bytes"] == 200000

@@ -10,19 +10,17 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import SHARED
 from squeezenet import create_model
-from squeezenet.data import get_preprocess, load_image, scan_folder
+from squeezenet.data import get_preprocess, load_image, sample_images, scan_folder
 from squeezenet.deploy import BACKENDS, available_backends, compare_outputs, export_model
 from squeezenet.deploy.backends import create_backends, load_exported
-from squeezenet.deploy.quantize_int8 import calibration_batch
 
 PRE = get_preprocess("torchvision")
 
 
 @pytest.fixture(scope="module")
 def tv11(request):
-    from conftest import SHARED
-
     path = SHARED / "weights" / "squeezenet1_1-fp16.pth"
     if not path.exists():
         pytest.skip(f"reference data not found: {path}")
@@ -32,8 +30,6 @@ def tv11(request):
 @pytest.fixture(scope="module")
 def sample_batch():
     """All 100 imagenet-sample images, preprocessed once, with their labels."""
-    from conftest import SHARED
-
     root = SHARED / "data" / "imagenet-sample-100"
     if not root.exists():
         pytest.skip(f"reference data not found: {root}")
@@ -123,7 +119,7 @@ def test_int8_top1_within_one_image_of_fp32(tmp_path, onnx_fp32, tv11, sample_ba
     from squeezenet.deploy.quantize_int8 import quantize_onnx
 
     x, y = sample_batch
-    calibration = calibration_batch(cifar10_zip, PRE)  # the default 200 images
+    calibration = sample_images(cifar10_zip, PRE)  # the default 200 images
     int8 = quantize_onnx(onnx_fp32, tmp_path / "m-int8.onnx", calibration)
     assert int8.stat().st_size < 0.3 * onnx_fp32.stat().st_size  # INT8 weights: ~1/4
     fp32 = _top1(tv11, x, y)
@@ -133,7 +129,7 @@ def test_int8_top1_within_one_image_of_fp32(tmp_path, onnx_fp32, tv11, sample_ba
         assert abs(_top1(load_exported(int8, "openvino"), x, y) - fp32) <= 1
 
 
-def test_int8_quantization_rejects_a_bad_calibration_batch(tmp_path, onnx_fp32):
+def test_int8_quantization_rejects_a_bad_sample_images(tmp_path, onnx_fp32):
     from squeezenet.deploy.quantize_int8 import quantize_onnx
 
     with pytest.raises(ValueError, match=r"non-empty \(N, C, H, W\) batch, got shape \(3, 224\)"):
@@ -152,34 +148,34 @@ def _write_images(folder: Path, n: int) -> list[Path]:
     return paths
 
 
-def test_calibration_batch_from_folder_and_zip(tmp_path):
+def test_sample_images_from_folder_and_zip(tmp_path):
     _write_images(tmp_path / "imgs" / "sub", 5)
     pre = PRE.with_crop(32)
-    folder = calibration_batch(tmp_path / "imgs", pre, n=3, seed=1)
+    folder = sample_images(tmp_path / "imgs", pre, n=3, seed=1)
     assert folder.shape == (3, 3, 32, 32)
-    torch.testing.assert_close(folder, calibration_batch(tmp_path / "imgs", pre, n=3, seed=1))
+    torch.testing.assert_close(folder, sample_images(tmp_path / "imgs", pre, n=3, seed=1))
     with zipfile.ZipFile(tmp_path / "c.zip", "w") as z:
         for p in sorted((tmp_path / "imgs" / "sub").iterdir()):
             z.write(p, f"train/{p.name}")
         z.writestr("README.txt", "not an image")
-    from_zip = calibration_batch(tmp_path / "c.zip", pre, n=10)
+    from_zip = sample_images(tmp_path / "c.zip", pre, n=10)
     assert from_zip.shape == (5, 3, 32, 32)  # capped at the 5 images; README skipped
     # Same pixels whichever container they came from.
-    torch.testing.assert_close(from_zip.sum(), calibration_batch(tmp_path / "imgs", pre).sum())
+    torch.testing.assert_close(from_zip.sum(), sample_images(tmp_path / "imgs", pre).sum())
 
 
-def test_calibration_batch_errors(tmp_path):
+def test_sample_images_errors(tmp_path):
     with pytest.raises(ValueError, match="nope: calibration source not found"):
-        calibration_batch(tmp_path / "nope", PRE)
+        sample_images(tmp_path / "nope", PRE)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="empty: no calibration images"):
-        calibration_batch(tmp_path / "empty", PRE)
+        sample_images(tmp_path / "empty", PRE)
     (tmp_path / "x.txt").write_text("hi")
     with pytest.raises(ValueError, match="must be an image folder or a .zip"):
-        calibration_batch(tmp_path / "x.txt", PRE)
+        sample_images(tmp_path / "x.txt", PRE)
     (tmp_path / "bad.zip").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="bad.zip: not a readable zip file"):
-        calibration_batch(tmp_path / "bad.zip", PRE)
+        sample_images(tmp_path / "bad.zip", PRE)
 
 
 # -- backends -----------------------------------------------------------------------------------

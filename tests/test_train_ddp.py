@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 
@@ -11,13 +10,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from test_train_run import TINY, tiny_config, write_tree
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from helpers import TINY, free_port, tiny_config, write_tree
 
 
 def _worker(rank: int, world: int, port: int, tree: str, out: str, dump: str) -> None:
@@ -47,7 +40,7 @@ def test_two_cpu_processes_end_with_identical_weights(tmp_path):
     tree = write_tree(tmp_path / "data")
     mp.spawn(
         _worker,
-        args=(2, _free_port(), str(tree), str(tmp_path / "run"), str(tmp_path)),
+        args=(2, free_port(), str(tree), str(tmp_path / "run"), str(tmp_path)),
         nprocs=2,
         join=True,
     )
@@ -81,7 +74,7 @@ def test_torchrun_cli_two_processes(tmp_path):
         "--nproc-per-node",
         "2",
         "--master-port",
-        str(_free_port()),
+        str(free_port()),
         "-m",
         "squeezenet",
         "train",

@@ -15,6 +15,7 @@ COMMANDS = [
     "train",
     "summary",
     "compress",
+    "sensitivity",
     "decompress",
     "export",
     "bench",

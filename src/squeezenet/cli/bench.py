@@ -93,10 +93,10 @@ def run(args) -> int:
     if args.calibration is not None and any(
         BACKENDS.get(n) and BACKENDS[n].precision == "int8" for n in names
     ):
-        from ..deploy.quantize_int8 import calibration_batch
+        from ..data import sample_images
 
         preprocess = choose_preprocess(args, model).with_crop(args.input_size)
-        calibration = calibration_batch(args.calibration, preprocess, args.calibration_size)
+        calibration = sample_images(args.calibration, preprocess, args.calibration_size)
     rows = run_bench(
         model,
         names,

@@ -116,9 +116,9 @@ def build_backend(args: argparse.Namespace, model, preprocess: Preprocess):
 
     calibration = None
     if BACKENDS[args.backend].precision == "int8" and args.calibration is not None:
-        from ..deploy.quantize_int8 import calibration_batch
+        from ..data import sample_images
 
-        calibration = calibration_batch(args.calibration, preprocess)
+        calibration = sample_images(args.calibration, preprocess)
     if args.threads:
         import torch
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 from .common import add_model_args, add_preprocess_arg, build_model, choose_preprocess
@@ -140,81 +139,26 @@ def register(sub, formatter) -> None:
 
 
 def run(args) -> int:
-    from ..compress.pipeline import CompressConfig, compress, lossless
-    from ..weights import read_state_dict, resolve_source
-    from ..weights.sqz import fileformat
+    from ..compress.pipeline import CompressConfig
+    from ..compress.weights_file import (
+        FineTuneData,
+        check_writable,
+        compress_lossless,
+        compress_weights_file,
+    )
+    from ..files import write_text
     from ..weights.sqz.entropy import default_coder
-    from ..weights.sqz.modeldesc import describe_model
 
-    # Fail before minutes of compression, not after: the output folder must be writable.
-    out_dir = os.path.dirname(os.path.abspath(args.output))
-    os.makedirs(out_dir, exist_ok=True)
-    if not os.access(out_dir, os.W_OK):
-        raise ValueError(f"{args.output}: cannot write to {out_dir}")
+    check_writable(args.output)
     model = build_model(args).to(args.device)
     coder = args.coder or default_coder()
     if args.lossless:
-        path, _ = resolve_source(args.weights)
-        cm = lossless(
-            read_state_dict(path),
-            describe_model(model, args.model),
-            coder,
-            meta={"source": os.path.basename(str(args.weights)), "lossless": True},
-        )
-        size = fileformat.save(cm, args.output)
-        original = os.path.getsize(path)
+        size, original = compress_lossless(model, args.model, args.weights, args.output, coder)
         print(
             f"{args.output}: {size:,} bytes (source {original:,} bytes, "
             f"{original / size:.2f}x), lossless, coder {coder}"
         )
         return 0
-    preprocess = choose_preprocess(args, model)
-    score = None
-    eval_names: set[str] = set()
-    if args.eval:
-        from ..data import scan_folder
-        from ..evaluate import evaluate
-        from .evaluate import find_class_list
-
-        images = scan_folder(args.eval, find_class_list(args.eval, args.classes))
-        eval_names = {p.name for p, _ in images.samples}
-
-        def score(m):
-            m.eval()
-            return evaluate(
-                lambda x: m(x.to(args.device)).cpu(),
-                images,
-                preprocess,
-                batch_size=50,
-                progress=False,
-            )["top1"]
-
-    if args.calib and args.train_data:
-        raise ValueError("give --calib (distillation) or --train-data (labels), not both")
-    calib = None
-    if args.train_data:
-        from ..compress.retrain import LabelledRetraining
-
-        calib = LabelledRetraining(
-            args.train_data,
-            args.train_recipe,
-            args.batch_size,
-            args.device,
-            args.seed,
-            weight_decay=args.weight_decay,
-        )
-        if score is None:
-            score = calib.score
-            print(
-                f"scoring every stage on {args.train_data}'s {calib.score_split} split",
-                file=sys.stderr,
-            )
-    elif args.calib:
-        from ..compress.calibration import load_calibration
-
-        calib = load_calibration(
-            args.calib, args.calib_images, preprocess, args.calib_prefix, args.seed
-        ).to(args.device)
     config = CompressConfig(
         prune=args.prune,
         prune_steps=args.prune_steps,
@@ -230,23 +174,29 @@ def run(args) -> int:
         bias_dtype=args.bias_dtype,
         seed=args.seed,
     )
-    cm, report = compress(model, args.model, config, calib, score)
-    cm.meta.update(
-        source=os.path.basename(str(args.weights)),
-        prune=str(args.prune),
-        bits=str(args.bits),
-        calib=os.path.basename(args.calib or "") or None,
-        train_data=os.path.basename(args.train_data or "") or None,
-        calib_overlaps_eval=bool(
-            args.calib
-            and eval_names
-            and os.path.realpath(args.calib) == os.path.realpath(args.eval)
-        ),
+    data = FineTuneData(
+        calib=args.calib,
+        calib_prefix=args.calib_prefix,
+        calib_images=args.calib_images,
+        train_data=args.train_data,
+        train_recipe=args.train_recipe,
+        weight_decay=args.weight_decay,
     )
-    size = fileformat.save(cm, args.output)
+    size, report = compress_weights_file(
+        model,
+        args.model,
+        args.weights,
+        args.output,
+        config,
+        choose_preprocess(args, model),
+        data,
+        eval_dir=args.eval,
+        classes=args.classes,
+        device=args.device,
+    )
     print(report.format())
     print(f"wrote {args.output}: {size:,} bytes", file=sys.stderr)
     if args.report:
-        with open(args.report, "w", encoding="utf-8") as f:
-            json.dump({**report.to_dict(), "file_bytes": size, "command": sys.argv}, f, indent=1)
+        report_json = {**report.to_dict(), "file_bytes": size, "command": sys.argv}
+        write_text(args.report, json.dumps(report_json, indent=1))
     return 0

@@ -51,18 +51,9 @@ def register(sub, formatter) -> None:
     p.set_defaults(func=run)
 
 
-def find_class_list(data: str, explicit: str | None) -> str | None:
-    if explicit:
-        return explicit
-    for folder in (data, os.path.dirname(os.path.abspath(data))):
-        candidate = os.path.join(folder, "imagenet_classes.txt")
-        if os.path.isfile(candidate):
-            return candidate
-    return None
-
-
 def run(args) -> int:
     from ..data import scan_folder
+    from ..data.images import find_class_list
     from ..evaluate import evaluate
 
     images = scan_folder(args.data, find_class_list(args.data, args.classes))

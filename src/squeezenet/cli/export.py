@@ -139,9 +139,9 @@ def run(args) -> int:
         output = output.with_suffix(FORMATS[args.format])
     calibration = None
     if args.int8:
-        from ..deploy.quantize_int8 import calibration_batch
+        from ..data import sample_images
 
-        calibration = calibration_batch(args.calibration, preprocess, args.calibration_size)
+        calibration = sample_images(args.calibration, preprocess, args.calibration_size)
     path = export_model(model, output, args.format, input_size, calibration, args.opset)
     in_channels = getattr(getattr(model, "spec", None), "in_channels", 3)
     batch, source = _check_batch(args, preprocess, input_size, in_channels)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -14,9 +13,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from ..models.squeezenet import SqueezeNetSpec, build_squeezenet
+from ..train.engine import Step, run_steps
 from ..weights.sqz import fileformat
 from .pipeline import CompressConfig, compress
 
@@ -84,23 +83,24 @@ def _shift(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int) -> None:
+    """AdamW with a one-cycle schedule, batches of 64 randomly shifted digits."""
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=1e-4)
     steps = epochs * (len(x) // 64)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, LR, total_steps=steps)
+
+    def batches():
+        for _ in range(epochs):
+            order = torch.randperm(len(x), generator=g)
+            for i in range(0, len(x) - 63, 64):
+                idx = order[i : i + 64]
+                yield _shift(x[idx], g), y[idx]
+
+    def loss_of(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        return F.cross_entropy(model(batch[0]), batch[1])
+
     model.train()
-    bar = tqdm(total=steps, desc="train", file=sys.stderr, leave=False)
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x) - 63, 64):
-            idx = order[i : i + 64]
-            loss = F.cross_entropy(model(_shift(x[idx], g)), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            bar.update()
-    bar.close()
+    run_steps(model, batches(), loss_of, Step(opt, sched), steps, desc="train")
     model.eval()
 
 

@@ -8,14 +8,12 @@ that pruning and quantization cost.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from ..train.engine import distillation_loss
+from ..train.engine import Step, distillation_loss, run_steps, tail_mean
 
 
 class Calibration:
@@ -87,35 +85,17 @@ def finetune(
     for m in model.modules():
         if isinstance(m, nn.Dropout):
             m.eval()
-    losses = []
     batches = calib.batches(min(batch_size, len(calib)), g)
-    for _ in tqdm(range(steps), desc=desc, file=sys.stderr, leave=False):
-        x, target = next(batches)
-        x, target = x.to(_device(model)), target.to(_device(model))
-        loss = distillation_loss(model(x), target, temperature)
-        losses.append(update(loss, optimizer, schedule, before_step, after_step))
+    device = _device(model)
+
+    def loss_of(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x, target = batch
+        return distillation_loss(model(x.to(device)), target.to(device), temperature)
+
+    step = Step(optimizer, schedule, before_step=before_step, after_step=after_step)
+    losses = run_steps(model, batches, loss_of, step, steps, desc=desc)
     model.eval()
     return tail_mean(losses)
-
-
-def update(loss: torch.Tensor, optimizer, schedule, before_step=None, after_step=None) -> float:
-    """One fine-tuning update with the stage's hooks around ``optimizer.step()`` (gradient
-    masking or per-cluster sums before, re-applying masks or shared values after)."""
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if before_step:
-        before_step()
-    optimizer.step()
-    schedule.step()
-    if after_step:
-        after_step()
-    return float(loss.detach())
-
-
-def tail_mean(losses: list[float]) -> float:
-    """Mean of the last 10% of the losses (the final loss, less noisy)."""
-    tail = losses[-max(1, len(losses) // 10) :]
-    return sum(tail) / len(tail)
 
 
 class Distillation:

@@ -9,78 +9,19 @@ crops, flips and normalisation. Best used when the training data of the model is
 
 from __future__ import annotations
 
-import contextlib
 import math
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.cifar import init_batchnorm_identity
-from .distill import tail_mean, update
-
-
-class _ConvThenBN(nn.Module):
-    """Batch norm after an existing conv, sharing the conv's Parameter objects (so pruning
-    masks and the optimizer keep pointing at them), folded back into it by :meth:`fold`."""
-
-    def __init__(self, conv: nn.Conv2d) -> None:
-        super().__init__()
-        self.conv = conv
-        self.bn = nn.BatchNorm2d(conv.out_channels, device=conv.weight.device)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.conv(x))
-
-    @torch.no_grad()
-    def fold(self) -> nn.Conv2d:
-        """w <- w * g / s, b <- (b - mean) * g / s + beta, in place (zeros stay zero)."""
-        scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
-        self.conv.weight.mul_(scale.reshape(-1, 1, 1, 1).to(self.conv.weight.dtype))
-        bias = (self.conv.bias - self.bn.running_mean) * scale + self.bn.bias
-        self.conv.bias.copy_(bias)
-        return self.conv
-
-
-def _inputs(batches, prepare, n_batches: int = 8):
-    for i, (x, y) in enumerate(batches):
-        if i >= n_batches:
-            return
-        yield prepare(x, y)[0]
-
-
-@contextlib.contextmanager
-def batchnorm_inserted(model: nn.Module, batches, prepare) -> Iterator[list[nn.Parameter]]:
-    """Put a batch norm after every biased conv for the duration of the block (yields the new
-    parameters), then fold them back into the same conv Parameters. Pruned zeros stay zero:
-    folding only rescales each output channel."""
-    wrappers: list[_ConvThenBN] = []
-
-    def wrap(module: nn.Module) -> None:
-        for name, child in module.named_children():
-            if type(child) is nn.Conv2d and child.bias is not None:
-                w = _ConvThenBN(child)
-                setattr(module, name, w)
-                wrappers.append(w)
-            else:
-                wrap(child)
-
-    wrap(model)
-    try:
-        init_batchnorm_identity(model, _inputs(batches, prepare))
-        yield [p for w in wrappers for p in w.bn.parameters()]
-    finally:
-
-        def unwrap(module: nn.Module) -> None:
-            for name, child in module.named_children():
-                if isinstance(child, _ConvThenBN):
-                    setattr(module, name, child.fold())
-                else:
-                    unwrap(child)
-
-        unwrap(model)
+from ..models import default_input_size
+from ..models.batchnorm import batchnorm_inserted
+from ..train.config import resolve_config
+from ..train.data import build_data
+from ..train.engine import Batches, Step, autocast, evaluate, first_inputs, run_steps, tail_mean
+from ..train.trainer import resolve_amp
 
 
 class LabelledRetraining:
@@ -110,12 +51,6 @@ class LabelledRetraining:
         progress: bool = True,
         batchnorm: bool = True,
     ) -> None:
-        from ..models import default_input_size
-        from ..train import resolve_config
-        from ..train.data import build_data
-        from ..train.engine import Batches
-        from ..train.trainer import resolve_amp
-
         self.cfg = resolve_config(
             overrides={
                 "recipe": recipe,
@@ -176,7 +111,8 @@ class LabelledRetraining:
         if steps <= 0 or not params:
             return float("nan")
         if self.batchnorm and not centroids:
-            with batchnorm_inserted(model, self.data.train, self.prepare) as bn_params:
+            inputs = first_inputs(self.data.train, self.prepare)
+            with batchnorm_inserted(model, inputs) as bn_params:
                 return self._run(
                     model,
                     list(params) + bn_params,
@@ -190,10 +126,6 @@ class LabelledRetraining:
         return self._run(model, params, steps, lr, before_step, after_step, desc, centroids)
 
     def _run(self, model, params, steps, lr, before_step, after_step, desc, centroids):
-        from tqdm import tqdm
-
-        from ..train.engine import autocast
-
         # Weight decay on weight tensors only; centroids and biases are few and decaying
         # centroids would drag every weight of a cluster toward zero at once.
         decay = [p for p in params if p.ndim > 1]
@@ -215,18 +147,20 @@ class LabelledRetraining:
             optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
         )
         model.train()
-        losses = []
-        batches = self._batches()
-        for _ in tqdm(
-            range(steps), desc=desc, file=sys.stderr, leave=False, disable=not self.progress
-        ):
-            x, y = self.prepare(*next(batches))
+
+        def loss_of(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+            x, y = self.prepare(*batch)
             with autocast(self.device, self.amp):
                 logits = model(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
             if not torch.isfinite(loss):
                 raise ValueError(f"{desc}: the loss became {loss.item()} (lr {lr} too high?)")
-            losses.append(update(loss, optimizer, schedule, before_step, after_step))
+            return loss
+
+        step = Step(optimizer, schedule, before_step=before_step, after_step=after_step)
+        losses = run_steps(
+            model, self._batches(), loss_of, step, steps, desc=desc, progress=self.progress
+        )
         model.eval()
         return tail_mean(losses)
 
@@ -236,7 +170,5 @@ class LabelledRetraining:
 
     def score(self, model: nn.Module) -> float:
         """Top-1 on the test split (else the validation split), float32."""
-        from ..train.engine import evaluate
-
         split = self.data.test if self.data.test is not None else self.data.val
         return evaluate(model, split, self.prepare, device=self.device, amp="off")["top1"]

@@ -1,4 +1,4 @@
-"""Images, labelled folders and preprocessing presets."""
+"""Images, labelled folders, calibration samples and preprocessing presets."""
 
 from .images import (
     DatasetError,
@@ -9,6 +9,7 @@ from .images import (
     read_class_list,
     scan_folder,
 )
+from .sampling import sample_images
 from .transforms import PRESETS, Preprocess, get_preprocess
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "get_preprocess",
     "load_image",
     "read_class_list",
+    "sample_images",
     "scan_folder",
 ]

@@ -140,3 +140,15 @@ class ImageDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         path, label = self.images.samples[i]
         return self.transform(load_image(path)), label
+
+
+def find_class_list(data: str, explicit: str | None) -> str | None:
+    """``explicit``, else an ``imagenet_classes.txt`` in ``data`` or next to it, else None
+    (the classes are then the sorted folder names)."""
+    if explicit:
+        return explicit
+    for folder in (data, os.path.dirname(os.path.abspath(data))):
+        candidate = os.path.join(folder, "imagenet_classes.txt")
+        if os.path.isfile(candidate):
+            return candidate
+    return None

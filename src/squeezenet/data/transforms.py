@@ -15,6 +15,12 @@ import torch
 from PIL import Image
 from torchvision.transforms import functional as F
 
+# Per-channel statistics of the training images (RGB, pixels scaled to 0..1).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
 
 @dataclass(frozen=True)
 class Preprocess:
@@ -46,13 +52,9 @@ class Preprocess:
 
 
 PRESETS: dict[str, Preprocess] = {
-    "torchvision": Preprocess(
-        "torchvision", 256, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), False, 1 / 255
-    ),
+    "torchvision": Preprocess("torchvision", 256, 224, IMAGENET_MEAN, IMAGENET_STD, False, 1 / 255),
     "caffe": Preprocess("caffe", 256, 227, (104.0, 117.0, 123.0), (1.0, 1.0, 1.0), True, 1.0),
-    "cifar": Preprocess(
-        "cifar", 32, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), False, 1 / 255
-    ),
+    "cifar": Preprocess("cifar", 32, 32, CIFAR10_MEAN, CIFAR10_STD, False, 1 / 255),
 }
 
 

@@ -11,76 +11,12 @@ integer arithmetic.
 
 from __future__ import annotations
 
-import io
 import os
-import random
-import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from PIL import Image
 
-from ..data.images import IMAGE_EXTENSIONS, ImageError, is_image_file, load_image
 from ..files import atomic_path
-
-
-def _zip_members(path: Path) -> list[str]:
-    try:
-        with zipfile.ZipFile(path) as z:
-            return sorted(n for n in z.namelist() if n.lower().endswith(IMAGE_EXTENSIONS))
-    except zipfile.BadZipFile:
-        raise ValueError(f"{path}: not a readable zip file") from None
-
-
-def calibration_batch(
-    source: str | os.PathLike,
-    transform: Callable[[Image.Image], torch.Tensor],
-    n: int = 200,
-    seed: int = 0,
-) -> torch.Tensor:
-    """``n`` images drawn (fixed seed) from an image folder (searched recursively) or a zip
-    of images, preprocessed with ``transform`` -> a float batch ``(n, C, H, W)``.
-
-    Small images (e.g. CIFAR-10's 32x32) are upsampled by the transform's resize; that is
-    enough to set activation ranges, and keeps calibration apart from evaluation images.
-    """
-    source = Path(source)
-    if source.is_dir():
-        files = sorted(p for p in source.rglob("*") if is_image_file(p))
-        members: list = files
-    elif source.is_file() and source.suffix.lower() == ".zip":
-        members = _zip_members(source)
-    elif not source.exists():
-        raise ValueError(f"{source}: calibration source not found")
-    else:
-        raise ValueError(f"{source}: calibration source must be an image folder or a .zip")
-    if not members:
-        raise ValueError(
-            f"{source}: no calibration images (extensions {', '.join(IMAGE_EXTENSIONS)})"
-        )
-    picked = random.Random(seed).sample(members, min(n, len(members)))
-    threads = torch.get_num_threads()
-    # Per-image tensor ops are too small to gain from threads; on a busy machine the thread
-    # hand-offs made them ~5x slower.
-    torch.set_num_threads(1)
-    try:
-        if isinstance(picked[0], Path):
-            images = [transform(load_image(p)) for p in picked]
-        else:
-            with zipfile.ZipFile(source) as z:
-                images = [transform(_zip_image(z, name, source)) for name in picked]
-    finally:
-        torch.set_num_threads(threads)
-    return torch.stack(images)
-
-
-def _zip_image(z: zipfile.ZipFile, name: str, source: Path) -> Image.Image:
-    try:
-        with Image.open(io.BytesIO(z.read(name))) as im:
-            return im.convert("RGB")
-    except OSError as e:
-        raise ImageError(f"{source}!{name}: not a readable image ({e})") from None
 
 
 class _Batches:

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..files import write_text
 
 
@@ -31,8 +32,8 @@ class TrainConfig:
     val_fraction: float = 0.1  # held out from train when there is no val/ split
     strict_data: bool = False  # a corrupt image stops the run instead of a warning
     workers: int = 2  # decoding processes for streamed (not in-memory) data
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
     crop_padding: int = 4  # in-memory: random crop from a zero-padded image
     flip: bool = True
     cutout: int = 0  # in-memory: zero a random square this wide (0: off)

@@ -6,11 +6,13 @@ import contextlib
 import math
 import sys
 import time
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..evaluate import topk_correct
 from . import distributed as dist
 
 
@@ -35,6 +37,15 @@ class Batches:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, y
+
+
+def first_inputs(batches, prepare: Batches, n: int = 8):
+    """Normalised inputs of the first ``n`` batches (to start inserted batch norm as the
+    identity on the data)."""
+    for i, (x, y) in enumerate(batches):
+        if i >= n:
+            return
+        yield prepare(x, y)[0]
 
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, t: float) -> torch.Tensor:
@@ -72,6 +83,86 @@ class Teacher:
             target = self.model(x).float()
         kd = distillation_loss(logits.float(), target, self.temperature)
         return (1 - self.weight) * ce + self.weight * kd
+
+
+class Step:
+    """The one optimisation step every loop here uses (training epochs, retraining and
+    distillation while compressing, the demo): zeroed gradients and backward, then every
+    ``accum_steps`` calls ``before_step`` (gradient masks, per-cluster gradient sums), the
+    optimizer (through ``scaler`` for fp16), the scheduler, and ``after_step`` (re-applying
+    masks or shared values).
+
+    Gradients are zeroed just before the first backward of each update, not after it: the
+    gradients of the last update stay readable until the next one starts. (Compression's
+    codebook stage relies on that ordering to reproduce its published numbers: the first
+    centroid update also sums the weight gradients the last pruning step left behind.)"""
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        scheduler=None,
+        *,
+        scaler: torch.amp.GradScaler | None = None,
+        accum_steps: int = 1,
+        before_step: Callable[[], None] | None = None,
+        after_step: Callable[[], None] | None = None,
+    ) -> None:
+        self.optimizer, self.scheduler, self.scaler = optimizer, scheduler, scaler
+        self.accum_steps = accum_steps
+        self.before_step, self.after_step = before_step, after_step
+        self._zero = True
+
+    def __call__(self, loss: torch.Tensor, update: bool = True) -> None:
+        """Backpropagate ``loss``; with ``update`` (the last micro-batch), take the step."""
+        if self._zero:
+            self.optimizer.zero_grad(set_to_none=True)
+            self._zero = False
+        if self.scaler is None:
+            loss.backward()
+        else:
+            self.scaler.scale(loss / self.accum_steps).backward()
+        if not update:
+            return
+        if self.before_step is not None:
+            self.before_step()
+        if self.scaler is None:
+            self.optimizer.step()
+        else:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        self._zero = True
+        if self.scheduler is not None:
+            self.scheduler.step()
+        if self.after_step is not None:
+            self.after_step()
+
+
+def run_steps(
+    model: nn.Module,
+    batches: Iterator,
+    loss_of: Callable[[object], torch.Tensor],
+    step: Step,
+    steps: int,
+    *,
+    desc: str,
+    progress: bool = True,
+) -> list[float]:
+    """``steps`` optimisation steps, one batch each from ``batches``; ``loss_of(batch)``
+    runs the model. Returns each step's loss. The caller sets train/eval mode."""
+    from tqdm import tqdm
+
+    losses = []
+    for _ in tqdm(range(steps), desc=desc, file=sys.stderr, leave=False, disable=not progress):
+        loss = loss_of(next(batches))
+        step(loss)
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def tail_mean(losses: list[float]) -> float:
+    """Mean of the last 10% of the losses (the final loss, less noisy)."""
+    tail = losses[-max(1, len(losses) // 10) :]
+    return sum(tail) / len(tail)
 
 
 def autocast(device: torch.device, amp: str):
@@ -125,7 +216,7 @@ def train_one_epoch(
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen, start = 0, time.perf_counter()
-    optimizer.zero_grad(set_to_none=True)
+    update = Step(optimizer, scheduler, scaler=scaler, accum_steps=accum_steps)
     for step, (x, y) in enumerate(batches):
         x, y = prepare(x, y)
         if len(y) == 0:
@@ -142,12 +233,7 @@ def train_one_epoch(
             loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
             if teacher is not None:
                 loss = teacher.loss(x, logits, loss, device, amp)
-            scaler.scale(loss / accum_steps).backward()
-        if last_micro:
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
+            update(loss, update=last_micro)
         loss_sum += loss.detach().double() * len(y)
         correct += (logits.detach().argmax(1) == y).sum()
         seen += len(y)
@@ -208,22 +294,13 @@ def evaluate(
             logits = model(x).float()
             mirrored = model(x.flip(3)).float() if tta else None
         sums[0] += F.cross_entropy(logits, y, reduction="sum").item()
-        sums[1:3] += _hits(logits, y)
+        sums[1:3] += torch.tensor(topk_correct(logits, y), dtype=torch.float64)
         sums[3] += len(y)
         if tta:
-            sums[4:6] += _hits((logits + mirrored) / 2, y)
+            sums[4:6] += torch.tensor(topk_correct((logits + mirrored) / 2, y), dtype=torch.float64)
     loss_sum, c1, c5, n, t1, t5 = dist.all_reduce_sum(sums.tolist(), device)
     n = max(n, 1)
     out = {"loss": loss_sum / n, "top1": c1 / n, "top5": c5 / n, "n": int(n)}
     if tta:
         out.update(tta_top1=t1 / n, tta_top5=t5 / n)
     return out
-
-
-def _hits(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """(top-1 hits, top-5 hits) in a batch."""
-    top = logits.topk(min(5, logits.shape[1]), dim=1).indices
-    hits = top == y[:, None]
-    return torch.tensor(
-        [hits[:, :1].any(1).sum().item(), hits.any(1).sum().item()], dtype=torch.float64
-    )

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from ..data.transforms import CIFAR10_MEAN, CIFAR10_STD
+
 RECIPES: dict[str, dict] = {
     "paper": {
         "model": "squeezenet1_0",
@@ -40,8 +42,8 @@ RECIPES: dict[str, dict] = {
         "batch_size": 256,
         "epochs": 32,
         "val_fraction": 0.1,
-        "mean": (0.4914, 0.4822, 0.4465),
-        "std": (0.2470, 0.2435, 0.2616),
+        "mean": CIFAR10_MEAN,
+        "std": CIFAR10_STD,
         "crop_padding": 4,
         "amp": "auto",
         "channels_last": True,

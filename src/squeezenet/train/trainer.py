@@ -5,19 +5,20 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ..models import default_input_size
-from ..models.cifar import add_batchnorm, fuse_batchnorm, has_batchnorm, init_batchnorm_identity
+from ..models.batchnorm import add_batchnorm, fuse_batchnorm, has_batchnorm, init_batchnorm_identity
 from ..weights import create_model
 from . import distributed as dist
 from .checkpoint import load_checkpoint, make_checkpoint, save_atomic, set_rng_state
 from .config import TrainConfig, save_config
-from .data import build_data
-from .engine import Batches, Teacher, TrainingDiverged, evaluate, train_one_epoch
+from .data import DataBundle, build_data
+from .engine import Batches, Teacher, TrainingDiverged, evaluate, first_inputs, train_one_epoch
 from .logs import RunLog
 from .optim import build_optimizer, build_scheduler
 
@@ -145,8 +146,50 @@ def fit(cfg: TrainConfig, on_epoch_end: Callable[[int, dict], None] | None = Non
         dist.shutdown()
 
 
+@dataclass
+class _Run:
+    """The state of one training run, shared by its phases (start, epochs, finish)."""
+
+    cfg: TrainConfig
+    info: dist.DistInfo
+    device: torch.device
+    amp: str
+    data: DataBundle
+    raw_model: nn.Module  # the model itself: what is saved
+    model: nn.Module  # what is called: compiled and/or DDP-wrapped raw_model
+    prepare: Batches
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    accum: int
+    prune: PruneSchedule | None
+    teacher: Teacher | None
+    log: RunLog
+    start_epoch: int = 0
+    best: dict = field(default_factory=lambda: {"top1": -1.0, "epoch": 0})
+    history: list = field(default_factory=list)
+
+    @property
+    def out(self) -> Path:
+        return Path(self.cfg.out)
+
+
 def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_end) -> dict:
-    main = info.is_main
+    run = _start(cfg, info, device)
+    start_time = time.perf_counter()
+    for epoch in range(run.start_epoch, cfg.epochs):
+        metrics = _train_epoch(run, epoch)
+        dist.barrier()
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, metrics)
+    minutes = (time.perf_counter() - start_time) / 60
+    prune = run.prune
+    extra = {"density": prune.density(), "prune": str(cfg.prune)} if prune is not None else {}
+    return _finish(run, minutes, extra)
+
+
+def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
+    """Seed, open the data, build the model, optimizer and schedules; resume if asked."""
     out = Path(cfg.out)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -171,7 +214,8 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
     if cfg.weights and cfg.batchnorm and not cfg.resume:
         # Inserted batch norm starts as the identity on the data, so fine-tuning starts from
         # the loaded network's function (DDP then broadcasts rank 0's values).
-        init_batchnorm_identity(model, _first_inputs(data.train, prepare_for(cfg, device)))
+        data.train.set_epoch(0)
+        init_batchnorm_identity(model, first_inputs(data.train, prepare_for(cfg, device)))
     prune = PruneSchedule(model, cfg, optimizer) if cfg.prune is not None else None
     teacher = build_teacher(cfg, data.num_classes, image_size, device)
     # The effective batch's lr: lr is given for batch x world x accum images per step.
@@ -194,8 +238,10 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
         ids = [device.index] if device.type == "cuda" else None
         model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     prepare = prepare_for(cfg, device)
-    log = RunLog(out, enabled=main, tensorboard=cfg.tensorboard, history=history, plot=cfg.plot)
-    if main:
+    log = RunLog(
+        out, enabled=info.is_main, tensorboard=cfg.tensorboard, history=history, plot=cfg.plot
+    )
+    if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
         _say(
@@ -205,112 +251,116 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
             f"batch {cfg.batch_size} x {info.world_size} x {accum} accumulation",
             cfg,
         )
-    start_time = time.perf_counter()
-    for epoch in range(start_epoch, cfg.epochs):
-        data.train.set_epoch(epoch)
-        if prune is not None:
-            prune.start_epoch(epoch)
-        try:
-            metrics = train_one_epoch(
-                model,
-                data.train,
-                prepare,
-                optimizer,
-                scheduler,
-                scaler,
-                device=device,
-                amp=amp,
-                accum_steps=accum,
-                label_smoothing=cfg.label_smoothing,
-                epoch=epoch,
-                epochs=cfg.epochs,
-                progress=cfg.progress and main,
-                teacher=teacher,
-            )
-        except TrainingDiverged as e:
-            kept = out / "last.pt"
-            where = (
-                f"the last good checkpoint is {kept} (epoch {epoch})"
-                if kept.exists()
-                else "no checkpoint was written before it"
-            )
-            raise TrainingDiverged(f"{e}; {where}") from None
-        val = evaluate(model, data.val, prepare, device=device, amp=amp, tta=cfg.tta)
-        metrics.update(
-            epoch=epoch + 1,
-            lr=optimizer.param_groups[0]["lr"],
-            val_loss=val["loss"],
-            val_top1=val["top1"],
-            val_top5=val["top5"],
-        )
-        if cfg.tta:
-            metrics["val_tta_top1"] = val["tta_top1"]
-        # With tta, the checkpoint is chosen by what will be reported: mirrored-mean top-1.
-        selected = val["tta_top1"] if cfg.tta else val["top1"]
-        # A pruned run only selects among epochs at its final density.
-        # ``select: last`` keeps the final epoch (an lr annealed to zero; a validation split
-        # too small to rank epochs reliably).
-        is_best = (
-            epoch + 1 == cfg.epochs
-            if cfg.select == "last"
-            else selected > best["top1"] and (prune is None or epoch >= prune.last_epoch)
-        )
-        if is_best:
-            best = {"top1": selected, "epoch": epoch + 1}
-        history.append(metrics)
-        if main:
-            ckpt = make_checkpoint(
-                model=raw_model,
-                optimizer=optimizer,
-                scheduler=scheduler,
-                scaler=scaler,
-                epoch=epoch + 1,
-                best=best,
-                history=history,
-                config=cfg.to_dict(),
-                masks=prune.pruner.state_dict() if prune else None,
-            )
-            save_atomic(ckpt, out / "last.pt")
-            if is_best:
-                save_atomic(ckpt, out / "best.pt")
-            log.epoch(metrics)
-            _say(
-                f"epoch {epoch + 1}/{cfg.epochs}: loss {metrics['train_loss']:.4f} "
-                f"train {metrics['train_top1']:.2%} val {val['top1']:.2%} "
-                f"({metrics['images_per_s']:.0f} img/s)",
-                cfg,
-            )
-        dist.barrier()
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, metrics)
-    minutes = (time.perf_counter() - start_time) / 60
-    extra = {"density": prune.density(), "prune": str(cfg.prune)} if prune is not None else {}
-    return _finish(
-        cfg, info, device, amp, data, raw_model, model, prepare, best, history, log, minutes, extra
+    return _Run(
+        cfg,
+        info,
+        device,
+        amp,
+        data,
+        raw_model,
+        model,
+        prepare,
+        optimizer,
+        scheduler,
+        scaler,
+        accum,
+        prune,
+        teacher,
+        log,
+        start_epoch,
+        best,
+        history,
     )
 
 
-def _finish(
-    cfg,
-    info,
-    device,
-    amp,
-    data,
-    raw_model,
-    model,
-    prepare,
-    best,
-    history,
-    log,
-    minutes,
-    extra: dict,
-) -> dict:
+def _train_epoch(run: _Run, epoch: int) -> dict:
+    """One epoch, its validation, the checkpoint choice and the logs; returns its metrics."""
+    cfg, out, prune = run.cfg, run.out, run.prune
+    run.data.train.set_epoch(epoch)
+    if prune is not None:
+        prune.start_epoch(epoch)
+    try:
+        metrics = train_one_epoch(
+            run.model,
+            run.data.train,
+            run.prepare,
+            run.optimizer,
+            run.scheduler,
+            run.scaler,
+            device=run.device,
+            amp=run.amp,
+            accum_steps=run.accum,
+            label_smoothing=cfg.label_smoothing,
+            epoch=epoch,
+            epochs=cfg.epochs,
+            progress=cfg.progress and run.info.is_main,
+            teacher=run.teacher,
+        )
+    except TrainingDiverged as e:
+        kept = out / "last.pt"
+        where = (
+            f"the last good checkpoint is {kept} (epoch {epoch})"
+            if kept.exists()
+            else "no checkpoint was written before it"
+        )
+        raise TrainingDiverged(f"{e}; {where}") from None
+    val = evaluate(
+        run.model, run.data.val, run.prepare, device=run.device, amp=run.amp, tta=cfg.tta
+    )
+    metrics.update(
+        epoch=epoch + 1,
+        lr=run.optimizer.param_groups[0]["lr"],
+        val_loss=val["loss"],
+        val_top1=val["top1"],
+        val_top5=val["top5"],
+    )
+    if cfg.tta:
+        metrics["val_tta_top1"] = val["tta_top1"]
+    # With tta, the checkpoint is chosen by what will be reported: mirrored-mean top-1.
+    selected = val["tta_top1"] if cfg.tta else val["top1"]
+    # A pruned run only selects among epochs at its final density.
+    # ``select: last`` keeps the final epoch (an lr annealed to zero; a validation split
+    # too small to rank epochs reliably).
+    is_best = (
+        epoch + 1 == cfg.epochs
+        if cfg.select == "last"
+        else selected > run.best["top1"] and (prune is None or epoch >= prune.last_epoch)
+    )
+    if is_best:
+        run.best = {"top1": selected, "epoch": epoch + 1}
+    run.history.append(metrics)
+    if run.info.is_main:
+        ckpt = make_checkpoint(
+            model=run.raw_model,
+            optimizer=run.optimizer,
+            scheduler=run.scheduler,
+            scaler=run.scaler,
+            epoch=epoch + 1,
+            best=run.best,
+            history=run.history,
+            config=cfg.to_dict(),
+            masks=prune.pruner.state_dict() if prune else None,
+        )
+        save_atomic(ckpt, out / "last.pt")
+        if is_best:
+            save_atomic(ckpt, out / "best.pt")
+        run.log.epoch(metrics)
+        _say(
+            f"epoch {epoch + 1}/{cfg.epochs}: loss {metrics['train_loss']:.4f} "
+            f"train {metrics['train_top1']:.2%} val {val['top1']:.2%} "
+            f"({metrics['images_per_s']:.0f} img/s)",
+            cfg,
+        )
+    return metrics
+
+
+def _finish(run: _Run, minutes: float, extra: dict) -> dict:
     """Score the best checkpoint on the test split; write model.pth and results."""
-    out = Path(cfg.out)
+    cfg, out, data, raw_model, best = run.cfg, run.out, run.data, run.raw_model, run.best
     result = {
         "best_val_top1": best["top1"],
         "best_epoch": best["epoch"],
-        "epochs": len(history),
+        "epochs": len(run.history),
         "train_minutes": minutes,
         "out": str(out),
         "model_name": cfg.model,
@@ -325,23 +375,23 @@ def _finish(
         raw_model.load_state_dict(load_checkpoint(best_path)["model"])
     if cfg.eval_test and data.test is not None:
         test = evaluate(
-            model,
+            run.model,
             data.test,
-            prepare,
-            device=device,
-            amp=amp,
+            run.prepare,
+            device=run.device,
+            amp=run.amp,
             desc="test",
-            progress=cfg.progress and info.is_main,
+            progress=cfg.progress and run.info.is_main,
             tta=cfg.tta,
         )
         result.update(test_top1=test["top1"], test_top5=test["top5"], test_n=test["n"])
         if cfg.tta:
             result.update(test_tta_top1=test["tta_top1"], test_tta_top5=test["tta_top5"])
-    if info.is_main:
+    if run.info.is_main:
         exported = _plain_copy(raw_model)
         save_atomic(exported.state_dict(), out / "model.pth")
         result["model_path"] = str(out / "model.pth")
-        log.finish(result)
+        run.log.finish(result)
         msg = (
             f"done in {minutes:.1f} min: best val top-1 {best['top1']:.2%} (epoch {best['epoch']})"
         )
@@ -357,15 +407,6 @@ def _finish(
 
 def prepare_for(cfg: TrainConfig, device: torch.device) -> Batches:
     return Batches(device, cfg.mean, cfg.std, cfg.channels_last)
-
-
-def _first_inputs(batches, prepare: Batches, n: int = 8):
-    """Normalised inputs of the first ``n`` training batches (for batch-norm initialisation)."""
-    batches.set_epoch(0)
-    for i, (x, y) in enumerate(batches):
-        if i >= n:
-            return
-        yield prepare(x, y)[0]
 
 
 def _plain_copy(model: nn.Module) -> nn.Module:

@@ -1,0 +1,100 @@
+"""``squeezenet sensitivity``: per-layer pruning sensitivity and a --prune profile from it."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",")]
+
+
+def register(sub, formatter) -> None:
+    p = sub.add_parser(
+        "sensitivity",
+        formatter_class=formatter,
+        help="per-layer pruning sensitivity of a trained model and a --prune profile from it",
+        description="Prune one layer at a time (magnitude, the others untouched), score top-1 "
+        "on a held-out part of the training data (not the test split), then pick each "
+        "layer's density so that the summed loss is smallest for an estimated compressed "
+        "size (Han et al. 2015, section 4). The printed profile goes to `squeezenet train "
+        "--prune` or `squeezenet compress --prune`.",
+    )
+    p.add_argument(
+        "--config",
+        required=True,
+        help="training config or recipe giving the data "
+        "and its normalisation (e.g. configs/cifar10-fast.yaml)",
+    )
+    p.add_argument("--model", default=None, help="model name (default: the config's)")
+    p.add_argument("--weights", required=True, help="trained weights to analyse")
+    p.add_argument("--data", default=None, help="override the config's data")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="held-out fraction of the training images to score on",
+    )
+    p.add_argument(
+        "--densities", default="0.5,0.35,0.2,0.1,0.05", help="densities to measure each layer at"
+    )
+    p.add_argument(
+        "--skip",
+        default="features.0.weight",
+        help="comma-separated layers to leave dense (conv1: 3 input channels)",
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        required=True,
+        help="estimated bytes for all pruned layers' weights in the file",
+    )
+    p.add_argument("--bits", default="6", help="index bits per layer, as compress --bits")
+    p.add_argument(
+        "--candidates",
+        default="1.0,0.7,0.5,0.4,0.35,0.3,0.25,0.2,0.17,0.15,0.12,0.1",
+        help="densities a layer may get",
+    )
+    p.add_argument("--threads", type=int, default=None, help="CPU threads")
+    p.add_argument("-o", "--output", default=None, help="write the measurements and profile (JSON)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import torch
+
+    from ..compress.sensitivity_sweep import sensitivity_sweep
+    from ..files import write_text
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    densities = _floats(args.densities)
+    r = sensitivity_sweep(
+        args.config,
+        args.weights,
+        args.budget,
+        model=args.model,
+        data=args.data,
+        val_fraction=args.val_fraction,
+        densities=densities,
+        skip=[s.strip() for s in args.skip.split(",") if s.strip()],
+        bits=args.bits,
+        candidates=_floats(args.candidates),
+        log=lambda s: print(s, file=sys.stderr, flush=True),
+    )
+    sens, profile, numel = r["sensitivity"], r["profile"], r["numel"]
+    print(f"{'layer':30s} {'params':>8s} " + " ".join(f"{d:>6.0%}" for d in densities) + "  chosen")
+    for n in r["layers"]:
+        print(
+            f"{n:30s} {numel[n]:8,d} "
+            + " ".join(f"{sens[n][d]:6.2%}" for d in densities)
+            + f"  {profile[n]:.0%}"
+        )
+    print(f"--prune '{r['prune']}'")
+    if args.output:
+        keys = ("weights", "baseline_top1", "scored_on", "budget_bytes", "bits")
+        record = {k: r[k] for k in keys}
+        record.update(sensitivity=sens, profile=profile, prune=r["prune"])
+        write_text(args.output, json.dumps(record, indent=1))
+    return 0
