@@ -28,7 +28,7 @@ import torchvision
 
 from squeezenet import create_model
 from squeezenet.train.data import TensorBatches
-from squeezenet.train.engine import Batches, autocast, train_one_epoch
+from squeezenet.train.engine import NormalizeBatch, autocast, train_one_epoch
 from squeezenet.train.trainer import resolve_amp
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -66,7 +66,7 @@ class _Loop:
                 crop_padding=4 if size <= 64 else 0,
                 flip=True,
             )
-            self.prepare = Batches(device, MEAN, STD, channels_last=True)
+            self.prepare = NormalizeBatch(device, MEAN, STD, channels_last=True)
             self.scaler = torch.amp.GradScaler("cpu", enabled=False)
         else:
             self.model = torchvision.models.squeezenet1_1()

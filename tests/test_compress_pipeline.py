@@ -19,7 +19,7 @@ from squeezenet.pruning import (
     magnitude_mask,
     parse_prune,
     prunable,
-    resolve_density,
+    resolve_per_layer,
 )
 from squeezenet.weights import read_state_dict
 from squeezenet.weights.sqz import fileformat
@@ -32,7 +32,7 @@ def _tiny(num_classes=5):
 
 def test_paper_profile_matches_han_release_densities():
     model = create_model("squeezenet1_0")
-    d = resolve_density(model, SQUEEZENET_PROFILE, prunable(model))
+    d = resolve_per_layer(model, SQUEEZENET_PROFILE, prunable(model))
     assert d["features.0.weight"] == 1.0
     assert d["features.3.expand3x3.weight"] == 0.33  # fire2
     assert d["features.10.expand3x3.weight"] == 0.30  # fire8
@@ -47,7 +47,7 @@ def test_paper_profile_densities_equal_han_release(han_net):
     from squeezenet.weights import read_deep_compression
 
     model = create_model("squeezenet1_0")
-    target = resolve_density(model, SQUEEZENET_PROFILE, prunable(model))
+    target = resolve_per_layer(model, SQUEEZENET_PROFILE, prunable(model))
     for layer in read_deep_compression(han_net):
         actual = np.count_nonzero(layer.dense()) / layer.dense().size
         assert abs(actual - target[f"{layer.name}.weight"]) < 0.015, layer.name

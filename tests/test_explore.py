@@ -6,7 +6,7 @@ import json
 import pytest
 
 from squeezenet.explore import run_sweep, sweep_points, unique_trainings
-from squeezenet.explore.report import render_report, shape_findings, table1_rows
+from squeezenet.explore.tables import render_report, shape_findings, table1_rows
 from squeezenet.models import build_squeezenet
 
 

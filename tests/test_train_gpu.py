@@ -120,7 +120,7 @@ def test_cifar_recipe_step_throughput_on_gpu(capsys):
     from squeezenet import create_model
     from squeezenet.models.batchnorm import add_batchnorm
     from squeezenet.train.data import TensorBatches
-    from squeezenet.train.engine import Batches, train_one_epoch
+    from squeezenet.train.engine import NormalizeBatch, train_one_epoch
 
     device = torch.device("cuda")
     model = add_batchnorm(create_model("squeezenet_cifar")).to(device)
@@ -129,7 +129,7 @@ def test_cifar_recipe_step_throughput_on_gpu(capsys):
     x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8)
     y = torch.randint(0, 10, (n,))
     batches = TensorBatches(x, y, bs, train=True, crop_padding=4, flip=True, pin_memory=True)
-    prepare = Batches(device, (0.5,) * 3, (0.25,) * 3, channels_last=True)
+    prepare = NormalizeBatch(device, (0.5,) * 3, (0.25,) * 3, channels_last=True)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
     scaler = torch.amp.GradScaler("cuda", enabled=False)

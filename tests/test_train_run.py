@@ -278,7 +278,7 @@ def test_finetune_from_the_imagenet_weights(tmp_path, tv11_fp16_weights):
 
 
 def test_tta_scores_the_mean_logits_of_each_image_and_its_mirror(tree, tmp_path):
-    from squeezenet.train.engine import Batches, evaluate
+    from squeezenet.train.engine import NormalizeBatch, evaluate
 
     cfg = tiny_config(tree, tmp_path / "run", epochs=1, tta=True)
     result = fit(cfg)
@@ -294,7 +294,7 @@ def test_tta_scores_the_mean_logits_of_each_image_and_its_mirror(tree, tmp_path)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 3)).eval()
     x = torch.randint(0, 256, (10, 3, 16, 16), dtype=torch.uint8)
     y = torch.arange(10) % 3
-    prepare = Batches(torch.device("cpu"), cfg.mean, cfg.std, channels_last=False)
+    prepare = NormalizeBatch(torch.device("cpu"), cfg.mean, cfg.std, channels_last=False)
     out = evaluate(model, [(x, y)], prepare, device=torch.device("cpu"), amp="off", tta=True)
     with torch.no_grad():
         xn, _ = prepare(x, y)

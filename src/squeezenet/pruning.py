@@ -68,14 +68,15 @@ def _match(pattern: str, name: str) -> bool:
     return re.fullmatch(regex, name) is not None
 
 
-def resolve_density(
+def resolve_per_layer(
     model: nn.Module,
     profile: dict[str, float] | float,
     names: list[str],
     default: float | None = 1.0,
 ) -> dict[str, float]:
-    """Per-parameter value from a profile: a number applies to all, a {pattern: value}
-    dict gives the first matching pattern's value, else ``default``."""
+    """Per-parameter value (a density, or a bit width for quantization) from a profile: a
+    number applies to all, a {pattern: value} dict gives the first matching pattern's value
+    (names or fire aliases), else ``default``."""
     if isinstance(profile, (int, float)):
         return {n: profile for n in names}
     aliases = fire_aliases(model)

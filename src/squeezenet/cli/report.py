@@ -41,7 +41,7 @@ def register(sub, formatter) -> None:
 
 
 def run(args) -> int:
-    from ..explore.report import render_report
+    from ..explore.tables import render_report
 
     path = render_report(args.results, args.out, args.han_net)
     print(f"wrote {path}")

@@ -18,14 +18,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..pruning import Pruner, parse_prune, prunable, resolve_density
+from ..pruning import Pruner, parse_prune, prunable, resolve_per_layer
 from ..weights.sqz.codec import SharedTensor
 from ..weights.sqz.entropy import default_coder
 from ..weights.sqz.fileformat import CompressedModel
 from ..weights.sqz.modeldesc import describe_model
 from .distill import Calibration, Distillation
 from .quantize import Quantizer, parse_bits
-from .report import Report
+from .stages import Report
 
 
 class Tuner(Protocol):
@@ -133,7 +133,7 @@ def compress(
 
     names = prunable(model)
     profile = parse_prune(config.prune)
-    targets = resolve_density(model, profile, names)
+    targets = resolve_per_layer(model, profile, names)
     pruner = Pruner(model, config.prune_granularity)
     params = [p for p in model.parameters() if p.requires_grad]
     if any(d < 1.0 for d in targets.values()):

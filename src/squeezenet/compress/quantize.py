@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..pruning import prunable, resolve_density
+from ..pruning import prunable, resolve_per_layer
 from ..weights.sqz.codec import SharedTensor
 
 
@@ -68,7 +68,7 @@ class Quantizer:
         params = dict(model.named_parameters())
         names = prunable(model)
         # Same pattern matching as pruning profiles; unmatched layers stay float.
-        table = resolve_density(model, bits, names, default=None)
+        table = resolve_per_layer(model, bits, names, default=None)
         self.bits = {n: int(b) for n, b in table.items() if b is not None}
         self.codebooks: dict[str, nn.Parameter] = {}
         self.assign: dict[str, torch.Tensor] = {}  # flat index per weight, -1 = pruned

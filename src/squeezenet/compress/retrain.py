@@ -20,7 +20,15 @@ from ..models import default_input_size
 from ..models.batchnorm import batchnorm_inserted
 from ..train.config import resolve_config
 from ..train.data import build_data
-from ..train.engine import Batches, Step, autocast, evaluate, first_inputs, run_steps, tail_mean
+from ..train.engine import (
+    NormalizeBatch,
+    Step,
+    autocast,
+    evaluate,
+    first_inputs,
+    run_steps,
+    tail_mean,
+)
 from ..train.trainer import resolve_amp
 
 
@@ -65,7 +73,7 @@ class LabelledRetraining:
         self.data = build_data(
             self.cfg, rank=0, world_size=1, image_size=size, pin_memory=self.device.type == "cuda"
         )
-        self.prepare = Batches(self.device, self.cfg.mean, self.cfg.std, channels_last=False)
+        self.prepare = NormalizeBatch(self.device, self.cfg.mean, self.cfg.std, channels_last=False)
         self.amp = resolve_amp(amp, self.device)
         if self.amp == "fp16":  # no GradScaler here; bf16 needs none
             self.amp = "off"

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ..pruning import prunable, resolve_density
+from ..pruning import prunable, resolve_per_layer
 from ..train.config import resolve_config
 from ..train.data import build_data
 from ..train.engine import evaluate
@@ -64,7 +64,7 @@ def sensitivity_sweep(
     skipped = set(skip)
     layers = [n for n in prunable(net) if n not in skipped]
     numel = {n: p.numel() for n, p in net.named_parameters() if n in layers}
-    layer_bits = resolve_density(net, parse_bits(bits), layers, default=32)
+    layer_bits = resolve_per_layer(net, parse_bits(bits), layers, default=32)
     baseline = score(net)
     log(f"baseline top-1 on {loaded.val_source}: {baseline:.4f}")
     sens = measure(net, layers, list(densities), score, progress=log)

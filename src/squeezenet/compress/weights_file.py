@@ -20,8 +20,8 @@ from ..weights import read_state_dict, resolve_source
 from ..weights.sqz import fileformat
 from ..weights.sqz.modeldesc import describe_model
 from .pipeline import CompressConfig, compress, lossless
-from .report import Report
 from .retrain import LabelledRetraining
+from .stages import Report
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ class TrainingDiverged(ValueError):
     """The loss became NaN or infinite; the message says where and what was kept."""
 
 
-class Batches:
+class NormalizeBatch:
     """Turns uint8 batches into normalised float batches on the device."""
 
     def __init__(self, device: torch.device, mean, std, channels_last: bool):
@@ -39,7 +39,7 @@ class Batches:
         return x, y
 
 
-def first_inputs(batches, prepare: Batches, n: int = 8):
+def first_inputs(batches, prepare: NormalizeBatch, n: int = 8):
     """Normalised inputs of the first ``n`` batches (to start inserted batch norm as the
     identity on the data)."""
     for i, (x, y) in enumerate(batches):
@@ -176,7 +176,7 @@ def autocast(device: torch.device, amp: str):
 def train_one_epoch(
     model: nn.Module,
     batches,
-    prepare: Batches,
+    prepare: NormalizeBatch,
     optimizer,
     scheduler,
     scaler,
@@ -198,21 +198,10 @@ def train_one_epoch(
     NaN/inf every ``check_every`` steps and at the end, on all processes at once, before any
     checkpoint of this epoch is written.
     """
-    from tqdm import tqdm
-
     model.train()
     total = len(batches)
-    # The bar counts images over all processes (each takes an equal share per step).
     world = dist.world_size()
-    bar = tqdm(
-        total=total * getattr(batches, "batch_size", 1) * world,
-        unit="img",
-        file=sys.stderr,
-        desc=f"epoch {epoch + 1}/{epochs}",
-        disable=not progress,
-        leave=False,
-        dynamic_ncols=True,
-    )
+    bar = _epoch_bar(total * getattr(batches, "batch_size", 1) * world, epoch, epochs, progress)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen, start = 0, time.perf_counter()
@@ -246,7 +235,29 @@ def train_one_epoch(
             )
         bar.update(len(y) * world)
     bar.close()
-    elapsed = time.perf_counter() - start
+    return _epoch_metrics(loss_sum, correct, seen, time.perf_counter() - start, device)
+
+
+def _epoch_bar(images: int, epoch: int, epochs: int, progress: bool):
+    """The epoch's progress bar; it counts images over all processes (each takes an equal
+    share per step)."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=images,
+        unit="img",
+        file=sys.stderr,
+        desc=f"epoch {epoch + 1}/{epochs}",
+        disable=not progress,
+        leave=False,
+        dynamic_ncols=True,
+    )
+
+
+def _epoch_metrics(
+    loss_sum: torch.Tensor, correct: torch.Tensor, seen: int, elapsed: float, device
+) -> dict:
+    """Mean loss, top-1 and throughput, summed over all processes."""
     loss_total, correct_total, seen_total = dist.all_reduce_sum(
         [loss_sum.item(), float(correct.item()), float(seen)], device
     )
@@ -270,7 +281,7 @@ def _check_finite(loss_sum: torch.Tensor, device, epoch: int, step: int) -> None
 def evaluate(
     model: nn.Module,
     batches,
-    prepare: Batches,
+    prepare: NormalizeBatch,
     *,
     device: torch.device,
     amp: str,

@@ -18,7 +18,14 @@ from . import distributed as dist
 from .checkpoint import load_checkpoint, make_checkpoint, save_atomic, set_rng_state
 from .config import TrainConfig, save_config
 from .data import DataBundle, build_data
-from .engine import Batches, Teacher, TrainingDiverged, evaluate, first_inputs, train_one_epoch
+from .engine import (
+    NormalizeBatch,
+    Teacher,
+    TrainingDiverged,
+    evaluate,
+    first_inputs,
+    train_one_epoch,
+)
 from .logs import RunLog
 from .optim import build_optimizer, build_scheduler
 
@@ -88,9 +95,9 @@ class PruneSchedule:
     pruned weight, and travel in the checkpoints."""
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, optimizer) -> None:
-        from ..pruning import Pruner, parse_prune, prunable, resolve_density
+        from ..pruning import Pruner, parse_prune, prunable, resolve_per_layer
 
-        self.targets = resolve_density(model, parse_prune(cfg.prune), prunable(model))
+        self.targets = resolve_per_layer(model, parse_prune(cfg.prune), prunable(model))
         self.rounds = cfg.prune_rounds
         span = cfg.prune_until * cfg.epochs
         self.epoch_of = [int(r * span / self.rounds) for r in range(self.rounds)]
@@ -157,7 +164,7 @@ class _Run:
     data: DataBundle
     raw_model: nn.Module  # the model itself: what is saved
     model: nn.Module  # what is called: compiled and/or DDP-wrapped raw_model
-    prepare: Batches
+    prepare: NormalizeBatch
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
@@ -405,8 +412,8 @@ def _finish(run: _Run, minutes: float, extra: dict) -> dict:
     return result
 
 
-def prepare_for(cfg: TrainConfig, device: torch.device) -> Batches:
-    return Batches(device, cfg.mean, cfg.std, cfg.channels_last)
+def prepare_for(cfg: TrainConfig, device: torch.device) -> NormalizeBatch:
+    return NormalizeBatch(device, cfg.mean, cfg.std, cfg.channels_last)
 
 
 def _plain_copy(model: nn.Module) -> nn.Module:

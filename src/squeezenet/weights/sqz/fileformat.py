@@ -177,6 +177,37 @@ def _check_header(h: object, source: str, version: int) -> None:
 
 
 def from_bytes(data: bytes, source: str = "compressed file") -> CompressedModel:
+    """Decode a whole file, validating every size before it is used."""
+    header, offset = _read_header(data, source)
+    body_end = len(data) - 4
+    sizes = [e["bytes"] for e in header["tensors"] if e["encoding"] == "shared"]
+    if offset + sum(sizes) + header["raw_bytes"] != body_end:
+        raise _fail(source, "section sizes do not add up to the file size")
+    tensors: dict[str, SharedTensor | np.ndarray | None] = {}
+    raw_entries = []
+    for e in header["tensors"]:
+        if e["encoding"] == "shared":
+            section = memoryview(data)[offset : offset + e["bytes"]]
+            offset += e["bytes"]
+            tensors[e["name"]] = decode_shared(
+                section,
+                tuple(e["shape"]),
+                header["coder"],
+                f"{source}: tensor {e['name']}",
+                e.get("block", 1),
+            )
+        else:
+            tensors[e["name"]] = None  # filled below, keeps header order
+            raw_entries.append(e)
+    raw_tensors = _read_raw(data[offset:body_end], raw_entries, source)
+    tensors.update(raw_tensors)
+    raw_dtypes = {e["name"]: e["stored"] for e in raw_entries}
+    meta = header.get("meta") if isinstance(header.get("meta"), dict) else {}
+    return CompressedModel(header["model"], tensors, header["coder"], meta, raw_dtypes)
+
+
+def _read_header(data: bytes, source: str) -> tuple[dict, int]:
+    """The checked header and the offset of the first section."""
     if len(data) < _PREFIX.size + 4:
         raise _fail(source, f"truncated ({len(data)} bytes is shorter than the fixed header)")
     magic, version, header_len = _PREFIX.unpack_from(data)
@@ -203,51 +234,33 @@ def from_bytes(data: bytes, source: str = "compressed file") -> CompressedModel:
     except (zlib.error, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _fail(source, f"unreadable header ({e})") from None
     _check_header(header, source, version)
-    offset = start + header_len
-    body_end = len(data) - 4
-    sizes = [e["bytes"] for e in header["tensors"] if e["encoding"] == "shared"]
-    if offset + sum(sizes) + header["raw_bytes"] != body_end:
-        raise _fail(source, "section sizes do not add up to the file size")
-    tensors: dict[str, SharedTensor | np.ndarray] = {}
-    raw_entries = []
-    for e in header["tensors"]:
-        if e["encoding"] == "shared":
-            section = memoryview(data)[offset : offset + e["bytes"]]
-            offset += e["bytes"]
-            tensors[e["name"]] = decode_shared(
-                section,
-                tuple(e["shape"]),
-                header["coder"],
-                f"{source}: tensor {e['name']}",
-                e.get("block", 1),
-            )
-        else:
-            tensors[e["name"]] = None  # filled below, keeps header order
-            raw_entries.append(e)
-    if sum(int(np.prod(e["shape"])) for e in raw_entries) > MAX_RAW_ELEMENTS:
+    return header, start + header_len
+
+
+def _read_raw(section: bytes, entries: list[dict], source: str) -> dict[str, np.ndarray]:
+    """The raw tensors (biases, ...) of one LZMA section, in header order."""
+    if sum(int(np.prod(e["shape"])) for e in entries) > MAX_RAW_ELEMENTS:
         raise _fail(source, f"declares more than {MAX_RAW_ELEMENTS} raw elements")
     expected = sum(
-        int(np.prod(e["shape"])) * np.dtype(RAW_DTYPES[e["stored"]]).itemsize for e in raw_entries
+        int(np.prod(e["shape"])) * np.dtype(RAW_DTYPES[e["stored"]]).itemsize for e in entries
     )
     try:
         inflater = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
-        raw = inflater.decompress(data[offset:body_end], max_length=expected)
+        raw = inflater.decompress(section, max_length=expected)
     except lzma.LZMAError as e:
         raise _fail(source, f"corrupt raw-tensor section ({e})") from None
     if len(raw) != expected or not inflater.eof:
         raise _fail(source, f"raw-tensor section holds {len(raw)} bytes, expected {expected}")
     pos = 0
-    raw_dtypes = {}
-    for e in raw_entries:
+    tensors = {}
+    for e in entries:
         stored = np.dtype(RAW_DTYPES[e["stored"]])
         count = int(np.prod(e["shape"]))
         chunk = raw[pos : pos + count * stored.itemsize]
         pos += count * stored.itemsize
         array = _unshuffle(chunk, stored, count).astype(RAW_DTYPES[e["dtype"]])
         tensors[e["name"]] = array.reshape(e["shape"])
-        raw_dtypes[e["name"]] = e["stored"]
-    meta = header.get("meta") if isinstance(header.get("meta"), dict) else {}
-    return CompressedModel(header["model"], tensors, header["coder"], meta, raw_dtypes)
+    return tensors
 
 
 def load(path: str | os.PathLike) -> CompressedModel:
