@@ -10,6 +10,7 @@ import os
 import sys
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from ..data import sample_images, scan_folder
@@ -92,7 +93,7 @@ def compress_weights_file(
 
     if data.calib and data.train_data:
         raise ValueError("give --calib (distillation) or --train-data (labels), not both")
-    tuner = None
+    tuner: LabelledRetraining | torch.Tensor | None = None
     if data.train_data:
         tuner = LabelledRetraining(
             data.train_data,

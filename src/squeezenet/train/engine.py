@@ -7,6 +7,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -140,7 +141,7 @@ class Step:
 def run_steps(
     model: nn.Module,
     batches: Iterator,
-    loss_of: Callable[[object], torch.Tensor],
+    loss_of: Callable[[Any], torch.Tensor],
     step: Step,
     steps: int,
     *,
