@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
+from ..compress.recipes import RECIPES, recipe_settings
 from .common import add_model_args, add_preprocess_arg, build_model, choose_preprocess
 
 
@@ -30,7 +32,7 @@ def register(sub, formatter) -> None:
     )
     p.add_argument(
         "--prune",
-        default="paper",
+        default=None,
         help="target densities: 'paper' (the SqueezeNet paper's Table 1 profile), "
         "'none', one density for all layers (0.4), or 'pattern=density,...' over "
         "parameter names or fire aliases (fire9.squeeze.weight)",
@@ -63,8 +65,8 @@ def register(sub, formatter) -> None:
     p.add_argument(
         "--bias-dtype",
         choices=["float32", "float16"],
-        default="float32",
-        help="storage of biases and other unshared tensors",
+        default=None,
+        help="storage of biases and other unshared tensors (default float32)",
     )
     p.add_argument(
         "--calib",
@@ -74,7 +76,9 @@ def register(sub, formatter) -> None:
         "compression is post-training only",
     )
     p.add_argument("--calib-prefix", default="", help="only zip members under this prefix")
-    p.add_argument("--calib-images", type=int, default=512, help="calibration images to use")
+    p.add_argument(
+        "--calib-images", type=int, default=None, help="calibration images to use (default 512)"
+    )
     p.add_argument(
         "--train-data",
         default=None,
@@ -105,8 +109,38 @@ def register(sub, formatter) -> None:
     p.add_argument(
         "--codebook-steps",
         type=int,
-        default=0,
-        help="fine-tuning steps on the shared values (centroids) and biases",
+        default=None,
+        help="fine-tuning steps on the shared values (centroids) and biases (default 0)",
+    )
+    p.add_argument(
+        "--quantizer",
+        choices=["kmeans", "gptq"],
+        default=None,
+        help="weight sharing: 'kmeans' (Deep Compression: 2**bits shared values per layer; "
+        "the default) or 'gptq' (a uniform grid per layer, finer where the Fisher information "
+        "is larger, GPTQ rounding on the --calib images; --grid-scale sets the size)",
+    )
+    p.add_argument(
+        "--grid-scale",
+        type=float,
+        default=None,
+        help="with --quantizer gptq: grid step of a layer of typical sensitivity (default "
+        "0.024); larger = smaller file, less accurate",
+    )
+    p.add_argument(
+        "--bias-correction",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --quantizer gptq: let each layer's bias absorb the mean output shift "
+        "that rounding its weights causes on the calibration images (default off)",
+    )
+    p.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES),
+        default=None,
+        help="named settings: 'imagenet' = --prune none --quantizer gptq --grid-scale 0.024 "
+        "--calib-images 256 --bias-dtype float16 (an ImageNet SqueezeNet below 0.47 MB with "
+        "--calib on unlabeled ImageNet-like photos); flags given override it",
     )
     p.add_argument(
         "--lr",
@@ -138,6 +172,14 @@ def register(sub, formatter) -> None:
     p.set_defaults(func=run)
 
 
+def apply_recipe(args):
+    """Fill the options the user left out from ``--recipe`` (else the built-in defaults)."""
+    for key, value in recipe_settings(args.recipe).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
 def run(args) -> int:
     from ..compress.pipeline import CompressConfig
     from ..compress.weights_file import (
@@ -159,6 +201,7 @@ def run(args) -> int:
             f"{original / size:.2f}x), lossless, coder {coder}"
         )
         return 0
+    apply_recipe(args)
     config = CompressConfig(
         prune=args.prune,
         prune_steps=args.prune_steps,
@@ -173,6 +216,9 @@ def run(args) -> int:
         coder=coder,
         bias_dtype=args.bias_dtype,
         seed=args.seed,
+        quantizer=args.quantizer,
+        grid_scale=args.grid_scale,
+        bias_correction=args.bias_correction,
     )
     data = FineTuneData(
         calib=args.calib,

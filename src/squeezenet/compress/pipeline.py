@@ -24,6 +24,7 @@ from ..weights.sqz.entropy import default_coder
 from ..weights.sqz.fileformat import CompressedModel
 from ..weights.sqz.modeldesc import describe_model
 from .distill import Calibration, Distillation
+from .gptq import fisher_diagonal, gptq_quantize, grid_steps
 from .quantize import Quantizer, parse_bits
 from .stages import Report
 
@@ -65,6 +66,12 @@ class CompressConfig:
     bias_dtype: str = "float32"  # "float16" halves the (small) bias storage
     seed: int = 0
     flip: bool = True  # mirror calibration images (not for data like digits)
+    # "kmeans" (Deep Compression section 3: 2**bits shared values per layer) or "gptq": a
+    # uniform grid per layer, its step from the Fisher information, with GPTQ rounding
+    # (gptq.py); then ``bits`` is not used and ``grid_scale`` sets the size.
+    quantizer: str = "kmeans"
+    grid_scale: float = 0.024
+    bias_correction: bool = False  # gptq: biases absorb the mean shift of the rounding
 
 
 def lossless(
@@ -123,6 +130,9 @@ def compress(
     ``LabelledRetraining``) or a tensor of unlabeled calibration inputs to distil on.
     ``score(model)`` (e.g. top-1 on a validation set) is measured after every stage."""
     torch.manual_seed(config.seed)
+    calib_inputs = tuner if isinstance(tuner, torch.Tensor) else None
+    if isinstance(tuner, torch.Tensor) and not (config.finetune_steps or config.codebook_steps):
+        tuner = None  # post-training: no teacher outputs needed
     if isinstance(tuner, torch.Tensor):
         teacher = copy.deepcopy(model).eval()
         tuner = Distillation(
@@ -160,9 +170,19 @@ def compress(
         )
     pruner.remove()  # zeros are now exact; quantization keeps them zero
 
-    bits = parse_bits(config.bits)
-    quantizer = Quantizer(model, bits)
-    report.stage("quantized", score(model) if score else None)
+    if config.quantizer == "gptq":
+        if calib_inputs is None:
+            raise ValueError(
+                "the gptq quantizer needs unlabeled calibration images (--calib) for its "
+                "Fisher information and layer inputs"
+            )
+        quantizer = _gptq(model, names, calib_inputs, config)
+        report.stage("quantized (GPTQ)", score(model) if score else None)
+    elif config.quantizer == "kmeans":
+        quantizer = Quantizer(model, parse_bits(config.bits))
+        report.stage("quantized", score(model) if score else None)
+    else:
+        raise ValueError(f"unknown quantizer {config.quantizer!r}; choose kmeans or gptq")
     if tuner is not None and config.codebook_steps:
         biases = [p for n, p in model.named_parameters() if n not in quantizer.codebooks]
         tuner.run(
@@ -182,3 +202,13 @@ def compress(
     model.load_state_dict(cm.state_dict())
     report.stage("encoded", score(model) if score else None, cm)
     return cm, report
+
+
+def _gptq(
+    model: nn.Module, names: list[str], inputs: torch.Tensor, config: CompressConfig
+) -> Quantizer:
+    """Fisher-weighted uniform grids, GPTQ rounding, then the resulting weight sharing."""
+    fisher = fisher_diagonal(model, inputs, config.batch_size, config.seed)
+    steps = grid_steps(fisher, names, config.grid_scale)
+    gptq_quantize(model, steps, inputs, config.batch_size, bias_correction=config.bias_correction)
+    return Quantizer.of_shared_weights(model, names)

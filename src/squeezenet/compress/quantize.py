@@ -70,8 +70,7 @@ class Quantizer:
         # Same pattern matching as pruning profiles; unmatched layers stay float.
         table = resolve_per_layer(model, bits, names, default=None)
         self.bits = {n: int(b) for n, b in table.items() if b is not None}
-        self.codebooks: dict[str, nn.Parameter] = {}
-        self.assign: dict[str, torch.Tensor] = {}  # flat index per weight, -1 = pruned
+        clusters = {}
         for name, b in self.bits.items():
             if not 1 <= b <= 16:
                 raise ValueError(f"{name}: bits must be in 1..16, got {b}")
@@ -80,6 +79,35 @@ class Quantizer:
             centroids, assign = kmeans_1d(w[nz], 2**b)
             full = np.full(w.shape, -1, dtype=np.int64)
             full[nz] = assign
+            clusters[name] = (centroids, full)
+        self._share(params, clusters)
+
+    @classmethod
+    def of_shared_weights(cls, model: nn.Module, names: list[str]) -> Quantizer:
+        """The weight sharing that ``names`` already have (each distinct non-zero value is a
+        shared value, e.g. after :func:`.gptq.gptq_quantize`), for codebook fine-tuning."""
+        self = cls.__new__(cls)
+        self.model = model
+        params = dict(model.named_parameters())
+        clusters = {}
+        for name in names:
+            w = params[name].detach().cpu().flatten().numpy()
+            values, assign = np.unique(w, return_inverse=True)
+            nonzero = values != 0
+            remap = np.full(len(values), -1, dtype=np.int64)
+            remap[nonzero] = np.arange(int(nonzero.sum()))
+            clusters[name] = (values[nonzero].astype(np.float32), remap[assign.ravel()])
+        self.bits = {
+            n: max(1, int(np.ceil(np.log2(max(len(c), 2))))) for n, (c, _) in clusters.items()
+        }
+        self._share(params, clusters)
+        return self
+
+    def _share(self, params: dict[str, nn.Parameter], clusters: dict) -> None:
+        """Keep ``{name: (centroids, flat assignment with -1 = pruned)}`` and apply it."""
+        self.codebooks: dict[str, nn.Parameter] = {}
+        self.assign: dict[str, torch.Tensor] = {}  # flat index per weight, -1 = pruned
+        for name, (centroids, full) in clusters.items():
             self.codebooks[name] = nn.Parameter(torch.from_numpy(centroids))
             self.assign[name] = torch.from_numpy(full).to(params[name].device)
         self._params = params

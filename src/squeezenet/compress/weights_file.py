@@ -122,7 +122,9 @@ def compress_weights_file(
     cm.meta.update(
         source=os.path.basename(str(weights)),
         prune=str(config.prune),
-        bits=str(config.bits),
+        bits=str(config.bits) if config.quantizer == "kmeans" else None,
+        quantizer=config.quantizer,
+        grid_scale=config.grid_scale if config.quantizer == "gptq" else None,
         calib=os.path.basename(data.calib or "") or None,
         train_data=os.path.basename(data.train_data or "") or None,
         calib_overlaps_eval=bool(
