@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
+from typing import Any, TypeVar, overload
 
 import torch
 from torch import nn
@@ -34,7 +36,7 @@ SQUEEZENET_PROFILE: dict[str, float] = {
 }
 
 
-PROFILES = {"paper": SQUEEZENET_PROFILE, "none": 1.0}
+PROFILES: dict[str, float | dict[str, float]] = {"paper": SQUEEZENET_PROFILE, "none": 1.0}
 
 
 def parse_prune(spec: str | float | dict) -> float | dict:
@@ -68,19 +70,31 @@ def _match(pattern: str, name: str) -> bool:
     return re.fullmatch(regex, name) is not None
 
 
+V = TypeVar("V", bound=float)  # a density (float) or a bit width (int)
+D = TypeVar("D", bound="float | None")  # the value of layers no pattern matches
+
+
+@overload
+def resolve_per_layer(
+    model: nn.Module, profile: Mapping[str, float] | float, names: list[str]
+) -> dict[str, float]: ...
+@overload
+def resolve_per_layer(
+    model: nn.Module, profile: Mapping[str, V] | V, names: list[str], default: D
+) -> dict[str, V | D]: ...
 def resolve_per_layer(
     model: nn.Module,
-    profile: dict[str, float] | float,
+    profile: Mapping[str, Any] | float,
     names: list[str],
     default: float | None = 1.0,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Per-parameter value (a density, or a bit width for quantization) from a profile: a
     number applies to all, a {pattern: value} dict gives the first matching pattern's value
     (names or fire aliases), else ``default``."""
     if isinstance(profile, (int, float)):
         return {n: profile for n in names}
     aliases = fire_aliases(model)
-    out = {}
+    out: dict[str, Any] = {}
     for n in names:
         alias = aliases.get(n, n)
         for pattern, density in profile.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 
 def register(sub, formatter) -> None:
@@ -88,7 +89,7 @@ def run(args) -> int:
     preprocess = choose_preprocess(args, model)
     model = build_backend(args, model, preprocess)
     paths = expand_inputs(args.images)
-    results = []
+    results: list[dict[str, Any]] = []
     bar = tqdm(
         total=len(paths),
         desc="predict",

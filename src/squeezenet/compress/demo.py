@@ -142,7 +142,9 @@ def run_demo(
     model = build_squeezenet(DIGITS_SPEC)
     # conv10 feeds a ReLU then the average pool: a positive bias keeps every class's output
     # alive at the start (with zero bias, classes whose outputs die are never predicted).
-    nn.init.constant_(model.classifier[1].bias, 1.0)
+    conv10 = model.classifier[1]
+    assert isinstance(conv10, nn.Conv2d) and conv10.bias is not None
+    nn.init.constant_(conv10.bias, 1.0)
     train(model, xtr, ytr, epochs, seed)
     torch.save(model.state_dict(), out / "model.pth")
     # Distillation without mirroring: a mirrored digit is another symbol.

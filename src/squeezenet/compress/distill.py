@@ -52,6 +52,7 @@ class Calibration:
                 x = self.inputs[idx.to(self.inputs.device)].float()
                 target = self.logits[idx]
                 if self.flip:
+                    assert self.flipped_logits is not None  # computed when flip
                     mirror = torch.rand(len(idx), generator=generator) < 0.5
                     x[mirror.to(x.device)] = x[mirror.to(x.device)].flip(-1)
                     target = torch.where(mirror[:, None], self.flipped_logits[idx], target)

@@ -41,7 +41,7 @@ def measure(
     """``{layer: {density: score}}`` with only that layer pruned to that density; the model
     is restored after each measurement. ``score`` is higher-is-better (e.g. top-1)."""
     params = dict(model.named_parameters())
-    out = {}
+    out: dict[str, dict[float, float]] = {}
     for name in layers:
         if name not in params:
             raise ValueError(f"no parameter {name!r} in the model")

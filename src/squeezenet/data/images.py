@@ -89,7 +89,8 @@ def scan_folder(
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: not a directory")
-    wnids = names = None
+    wnids: list[str] | None = None
+    names: list[str] = []  # read with wnids
     if class_list is not None:
         wnids, names = read_class_list(class_list)
     subdirs = sorted(p for p in root.iterdir() if p.is_dir())

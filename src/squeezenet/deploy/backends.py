@@ -115,6 +115,7 @@ def prepare_artifacts(
     if "int8" in need:
         from .quantize_int8 import quantize_onnx
 
+        assert calibration is not None  # check_backend_names asks for it with int8 backends
         paths["int8"] = quantize_onnx(paths["fp32"], Path(workdir) / "model-int8.onnx", calibration)
     return paths
 
@@ -184,7 +185,7 @@ def _openvino_fn(
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     import openvino as ov
 
-    config = {
+    config: dict[str, str | int] = {
         # Without this, CPUs with AVX512-BF16/AMX silently run "fp32" models in bf16
         # (logits then differ from PyTorch by ~0.1); INT8 nodes stay INT8 either way.
         "INFERENCE_PRECISION_HINT": "f32",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import ctypes
+import functools
 import statistics
 import sys
 import tempfile
@@ -61,7 +62,8 @@ def _measure_in_child(factory: Callable[[], Callable], x: torch.Tensor, conn) ->
             conn.send(None)
             return
         factory()(x)
-        conn.send(_proc_status_mb("VmHWM") - rss0)
+        peak = _proc_status_mb("VmHWM")
+        conn.send(None if peak is None else peak - rss0)
     except Exception:  # noqa: BLE001 -- any failure means "not measured", not a crash
         conn.send(None)
 
@@ -161,24 +163,26 @@ def _run_bench(
         # factory(own_copy): with own_copy, torch backends copy the model first so that the
         # memory figure counts their weights like the runtimes' figures count theirs.
         factories: list[tuple[str, str, Callable[[bool], Callable]]] = []
+
+        def baseline(own: bool) -> Callable:
+            # Built inside the factory, so that its weights count in the memory figure.
+            built = _torchvision_baseline(model)
+            assert built is not None  # checked below before this factory is listed
+            return _eager(built)
+
+        def backend(n: str) -> Callable[[bool], Callable]:
+            def make(own: bool) -> Callable:
+                own_model = copy.deepcopy(model) if own and BACKENDS[n].runtime is None else model
+                return load_backend(n, own_model, artifacts, threads)
+
+            return make
+
         if _torchvision_baseline(model) is not None:
-            factories.append((BASELINE, "fp32", lambda own: _eager(_torchvision_baseline(model))))
-        factories += [
-            (
-                n,
-                BACKENDS[n].precision,
-                lambda own, n=n: load_backend(
-                    n,
-                    copy.deepcopy(model) if own and BACKENDS[n].runtime is None else model,
-                    artifacts,
-                    threads,
-                ),
-            )
-            for n in names
-        ]
+            factories.append((BASELINE, "fp32", baseline))
+        factories += [(n, BACKENDS[n].precision, backend(n)) for n in names]
         # All children fork before any runtime starts its thread pool in this process.
         for name, _, factory in factories:
-            peaks[name] = _peak_memory_mib(lambda f=factory: f(True), xb)
+            peaks[name] = _peak_memory_mib(functools.partial(factory, True), xb)
         for name, precision, factory in factories:
             fn = factory(False)
             fn(xb)  # first run: arenas, kernel selection; not timed

@@ -87,7 +87,7 @@ def table1_rows(han_layers=None) -> list[dict]:
             "key": name,
             "filter": f"{m.kernel_size[0]}x{m.kernel_size[1]}/{m.stride[0]} x {m.out_channels}",
             "output": "x".join(str(s) for s in sizes[name][::-1]),
-            "params": m.weight.numel() + m.bias.numel(),
+            "params": m.weight.numel() + (m.bias.numel() if m.bias is not None else 0),
             "paper_density": density,
         }
         if name in measured:
@@ -136,11 +136,11 @@ def render_table2(ours_rows: list[dict]) -> str:
         )
     for r in ours_rows:
         size_mb = r["bytes"] / MiB
-        top5 = "" if r.get("top5") is None else f"{r['top5']}"
+        top5_text = "" if r.get("top5") is None else f"{r['top5']}"
         lines.append(
             f"| ours ({r['dataset']}) | {r['model']} | {r['approach']} | {r['dtype']} | "
             f"{size_mb:.3f} MB ({r['bytes']:,} B) | {alexnet_mb / size_mb:.0f}x | "
-            f"{r['top1']} | {top5} |"
+            f"{r['top1']} | {top5_text} |"
         )
     return "\n".join(lines)
 
@@ -239,7 +239,7 @@ def shape_findings(rows: list[dict]) -> list[str]:
         )
     byp = {r["bypass"]: r["top1"] for r in rows if r["experiment"] == "bypass"}
     if len(byp) == 3:
-        order = tuple(sorted(byp, key=byp.get, reverse=True))
+        order = tuple(sorted(byp, key=lambda b: byp[b], reverse=True))
         agree = "agrees with" if order == paper.BYPASS_ORDER else "differs from"
         names = {"none": "vanilla", "simple": "simple", "complex": "complex"}
         notes.append(

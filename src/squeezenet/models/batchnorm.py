@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -27,13 +28,8 @@ class ConvBN(nn.Conv2d):
         super().__init__(
             conv.in_channels,
             conv.out_channels,
-            conv.kernel_size,
-            conv.stride,
-            conv.padding,
-            conv.dilation,
-            conv.groups,
-            conv.bias is not None,
-            conv.padding_mode,
+            bias=conv.bias is not None,
+            **_geometry(conv),
             # Shared parameters replace these at once: no memory, no random initialisation.
             device="meta" if share else conv.weight.device,
             dtype=conv.weight.dtype,
@@ -45,6 +41,7 @@ class ConvBN(nn.Conv2d):
             with torch.no_grad():
                 self.weight.copy_(conv.weight)
                 if conv.bias is not None:
+                    assert self.bias is not None  # built with bias=True above
                     self.bias.copy_(conv.bias)
         self.bn = nn.BatchNorm2d(conv.out_channels, device=conv.weight.device)
 
@@ -54,23 +51,15 @@ class ConvBN(nn.Conv2d):
     @torch.no_grad()
     def _folded(self) -> tuple[torch.Tensor, torch.Tensor]:
         """In eval mode: w' = w * g / s, b' = (b - mean) * g / s + beta."""
-        scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
+        running_mean, running_var = _running_stats(self.bn)
+        scale = self.bn.weight / torch.sqrt(running_var + self.bn.eps)
         weight = self.weight * scale.reshape(-1, 1, 1, 1)
         bias = self.bias if self.bias is not None else torch.zeros_like(scale)
-        return weight, (bias - self.bn.running_mean) * scale + self.bn.bias
+        return weight, (bias - running_mean) * scale + self.bn.bias
 
-    def _plain(self, device) -> nn.Conv2d:
+    def _plain(self, device: torch.device | str) -> nn.Conv2d:
         return nn.Conv2d(
-            self.in_channels,
-            self.out_channels,
-            self.kernel_size,
-            self.stride,
-            self.padding,
-            self.dilation,
-            self.groups,
-            True,
-            self.padding_mode,
-            device=device,
+            self.in_channels, self.out_channels, bias=True, **_geometry(self), device=device
         )
 
     @torch.no_grad()
@@ -78,6 +67,7 @@ class ConvBN(nn.Conv2d):
         """The equivalent Conv2d, with new parameters."""
         weight, bias = self._folded()
         conv = self._plain(self.weight.device)
+        assert conv.bias is not None  # _plain builds it with bias=True
         conv.weight.copy_(weight)
         conv.bias.copy_(bias)
         return conv
@@ -94,6 +84,25 @@ class ConvBN(nn.Conv2d):
         conv = self._plain("meta")
         conv.weight, conv.bias = self.weight, self.bias
         return conv
+
+
+def _geometry(conv: nn.Conv2d) -> dict[str, Any]:
+    """The Conv2d arguments besides channels and bias that give ``conv``'s shape (typed
+    loosely: torch types the attributes ``tuple[int, ...]``, the arguments ``tuple[int, int]``)."""
+    return {
+        "kernel_size": conv.kernel_size,
+        "stride": conv.stride,
+        "padding": conv.padding,
+        "dilation": conv.dilation,
+        "groups": conv.groups,
+        "padding_mode": conv.padding_mode,
+    }
+
+
+def _running_stats(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """``bn``'s running mean and variance (it tracks them: the BatchNorm2d default)."""
+    assert bn.running_mean is not None and bn.running_var is not None
+    return bn.running_mean, bn.running_var
 
 
 def _replace_convs(module: nn.Module, fn, skip: set[int]) -> None:
@@ -168,7 +177,8 @@ def init_batchnorm_identity(model: nn.Module, inputs) -> None:
     (in eval mode exactly, in train mode up to batch statistics), so fine-tuning starts from
     what the network had learned instead of a re-normalised version of it."""
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    stats = {id(bn): [0.0, 0.0, 0] for bn in bns}
+    # Per norm: [sum, sum of squares (per-channel tensors after the first batch), count].
+    stats: dict[int, list[Any]] = {id(bn): [0.0, 0.0, 0] for bn in bns}
 
     def hook(bn, args):
         x = args[0].float()
@@ -193,7 +203,8 @@ def init_batchnorm_identity(model: nn.Module, inputs) -> None:
             raise ValueError("init_batchnorm_identity: no batches to measure")
         mean = total / n
         var = (sq / n - mean * mean).clamp_min(0)
-        bn.running_mean.copy_(mean)
-        bn.running_var.copy_(var)
+        running_mean, running_var = _running_stats(bn)
+        running_mean.copy_(mean)
+        running_var.copy_(var)
         bn.weight.copy_(torch.sqrt(var + bn.eps))
         bn.bias.copy_(mean)

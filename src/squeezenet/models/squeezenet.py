@@ -232,7 +232,10 @@ class SqueezeNet(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         """Replace conv10 with a freshly initialised one for ``num_classes`` (fine-tuning)."""
         old = self.classifier[1]
-        new = nn.Conv2d(self.num_features, num_classes, 1, padding=old.padding)
+        assert isinstance(old, nn.Conv2d)
+        # torch types the attribute tuple[int, ...] and the argument tuple[int, int].
+        new = nn.Conv2d(self.num_features, num_classes, 1, padding=old.padding)  # type: ignore[arg-type]
+        assert new.bias is not None  # Conv2d's default bias=True
         nn.init.normal_(new.weight, mean=0.0, std=0.01)
         nn.init.constant_(new.bias, 0)
         self.classifier[1] = new.to(old.weight.device, old.weight.dtype)

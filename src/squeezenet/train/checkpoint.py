@@ -23,7 +23,8 @@ def save_atomic(obj: object, path: str | os.PathLike) -> None:
 
 def rng_state() -> dict:
     """Global RNG states as plain lists and tensors (weights_only-loadable)."""
-    np_state = np.random.get_state()
+    np_state = np.random.get_state(legacy=True)
+    assert isinstance(np_state, tuple)  # legacy=True: (name, keys, pos, has_gauss, gauss)
     state = {
         "torch": torch.get_rng_state(),
         "python": _listify(random.getstate()),

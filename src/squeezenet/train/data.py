@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch.utils.data import DistributedSampler
 
 from ..data.images import DatasetError, ImageError, LabelledImages, load_image, scan_folder
-from .sources import CorruptImageWarning, detect_format, load_decoded
+from .sources import CorruptImageWarning, TensorSplit, detect_format, load_decoded
 
 #: ``in_memory: auto`` decodes an ImageFolder tree into memory below this many bytes.
 IN_MEMORY_LIMIT = 4 << 30
@@ -87,8 +87,8 @@ class TensorBatches:
         self.crop_padding, self.flip, self.pin_memory = crop_padding, flip, pin_memory
         self.cutout = cutout
         self.seed, self.rank, self.max_steps = seed, rank, max_steps
-        self.sampler = DistributedSampler(
-            range(len(labels)),
+        self.sampler: DistributedSampler[int] = DistributedSampler(
+            range(len(labels)),  # type: ignore[arg-type]  # only len() is used
             num_replicas=world_size,
             rank=rank,
             shuffle=train,
@@ -182,7 +182,7 @@ class StreamedBatches:
         max_steps: int | None = None,
     ):
         dataset = _StreamedImages(images, size, train, strict)
-        self.sampler = DistributedSampler(
+        self.sampler: DistributedSampler[int] = DistributedSampler(
             dataset, num_replicas=world_size, rank=rank, shuffle=train, seed=seed, drop_last=train
         )
         self.loader = torch.utils.data.DataLoader(
@@ -304,7 +304,7 @@ def build_data(cfg, *, rank: int, world_size: int, image_size: int, pin_memory: 
         train_images = LabelledImages([train_images.samples[i] for i in keep], classes)
         val_source = f"{len(held)} images held out of train"
     test_images = _scan_with(path / "test", classes) if (path / "test").is_dir() else None
-    mk = lambda imgs, train: StreamedBatches(  # noqa: E731
+    mk_streamed = lambda imgs, train: StreamedBatches(  # noqa: E731
         imgs,
         image_size,
         cfg.batch_size,
@@ -316,16 +316,16 @@ def build_data(cfg, *, rank: int, world_size: int, image_size: int, pin_memory: 
         **common,
     )
     return DataBundle(
-        mk(train_images, True),
-        mk(val_images, False),
-        mk(test_images, False) if test_images else None,
+        mk_streamed(train_images, True),
+        mk_streamed(val_images, False),
+        mk_streamed(test_images, False) if test_images else None,
         classes,
         val_source,
         image_size,
     )
 
 
-def _xy(split):
+def _xy(split: TensorSplit) -> tuple[torch.Tensor, torch.Tensor]:
     return split.images, split.labels
 
 

@@ -212,11 +212,8 @@ def train_one_epoch(
         if len(y) == 0:
             continue
         last_micro = (step + 1) % accum_steps == 0 or step + 1 == total
-        sync = (
-            model.no_sync()
-            if hasattr(model, "no_sync") and not last_micro
-            else contextlib.nullcontext()
-        )
+        no_sync = getattr(model, "no_sync", None)  # DistributedDataParallel's
+        sync = no_sync() if no_sync is not None and not last_micro else contextlib.nullcontext()
         with sync:
             with autocast(device, amp):
                 logits = model(x)

@@ -97,6 +97,7 @@ class PruneSchedule:
     def __init__(self, model: nn.Module, cfg: TrainConfig, optimizer) -> None:
         from ..pruning import Pruner, parse_prune, prunable, resolve_per_layer
 
+        assert cfg.prune is not None  # a schedule is built only for a run that prunes
         self.targets = resolve_per_layer(model, parse_prune(cfg.prune), prunable(model))
         self.rounds = cfg.prune_rounds
         span = cfg.prune_until * cfg.epochs
@@ -240,7 +241,8 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
             prune.pruner.load_state_dict(ckpt["masks"])
     raw_model = model
     if cfg.compile:
-        model = torch.compile(model)
+        # For a module, torch.compile returns an OptimizedModule (an nn.Module).
+        model = torch.compile(model)  # type: ignore[assignment]
     if info.enabled:
         ids = [device.index] if device.type == "cuda" else None
         model = nn.parallel.DistributedDataParallel(model, device_ids=ids)

@@ -173,8 +173,8 @@ def load_weights(
     """
     # A registered name for another model is refused before anything is downloaded.
     if str(source) in _RECORDS and get_weights_record(str(source)).model != name:
-        record = get_weights_record(str(source))
-        raise WeightsError(f"{record.name}: weights for {record.model}, not for {name}")
+        other = get_weights_record(str(source))
+        raise WeightsError(f"{other.name}: weights for {other.model}, not for {name}")
     path, record = resolve_source(source)
     if record is not None:
         overrides = {**record.model_kwargs, **overrides}
@@ -189,14 +189,19 @@ def load_weights(
     model.load_state_dict(state, strict=True)
     if num_classes is not None and num_classes != file_classes:
         _reset_classifier(model, num_classes)
-    model.weights_record = record
-    model.weights_path = path
+    # torch types Module.__setattr__'s value Tensor | Module; any value is stored as is.
+    model.weights_record = record  # type: ignore[assignment]
+    model.weights_path = path  # type: ignore[assignment]
     return model
 
 
 def _reset_classifier(model: nn.Module, num_classes: int) -> None:
-    if hasattr(model, "reset_classifier"):
-        model.reset_classifier(num_classes)
+    reset = getattr(model, "reset_classifier", None)
+    if reset is not None:
+        reset(num_classes)
         return
-    old = model.classifier[-1]  # AlexNet: the last Linear
-    model.classifier[-1] = nn.Linear(old.in_features, num_classes)
+    classifier = model.classifier
+    assert isinstance(classifier, nn.Sequential)
+    old = classifier[-1]  # AlexNet: the last Linear
+    assert isinstance(old, nn.Linear)
+    classifier[-1] = nn.Linear(old.in_features, num_classes)

@@ -37,7 +37,7 @@ def encode_uints(values: np.ndarray) -> bytes:
     values = np.asarray(values, dtype=np.int64)
     if len(values) and (values.min() < 0 or values.max() >= 1 << 40):
         raise ValueError("encode_uints takes integers in [0, 2**40)")
-    best = None
+    best: tuple[int, int, np.ndarray, np.ndarray] | None = None
     for k in range(0, 41):
         w, lengths = _exp_golomb(values, k)
         size = int(lengths.sum())
@@ -45,6 +45,7 @@ def encode_uints(values: np.ndarray) -> bytes:
             best = (size, k, w, lengths)
         elif size > best[0]:
             break  # the total is unimodal in k
+    assert best is not None  # k = 0 is always tried
     _, k, w, lengths = best
     return bytes([k]) + pack_codes(w, lengths)
 

@@ -114,11 +114,12 @@ def _choose_escape(positions: np.ndarray) -> int:
     # Capped at 256: longer escapes save little and make the model table (one count per
     # gap value, decoded per entry) long.
     candidates = {min(max_gap + 1, 256)} | {e for e in (8, 16, 32, 64, 128) if e <= max_gap}
-    best = None
+    best: tuple[float, int] | None = None
     for e in sorted(candidates):
         cost = _entropy_bits(_gap_symbols(positions, e)) + 2.0 * (e + 1)
         if best is None or cost < best[0]:
             best = (cost, e)
+    assert best is not None  # candidates is never empty
     return best[1]
 
 

@@ -26,6 +26,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -202,8 +203,12 @@ def from_bytes(data: bytes, source: str = "compressed file") -> CompressedModel:
     raw_tensors = _read_raw(data[offset:body_end], raw_entries, source)
     tensors.update(raw_tensors)
     raw_dtypes = {e["name"]: e["stored"] for e in raw_entries}
-    meta = header.get("meta") if isinstance(header.get("meta"), dict) else {}
-    return CompressedModel(header["model"], tensors, header["coder"], meta, raw_dtypes)
+    meta = header.get("meta")
+    if not isinstance(meta, dict):
+        meta = {}
+    # Every None placeholder is now a raw tensor.
+    filled = cast("dict[str, SharedTensor | np.ndarray]", tensors)
+    return CompressedModel(header["model"], filled, header["coder"], meta, raw_dtypes)
 
 
 def _read_header(data: bytes, source: str) -> tuple[dict, int]:
@@ -247,18 +252,18 @@ def _read_raw(section: bytes, entries: list[dict], source: str) -> dict[str, np.
     try:
         inflater = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
         raw = inflater.decompress(section, max_length=expected)
-    except lzma.LZMAError as e:
-        raise _fail(source, f"corrupt raw-tensor section ({e})") from None
+    except lzma.LZMAError as err:
+        raise _fail(source, f"corrupt raw-tensor section ({err})") from None
     if len(raw) != expected or not inflater.eof:
         raise _fail(source, f"raw-tensor section holds {len(raw)} bytes, expected {expected}")
     pos = 0
-    tensors = {}
+    tensors: dict[str, np.ndarray] = {}
     for e in entries:
         stored = np.dtype(RAW_DTYPES[e["stored"]])
         count = int(np.prod(e["shape"]))
         chunk = raw[pos : pos + count * stored.itemsize]
         pos += count * stored.itemsize
-        array = _unshuffle(chunk, stored, count).astype(RAW_DTYPES[e["dtype"]])
+        array: np.ndarray = _unshuffle(chunk, stored, count).astype(RAW_DTYPES[e["dtype"]])
         tensors[e["name"]] = array.reshape(e["shape"])
     return tensors
 
