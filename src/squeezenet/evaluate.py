@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from tqdm import tqdm
@@ -11,12 +11,23 @@ from tqdm import tqdm
 from .data import ImageDataset, LabelledImages
 
 
-def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> list[int]:
-    """How many rows have their label among the top-k logits, for each k."""
+def topk_hits(
+    logits: torch.Tensor, labels: torch.Tensor, ks: Sequence[int] = (1, 5)
+) -> torch.Tensor:
+    """How many rows have their label among the top-k logits, for each k: an int64 tensor on
+    the logits' device, so that a training loop can sum it every step without waiting for
+    the device."""
     k_max = min(max(ks), logits.shape[1])
     top = logits.topk(k_max, dim=1).indices
     hits = top == labels[:, None]
-    return [int(hits[:, :k].any(dim=1).sum()) for k in ks]
+    return torch.stack([hits[:, :k].any(dim=1).sum() for k in ks])
+
+
+def topk_correct(
+    logits: torch.Tensor, labels: torch.Tensor, ks: Sequence[int] = (1, 5)
+) -> list[int]:
+    """How many rows have their label among the top-k logits, for each k."""
+    return [int(c) for c in topk_hits(logits, labels, ks)]
 
 
 @torch.inference_mode()

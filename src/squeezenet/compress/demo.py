@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..evaluate import topk_correct
 from ..models.squeezenet import SqueezeNetSpec, build_squeezenet
 from ..train.engine import Step, run_steps
 from ..weights.sqz import fileformat
@@ -73,7 +74,8 @@ def load_digits_tensors(seed: int = 0):
 @torch.inference_mode()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     model.eval()
-    return float((model(x).argmax(1) == y).float().mean())
+    (correct,) = topk_correct(model(x), y, ks=(1,))
+    return correct / len(y)
 
 
 def _shift(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:

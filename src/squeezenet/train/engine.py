@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..evaluate import topk_correct
+from ..evaluate import topk_correct, topk_hits
 from . import distributed as dist
 
 
@@ -222,7 +222,7 @@ def train_one_epoch(
                 loss = teacher.loss(x, logits, loss, device, amp)
             update(loss, update=last_micro)
         loss_sum += loss.detach().double() * len(y)
-        correct += (logits.detach().argmax(1) == y).sum()
+        correct += topk_hits(logits.detach(), y, ks=(1,))[0]
         seen += len(y)
         if (step + 1) % check_every == 0 or step + 1 == total:
             _check_finite(loss_sum, device, epoch, step)
