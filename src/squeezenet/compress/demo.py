@@ -8,6 +8,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -149,6 +150,7 @@ def run_demo(
     nn.init.constant_(conv10.bias, 1.0)
     train(model, xtr, ytr, epochs, seed)
     torch.save(model.state_dict(), out / "model.pth")
+    coder_arg: dict[str, Any] = {"coder": coder} if coder else {}
     # Distillation without mirroring: a mirrored digit is another symbol.
     config = CompressConfig(
         prune=DEMO_PRUNE,
@@ -162,7 +164,7 @@ def run_demo(
         temperature=2.0,
         seed=seed,
         flip=False,
-        **({"coder": coder} if coder else {}),
+        **coder_arg,
     )
     cm, report = compress(model, "squeezenet", config, xtr, lambda m: accuracy(m, xte, yte))
     cm.meta.update(source="squeezenet demo (scikit-learn digits)")

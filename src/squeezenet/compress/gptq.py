@@ -89,6 +89,7 @@ def _columns(conv: nn.Conv2d | nn.Linear, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(-1, x.shape[-1])
     if conv.groups != 1:
         raise ValueError("GPTQ here supports ungrouped convolutions only")
+    assert not isinstance(conv.padding, str)  # padding="same"/"valid" is not used here
     cols = F.unfold(x, conv.kernel_size, conv.dilation, conv.padding, conv.stride)
     return cols.transpose(1, 2).reshape(-1, cols.shape[1])
 
@@ -158,7 +159,7 @@ def _blocks(model: nn.Module, first: torch.Tensor) -> list[nn.Module] | None:
     parts = [getattr(model, name, None) for name in ("features", "classifier")]
     if not all(isinstance(p, nn.Sequential) for p in parts):
         return None
-    blocks = [b for p in parts for b in p]
+    blocks = [b for p in parts if isinstance(p, nn.Sequential) for b in p]  # all are
     x = first
     for b in blocks:
         x = b(x)
