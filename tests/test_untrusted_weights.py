@@ -12,15 +12,15 @@ import pytest
 import torch
 import torchvision
 
-from squeezenet.cli import main
 from squeezenet import create_model
+from squeezenet.cli import main
 from squeezenet.compress.pipeline import lossless
+from squeezenet.weights import WeightsError, fetch, read_state_dict, safety
+from squeezenet.weights.fetch import hash_in_name
 from squeezenet.weights.sqz import fileformat
 from squeezenet.weights.sqz.errors import CompressedFormatError
 from squeezenet.weights.sqz.fileformat import MAGIC
 from squeezenet.weights.sqz.modeldesc import describe_model
-from squeezenet.weights import WeightsError, fetch, read_state_dict, safety
-from squeezenet.weights.fetch import hash_in_name
 
 
 def _tiny():

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..files import make_folder
 from ..models import default_input_size
 from ..models.batchnorm import add_batchnorm, fuse_batchnorm, has_batchnorm, init_batchnorm_identity
 from ..weights import create_model
@@ -198,6 +199,8 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
 def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
     """Seed, open the data, build the model, optimizer and schedules; resume if asked."""
     out = Path(cfg.out)
+    if main:  # before any data is read: a run that cannot save is refused at once
+        make_folder(out, "run folder")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     _seed_everything(cfg.seed, cfg.deterministic)
