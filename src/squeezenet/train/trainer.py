@@ -165,6 +165,9 @@ class _Run:
     data: DataBundle
     raw_model: nn.Module  # the model itself: what is saved
     model: nn.Module  # what is called: compiled and/or DDP-wrapped raw_model
+    # What evaluates: raw_model, compiled if asked, never DDP-wrapped (evaluation shards are
+    # unpadded, so ranks may run different numbers of batches: no per-forward collectives).
+    eval_model: nn.Module
     prepare: NormalizeBatch
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
@@ -199,7 +202,7 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
 def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
     """Seed, open the data, build the model, optimizer and schedules; resume if asked."""
     out = Path(cfg.out)
-    if main:  # before any data is read: a run that cannot save is refused at once
+    if info.is_main:  # before any data is read: a run that cannot save is refused at once
         make_folder(out, "run folder")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -244,6 +247,7 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
     raw_model = model
     if cfg.compile:
         model = torch.compile(model)
+    eval_model = model
     if info.enabled:
         ids = [device.index] if device.type == "cuda" else None
         model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
@@ -269,6 +273,7 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
         data,
         raw_model,
         model,
+        eval_model,
         prepare,
         optimizer,
         scheduler,
@@ -314,8 +319,9 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
             else "no checkpoint was written before it"
         )
         raise TrainingDiverged(f"{e}; {where}") from None
+    dist.sync_buffers(run.raw_model)  # every rank evaluates what rank 0 checkpoints
     val = evaluate(
-        run.model, run.data.val, run.prepare, device=run.device, amp=run.amp, tta=cfg.tta
+        run.eval_model, run.data.val, run.prepare, device=run.device, amp=run.amp, tta=cfg.tta
     )
     metrics.update(
         epoch=epoch + 1,
@@ -385,7 +391,7 @@ def _finish(run: _Run, minutes: float, extra: dict) -> dict:
         raw_model.load_state_dict(load_checkpoint(best_path)["model"])
     if cfg.eval_test and data.test is not None:
         test = evaluate(
-            run.model,
+            run.eval_model,
             data.test,
             run.prepare,
             device=run.device,
