@@ -63,7 +63,12 @@ _OPTIONS: list[tuple[str, object, str]] = [
         "(must be a multiple of batch size x processes)",
     ),
     ("optimizer", str, "sgd or adamw"),
-    ("lr", float, "peak learning rate (for the effective batch)"),
+    (
+        "lr",
+        float,
+        "peak learning rate (for the effective batch); default 0.1, or 0.001 when "
+        "fine-tuning from --weights (higher rates can kill a fresh conv10: a warning says so)",
+    ),
     ("momentum", float, "SGD momentum"),
     ("nesterov", _BOOL, "Nesterov momentum"),
     ("weight_decay", float, "L2 weight decay"),

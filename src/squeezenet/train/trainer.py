@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,12 @@ from .checkpoint import load_checkpoint, make_checkpoint, save_atomic, set_rng_s
 from .config import TrainConfig, save_config
 from .data import DataBundle, build_data
 from .engine import (
+    DeadClassifierWarning,
     NormalizeBatch,
     Teacher,
     TrainingDiverged,
+    dead_classifier,
+    dead_classifier_message,
     evaluate,
     first_inputs,
     train_one_epoch,
@@ -179,6 +183,7 @@ class _Run:
     start_epoch: int = 0
     best: dict = field(default_factory=lambda: {"top1": -1.0, "epoch": 0})
     history: list = field(default_factory=list)
+    warned_dead: bool = False  # the dead-classifier warning is given once per run
 
     @property
     def out(self) -> Path:
@@ -332,6 +337,10 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
     )
     if cfg.tta:
         metrics["val_tta_top1"] = val["tta_top1"]
+    if run.info.is_main and not run.warned_dead and dead_classifier(val, run.data.num_classes):
+        run.warned_dead = True
+        message = dead_classifier_message(val, run.data.num_classes, epoch + 1, cfg.lr)
+        warnings.warn(message, DeadClassifierWarning, stacklevel=2)
     # With tta, the checkpoint is chosen by what will be reported: mirrored-mean top-1.
     selected = val["tta_top1"] if cfg.tta else val["top1"]
     # A pruned run only selects among epochs at its final density.
