@@ -165,8 +165,10 @@ def _check_header(h: object, source: str, version: int) -> None:
         elif ok:
             ok = (
                 e.get("encoding") == "raw"
-                and e.get("stored") in RAW_DTYPES
-                and e.get("dtype") in RAW_DTYPES
+                and isinstance(e.get("stored"), str)
+                and isinstance(e.get("dtype"), str)
+                and e["stored"] in RAW_DTYPES
+                and e["dtype"] in RAW_DTYPES
             )
         if not ok:
             raise _fail(source, f"malformed tensor entry {str(e)[:80]}")
