@@ -143,3 +143,19 @@ def test_negative_worker_count_is_a_usage_error(tmp_path, capsys):
         main(["evaluate", "-d", str(tmp_path), "--workers", "-1"])
     assert info.value.code == 2
     assert "argument --workers: must be 0 or more, got -1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--epochs", "0", "must be a positive integer, got 0"),
+        ("--batch-size", "-2", "must be a positive integer, got -2"),
+        ("--workers", "-1", "must be 0 or more, got -1"),
+        ("--image-size", "0", "must be a positive integer, got 0"),
+    ],
+)
+def test_train_counts_out_of_range_are_usage_errors(capsys, flag, value, message):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--data", "d", flag, value])
+    assert info.value.code == 2
+    assert f"argument {flag}: {message}" in capsys.readouterr().err
