@@ -212,13 +212,13 @@ def hostile_pth(rng: random.Random, path: Path) -> None:
         key = rng.choice(keys)
         op = rng.randrange(10)
         if op < 7:
-            state[key] = _hostile_tensor(rng, state[key])
+            state[key] = _hostile_tensor(rng, state.get(key, torch.zeros(3)))
         elif op == 7:
             state.pop(key, None)
         elif op == 8:
             state[rng.choice(["module." + key, "_orig_mod." + key, "extra", ""])] = torch.ones(1)
         else:
-            state[key] = _hostile_tensor(rng, state[key])
+            state[key] = _hostile_tensor(rng, state.get(key, torch.zeros(3)))
     obj: object = state
     wrap = rng.randrange(6)
     if wrap == 0:

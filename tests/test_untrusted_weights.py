@@ -215,6 +215,15 @@ def test_nan_net_file_is_refused(tmp_path, capsys):
     assert "has NaN or infinite values" in capsys.readouterr().err
 
 
+def test_complex_weights_are_refused(tmp_path):
+    state = torchvision.models.squeezenet1_1().state_dict()
+    state["features.0.bias"] = state["features.0.bias"].to(torch.complex64)
+    path = tmp_path / "complex.pth"
+    torch.save(state, path)
+    with pytest.raises(WeightsError, match=r"complex.pth: tensor 'features.0.bias' has dtype"):
+        create_model("squeezenet1_1", weights=str(path))
+
+
 def test_infinite_pth_weights_are_refused(tmp_path):
     state = torchvision.models.squeezenet1_1().state_dict()
     state["features.0.bias"][3] = float("inf")

@@ -21,6 +21,8 @@ def check_tensors(state: dict[str, torch.Tensor], source: str) -> None:
     and non-finite weights (a NaN codebook, a corrupt float): every format, one rule."""
     total = 0
     for key, t in state.items():
+        if t.is_complex() or t.is_quantized:  # loading would silently drop or reinterpret
+            raise WeightsError(f"{source}: tensor {key!r} has dtype {t.dtype}; weights are real")
         stored = t.untyped_storage().nbytes()
         if t.numel() and t.numel() * t.element_size() > stored:
             # A stride-0 (expanded) tensor: a few bytes on disk that claim a huge shape.
