@@ -181,9 +181,10 @@ def _hostile_tensor(rng: random.Random, like: torch.Tensor) -> object:
     if kind == 1:
         return torch.zeros(rng.choice([10**9, 2**40]), *[0] * max(len(shape) - 1, 1))
     if kind == 2:
-        t = like.clone().float()
-        t.view(-1)[rng.randrange(max(t.numel(), 1))] = rng.choice([float("nan"), float("inf")])
-        return t
+        t = like.clone().float().reshape(-1)
+        if t.numel():
+            t[rng.randrange(t.numel())] = rng.choice([float("nan"), float("inf")])
+        return t.reshape(like.shape)
     if kind == 3:
         return like.to(rng.choice([torch.float16, torch.bfloat16, torch.float64, torch.int64]))
     if kind == 4:
@@ -206,19 +207,20 @@ def _hostile_tensor(rng: random.Random, like: torch.Tensor) -> object:
 def hostile_pth(rng: random.Random, path: Path) -> None:
     """A PyTorch state dict (zip or legacy format, bare or in a checkpoint) with hostile
     tensors, keys and types."""
-    state: dict = dict(tiny_model(rng.choice([7, 7, 1, 1000])).state_dict())
+    original = tiny_model(rng.choice([7, 7, 1, 1000])).state_dict()
+    state: dict = dict(original)
     keys = list(state)
     for _ in range(rng.randint(1, 3)):
         key = rng.choice(keys)
         op = rng.randrange(10)
         if op < 7:
-            state[key] = _hostile_tensor(rng, state.get(key, torch.zeros(3)))
+            state[key] = _hostile_tensor(rng, original[key])
         elif op == 7:
             state.pop(key, None)
         elif op == 8:
             state[rng.choice(["module." + key, "_orig_mod." + key, "extra", ""])] = torch.ones(1)
         else:
-            state[key] = _hostile_tensor(rng, state.get(key, torch.zeros(3)))
+            state[key] = _hostile_tensor(rng, original[key])
     obj: object = state
     wrap = rng.randrange(6)
     if wrap == 0:

@@ -121,6 +121,8 @@ def test_full_fuzz_run():
                     counts[kind][result.split(":")[0]] += 1
                     if result.startswith(("escaped", "hung")):
                         failures.append((kind, i, result))
+                tally = ", ".join(f"{k} {v:,}" for k, v in counts[kind].items())
+                print(f"\n  {kind:12s} {sum(counts[kind].values()):7,}  {tally}", flush=True)
     finally:
         signal.signal(signal.SIGALRM, old)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
