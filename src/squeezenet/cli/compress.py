@@ -112,7 +112,7 @@ def register(sub, formatter) -> None:
     )
     p.add_argument(
         "--codebook-steps",
-        type=positive_int,
+        type=non_negative_int,
         default=None,
         help="fine-tuning steps on the shared values (centroids) and biases (default 0)",
     )
