@@ -82,7 +82,7 @@ def test_evaluate_json_on_han_weights(capsys, imagenet_sample, imagenet_classes,
 def test_corrupt_image_is_a_one_line_error(tmp_path, capsys):
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"nope")
-    assert main(["predict", str(bad)]) == 2
+    assert main(["predict", "--strict", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert (
         err == f"squeezenet predict: error: {bad}: not a readable image "

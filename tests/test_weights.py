@@ -19,6 +19,7 @@ from squeezenet.weights import (
     read_state_dict,
     sha256_file,
 )
+from squeezenet.weights.fetch import cache_path
 
 
 @pytest.fixture
@@ -157,7 +158,8 @@ def test_download_from_file_url_with_hash_in_name(tmp_path, hub_dir, v11_file):
     named = tmp_path / f"squeezenet1_1-{digest[:8]}.pth"
     named.write_bytes(v11_file.read_bytes())
     model = create_model("squeezenet1_1", weights=named.as_uri())
-    assert (hub_dir / "checkpoints" / named.name).is_file()
+    assert cache_path(named.as_uri(), named.name).is_file()
+    assert cache_path(named.as_uri(), named.name).is_relative_to(hub_dir / "checkpoints")
     torch.testing.assert_close(
         model.state_dict()["features.0.weight"],
         torch.load(v11_file, weights_only=True)["features.0.weight"],
@@ -169,7 +171,7 @@ def test_download_with_wrong_hash_is_rejected_and_removed(tmp_path, hub_dir, v11
     named.write_bytes(v11_file.read_bytes())
     with pytest.raises(WeightsError, match="sha256 mismatch \\(expected prefix deadbeef"):
         create_model("squeezenet1_1", weights=named.as_uri())
-    assert not (hub_dir / "checkpoints" / named.name).exists()
+    assert not cache_path(named.as_uri(), named.name).exists()
 
 
 def test_explicit_hash_and_failed_download(tmp_path, hub_dir, v11_file):

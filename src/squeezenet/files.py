@@ -2,7 +2,9 @@
 
 A write goes to a temporary file in the destination's folder and is moved over the
 destination (``os.replace``) only when complete, so an interrupted run never leaves a
-truncated model, checkpoint or report behind, and a reader never sees half a file.
+truncated model, checkpoint or report behind, and a reader never sees half a file. A write
+that fails raises :class:`OutputError` naming the destination (never the temporary file) and
+saying whether its previous version is still there, intact.
 """
 
 from __future__ import annotations
@@ -14,16 +16,47 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+class OutputError(OSError):
+    """A file or folder cannot be written; the message names it and the reason."""
+
+
+def output_error(path: str | os.PathLike, error: BaseException, what: str = "") -> OutputError:
+    """An :class:`OutputError` for ``path`` from the exception a write raised (a temporary
+    file's ``OSError`` names the temporary file; ``torch.save`` raises ``RuntimeError``
+    without any path)."""
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    kept = " (the previous version is kept)" if Path(path).is_file() else ""
+    return OutputError(f"{path}: cannot write {what or 'the file'}: {reason}{kept}")
+
+
+def make_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """``mkdir -p`` whose failure (a file in the way, no permission) names ``path``."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        blocked = path.exists() or any(p.exists() and not p.is_dir() for p in path.parents)
+        reason = "a file is in the way" if blocked else e.strerror
+        raise OutputError(f"{path}: cannot create the {what}: {reason}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: cannot write into the {what}: permission denied")
+    return path
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, mkdir: bool = True) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, mkdir: bool = True, what: str = "") -> Iterator[Path]:
     """Yield a temporary path next to ``path`` (same suffix, so writers that go by the
     suffix still work); it replaces ``path`` only if the block succeeds, and is removed
     otherwise. The file gets the permissions a plain ``open`` would (umask), not
-    ``mkstemp``'s private 0600."""
+    ``mkstemp``'s private 0600. An ``OSError`` becomes an :class:`OutputError` naming
+    ``path`` (``what`` it is: "the checkpoint"; default "the file")."""
     path = Path(path)
     if mkdir:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+        make_folder(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    except OSError as e:
+        raise output_error(path, e, what) from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -31,8 +64,12 @@ def atomic_path(path: str | os.PathLike, *, mkdir: bool = True) -> Iterator[Path
     try:
         yield Path(tmp)
         os.replace(tmp, path)
+    except OutputError:
+        raise
+    except OSError as e:
+        raise output_error(path, e, what) from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
 
 
@@ -49,9 +86,12 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def torch_save(obj: object, path: str | os.PathLike) -> None:
+def torch_save(obj: object, path: str | os.PathLike, what: str = "") -> None:
     """``torch.save`` atomically."""
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    with atomic_path(path, what=what) as tmp:
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as e:  # torch's writer reports a failed write this way
+            raise output_error(path, e, what) from None

@@ -51,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (WeightsError, ImageError, DatasetError, ValueError, FileNotFoundError) as e:
-        # Expected, user-facing failures: one clear line, no traceback.
+    except (WeightsError, ImageError, DatasetError, ValueError, OSError) as e:
+        # Expected, user-facing failures: one clear line, no traceback. OSError covers
+        # OutputError (a result that cannot be written) and unreadable inputs; both name
+        # the path.
         print(f"squeezenet {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

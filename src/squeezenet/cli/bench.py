@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from .argtypes import positive_int
+
 
 def register(sub, formatter) -> None:
     from ..deploy.backends import BACKENDS
@@ -30,18 +32,20 @@ def register(sub, formatter) -> None:
         help="comma-separated backends (default: every installed one; INT8 ones "
         "only with --calibration)",
     )
-    p.add_argument("--threads", type=int, default=2, help="threads per backend")
-    p.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
+    p.add_argument("--threads", type=positive_int, default=2, help="threads per backend")
+    p.add_argument("--rounds", type=positive_int, default=10, help="interleaved rounds")
     p.add_argument(
         "--iters",
-        type=int,
+        type=positive_int,
         default=20,
         help="batch-1 calls per backend per round (batch-N: iters/8, at least 1)",
     )
-    p.add_argument("--batch", type=int, default=32, help="batch size of the throughput rows")
+    p.add_argument(
+        "--batch", type=positive_int, default=32, help="batch size of the throughput rows"
+    )
     p.add_argument(
         "--input-size",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="PX",
         help="input side (default: the model's registered input size, 224 for ImageNet models)",
@@ -54,7 +58,7 @@ def register(sub, formatter) -> None:
     )
     p.add_argument(
         "--calibration-size",
-        type=int,
+        type=positive_int,
         default=200,
         metavar="N",
         help="how many calibration images to draw",

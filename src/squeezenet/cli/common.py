@@ -7,6 +7,7 @@ import argparse
 from ..data import get_preprocess
 from ..data.transforms import PRESETS, Preprocess
 from ..models import default_input_size
+from .argtypes import non_negative_int, positive_int
 
 
 def add_model_args(p: argparse.ArgumentParser, weights_required: bool = False) -> None:
@@ -31,7 +32,7 @@ def add_model_args(p: argparse.ArgumentParser, weights_required: bool = False) -
     )
     p.add_argument(
         "--conv10-padding",
-        type=int,
+        type=non_negative_int,
         default=None,
         metavar="P",
         help="override conv10's padding (1 = the original Caffe v1.0 network)",
@@ -48,7 +49,7 @@ def add_preprocess_arg(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--crop",
-        type=int,
+        type=positive_int,
         default=None,
         help="center-crop size (default: the preset's, 224 or 227)",
     )
@@ -102,7 +103,7 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         default=None,
         help="inference threads (default: the runtime's own choice)",
     )

@@ -7,6 +7,7 @@ import json
 import sys
 
 from ..compress.recipes import RECIPES, recipe_settings
+from .argtypes import non_negative_int, positive_int
 from .common import add_model_args, add_preprocess_arg, build_model, choose_preprocess
 
 
@@ -39,7 +40,7 @@ def register(sub, formatter) -> None:
     )
     p.add_argument(
         "--prune-steps",
-        type=int,
+        type=positive_int,
         default=1,
         help="iterative pruning: reach the densities in this many rounds",
     )
@@ -77,7 +78,10 @@ def register(sub, formatter) -> None:
     )
     p.add_argument("--calib-prefix", default="", help="only zip members under this prefix")
     p.add_argument(
-        "--calib-images", type=int, default=None, help="calibration images to use (default 512)"
+        "--calib-images",
+        type=positive_int,
+        default=None,
+        help="calibration images to use (default 512)",
     )
     p.add_argument(
         "--train-data",
@@ -102,13 +106,13 @@ def register(sub, formatter) -> None:
     )
     p.add_argument(
         "--finetune-steps",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="fine-tuning steps (batches) after each pruning round",
     )
     p.add_argument(
         "--codebook-steps",
-        type=int,
+        type=non_negative_int,
         default=None,
         help="fine-tuning steps on the shared values (centroids) and biases (default 0)",
     )
@@ -150,7 +154,9 @@ def register(sub, formatter) -> None:
         "--train-data, where ~1e-2 suits)",
     )
     p.add_argument("--codebook-lr", type=float, default=1e-4, help="centroid learning rate")
-    p.add_argument("--batch-size", "-b", type=int, default=32, help="fine-tuning batch size")
+    p.add_argument(
+        "--batch-size", "-b", type=positive_int, default=32, help="fine-tuning batch size"
+    )
     p.add_argument("--temperature", type=float, default=2.0, help="distillation temperature")
     p.add_argument(
         "--eval",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .argtypes import positive_int
+
 
 def register(sub, formatter) -> None:
     p = sub.add_parser(
@@ -20,7 +22,7 @@ def register(sub, formatter) -> None:
         metavar="DIR",
         help="folder for model.pth, model.sqz, report.json and plot.png",
     )
-    p.add_argument("--epochs", type=int, default=40, help="training epochs")
+    p.add_argument("--epochs", type=positive_int, default=40, help="training epochs")
     p.add_argument(
         "--coder",
         choices=["ans", "huffman"],

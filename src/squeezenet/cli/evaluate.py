@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
+from .argtypes import non_negative_int, positive_int
 from .common import (
     add_backend_arg,
     add_model_args,
@@ -23,7 +25,9 @@ def register(sub, formatter) -> None:
         description="Measure top-1 / top-5 accuracy. DIR is either an ImageFolder tree "
         "(DIR/<class>/<image>; classes are the sorted folder names, or their positions in "
         "--classes) or a flat folder whose file names start with the class wnid "
-        "(n01440764_tench.JPEG), which needs --classes.",
+        "(n01440764_tench.JPEG), which needs --classes. An unreadable image is named on "
+        "stderr and left out of the scores (exit status 1 at the end), or stops the run "
+        "with --strict.",
     )
     add_model_args(p)
     p.add_argument("--data", "-d", required=True, metavar="DIR", help="image folder to score")
@@ -36,22 +40,30 @@ def register(sub, formatter) -> None:
     )
     add_preprocess_arg(p)
     add_backend_arg(p)
-    p.add_argument("--batch-size", "-b", type=int, default=50, help="images per batch")
+    p.add_argument("--batch-size", "-b", type=positive_int, default=50, help="images per batch")
     p.add_argument(
         "--workers",
-        type=int,
+        type=non_negative_int,
         default=min(2, os.cpu_count() or 1),
         help="image-decoding worker processes (0 = decode in the main process)",
     )
     p.add_argument(
         "--json",
         action="store_true",
-        help="print one JSON object with top1, top5 (fractions) and n",
+        help="print one JSON object with top1, top5 (fractions), n and skipped",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first unreadable image (default: name it on stderr, leave it out "
+        "of the scores, and exit with status 1 at the end)",
     )
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from tqdm import tqdm
+
     from ..data import scan_folder
     from ..data.images import find_class_list
     from ..evaluate import evaluate
@@ -61,7 +73,13 @@ def run(args) -> int:
     preprocess = choose_preprocess(args, model)
     model = build_backend(args, model, preprocess)
     result = evaluate(
-        model, images, preprocess, batch_size=args.batch_size, num_workers=args.workers
+        model,
+        images,
+        preprocess,
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+        strict=args.strict,
+        on_skip=lambda message: tqdm.write(f"squeezenet evaluate: skipped {message}", sys.stderr),
     )
     result.update(
         model=args.model,
@@ -79,4 +97,11 @@ def run(args) -> int:
             f"crop {preprocess.crop}: top-1 {result['top1']:.2%} ({result['correct1']}/"
             f"{result['n']}), top-5 {result['top5']:.2%} ({result['correct5']}/{result['n']})"
         )
+    if result["skipped"]:
+        print(
+            f"squeezenet evaluate: error: {result['skipped']} of {len(images)} images could "
+            "not be read (named above) and are not in the scores",
+            file=sys.stderr,
+        )
+        return 1
     return 0

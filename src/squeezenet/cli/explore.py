@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+from .argtypes import positive_int
+
 
 def _default_data() -> str:
     return str(Path(os.environ.get("SQUEEZENET_SHARED", "../shared")) / "data" / "cifar10-jpg.zip")
@@ -35,8 +37,12 @@ def register(sub, formatter) -> None:
         help="comma-separated subset of sr, pct3x3, bypass",
     )
     p.add_argument("--recipe", default="cifar10-fast", help="training recipe for every point")
-    p.add_argument("--epochs", type=int, default=6, help="epochs per point (the fixed budget)")
-    p.add_argument("--batch-size", type=int, default=None, help="override the recipe's batch")
+    p.add_argument(
+        "--epochs", type=positive_int, default=6, help="epochs per point (the fixed budget)"
+    )
+    p.add_argument(
+        "--batch-size", type=positive_int, default=None, help="override the recipe's batch"
+    )
     p.add_argument("--lr", type=float, default=None, help="override the recipe's learning rate")
     p.add_argument("--seed", type=int, default=0, help="the same seed for every point")
     p.add_argument(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .argtypes import positive_int
+
 
 def register(sub, formatter) -> None:
     from ..deploy.export import FORMATS
@@ -40,7 +42,7 @@ def register(sub, formatter) -> None:
     add_preprocess_arg(p)
     p.add_argument(
         "--input-size",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="PX",
         help="side of the square example input (default: the preprocessing crop, "
@@ -62,7 +64,7 @@ def register(sub, formatter) -> None:
     )
     p.add_argument(
         "--calibration-size",
-        type=int,
+        type=positive_int,
         default=200,
         metavar="N",
         help="how many calibration images to draw (fixed seed)",
@@ -75,7 +77,7 @@ def register(sub, formatter) -> None:
     )
     p.add_argument(
         "--check-count",
-        type=int,
+        type=positive_int,
         default=16,
         metavar="N",
         help="how many --check-images to compare on",
@@ -86,7 +88,9 @@ def register(sub, formatter) -> None:
         default=1e-3,
         help="largest acceptable max abs logit difference for fp32 exports",
     )
-    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's)")
+    p.add_argument(
+        "--opset", type=positive_int, default=None, help="ONNX opset (default: the exporter's)"
+    )
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(func=run)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+
+from .argtypes import positive_int
 
 
 def register(sub, formatter) -> None:
@@ -15,7 +16,9 @@ def register(sub, formatter) -> None:
         help="print the top classes with probabilities for each image",
         description="Classify images and print the top-k classes with their names and "
         "softmax probabilities. Any image PIL reads works; grayscale, CMYK and RGBA "
-        "images are converted to RGB.",
+        "images are converted to RGB. Results are printed as each batch is done; an "
+        "unreadable image is named on stderr and skipped (exit status 1 at the end), or "
+        "stops the run with --strict.",
     )
     add_model_args(p)
     p.add_argument(
@@ -33,15 +36,21 @@ def register(sub, formatter) -> None:
         help="class names, one per line ('<wnid> <names>' lines also work); "
         "default: ImageNet-1k names for 1000-class models, else 'class N'",
     )
-    p.add_argument("--topk", "-k", type=int, default=5, help="how many classes to print")
+    p.add_argument("--topk", "-k", type=positive_int, default=5, help="how many classes to print")
     p.add_argument(
         "--batch-size",
         "-b",
-        type=int,
+        type=positive_int,
         default=32,
         help="images per forward pass (folders stream through in batches)",
     )
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first unreadable image (default: name it on stderr, skip it, "
+        "and exit with status 1 after classifying the others)",
+    )
     p.set_defaults(func=run)
 
 
@@ -82,14 +91,18 @@ def run(args) -> int:
     import torch
     from tqdm import tqdm
 
-    from ..data import load_image
+    from ..data import ImageError, load_image
     from .common import build_backend, build_model, choose_preprocess
 
     model = build_model(args).eval()
     preprocess = choose_preprocess(args, model)
     model = build_backend(args, model, preprocess)
     paths = expand_inputs(args.images)
-    results: list[dict[str, Any]] = []
+    out = _Output(args.json)
+    if args.weights is None and not args.json:
+        print("note: no --weights given; the model is randomly initialised")
+    skipped = 0
+    names = None
     bar = tqdm(
         total=len(paths),
         desc="predict",
@@ -97,33 +110,69 @@ def run(args) -> int:
         file=sys.stderr,
         disable=len(paths) <= args.batch_size,
     )
-    with torch.inference_mode():
-        # Stream in batches: a folder of thousands of images never sits in memory at once.
-        for start in range(0, len(paths), args.batch_size):
-            batch = paths[start : start + args.batch_size]
-            x = torch.stack([preprocess(load_image(path)) for path in batch])
-            probs = torch.as_tensor(model(x)).float().softmax(1)
-            names = class_names(probs.shape[1], args.classes)
-            top = probs.topk(min(args.topk, probs.shape[1]), dim=1)
-            for path, values, indices in zip(batch, top.values, top.indices):
-                results.append(
-                    {
-                        "image": path,
-                        "top": [
-                            {"index": int(i), "name": names[int(i)], "prob": float(p)}
-                            for p, i in zip(values, indices)
-                        ],
-                    }
-                )
-            bar.update(len(batch))
-    bar.close()
-    if args.json:
-        print(json.dumps(results, indent=2))
-        return 0
-    if args.weights is None:
-        print("note: no --weights given; the model is randomly initialised")
-    for r in results:
-        print(r["image"])
-        for t in r["top"]:
-            print(f"  {t['prob']:7.2%}  {t['index']:4d}  {t['name']}")
+    try:
+        with torch.inference_mode():
+            # Stream in batches: a folder of thousands of images never sits in memory at once,
+            # and each batch's results are printed before the next is read.
+            for start in range(0, len(paths), args.batch_size):
+                batch, inputs = [], []
+                for path in paths[start : start + args.batch_size]:
+                    try:
+                        inputs.append(preprocess(load_image(path)))
+                        batch.append(path)
+                    except ImageError as e:
+                        if args.strict:
+                            raise
+                        skipped += 1
+                        tqdm.write(f"squeezenet predict: skipped {e}", file=sys.stderr)
+                bar.update(len(paths[start : start + args.batch_size]))
+                if not batch:
+                    continue
+                probs = torch.as_tensor(model(torch.stack(inputs))).float().softmax(1)
+                names = names or class_names(probs.shape[1], args.classes)
+                top = probs.topk(min(args.topk, probs.shape[1]), dim=1)
+                for path, values, indices in zip(batch, top.values, top.indices):
+                    out.write(
+                        {
+                            "image": path,
+                            "top": [
+                                {"index": int(i), "name": names[int(i)], "prob": float(p)}
+                                for p, i in zip(values, indices)
+                            ],
+                        }
+                    )
+    finally:  # a run stopped early still ends its output and its bar
+        bar.close()
+        out.close()
+    if skipped:
+        print(
+            f"squeezenet predict: error: {skipped} of {len(paths)} images could not be read "
+            "(named above); the others were classified",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+class _Output:
+    """Prints each result as soon as it exists: text blocks, or the items of one JSON list
+    (closed even when a run stops early, so the output stays valid JSON)."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json, self.count, self.closed = as_json, 0, False
+
+    def write(self, result: dict) -> None:
+        if self.as_json:
+            item = json.dumps(result, indent=2).replace("\n", "\n  ")
+            print(("[\n  " if self.count == 0 else ",\n  ") + item, end="", flush=True)
+        else:
+            print(result["image"])
+            for t in result["top"]:
+                print(f"  {t['prob']:7.2%}  {t['index']:4d}  {t['name']}")
+            print(end="", flush=True)
+        self.count += 1
+
+    def close(self) -> None:
+        if self.as_json and not self.closed:
+            print("[]" if self.count == 0 else "\n]", flush=True)
+        self.closed = True

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from .argtypes import non_negative_int, positive_int
+
 # (field, flag type, help). Every flag defaults to None = "not given", so only the flags a
 # user sets override the YAML file and the recipe.
 _BOOL = "bool"
@@ -36,7 +38,7 @@ _OPTIONS: list[tuple[str, object, str]] = [
         "(and val/, test/), or torchvision's cifar-10-batches-py folder",
     ),
     ("data_format", str, "auto, cifar10-zip, imagefolder or torchvision-cifar10"),
-    ("image_size", int, "training/eval image side (default: the model's input size)"),
+    ("image_size", positive_int, "training/eval image side (default: the model's input size)"),
     (
         "in_memory",
         str,
@@ -50,20 +52,33 @@ _OPTIONS: list[tuple[str, object, str]] = [
         "selection) when the data has no val/ split; the test split is never used to select",
     ),
     ("strict_data", _BOOL, "stop at the first corrupt image instead of warning and skipping it"),
-    ("workers", int, "image-decoding worker processes when streaming from files"),
-    ("crop_padding", int, "in-memory data: pad by this many pixels, then random-crop back"),
+    ("workers", non_negative_int, "image-decoding worker processes when streaming from files"),
+    (
+        "crop_padding",
+        non_negative_int,
+        "in-memory data: pad by this many pixels, then random-crop back",
+    ),
     ("flip", _BOOL, "random horizontal flips"),
-    ("cutout", int, "in-memory data: zero a random square this many pixels wide (0: off)"),
-    ("epochs", int, "number of epochs"),
-    ("batch_size", int, "images per forward pass, per process"),
+    (
+        "cutout",
+        non_negative_int,
+        "in-memory data: zero a random square this many pixels wide (0: off)",
+    ),
+    ("epochs", positive_int, "number of epochs"),
+    ("batch_size", positive_int, "images per forward pass, per process"),
     (
         "effective_batch",
-        int,
+        positive_int,
         "images per optimizer step, reached by gradient accumulation "
         "(must be a multiple of batch size x processes)",
     ),
     ("optimizer", str, "sgd or adamw"),
-    ("lr", float, "peak learning rate (for the effective batch)"),
+    (
+        "lr",
+        float,
+        "peak learning rate (for the effective batch); default 0.1, or 0.001 when "
+        "fine-tuning from --weights (higher rates can kill a fresh conv10: a warning says so)",
+    ),
     ("momentum", float, "SGD momentum"),
     ("nesterov", _BOOL, "Nesterov momentum"),
     ("weight_decay", float, "L2 weight decay"),
@@ -91,7 +106,11 @@ _OPTIONS: list[tuple[str, object, str]] = [
         "parameter names or fire aliases; masks are re-applied after every step, kept in "
         "checkpoints, and the best checkpoint is chosen only at the final density",
     ),
-    ("prune_rounds", int, "pruning rounds (each removes the same fraction of what is left)"),
+    (
+        "prune_rounds",
+        positive_int,
+        "pruning rounds (each removes the same fraction of what is left)",
+    ),
     ("prune_until", float, "spread the rounds over this first fraction of the epochs"),
     (
         "prune_granularity",
@@ -114,7 +133,7 @@ _OPTIONS: list[tuple[str, object, str]] = [
     ),
     ("channels_last", _BOOL, "channels-last memory format (faster convolutions)"),
     ("compile", _BOOL, "torch.compile the model"),
-    ("threads", int, "CPU threads for the model (default: torch's choice)"),
+    ("threads", positive_int, "CPU threads for the model (default: torch's choice)"),
     (
         "out",
         str,
@@ -142,7 +161,7 @@ _OPTIONS: list[tuple[str, object, str]] = [
         "(highest validation top-1) or 'last' (e.g. when the validation split is too small to "
         "rank epochs)",
     ),
-    ("max_steps_per_epoch", int, "stop each epoch after this many batches (smoke tests)"),
+    ("max_steps_per_epoch", positive_int, "stop each epoch after this many batches (smoke tests)"),
     ("progress", _BOOL, "progress bar with images/s and ETA"),
     ("tensorboard", _BOOL, "write TensorBoard logs (needs the tensorboard package)"),
     ("plot", _BOOL, "write curves.png at the end (needs matplotlib)"),

@@ -89,6 +89,7 @@ def compress_weights_file(
                 preprocess,
                 batch_size=50,
                 progress=False,
+                strict=True,  # every compression stage is scored on the same images
             )["top1"]
 
     if data.calib and data.train_data:

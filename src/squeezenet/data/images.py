@@ -11,6 +11,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+# Images larger than this are refused before decoding (a 30000x30000 PNG of a few KB would
+# need 2.7 GB): 8192 x 8192, below PIL's own decompression-bomb warning threshold.
+MAX_IMAGE_PIXELS = 8192 * 8192
 
 
 class ImageError(ValueError):
@@ -26,9 +29,11 @@ def load_image(path: str | os.PathLike) -> Image.Image:
 
     Grayscale, palette, CMYK and 16-bit images are converted; transparent pixels
     (RGBA, LA, palette with transparency) are composited onto white rather than black.
+    Images over ``MAX_IMAGE_PIXELS`` are refused before their pixels are decoded.
     """
     try:
         with Image.open(path) as im:
+            _check_size(im.size, path)
             im.load()
             if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
                 rgba = im.convert("RGBA")
@@ -40,8 +45,19 @@ def load_image(path: str | os.PathLike) -> Image.Image:
             return im.convert("RGB")
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
+    except Image.DecompressionBombError:  # PIL's own check, in Image.open, fires first
+        raise ImageError(f"{path}: {_TOO_LARGE}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise ImageError(f"{path}: not a readable image ({e})") from None
+
+
+_TOO_LARGE = f"the image is over the limit of {MAX_IMAGE_PIXELS:,} pixels (8192 x 8192)"
+
+
+def _check_size(size: tuple[int, int], path) -> None:
+    width, height = size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageError(f"{path}: {width} x {height}: {_TOO_LARGE}")
 
 
 def is_image_file(path: Path) -> bool:

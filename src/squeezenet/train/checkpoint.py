@@ -17,8 +17,9 @@ VERSION = 1
 
 
 def save_atomic(obj: object, path: str | os.PathLike) -> None:
-    """torch.save to a temporary file then rename, so a crash never leaves half a file."""
-    torch_save(obj, path)
+    """torch.save to a temporary file then rename, so a crash never leaves half a file; a
+    failed write names ``path`` and leaves the previous checkpoint intact."""
+    torch_save(obj, path, "the checkpoint")
 
 
 def rng_state() -> dict:

@@ -15,6 +15,11 @@ from typing import Any
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..files import write_text
 
+DEFAULT_LR = 0.1
+# The rate of PyTorch's fine-tuning tutorial for SqueezeNet (SGD, momentum 0.9, batch 8);
+# at 0.01 and batch 8, squeezenet1_1's new conv10 dies within the first epoch.
+FINETUNE_LR = 0.001
+
 
 @dataclass
 class TrainConfig:
@@ -42,7 +47,9 @@ class TrainConfig:
     batch_size: int = 128  # per process
     effective_batch: int | None = None  # reached by gradient accumulation (paper: 512)
     optimizer: str = "sgd"
-    lr: float = 0.1  # for the effective batch
+    # For the effective batch. Default: 0.1 from scratch, FINETUNE_LR when starting from
+    # ``weights`` (a fresh conv10 behind a ReLU dies at high rates on pretrained features).
+    lr: float | None = None
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 5e-4
@@ -135,6 +142,8 @@ class TrainConfig:
             )
         if not isinstance(self.cutout, int) or self.cutout < 0:
             raise ValueError(f"cutout must be a non-negative integer, got {self.cutout!r}")
+        if self.lr is None:
+            self.lr = DEFAULT_LR if self.weights is None else FINETUNE_LR
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not 0 <= self.warmup_fraction < 1:

@@ -4,7 +4,8 @@ In-memory data (CIFAR-10 and other small sets) stays as uint8 tensors; each batc
 (from a zero-padded copy) and flipped with a handful of tensor ops in the main process, so no
 per-image Python runs during training. Large ImageFolder trees (ImageNet) are streamed from
 disk by DataLoader workers with PIL crops and flips instead. Both shard the data with a
-:class:`~torch.utils.data.DistributedSampler` whose ``set_epoch`` reshuffles every epoch.
+:class:`~torch.utils.data.DistributedSampler` whose ``set_epoch`` reshuffles every epoch;
+evaluation shards with :class:`EvalShard`, which counts every image exactly once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,39 @@ from .sources import CorruptImageWarning, TensorSplit, detect_format, load_decod
 
 #: ``in_memory: auto`` decodes an ImageFolder tree into memory below this many bytes.
 IN_MEMORY_LIMIT = 4 << 30
+
+
+class EvalShard(torch.utils.data.Sampler):
+    """Process ``rank``'s share of ``n`` evaluation images: every ``world_size``-th one.
+
+    Unlike ``DistributedSampler``, it never pads the shards to equal length with repeated
+    images, so metrics summed over processes count each image exactly once (45 images on 2
+    processes: 23 + 22, not 23 + 23)."""
+
+    def __init__(self, n: int, rank: int = 0, world_size: int = 1) -> None:
+        self.n, self.rank, self.world_size = n, rank, world_size
+
+    def __iter__(self):
+        return iter(range(self.rank, self.n, self.world_size))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.n, self.world_size))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Evaluation order does not change between epochs."""
+
+
+def _sampler(n: int, *, train: bool, rank: int, world_size: int, seed: int):
+    if not train:
+        return EvalShard(n, rank, world_size)
+    return DistributedSampler(
+        range(n),  # type: ignore[arg-type]  # only len() is used
+        num_replicas=world_size,
+        rank=rank,
+        shuffle=True,
+        seed=seed,
+        drop_last=True,
+    )
 
 
 def random_crop_flip(
@@ -87,13 +121,8 @@ class TensorBatches:
         self.crop_padding, self.flip, self.pin_memory = crop_padding, flip, pin_memory
         self.cutout = cutout
         self.seed, self.rank, self.max_steps = seed, rank, max_steps
-        self.sampler: DistributedSampler[int] = DistributedSampler(
-            range(len(labels)),  # type: ignore[arg-type]  # only len() is used
-            num_replicas=world_size,
-            rank=rank,
-            shuffle=train,
-            seed=seed,
-            drop_last=train,
+        self.sampler = _sampler(
+            len(labels), train=train, rank=rank, world_size=world_size, seed=seed
         )
         self.epoch = 0
 
@@ -108,7 +137,7 @@ class TensorBatches:
 
     @property
     def num_samples(self) -> int:
-        """Samples this process sees per epoch (eval: padded to a multiple of the world)."""
+        """Samples this process sees per epoch (eval: its share, never padded)."""
         return len(self.sampler)
 
     def __iter__(self):
@@ -182,8 +211,8 @@ class StreamedBatches:
         max_steps: int | None = None,
     ):
         dataset = _StreamedImages(images, size, train, strict)
-        self.sampler: DistributedSampler[int] = DistributedSampler(
-            dataset, num_replicas=world_size, rank=rank, shuffle=train, seed=seed, drop_last=train
+        self.sampler = _sampler(
+            len(dataset), train=train, rank=rank, world_size=world_size, seed=seed
         )
         self.loader = torch.utils.data.DataLoader(
             dataset,

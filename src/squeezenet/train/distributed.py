@@ -82,6 +82,15 @@ def broadcast_flag(flag: bool, device: torch.device) -> bool:
     return bool(t.item())
 
 
+def sync_buffers(module: torch.nn.Module) -> None:
+    """Give every rank rank 0's buffers (batch-norm running statistics), which is what rank 0
+    checkpoints; evaluation then scores the same network on every shard."""
+    if not dist.is_initialized():
+        return
+    for buffer in module.buffers():
+        dist.broadcast(buffer, src=0)
+
+
 def world_size() -> int:
     return dist.get_world_size() if dist.is_initialized() else 1
 

@@ -292,7 +292,8 @@ def evaluate(
     from tqdm import tqdm
 
     model.eval()
-    sums = torch.zeros(6, dtype=torch.float64)  # loss, top1, top5, n, tta top1, tta top5
+    # loss, top1, top5, n, tta top1, tta top5, images whose logits are all equal
+    sums = torch.zeros(7, dtype=torch.float64)
     for x, y in tqdm(
         batches, desc=desc, unit="batch", file=sys.stderr, disable=not progress, leave=False
     ):
@@ -305,11 +306,43 @@ def evaluate(
         sums[0] += F.cross_entropy(logits, y, reduction="sum").item()
         sums[1:3] += torch.tensor(topk_correct(logits, y), dtype=torch.float64)
         sums[3] += len(y)
+        # A dead classifier (SqueezeNet's conv10 + ReLU outputting 0 everywhere) gives every
+        # class the same logit for every image.
+        sums[6] += (logits.amax(1) == logits.amin(1)).sum().item()
         if tta:
             sums[4:6] += torch.tensor(topk_correct((logits + mirrored) / 2, y), dtype=torch.float64)
-    loss_sum, c1, c5, n, t1, t5 = dist.all_reduce_sum(sums.tolist(), device)
+    loss_sum, c1, c5, n, t1, t5, flat = dist.all_reduce_sum(sums.tolist(), device)
     n = max(n, 1)
-    out = {"loss": loss_sum / n, "top1": c1 / n, "top5": c5 / n, "n": int(n)}
+    out = {
+        "loss": loss_sum / n,
+        "top1": c1 / n,
+        "top5": c5 / n,
+        "n": int(n),
+        "flat_outputs": flat / n,
+    }
     if tta:
         out.update(tta_top1=t1 / n, tta_top5=t5 / n)
     return out
+
+
+class DeadClassifierWarning(UserWarning):
+    """The classifier outputs the same value for every class on every validation image."""
+
+
+def dead_classifier(val: dict, num_classes: int) -> bool:
+    """True when validation shows a dead classifier: every image's logits are all equal
+    (a ReLU-capped conv10 that outputs 0 everywhere gets no gradient and never recovers), or
+    the loss sits at ln(num_classes), the loss of a uniform guess."""
+    uniform = abs(val["loss"] - math.log(num_classes)) < 1e-6
+    return val.get("flat_outputs", 0.0) >= 1.0 or (num_classes > 1 and uniform)
+
+
+def dead_classifier_message(val: dict, num_classes: int, epoch: int, lr: float | None) -> str:
+    shown = f"{lr:g}" if lr is not None else "the default"
+    return (
+        f"the classifier is dead after epoch {epoch}: it gives every class the same score "
+        f"on every validation image (validation loss {val['loss']:.4f}, ln {num_classes} = "
+        f"{math.log(num_classes):.4f}); its ReLU outputs 0 everywhere and no gradient can "
+        f"revive it. Likely cause: a learning rate too high for these weights (lr {shown}); "
+        "retry with a lower --lr (fine-tuning default 0.001) or a warmup (--schedule onecycle)"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..files import make_folder
 from ..models import default_input_size
 from ..models.batchnorm import add_batchnorm, fuse_batchnorm, has_batchnorm, init_batchnorm_identity
 from ..weights import create_model
@@ -19,9 +21,12 @@ from .checkpoint import load_checkpoint, make_checkpoint, save_atomic, set_rng_s
 from .config import TrainConfig, save_config
 from .data import DataBundle, build_data
 from .engine import (
+    DeadClassifierWarning,
     NormalizeBatch,
     Teacher,
     TrainingDiverged,
+    dead_classifier,
+    dead_classifier_message,
     evaluate,
     first_inputs,
     train_one_epoch,
@@ -165,6 +170,9 @@ class _Run:
     data: DataBundle
     raw_model: nn.Module  # the model itself: what is saved
     model: nn.Module  # what is called: compiled and/or DDP-wrapped raw_model
+    # What evaluates: raw_model, compiled if asked, never DDP-wrapped (evaluation shards are
+    # unpadded, so ranks may run different numbers of batches: no per-forward collectives).
+    eval_model: nn.Module
     prepare: NormalizeBatch
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
@@ -176,6 +184,7 @@ class _Run:
     start_epoch: int = 0
     best: dict = field(default_factory=lambda: {"top1": -1.0, "epoch": 0})
     history: list = field(default_factory=list)
+    warned_dead: bool = False  # the dead-classifier warning is given once per run
 
     @property
     def out(self) -> Path:
@@ -199,6 +208,8 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
 def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
     """Seed, open the data, build the model, optimizer and schedules; resume if asked."""
     out = Path(cfg.out)
+    if info.is_main:  # before any data is read: a run that cannot save is refused at once
+        make_folder(out, "run folder")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     _seed_everything(cfg.seed, cfg.deterministic)
@@ -243,6 +254,7 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
     if cfg.compile:
         # For a module, torch.compile returns an OptimizedModule (an nn.Module).
         model = torch.compile(model)  # type: ignore[assignment]
+    eval_model = model
     if info.enabled:
         ids = [device.index] if device.type == "cuda" else None
         model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
@@ -268,6 +280,7 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
         data,
         raw_model,
         model,
+        eval_model,
         prepare,
         optimizer,
         scheduler,
@@ -313,8 +326,9 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
             else "no checkpoint was written before it"
         )
         raise TrainingDiverged(f"{e}; {where}") from None
+    dist.sync_buffers(run.raw_model)  # every rank evaluates what rank 0 checkpoints
     val = evaluate(
-        run.model, run.data.val, run.prepare, device=run.device, amp=run.amp, tta=cfg.tta
+        run.eval_model, run.data.val, run.prepare, device=run.device, amp=run.amp, tta=cfg.tta
     )
     metrics.update(
         epoch=epoch + 1,
@@ -325,6 +339,10 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
     )
     if cfg.tta:
         metrics["val_tta_top1"] = val["tta_top1"]
+    if run.info.is_main and not run.warned_dead and dead_classifier(val, run.data.num_classes):
+        run.warned_dead = True
+        message = dead_classifier_message(val, run.data.num_classes, epoch + 1, cfg.lr)
+        warnings.warn(message, DeadClassifierWarning, stacklevel=2)
     # With tta, the checkpoint is chosen by what will be reported: mirrored-mean top-1.
     selected = val["tta_top1"] if cfg.tta else val["top1"]
     # A pruned run only selects among epochs at its final density.
@@ -384,7 +402,7 @@ def _finish(run: _Run, minutes: float, extra: dict) -> dict:
         raw_model.load_state_dict(load_checkpoint(best_path)["model"])
     if cfg.eval_test and data.test is not None:
         test = evaluate(
-            run.model,
+            run.eval_model,
             data.test,
             run.prepare,
             device=run.device,

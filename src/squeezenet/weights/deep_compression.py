@@ -9,6 +9,7 @@ entries that point at the 0.0 centroid (Deep Compression section 3, Figure 3).
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,8 +54,10 @@ def conv_layer_shapes(model: torch.nn.Module) -> list[tuple[str, tuple[int, ...]
     ]
 
 
+@functools.cache
 def _v10_layers() -> list[tuple[str, tuple[int, ...]]]:
-    return conv_layer_shapes(build_model("squeezenet1_0"))
+    with torch.device("meta"):  # shapes only: no memory, no initialisation
+        return conv_layer_shapes(build_model("squeezenet1_0"))
 
 
 def read_deep_compression(path: str | os.PathLike) -> list[SharedWeightLayer]:

@@ -13,7 +13,22 @@ import torch.hub
 from .errors import WeightsError
 
 # torch hub convention: "name-<sha256 prefix>.ext" carries the expected hash in its name.
+# A prefix of digits only is not taken for a hash: it is far likelier a date or a version
+# ("model-20240101.pth"); such files are then cached by URL without a check.
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,64})\.")
+
+
+def hash_in_name(filename: str) -> str | None:
+    """The sha256 prefix a torch-hub style file name carries, if any."""
+    m = _HASH_IN_NAME.search(filename)
+    return m.group(1) if m and re.search("[a-f]", m.group(1)) else None
+
+
+def cache_path(url: str, filename: str) -> Path:
+    """Where ``url`` is cached: keyed by the full URL, so two URLs that end in the same file
+    name never share a copy."""
+    key = hashlib.sha256(url.encode()).hexdigest()[:16]
+    return Path(torch.hub.get_dir()) / "checkpoints" / key / filename
 
 
 def is_url(source: str) -> bool:
@@ -42,18 +57,18 @@ def fetch(url: str, sha256: str | None = None, progress: bool = True) -> Path:
     """Return a local copy of ``url`` in ``$TORCH_HOME/hub/checkpoints``, downloading it once.
 
     The hash is ``sha256`` if given, else the prefix in the file name (torch hub convention).
-    A cached file is re-checked; a download that fails the check is deleted, never kept.
+    The cache is keyed by the full URL. A cached file is re-checked; a download that fails
+    the check is deleted, never kept.
     """
     filename = os.path.basename(urlparse(url).path)
     if not filename:
         raise WeightsError(f"{url}: the URL names no file")
-    expected = sha256
-    if expected is None:
-        m = _HASH_IN_NAME.search(filename)
-        expected = m.group(1) if m else None
-    cache = Path(torch.hub.get_dir()) / "checkpoints"
-    cache.mkdir(parents=True, exist_ok=True)
-    dest = cache / filename
+    expected = sha256 if sha256 is not None else hash_in_name(filename)
+    dest = cache_path(url, filename)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WeightsError(f"{url}: cannot create the cache folder {dest.parent} ({e})") from None
     if not dest.exists():
         try:
             # Writes to a temp file and renames, so an interrupted download leaves nothing.

@@ -14,9 +14,13 @@ from .deep_compression import deep_compression_state_dict
 from .errors import WeightsError
 from .fetch import check_hash, fetch, is_url
 from .records import _RECORDS, WeightsRecord, get_weights_record
+from .safety import check_classifier, check_model_size, check_tensors
 from .sqz import fileformat as sqz
 
 _ZIP_MAGIC = b"PK\x03\x04"
+# torch.save's legacy (pre-zip, torch < 1.6) format: pickle protocol 2, then the magic
+# number 0x1950a86a20f9469cfc6c as a 10-byte LONG1. weights_only=True reads it safely too.
+_LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 # Pickle-free formats known by their magic bytes; others may be added by register_reader.
 _READERS_BY_MAGIC: dict[bytes, Callable[[Path], dict[str, torch.Tensor]]] = {
     sqz.MAGIC: sqz.read_state_dict
@@ -82,11 +86,17 @@ def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read weights from a torch file (``weights_only=True``), a registered pickle-free format,
-    or a Deep Compression ``.net`` file. Errors name the file and the problem."""
-    path = Path(path)
+    or a Deep Compression ``.net`` file. Errors name the file and the problem; expanded,
+    oversized and non-finite tensors are refused (see :mod:`.safety`)."""
+    state = _read_any(Path(path))
+    check_tensors(state, str(path))
+    return state
+
+
+def _read_any(path: Path) -> dict[str, torch.Tensor]:
     try:
         with open(path, "rb") as f:
-            head = f.read(8)
+            head = f.read(len(_LEGACY_TORCH_MAGIC))
     except OSError as e:
         raise WeightsError(f"{path}: cannot read ({e.strerror})") from None
     if not head:
@@ -94,7 +104,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     for magic, reader in _READERS_BY_MAGIC.items():
         if head.startswith(magic):
             return reader(path)
-    if head.startswith(_ZIP_MAGIC):
+    if head.startswith(_ZIP_MAGIC) or head == _LEGACY_TORCH_MAGIC:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # truncated zip, foreign pickle, ...
@@ -179,13 +189,19 @@ def load_weights(
     if record is not None:
         overrides = {**record.model_kwargs, **overrides}
     state = read_state_dict(path)
-    probe = build_model(name, **overrides)
+    # Every shape is checked against the architecture on the meta device (no memory) before
+    # the real model is built: the file only chooses the class count, within a cap.
+    with torch.device("meta"):
+        probe = build_model(name, **overrides)
     key = classifier_key(probe)
     if key not in state:
         check_state_dict(probe, state, str(path))  # reports the missing key(s)
-    file_classes = state[key].shape[0]
+    file_classes = check_classifier(probe, key, state[key], str(path))
+    with torch.device("meta"):
+        probe = build_model(name, num_classes=file_classes, **overrides)
+    check_model_size(probe, str(path))
+    check_state_dict(probe, state, str(path))
     model = build_model(name, num_classes=file_classes, **overrides)
-    check_state_dict(model, state, str(path))
     model.load_state_dict(state, strict=True)
     if num_classes is not None and num_classes != file_classes:
         _reset_classifier(model, num_classes)

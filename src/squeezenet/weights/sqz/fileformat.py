@@ -35,6 +35,7 @@ from ...files import write_bytes
 from .codec import SharedTensor, decode_shared, encode_shared, kernel_block
 from .entropy import CODERS
 from .errors import CompressedFormatError
+from .modeldesc import check_model_desc
 
 MAGIC = b"\x89SQZ\r\n\x1a\n"
 VERSION = 2  # the newest this module reads and writes; files that need nothing new stay 1
@@ -44,6 +45,7 @@ MAX_HEADER_BYTES = 4 << 20
 MAX_TENSORS = 10_000
 MAX_TOTAL_ELEMENTS = 1 << 27  # 128M weights = 512 MiB as float32; AlexNet has 61M
 MAX_RAW_ELEMENTS = 1 << 24  # raw tensors are biases and the like
+MAX_HEADER_DEPTH = 8  # the header's JSON nests 4 deep; more is hostile (recursion)
 RAW_DTYPES = {
     "float32": np.float32,
     "float16": np.float16,
@@ -143,9 +145,7 @@ def _check_header(h: object, source: str, version: int) -> None:
         raise _fail(source, "header is not a squeezenet-compressed header")
     if h.get("coder") not in CODERS:
         raise _fail(source, f"unknown coder {h.get('coder')!r}")
-    model = h.get("model")
-    if not isinstance(model, dict) or not isinstance(model.get("name"), str):
-        raise _fail(source, "header has no model name")
+    check_model_desc(h.get("model"), source)
     tensors = h.get("tensors")
     if not isinstance(tensors, list) or len(tensors) > MAX_TENSORS:
         raise _fail(source, "header has no valid tensor list")
@@ -156,25 +156,41 @@ def _check_header(h: object, source: str, version: int) -> None:
             and isinstance(e.get("name"), str)
             and isinstance(e.get("shape"), list)
             and len(e["shape"]) <= 8
-            and all(isinstance(d, int) and 0 <= d < 1 << 31 for d in e["shape"])
+            # No zero-size dimension: (10**9, 0) holds nothing yet declares 10**9 classes.
+            and all(type(d) is int and 1 <= d < 1 << 31 for d in e["shape"])
         )
         if ok and e.get("encoding") == "shared":
-            ok = isinstance(e.get("bytes"), int) and e["bytes"] >= 0
+            ok = type(e.get("bytes")) is int and e["bytes"] >= 0
             if "block" in e:
-                ok = ok and version >= 2 and isinstance(e["block"], int) and e["block"] >= 1
+                ok = ok and version >= 2 and type(e["block"]) is int and 1 <= e["block"] <= 1024
         elif ok:
             ok = (
                 e.get("encoding") == "raw"
-                and e.get("stored") in RAW_DTYPES
-                and e.get("dtype") in RAW_DTYPES
+                and isinstance(e.get("stored"), str)
+                and isinstance(e.get("dtype"), str)
+                and e["stored"] in RAW_DTYPES
+                and e["dtype"] in RAW_DTYPES
             )
         if not ok:
             raise _fail(source, f"malformed tensor entry {str(e)[:80]}")
         total += int(np.prod(e["shape"], dtype=np.float64))
         if total > MAX_TOTAL_ELEMENTS:
             raise _fail(source, f"declares more than {MAX_TOTAL_ELEMENTS} elements in all")
-    if not isinstance(h.get("raw_bytes"), int) or h["raw_bytes"] < 0:
+    if type(h.get("raw_bytes")) is not int or h["raw_bytes"] < 0:
         raise _fail(source, "header has no valid raw_bytes")
+
+
+def _check_nesting(header: object, source: str) -> None:
+    """Refuse JSON nested deeper than ``MAX_HEADER_DEPTH`` (checked without recursion: code
+    that walks the header later, such as printing it, recurses)."""
+    stack = [(header, 1)]
+    while stack:
+        obj, depth = stack.pop()
+        if isinstance(obj, (dict, list)):
+            if depth > MAX_HEADER_DEPTH:
+                raise _fail(source, f"header nests deeper than {MAX_HEADER_DEPTH} levels")
+            children = obj.values() if isinstance(obj, dict) else obj
+            stack.extend((c, depth + 1) for c in children)
 
 
 def from_bytes(data: bytes, source: str = "compressed file") -> CompressedModel:
@@ -236,8 +252,11 @@ def _read_header(data: bytes, source: str) -> tuple[dict, int]:
         if inflater.unconsumed_tail:
             raise _fail(source, "header inflates past the size limit")
         header = json.loads(text)
-    except (zlib.error, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise _fail(source, f"unreadable header ({e})") from None
+    except RecursionError:
+        raise _fail(source, f"header nests deeper than {MAX_HEADER_DEPTH} levels") from None
+    except (zlib.error, ValueError) as e:  # ValueError: bad JSON, UTF-8 or a 5000-digit int
+        raise _fail(source, f"unreadable header ({str(e)[:200]})") from None
+    _check_nesting(header, source)
     _check_header(header, source, version)
     return header, start + header_len
 
