@@ -253,6 +253,14 @@ def test_cli_compress_decompress(tmp_path, capsys):
     direct = read_state_dict(out)
     assert all(torch.equal(back[k], direct[k]) for k in direct)
     assert abs(info["nonzero"] / info["params"] - 0.3) < 0.02
+    # The same weights as safetensors, loaded back through --weights like any file.
+    st = tmp_path / "back.safetensors"
+    assert main(["decompress", str(out), "-o", str(st)]) == 0
+    from safetensors.torch import load_file
+
+    assert all(torch.equal(load_file(st)[k], direct[k]) for k in direct)
+    model = create_model("squeezenet1_1", weights=str(st))
+    assert torch.equal(model.state_dict()["classifier.1.weight"], direct["classifier.1.weight"])
 
 
 def test_cli_compress_kernel_granularity(tmp_path):
