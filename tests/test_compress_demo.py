@@ -26,7 +26,7 @@ def test_digits_data_split_and_model_fit():
 def test_demo_trains_compresses_and_the_file_scores_the_same(tmp_path):
     from squeezenet.cli import main
 
-    assert main(["demo", "--out", str(tmp_path), "--epochs", "40"]) == 0
+    assert main(["demo", "--output", str(tmp_path), "--epochs", "40"]) == 0
     r = json.loads((tmp_path / "report.json").read_text())
     first, last = r["stages"][0], r["stages"][-1]
     assert first["score"] >= 0.95  # digits are easy: a working pipeline trains well

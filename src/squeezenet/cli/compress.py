@@ -5,7 +5,21 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import add_model_args, add_preprocess_arg, build_model, choose_preprocess
+from .common import (
+    add_batch_size_arg,
+    add_calibration_args,
+    add_data_arg,
+    add_deprecated_alias,
+    add_device_arg,
+    add_json_arg,
+    add_model_args,
+    add_output_arg,
+    add_preprocess_arg,
+    add_progress_arg,
+    build_model,
+    choose_preprocess,
+    resolve_device,
+)
 
 
 def register(sub, formatter) -> None:
@@ -15,13 +29,13 @@ def register(sub, formatter) -> None:
         help="prune, weight-share and entropy-code weights into a compressed file",
         description="Deep Compression (Han et al., 2016): magnitude pruning, k-means weight "
         "sharing and entropy coding, with optional fine-tuning after each stage: retraining "
-        "with labels on the model's training data (--train-data, as in the paper) or, "
+        "with labels on the model's training data (--data, as in the paper) or, "
         "without labels, distillation from the uncompressed model on unlabeled calibration "
-        "images (--calib). The output is read back by every command that takes --weights, "
+        "images (--calibration). The output is read back by every command that takes --weights, "
         "and by `squeezenet decompress`.",
     )
     add_model_args(p, weights_required=True)
-    p.add_argument("--output", "-o", required=True, help="compressed file to write")
+    add_output_arg(p, "compressed file to write (.sqz)", required=True)
     p.add_argument(
         "--lossless",
         action="store_true",
@@ -36,11 +50,12 @@ def register(sub, formatter) -> None:
         "parameter names or fire aliases (fire9.squeeze.weight)",
     )
     p.add_argument(
-        "--prune-steps",
+        "--prune-rounds",
         type=int,
         default=1,
         help="iterative pruning: reach the densities in this many rounds",
     )
+    add_deprecated_alias(p, "--prune-steps", "--prune-rounds")
     p.add_argument(
         "--prune-granularity",
         choices=["weight", "kernel"],
@@ -66,35 +81,36 @@ def register(sub, formatter) -> None:
         default="float32",
         help="storage of biases and other unshared tensors",
     )
-    p.add_argument(
-        "--calib",
-        default=None,
-        metavar="DIR|ZIP",
-        help="unlabeled images for fine-tuning (folder or zip); without it the "
-        "compression is post-training only",
+    add_calibration_args(
+        p,
+        "unlabeled images for fine-tuning by distillation (folder or zip); without it "
+        "(and without --data) the compression is post-training only",
+        size_default=512,
     )
-    p.add_argument("--calib-prefix", default="", help="only zip members under this prefix")
-    p.add_argument("--calib-images", type=int, default=512, help="calibration images to use")
-    p.add_argument(
-        "--train-data",
-        default=None,
-        metavar="PATH",
-        help="labelled training data in any format `squeezenet train` reads (e.g. "
-        "../shared/data/cifar10-jpg.zip): fine-tune with labels (SGD, cosine lr) "
-        "instead of distillation; without --eval, every stage is scored on its "
-        "test split (else its validation split)",
+    p.add_argument("--calibration-prefix", default="", help="only zip members under this prefix")
+    add_deprecated_alias(p, "--calib", "--calibration")
+    add_deprecated_alias(p, "--calib-images", "--calibration-size")
+    add_deprecated_alias(p, "--calib-prefix", "--calibration-prefix")
+    add_data_arg(
+        p,
+        "labelled training data in any format `squeezenet train` reads (e.g. the "
+        "CIFAR-10 JPEG zip): fine-tune with labels (SGD, cosine lr) instead of "
+        "distillation; without --eval, every stage is scored on its test split (else its "
+        "validation split)",
     )
+    add_deprecated_alias(p, "--train-data", "--data")
     p.add_argument(
-        "--train-recipe",
+        "--recipe",
         default="cifar10-fast",
-        help="training recipe giving --train-data's normalisation and augmentation "
+        help="training recipe giving --data's normalisation and augmentation "
         "(must match how the model was trained)",
     )
+    add_deprecated_alias(p, "--train-recipe", "--recipe")
     p.add_argument(
         "--weight-decay",
         type=float,
         default=5e-5,
-        help="weight decay when retraining with --train-data",
+        help="weight decay when retraining with --data",
     )
     p.add_argument(
         "--finetune-steps",
@@ -113,11 +129,14 @@ def register(sub, formatter) -> None:
         type=float,
         default=1e-4,
         help="learning rate after pruning (Adam for distillation, SGD with "
-        "--train-data, where ~1e-2 suits)",
+        "--data, where ~1e-2 suits)",
     )
     p.add_argument("--codebook-lr", type=float, default=1e-4, help="centroid learning rate")
-    p.add_argument("--batch-size", "-b", type=int, default=32, help="fine-tuning batch size")
-    p.add_argument("--temperature", type=float, default=2.0, help="distillation temperature")
+    add_batch_size_arg(p, 32, "fine-tuning batch size")
+    p.add_argument(
+        "--distill-temperature", type=float, default=2.0, help="distillation temperature"
+    )
+    add_deprecated_alias(p, "--temperature", "--distill-temperature")
     p.add_argument(
         "--eval",
         default=None,
@@ -132,9 +151,9 @@ def register(sub, formatter) -> None:
         "--report", default=None, metavar="JSON", help="also write the stage/layer report as JSON"
     )
     p.add_argument("--seed", type=int, default=0, help="seed for sampling and fine-tuning")
-    p.add_argument(
-        "--device", default="cpu", help="where to fine-tune and score (cpu, cuda, cuda:1, ...)"
-    )
+    add_device_arg(p, "fine-tune and score")
+    add_json_arg(p, "print the stage/layer report as one JSON object instead of the table")
+    add_progress_arg(p)
     p.set_defaults(func=run)
 
 
@@ -150,6 +169,7 @@ def run(args) -> int:
     from ..weights.sqz.entropy import default_coder
 
     check_writable(args.output)
+    args.device = resolve_device(args.device)
     model = build_model(args).to(args.device)
     coder = args.coder or default_coder()
     if args.lossless:
@@ -161,7 +181,7 @@ def run(args) -> int:
         return 0
     config = CompressConfig(
         prune=args.prune,
-        prune_steps=args.prune_steps,
+        prune_steps=args.prune_rounds,
         prune_granularity=args.prune_granularity,
         bits=args.bits,
         finetune_steps=args.finetune_steps,
@@ -169,17 +189,18 @@ def run(args) -> int:
         lr=args.lr,
         codebook_lr=args.codebook_lr,
         batch_size=args.batch_size,
-        temperature=args.temperature,
+        temperature=args.distill_temperature,
         coder=coder,
         bias_dtype=args.bias_dtype,
         seed=args.seed,
+        progress=not args.no_progress,
     )
     data = FineTuneData(
-        calib=args.calib,
-        calib_prefix=args.calib_prefix,
-        calib_images=args.calib_images,
-        train_data=args.train_data,
-        train_recipe=args.train_recipe,
+        calib=args.calibration,
+        calib_prefix=args.calibration_prefix,
+        calib_images=args.calibration_size,
+        train_data=args.data,
+        train_recipe=args.recipe,
         weight_decay=args.weight_decay,
     )
     size, report = compress_weights_file(
@@ -194,9 +215,9 @@ def run(args) -> int:
         classes=args.classes,
         device=args.device,
     )
-    print(report.format())
+    summary = {**report.to_dict(), "file_bytes": size, "output": args.output}
+    print(json.dumps(summary) if args.json else report.format())
     print(f"wrote {args.output}: {size:,} bytes", file=sys.stderr)
     if args.report:
-        report_json = {**report.to_dict(), "file_bytes": size, "command": sys.argv}
-        write_text(args.report, json.dumps(report_json, indent=1))
+        write_text(args.report, json.dumps({**summary, "command": sys.argv}, indent=1))
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 
 def register(sub, formatter) -> None:
+    from .common import add_deprecated_alias, add_json_arg, add_output_arg, add_progress_arg
+
     p = sub.add_parser(
         "demo",
         formatter_class=formatter,
@@ -14,12 +16,10 @@ def register(sub, formatter) -> None:
         "accuracy, then print the before/after table and plot size against accuracy. "
         "Needs the 'demo' extra (scikit-learn, matplotlib, constriction).",
     )
-    p.add_argument(
-        "--out",
-        default="squeezenet-demo",
-        metavar="DIR",
-        help="folder for model.pth, model.sqz, report.json and plot.png",
+    add_output_arg(
+        p, "folder for model.pth, model.sqz, report.json and plot.png", "squeezenet-demo"
     )
+    add_deprecated_alias(p, "--out", "--output")
     p.add_argument("--epochs", type=int, default=40, help="training epochs")
     p.add_argument(
         "--coder",
@@ -28,6 +28,8 @@ def register(sub, formatter) -> None:
         help="entropy coder (default: ans if constriction is installed)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed for the split and training")
+    add_json_arg(p, "print the report (stages, layers, bytes, accuracies) as one JSON object")
+    add_progress_arg(p)
     p.set_defaults(func=run)
 
 

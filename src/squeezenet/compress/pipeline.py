@@ -65,6 +65,7 @@ class CompressConfig:
     bias_dtype: str = "float32"  # "float16" halves the (small) bias storage
     seed: int = 0
     flip: bool = True  # mirror calibration images (not for data like digits)
+    progress: bool = True  # progress bars of the fine-tuning stages
 
 
 def lossless(
@@ -126,7 +127,10 @@ def compress(
     if isinstance(tuner, torch.Tensor):
         teacher = copy.deepcopy(model).eval()
         tuner = Distillation(
-            Calibration(tuner, teacher, flip=config.flip), config.batch_size, config.temperature
+            Calibration(tuner, teacher, flip=config.flip),
+            config.batch_size,
+            config.temperature,
+            progress=config.progress,
         )
     report = Report(model, name, config.coder)
     report.stage("uncompressed", score(model) if score else None)

@@ -162,13 +162,10 @@ class ImageDataset(torch.utils.data.Dataset):
         return self.transform(load_image(path)), label
 
 
-def find_class_list(data: str, explicit: str | None) -> str | None:
-    """``explicit``, else an ``imagenet_classes.txt`` in ``data`` or next to it, else None
-    (the classes are then the sorted folder names)."""
+def default_class_list(explicit: str | None, num_classes: int) -> str | None:
+    """The class list to label images with: ``explicit`` if given, else the packaged
+    ImageNet-1k list (``"imagenet"``) for 1000-class models, else None (the classes are then
+    the sorted folder names)."""
     if explicit:
         return explicit
-    for folder in (data, os.path.dirname(os.path.abspath(data))):
-        candidate = os.path.join(folder, "imagenet_classes.txt")
-        if os.path.isfile(candidate):
-            return candidate
-    return None
+    return "imagenet" if num_classes == 1000 else None

@@ -178,7 +178,7 @@ class _Run:
 
     @property
     def out(self) -> Path:
-        return Path(self.cfg.out)
+        return Path(self.cfg.output)
 
 
 def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_end) -> dict:
@@ -197,7 +197,7 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
 
 def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
     """Seed, open the data, build the model, optimizer and schedules; resume if asked."""
-    out = Path(cfg.out)
+    out = Path(cfg.output)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     _seed_everything(cfg.seed, cfg.deterministic)
@@ -369,7 +369,7 @@ def _finish(run: _Run, minutes: float, extra: dict) -> dict:
         "best_epoch": best["epoch"],
         "epochs": len(run.history),
         "train_minutes": minutes,
-        "out": str(out),
+        "output": str(out),
         "model_name": cfg.model,
         "num_classes": data.num_classes,
         "classes": data.classes,

@@ -179,6 +179,11 @@ def create_model(
     return load_weights(name, weights, num_classes=num_classes, **overrides)
 
 
+def num_outputs(model: nn.Module) -> int:
+    """How many classes the model's classifier scores."""
+    return model.state_dict()[classifier_key(model)].shape[0]
+
+
 def load_weights(
     name: str,
     source: str | os.PathLike,
