@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import SHARED, shared_path
+from helpers import shared_path
 
 
 @pytest.fixture

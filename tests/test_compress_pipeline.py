@@ -244,7 +244,8 @@ def test_cli_compress_decompress(tmp_path, capsys):
         )
         == 0
     )
-    assert json.loads(report.read_text())["file_bytes"] == out.stat().st_size
+    saved = json.loads(report.read_text())
+    assert saved["file_bytes"] == saved["stages"][-1]["bytes"] == out.stat().st_size
     pth = tmp_path / "back.pth"
     assert main(["decompress", str(out), "-o", str(pth), "--json"]) == 0
     info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -422,3 +423,16 @@ def test_labelled_retraining_keeps_pruned_zeros_and_scores_the_test_split(tmp_pa
     # What was scored last is exactly what the file holds.
     model.load_state_dict(state)
     assert report.to_dict()["stages"][-1]["score"] == tuner.score(model)
+
+
+def test_stage_bytes_count_the_weights_as_stored():
+    from squeezenet.compress.report import stored_bytes
+
+    model = nn.Sequential(nn.Conv2d(1, 2, 3))  # 18 weights + 2 biases
+    assert stored_bytes(model) == (80, "dense")  # 20 fp32 values
+    with torch.no_grad():
+        model[0].weight.view(-1)[:9] = 0
+    # 9 fp32 non-zeros + an 18-bit mask + 2 fp32 biases = 370 bits
+    assert stored_bytes(model) == (47, "sparse")
+    # 9 2-bit indices + the mask + a 4-entry fp32 codebook + 2 fp32 biases = 228 bits
+    assert stored_bytes(model, {"0.weight": 2}) == (29, "shared")

@@ -34,23 +34,34 @@ def register(sub, formatter) -> None:
 
 
 def run(args) -> int:
+    import json
+
     from ..compress.demo import run_demo
 
-    r = run_demo(args.out, epochs=args.epochs, seed=args.seed, coder=args.coder)
+    r = run_demo(
+        args.output,
+        epochs=args.epochs,
+        seed=args.seed,
+        coder=args.coder,
+        progress=not args.no_progress,
+    )
+    if args.json:
+        print(json.dumps({k: v for k, v in r.items() if k != "table"}))
+        return 0
     print(r["table"])
     print()
     first = r["stages"][0]
     print(
-        f"uncompressed: {r['fp32_state_dict_bytes']:,} bytes (fp32 state_dict), test "
-        f"accuracy {first['score']:.2%} on {r['test_images']} images"
+        f"uncompressed: {first['bytes']:,} bytes (fp32 weights), test accuracy "
+        f"{first['score']:.2%} on {r['test_images']} images"
     )
-    ratio = r["fp32_state_dict_bytes"] / r["file_bytes"]
+    ratio = first["bytes"] / r["file_bytes"]
     print(
         f"compressed:   {r['file_bytes']:,} bytes ({ratio:.1f}x smaller), test accuracy "
         f"{r['reloaded_accuracy']:.2%} (decoded from the file)"
     )
     print(
-        f"files in {args.out}/: model.pth, model.sqz, report.json"
+        f"files in {args.output}/: model.pth, model.sqz, report.json"
         + (", plot.png" if r["plot"] else " (no plot: matplotlib is not installed)")
         + f"; {r['seconds']:.0f} s"
     )

@@ -56,9 +56,9 @@ def register(sub, formatter) -> None:
 
 def run(args) -> int:
     from ..data import scan_folder
-    from ..weights.loading import num_outputs
     from ..data.images import default_class_list
     from ..evaluate import evaluate
+    from ..weights.loading import num_outputs
 
     model = build_model(args)
     images = scan_folder(args.data, default_class_list(args.classes, num_outputs(model)))

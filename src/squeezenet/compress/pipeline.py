@@ -166,7 +166,7 @@ def compress(
 
     bits = parse_bits(config.bits)
     quantizer = Quantizer(model, bits)
-    report.stage("quantized", score(model) if score else None)
+    report.stage("quantized", score(model) if score else None, bits=quantizer.bits)
     if tuner is not None and config.codebook_steps:
         biases = [p for n, p in model.named_parameters() if n not in quantizer.codebooks]
         tuner.run(
@@ -180,7 +180,7 @@ def compress(
             seed=config.seed + 1000,
             centroids=True,
         )
-        report.stage("codebook fine-tuned", score(model) if score else None)
+        report.stage("codebook fine-tuned", score(model) if score else None, bits=quantizer.bits)
     cm = to_compressed(model, name, quantizer.shared_tensors(), config)
     # Score exactly what the file holds (biases may have been rounded to float16).
     model.load_state_dict(cm.state_dict())
