@@ -27,18 +27,18 @@ def main(argv=None) -> None:
 
     fig, ax = plt.subplots(figsize=(7.8, 5))
     groups = {
-        "final code (H200)": ("o", "tab:blue"),
-        "earlier sweep (approximate flip targets)": ("x", "tab:orange"),
-        "later CPU attempts (zip calibration)": ("s", "tab:red"),
+        "distillation, GPU": ("o", "tab:blue"),
+        "superseded distillation (mirror targets approximate)": ("x", "tab:orange"),
+        "distillation, CPU (zip calibration)": ("s", "tab:red"),
     }
     points = [
         (
             run["name"].split("_")[0],
             run["file_bytes"],
             run["final_top1_correct"],
-            "final code (H200)"
+            "distillation, GPU"
             if run["code_version"] == "final"
-            else "earlier sweep (approximate flip targets)",
+            else "superseded distillation (mirror targets approximate)",
         )
         for run in r2["runs"]
     ]
@@ -47,9 +47,9 @@ def main(argv=None) -> None:
             a["name"].split("-")[0],
             a["file_bytes"],
             a["top1_correct"],
-            "later CPU attempts (zip calibration)",
+            "distillation, CPU (zip calibration)",
         )
-        for a in r2.get("session2_attempts", [])
+        for a in r2.get("other_attempts", [])
     ]
     for group, (marker, colour) in groups.items():
         mine = [pt for pt in points if pt[3] == group]
