@@ -1,7 +1,7 @@
 """Plot result 2 of docs/results/compression.json (torchvision SqueezeNet 1.1, size against
 top-1 on imagenet-sample-100) into docs/results/compression.png.
 
-    python scripts/plot_compression.py [--json docs/results/compression.json] [--out PNG]
+    python scripts/plot_compression.py [--json docs/results/compression.json] [-o PNG]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--json", type=Path, default=ROOT / "docs/results/compression.json")
-    p.add_argument("--out", type=Path, default=ROOT / "docs/results/compression.png")
+    p.add_argument("-o", "--output", type=Path, default=ROOT / "docs/results/compression.png")
     args = p.parse_args(argv)
     r2 = json.loads(args.json.read_text())["result_2_tv11"]
 
@@ -103,10 +103,10 @@ def main(argv=None) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    tmp = args.out.with_name(f".{args.out.name}.tmp.png")
+    tmp = args.output.with_name(f".{args.output.name}.tmp.png")
     fig.savefig(tmp, dpi=100)
-    tmp.replace(args.out)
-    print(f"wrote {args.out}")
+    tmp.replace(args.output)
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":
