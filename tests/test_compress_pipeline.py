@@ -264,7 +264,7 @@ def test_cli_compress_decompress(tmp_path, capsys):
     assert torch.equal(model.state_dict()["classifier.1.weight"], direct["classifier.1.weight"])
 
 
-def test_cli_compress_kernel_granularity(tmp_path):
+def test_cli_compress_kernel_granularity(tmp_path, capsys):
     weights = tmp_path / "w.pth"
     torch.save(create_model("squeezenet1_1").state_dict(), weights)
     out = tmp_path / "k.sqz"
@@ -284,10 +284,14 @@ def test_cli_compress_kernel_granularity(tmp_path):
                 "kernel",
                 "--bits",
                 "4",
+                "--json",
             ]
         )
         == 0
     )
+    summary = json.loads(capsys.readouterr().out)  # --json: one object, no table
+    assert summary["file_bytes"] == summary["stages"][-1]["bytes"] == out.stat().st_size
+    assert [s["stored_as"] for s in summary["stages"]] == ["dense", "sparse", "shared", "file"]
     assert out.read_bytes()[8:10] == b"\x02\x00"  # kernel-coded positions: version 2
     state = read_state_dict(out)
     w = state["features.12.expand3x3.weight"]
