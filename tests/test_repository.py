@@ -58,3 +58,44 @@ def test_no_development_narrative():
         if m
     ]
     assert hits == []
+
+
+def _documented_commands():
+    """Every ``squeezenet ...`` command in the code blocks of README.md and docs/ (with
+    ``\\`` continuations joined; ``torchrun ... -m squeezenet`` included)."""
+    for f in _files("README.md", "docs"):
+        if f.suffix != ".md":
+            continue
+        in_block, pending = False, ""
+        for line in f.read_text(encoding="utf-8").splitlines():
+            if line.startswith("```"):
+                in_block, pending = not in_block, ""
+                continue
+            if not in_block:
+                continue
+            line = pending + line.split("  #")[0].strip()
+            if line.endswith("\\"):
+                pending = line[:-1] + " "
+                continue
+            pending = ""
+            if line.startswith("squeezenet ") or " -m squeezenet " in line:
+                command = line.split("squeezenet ", 1)[1]
+                if "[" not in command and "..." not in command:  # not a synopsis
+                    yield f"{f.relative_to(ROOT)}: squeezenet {command}", command
+
+
+def test_documented_commands_parse():
+    import shlex
+
+    from squeezenet.cli import build_parser
+
+    if not (ROOT / "README.md").is_file():
+        pytest.skip("not run from a source checkout")
+    commands = list(_documented_commands())
+    assert len(commands) > 20
+    parser = build_parser()
+    for where, command in commands:
+        try:
+            parser.parse_args(shlex.split(command))
+        except SystemExit:
+            pytest.fail(f"{where} does not parse")
