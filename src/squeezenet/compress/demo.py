@@ -122,7 +122,7 @@ def plot(stages: list[dict], path: Path) -> bool:
         from matplotlib.ticker import FuncFormatter, PercentFormatter
     except ImportError:
         return False
-    from .report import STORAGE
+    from .stages import STORAGE
 
     base = stages[0]["bytes"]
     x = np.arange(len(stages))
