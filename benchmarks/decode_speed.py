@@ -3,7 +3,9 @@
 Builds the files once (post-training pruning + weight sharing, no fine-tuning: speed does
 not depend on accuracy), then times, in interleaved rounds, reading each into a state_dict:
 the fp32 ``.pth`` baseline (torch.load, weights_only), the ANS file and the Huffman file.
-Reports medians. Run:  python benchmarks/decode_speed.py [--weights PATH] [--rounds 15]
+Reports medians. Run:  python benchmarks/decode_speed.py [-w WEIGHTS] [--rounds 15]
+(WEIGHTS: default $SQUEEZENET_SHARED/weights/squeezenet1_1-fp16.pth when that variable is set,
+else the registered squeezenet1_1.tv_in1k, downloaded once).
 """
 
 from __future__ import annotations
@@ -24,14 +26,18 @@ from squeezenet.weights.sqz import fileformat
 
 
 def main() -> None:
-    shared = Path(os.environ.get("SQUEEZENET_SHARED", Path(__file__).parents[1] / ".." / "shared"))
+    shared = os.environ.get("SQUEEZENET_SHARED")
+    default = "squeezenet1_1.tv_in1k"
+    if shared:
+        default = str(Path(shared) / "weights" / "squeezenet1_1-fp16.pth")
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument(
+        "-w",
         "--weights",
-        default=str(shared / "weights" / "squeezenet1_1-fp16.pth"),
-        help="SqueezeNet 1.1 weights (default: the torchvision fp16 file)",
+        default=default,
+        help="SqueezeNet 1.1 weights: registered name, path or URL",
     )
     p.add_argument("--prune", default="paper", help="as `squeezenet compress --prune`")
     p.add_argument("--bits", default="6", help="as `squeezenet compress --bits`")

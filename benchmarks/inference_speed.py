@@ -4,8 +4,8 @@ A thin wrapper so that the speed figures in docs/results/speed.md come from a sc
 benchmarks/; it runs ``squeezenet bench`` (interleaved rounds, medians, torchvision baseline row
 in the same run) with the arguments given, e.g.
 
-    python benchmarks/inference_speed.py -w ../shared/weights/squeezenet1_1-fp16.pth \\
-        --calibration ../shared/data/cifar10-jpg.zip [--json]
+    python benchmarks/inference_speed.py -w squeezenet1_1.tv_in1k \\
+        --calibration cifar10-jpg.zip [--json]
 """
 
 import sys

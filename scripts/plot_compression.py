@@ -1,7 +1,7 @@
 """Plot result 2 of docs/results/compression.json (torchvision SqueezeNet 1.1, size against
 top-1 on imagenet-sample-100) into docs/results/compression.png.
 
-    python scripts/plot_compression.py [--json docs/results/compression.json] [--out PNG]
+    python scripts/plot_compression.py [--json docs/results/compression.json] [-o PNG]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--json", type=Path, default=ROOT / "docs/results/compression.json")
-    p.add_argument("--out", type=Path, default=ROOT / "docs/results/compression.png")
+    p.add_argument("-o", "--output", type=Path, default=ROOT / "docs/results/compression.png")
     args = p.parse_args(argv)
     r2 = json.loads(args.json.read_text())["result_2_tv11"]
 
@@ -27,18 +27,18 @@ def main(argv=None) -> None:
 
     fig, ax = plt.subplots(figsize=(7.8, 5))
     groups = {
-        "final code (H200)": ("o", "tab:blue"),
-        "earlier sweep (approximate flip targets)": ("x", "tab:orange"),
-        "later CPU attempts (zip calibration)": ("s", "tab:red"),
+        "distillation, GPU": ("o", "tab:blue"),
+        "superseded distillation (mirror targets approximate)": ("x", "tab:orange"),
+        "distillation, CPU (zip calibration)": ("s", "tab:red"),
     }
     points = [
         (
             run["name"].split("_")[0],
             run["file_bytes"],
             run["final_top1_correct"],
-            "final code (H200)"
+            "distillation, GPU"
             if run["code_version"] == "final"
-            else "earlier sweep (approximate flip targets)",
+            else "superseded distillation (mirror targets approximate)",
         )
         for run in r2["runs"]
     ]
@@ -47,9 +47,9 @@ def main(argv=None) -> None:
             a["name"].split("-")[0],
             a["file_bytes"],
             a["top1_correct"],
-            "later CPU attempts (zip calibration)",
+            "distillation, CPU (zip calibration)",
         )
-        for a in r2.get("session2_attempts", [])
+        for a in r2.get("other_attempts", [])
     ]
     for group, (marker, colour) in groups.items():
         mine = [pt for pt in points if pt[3] == group]
@@ -103,10 +103,10 @@ def main(argv=None) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    tmp = args.out.with_name(f".{args.out.name}.tmp.png")
+    tmp = args.output.with_name(f".{args.output.name}.tmp.png")
     fig.savefig(tmp, dpi=100)
-    tmp.replace(args.out)
-    print(f"wrote {args.out}")
+    tmp.replace(args.output)
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Shared fixtures: the ../shared reference data (skipped when absent) and RNG isolation."""
+"""Fixtures: the reference data in ../shared or $SQUEEZENET_SHARED (tests that need it skip
+when it is absent) and RNG isolation."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import SHARED, shared_path
+from helpers import shared_path
 
 
 @pytest.fixture
@@ -48,9 +49,3 @@ def _isolate_rng():
     random.setstate(py)
     np.random.set_state(np_state)
     torch.set_rng_state(t)
-
-
-@pytest.fixture(autouse=True)
-def _shared_env(monkeypatch):
-    # Weights records look for local files under $SQUEEZENET_SHARED.
-    monkeypatch.setenv("SQUEEZENET_SHARED", str(SHARED))

@@ -60,7 +60,7 @@ def write_tree(root, classes=CLASSES, per_class=(12, 4), size=16, seed=0):
 def tiny_config(tree, out, **kw):
     settings = dict(
         data=str(tree),
-        out=str(out),
+        output=str(out),
         model="squeezenet_cifar",
         model_args=TINY,
         image_size=16,

@@ -35,11 +35,6 @@ def test_deep_compression_release(sample, han_net, padding):
     assert abs(top1 - 60) <= 1 and abs(top5 - 82) <= 1
 
 
-def test_registered_name_resolves_the_shared_file(sample, tv11_fp16_weights):
-    model = create_model("squeezenet1_1", weights="squeezenet1_1.tv_in1k_fp16")
-    assert model.weights_record.preprocess == "torchvision"
-
-
 def test_wrong_preprocessing_hurts(sample, han_net):
     # Guards against a preset that silently does nothing: RGB/std input ruins Caffe weights.
     model = create_model("squeezenet1_0", weights=str(han_net))

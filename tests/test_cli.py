@@ -1,5 +1,6 @@
 """The command line: help texts, outputs and one-line errors."""
 
+import argparse
 import json
 
 import pytest
@@ -20,10 +21,110 @@ def test_every_option_is_explained(command, capsys):
     assert info.value.code == 0
     out = capsys.readouterr().out
     for action in _subparser(command)._actions:
+        if action.help == argparse.SUPPRESS:  # a deprecated alias: hidden on purpose
+            continue
         if action.option_strings or action.dest != "help":
             assert action.help, f"{command}: {action.dest} has no help text"
         for flag in action.option_strings:
             assert flag in out
+
+
+# One spelling per concept. Each canonical option lists the spellings earlier releases used
+# (kept as hidden aliases) and other names the same concept could be given by mistake.
+VOCABULARY = {
+    "--model": ("-m", {"--arch", "--net", "--architecture"}),
+    "--weights": ("-w", {"--checkpoint", "--ckpt", "--pretrained"}),
+    "--data": ("-d", {"--train-data", "--dataset", "--data-dir", "--images-dir"}),
+    "--output": ("-o", {"--out", "--output-dir", "--out-dir", "--outdir", "--dest"}),
+    "--batch-size": ("-b", {"--batch", "--bs"}),
+    "--device": (None, {"--gpu", "--cuda"}),
+    "--threads": (None, {"--num-threads", "--jobs"}),
+    "--json": (None, {"--as-json", "--json-output"}),
+    "--no-progress": (None, {"--quiet", "--no-bar"}),
+    "--calibration": (None, {"--calib", "--calibration-data", "--calib-data"}),
+    "--calibration-size": (None, {"--calib-images", "--calib-size", "--calibration-images"}),
+    "--calibration-prefix": (None, {"--calib-prefix"}),
+    "--prune-rounds": (None, {"--prune-steps", "--prune-iterations"}),
+    "--distill-temperature": (None, {"--temperature", "--kd-temperature"}),
+    "--image-size": (None, {"--input-size", "--crop", "--img-size", "--resolution"}),
+    "--recipe": (None, {"--train-recipe"}),
+    "--list-weights": (None, set()),
+}
+
+
+def _visible_options(command):
+    """(option strings, action) of every option --help shows for ``command``."""
+    return [
+        (a.option_strings, a)
+        for a in _subparser(command)._actions
+        if a.option_strings and a.help != argparse.SUPPRESS
+    ]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_one_spelling_per_concept(command):
+    synonyms = {alt: canon for canon, (_, alts) in VOCABULARY.items() for alt in alts}
+    for flags, _ in _visible_options(command):
+        for flag in flags:
+            assert flag not in synonyms, f"{command}: {flag} is spelled {synonyms[flag]} elsewhere"
+        for canon, (short, _) in VOCABULARY.items():
+            if canon in flags and short is not None:
+                assert short in flags, f"{command}: {canon} lacks its short form {short}"
+            if short is not None and short in flags:
+                assert canon in flags, f"{command}: {short} means {canon} everywhere else"
+    if command != "summary":  # elsewhere -w/--weights takes a source; summary's is a switch
+        assert "--list-weights" not in {f for flags, _ in _visible_options(command) for f in flags}
+
+
+def test_options_agree_across_commands():
+    # The same long option has the same short form everywhere (and no short form means two
+    # long options).
+    seen = {}
+    for command in COMMANDS:
+        for flags, _ in _visible_options(command):
+            long = [f for f in flags if f.startswith("--")]
+            for flag in long:
+                shorts = sorted(f for f in flags if not f.startswith("--"))
+                here = tuple(shorts)
+                if flag in seen:
+                    assert seen[flag][0] == here, f"{flag}: {seen[flag][1]} vs {command}"
+                else:
+                    seen[flag] = (here, command)
+    devices = {
+        c: a.default for c in COMMANDS for flags, a in _visible_options(c) if "--device" in flags
+    }
+    assert set(devices.values()) <= {"auto", None}, devices  # train: None = the config's "auto"
+    for command in ("compress", "explore", "demo", "predict", "evaluate", "export", "bench"):
+        flags = {f for fs, _ in _visible_options(command) for f in fs}
+        assert "--json" in flags, f"{command} reports figures but has no --json"
+
+
+@pytest.mark.parametrize(
+    "command, old, new, value",
+    [
+        ("compress", "--calib", "calibration", "imgs"),
+        ("compress", "--calib-images", "calibration_size", 7),
+        ("compress", "--train-data", "data", "train.zip"),
+        ("compress", "--temperature", "distill_temperature", 3.0),
+        ("compress", "--prune-steps", "prune_rounds", 4),
+        ("bench", "--batch", "batch_size", 8),
+        ("bench", "--input-size", "image_size", 64),
+        ("export", "--input-size", "image_size", 64),
+        ("predict", "--crop", "image_size", 200),
+        ("train", "--out", "output", "runs/x"),
+        ("demo", "--out", "output", "d"),
+        ("summary", "--weights", "list_weights", True),
+    ],
+)
+def test_old_spellings_still_work(command, old, new, value, capsys):
+    argv = {
+        "compress": ["compress", "-w", "x.pth", "-o", "y.sqz"],
+        "predict": ["predict", "a.jpg"],
+    }.get(command, [command])
+    extra = [old] if value is True else [old, str(value)]
+    args = build_parser().parse_args(argv + extra)
+    assert getattr(args, new) == value
+    assert f"note: {old} is deprecated; use --" in capsys.readouterr().err
 
 
 def test_summary_json(capsys):
@@ -43,12 +144,13 @@ def test_summary_table_golden(capsys):
 
 
 def test_summary_lists_weights(capsys):
-    assert main(["summary", "--weights", "--json"]) == 0
+    assert main(["summary", "--list-weights", "--json"]) == 0
     names = {r["weights"] for r in json.loads(capsys.readouterr().out)}
     assert {"squeezenet1_1.tv_in1k", "squeezenet1_0.dc_in1k"} <= names
 
 
 def test_predict_names_the_tench(capsys, imagenet_sample, tv11_fp16_weights):
+    # 1000 outputs: the packaged ImageNet class list names the classes, no --classes needed.
     image = imagenet_sample / "n01440764_tench.JPEG"
     assert main(["predict", "-w", str(tv11_fp16_weights), "--json", str(image)]) == 0
     result = json.loads(capsys.readouterr().out)[0]
@@ -113,3 +215,57 @@ def test_predict_empty_folder_is_an_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["predict", str(tmp_path / "empty")]) == 2
     assert "empty: folder holds no images" in capsys.readouterr().err
+
+
+def test_evaluate_a_flat_wnid_folder_needs_no_classes(capsys, imagenet_sample, tv11_fp16_weights):
+    argv = ["evaluate", "-w", str(tv11_fp16_weights), "-d", str(imagenet_sample)]
+    assert main([*argv, "--json", "--workers", "0", "--no-progress"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["correct1"], result["correct5"], result["n"]) == (63, 89, 100)
+
+
+def _flat_folder(tmp_path):
+    from PIL import Image
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for name in ("n01440764_a.png", "n01443537_b.png"):
+        Image.new("RGB", (40, 40), (120, 30, 200)).save(flat / name)
+    return flat
+
+
+def test_evaluate_uses_the_packaged_classes_for_1000_outputs(tmp_path, capsys):
+    flat = _flat_folder(tmp_path)
+    argv = ["evaluate", "-d", str(flat), "--json", "--workers", "0", "--no-progress"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 2
+
+
+def test_evaluate_without_classes_for_other_models(tmp_path, capsys):
+    import torch
+
+    from squeezenet import create_model
+
+    weights = tmp_path / "ten.pth"
+    torch.save(create_model("squeezenet1_1", num_classes=10).state_dict(), weights)
+    argv = ["evaluate", "-w", str(weights), "-d", str(_flat_folder(tmp_path)), "--workers", "0"]
+    assert main(argv) == 2
+    assert "needs a class list (--classes)" in capsys.readouterr().err
+
+
+def test_predict_prints_imagenet_names_and_honours_classes(tmp_path, capsys):
+    from squeezenet.data import imagenet_class_list, short_name
+
+    image = _flat_folder(tmp_path) / "n01440764_a.png"
+    assert main(["predict", "--json", "-k", "3", str(image)]) == 0
+    top = json.loads(capsys.readouterr().out)[0]["top"]
+    names = [short_name(n) for n in imagenet_class_list()[1]]
+    assert [t["name"] for t in top] == [names[t["index"]] for t in top]
+    classes = tmp_path / "classes.txt"
+    classes.write_text("".join(f"n{i:08d} thing {i}, other name\n" for i in range(1000)))
+    assert main(["predict", "--json", "-k", "3", "--classes", str(classes), str(image)]) == 0
+    top = json.loads(capsys.readouterr().out)[0]["top"]
+    assert [t["name"] for t in top] == [f"thing {t['index']}" for t in top]
+    classes.write_text("n1 one\nn2 two\n")
+    assert main(["predict", "--classes", str(classes), str(image)]) == 2
+    assert f"{classes}: lists 2 classes, the model has 1000" in capsys.readouterr().err

@@ -26,11 +26,16 @@ def test_digits_data_split_and_model_fit():
 def test_demo_trains_compresses_and_the_file_scores_the_same(tmp_path):
     from squeezenet.cli import main
 
-    assert main(["demo", "--out", str(tmp_path), "--epochs", "40"]) == 0
+    assert main(["demo", "--output", str(tmp_path), "--epochs", "40"]) == 0
     r = json.loads((tmp_path / "report.json").read_text())
     first, last = r["stages"][0], r["stages"][-1]
     assert first["score"] >= 0.95  # digits are easy: a working pipeline trains well
     assert r["reloaded_accuracy"] == last["score"]  # the file holds the scored model
     assert last["score"] >= first["score"] - 0.02
-    assert r["fp32_state_dict_bytes"] / r["file_bytes"] >= 10
+    assert first["bytes"] == 4 * 92_266 and first["stored_as"] == "dense"
+    assert [s["stored_as"] for s in r["stages"]][-1] == "file"
+    assert r["stages"][-1]["bytes"] == r["file_bytes"] == (tmp_path / "model.sqz").stat().st_size
+    sizes = [s["bytes"] for s in r["stages"]]
+    assert sizes == sorted(sizes, reverse=True)  # every stage stores less than the one before
+    assert first["bytes"] / r["file_bytes"] >= 10
     assert (tmp_path / "plot.png").stat().st_size > 1000

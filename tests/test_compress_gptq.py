@@ -7,7 +7,7 @@ import torch
 
 from squeezenet import create_model
 from squeezenet.cli import build_parser
-from squeezenet.cli.compress import apply_recipe
+from squeezenet.cli.compress import apply_preset
 from squeezenet.compress.gptq import (
     REFERENCE_FISHER,
     fisher_diagonal,
@@ -98,16 +98,16 @@ def test_gptq_without_calibration_images_is_refused():
         compress(_tiny(), "squeezenet", config, None)
 
 
-def test_recipe_sets_defaults_and_flags_override_it():
+def test_preset_sets_defaults_and_flags_override_it():
     parser = build_parser()
     base = ["compress", "-m", "squeezenet1_1", "-w", "w.pth", "-o", "o.sqz"]
-    args = apply_recipe(parser.parse_args([*base, "--recipe", "imagenet"]))
+    args = apply_preset(parser.parse_args([*base, "--preset", "imagenet"]))
     assert (args.prune, args.quantizer, args.grid_scale) == ("none", "gptq", 0.024)
-    assert (args.calib_images, args.bias_dtype) == (256, "float16")
-    args = apply_recipe(parser.parse_args([*base, "--recipe", "imagenet", "--grid-scale", "0.03"]))
+    assert (args.calibration_size, args.bias_dtype) == (256, "float16")
+    args = apply_preset(parser.parse_args([*base, "--preset", "imagenet", "--grid-scale", "0.03"]))
     assert args.grid_scale == 0.03
-    args = apply_recipe(parser.parse_args(base))  # no recipe: the built-in defaults
-    assert (args.prune, args.quantizer, args.calib_images) == ("paper", "kmeans", 512)
+    args = apply_preset(parser.parse_args(base))  # no preset: the built-in defaults
+    assert (args.prune, args.quantizer, args.calibration_size) == ("paper", "kmeans", 512)
 
 
 def test_block_chain_gives_the_same_rounding_as_whole_forwards(monkeypatch):

@@ -244,7 +244,8 @@ def test_cli_compress_decompress(tmp_path, capsys):
         )
         == 0
     )
-    assert json.loads(report.read_text())["file_bytes"] == out.stat().st_size
+    saved = json.loads(report.read_text())
+    assert saved["file_bytes"] == saved["stages"][-1]["bytes"] == out.stat().st_size
     pth = tmp_path / "back.pth"
     assert main(["decompress", str(out), "-o", str(pth), "--json"]) == 0
     info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -253,9 +254,17 @@ def test_cli_compress_decompress(tmp_path, capsys):
     direct = read_state_dict(out)
     assert all(torch.equal(back[k], direct[k]) for k in direct)
     assert abs(info["nonzero"] / info["params"] - 0.3) < 0.02
+    # The same weights as safetensors, loaded back through --weights like any file.
+    st = tmp_path / "back.safetensors"
+    assert main(["decompress", str(out), "-o", str(st)]) == 0
+    from safetensors.torch import load_file
+
+    assert all(torch.equal(load_file(st)[k], direct[k]) for k in direct)
+    model = create_model("squeezenet1_1", weights=str(st))
+    assert torch.equal(model.state_dict()["classifier.1.weight"], direct["classifier.1.weight"])
 
 
-def test_cli_compress_kernel_granularity(tmp_path):
+def test_cli_compress_kernel_granularity(tmp_path, capsys):
     weights = tmp_path / "w.pth"
     torch.save(create_model("squeezenet1_1").state_dict(), weights)
     out = tmp_path / "k.sqz"
@@ -275,10 +284,14 @@ def test_cli_compress_kernel_granularity(tmp_path):
                 "kernel",
                 "--bits",
                 "4",
+                "--json",
             ]
         )
         == 0
     )
+    summary = json.loads(capsys.readouterr().out)  # --json: one object, no table
+    assert summary["file_bytes"] == summary["stages"][-1]["bytes"] == out.stat().st_size
+    assert [s["stored_as"] for s in summary["stages"]] == ["dense", "sparse", "shared", "file"]
     assert out.read_bytes()[8:10] == b"\x02\x00"  # kernel-coded positions: version 2
     state = read_state_dict(out)
     w = state["features.12.expand3x3.weight"]
@@ -414,3 +427,16 @@ def test_labelled_retraining_keeps_pruned_zeros_and_scores_the_test_split(tmp_pa
     # What was scored last is exactly what the file holds.
     model.load_state_dict(state)
     assert report.to_dict()["stages"][-1]["score"] == tuner.score(model)
+
+
+def test_stage_bytes_count_the_weights_as_stored():
+    from squeezenet.compress.stages import stored_bytes
+
+    model = nn.Sequential(nn.Conv2d(1, 2, 3))  # 18 weights + 2 biases
+    assert stored_bytes(model) == (80, "dense")  # 20 fp32 values
+    with torch.no_grad():
+        model[0].weight.view(-1)[:9] = 0
+    # 9 fp32 non-zeros + an 18-bit mask + 2 fp32 biases = 370 bits
+    assert stored_bytes(model) == (47, "sparse")
+    # 9 2-bit indices + the mask + a 4-entry fp32 codebook + 2 fp32 biases = 228 bits
+    assert stored_bytes(model, {"0.weight": 2}) == (29, "shared")

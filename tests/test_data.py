@@ -9,9 +9,11 @@ from squeezenet.data import (
     DatasetError,
     ImageError,
     get_preprocess,
+    imagenet_class_list,
     load_image,
     read_class_list,
     scan_folder,
+    short_name,
 )
 
 
@@ -122,3 +124,33 @@ def test_bad_folders_get_clear_errors(tmp_path):
     with pytest.raises(DatasetError, match="b: class folder holds no images"):
         scan_folder(root)
     assert np.array_equal(np.asarray(load_image(root / "a" / "0.png"))[0, 0], [0, 0, 0])
+
+
+def test_packaged_imagenet_class_list():
+    wnids, names = imagenet_class_list()
+    assert len(wnids) == len(set(wnids)) == 1000
+    assert (wnids[0], names[0]) == ("n01440764", "tench, Tinca tinca")
+    assert (wnids[999], short_name(names[999])) == ("n15075141", "toilet tissue")
+    # The names torchvision shows, apart from the two it renames to tell duplicates apart.
+    from torchvision.models import SqueezeNet1_1_Weights
+
+    categories = SqueezeNet1_1_Weights.IMAGENET1K_V1.meta["categories"]
+    differ = [(c, short_name(n)) for c, n in zip(categories, names) if c != short_name(n)]
+    assert differ == [("crane bird", "crane"), ("maillot tank suit", "maillot")]
+
+
+def test_packaged_class_list_matches_the_reference_file(imagenet_classes):
+    wnids, _ = read_class_list(imagenet_classes)
+    assert wnids == imagenet_class_list()[0]
+
+
+def test_flat_wnid_folder_with_the_packaged_list(tmp_path):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    _save(flat / "n01443537_goldfish.JPEG", "RGB", (1, 2, 3), format="JPEG")
+    _save(flat / "n01440764_tench.JPEG", "RGB", (1, 2, 3), format="JPEG")
+    images = scan_folder(flat, "imagenet")
+    assert [label for _, label in images.samples] == [0, 1]  # files sorted by name
+    _save(flat / "n999_other.png", "RGB", (0, 0, 0))
+    with pytest.raises(DatasetError, match="prefix 'n999' is not a class in the ImageNet-1k"):
+        scan_folder(flat, "imagenet")

@@ -65,8 +65,8 @@ def test_sweep_writes_csv_and_resumes_after_interruption(tmp_path):
     second = FakeTrainer()
     rows = run_sweep(tmp_path, budget, train_fn=second, log=lambda s: None)
     assert len(second.calls) == 9  # only the 9 unfinished trainings
-    assert {c["out"] for c in second.calls}.isdisjoint(set(done))
-    assert all(c["out"].startswith(str(tmp_path / "points")) for c in second.calls)
+    assert {c["output"] for c in second.calls}.isdisjoint(set(done))
+    assert all(c["output"].startswith(str(tmp_path / "points")) for c in second.calls)
     assert len(rows) == 14
     with open(tmp_path / "explore.csv", newline="") as f:
         table = list(csv.DictReader(f))
@@ -197,7 +197,7 @@ def test_train_point_uses_the_training_engine(tmp_path):
         "progress": False,
         "tensorboard": False,
         "plot": False,
-        "out": str(tmp_path / "point"),
+        "output": str(tmp_path / "point"),
         "model_args": point.model_args(),
     }
     result = train_point(overrides)

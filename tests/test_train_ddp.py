@@ -80,7 +80,7 @@ def test_torchrun_cli_two_processes(tmp_path):
         "train",
         "--data",
         str(tree),
-        "--out",
+        "--output",
         str(out),
         "--model",
         "squeezenet_cifar",

@@ -86,7 +86,7 @@ def test_torchrun_nccl(tmp_path, nproc):
         "train",
         "--data",
         str(tree),
-        "--out",
+        "--output",
         str(out),
         "--model",
         "squeezenet_cifar",

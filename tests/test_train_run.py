@@ -189,7 +189,7 @@ def test_cli_flags_override_the_yaml_file(tree, tmp_path, capsys):
             str(config),
             "--data",
             str(tree),
-            "--out",
+            "--output",
             str(out),
             "--epochs",
             "1",
@@ -220,7 +220,7 @@ def test_cli_reports_bad_settings_in_one_line(tmp_path, capsys):
                 "train",
                 "--data",
                 str(tmp_path / "missing"),
-                "--out",
+                "--output",
                 str(tmp_path / "o"),
                 "--no-progress",
             ]

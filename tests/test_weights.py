@@ -1,6 +1,7 @@
 """Weights: registry records, pickle-safe loading, downloads, the Deep Compression reader and
 the errors that bad files get."""
 
+import dataclasses
 import hashlib
 import os
 import struct
@@ -43,10 +44,49 @@ def test_records_agree_with_their_models(name):
     model = create_model(record.model, num_classes=record.num_classes, **record.model_kwargs)
     assert count_params(model) == record.num_params
     assert record.preprocess in ("torchvision", "caffe")
-    local = record.local_path()
-    if local is not None:  # the files in ../shared: size and full hash as recorded
-        assert os.path.getsize(local) == record.file_size
-        assert sha256_file(local).startswith(record.sha256)
+
+
+@pytest.mark.parametrize("name", list_weights())
+def test_every_record_can_be_obtained_by_a_user(name):
+    # A public download with its hash, or a file inside the package with its size and hash.
+    record = get_weights_record(name)
+    if record.url is not None:
+        assert record.url.startswith("https://") and len(record.sha256) >= 8
+        assert record.packaged_path() is None
+    else:
+        path = record.packaged_path()
+        assert path.is_file(), f"{name}: {path} is not in the package"
+        assert os.path.getsize(path) == record.file_size
+        assert sha256_file(path).startswith(record.sha256)
+
+
+def test_registered_name_downloads_with_its_hash(tmp_path, hub_dir, v11_file, monkeypatch):
+    from squeezenet.weights import records
+
+    digest = sha256_file(v11_file)
+    record = dataclasses.replace(
+        get_weights_record("squeezenet1_1.tv_in1k"),
+        name="squeezenet1_1.test_file_url",
+        url=v11_file.as_uri(),
+        sha256=digest[:8],
+    )
+    monkeypatch.setitem(records._RECORDS, record.name, record)
+    model = create_model("squeezenet1_1", weights=record.name)
+    assert model.weights_record is record
+    assert model.weights_path == hub_dir / "checkpoints" / v11_file.name
+
+
+def test_registered_name_reports_a_network_error(hub_dir, monkeypatch):
+    from squeezenet.weights import records
+
+    record = dataclasses.replace(
+        get_weights_record("squeezenet1_1.tv_in1k"),
+        name="squeezenet1_1.test_unreachable",
+        url="http://127.0.0.1:9/squeezenet1_1-b8a52dc0.pth",  # port 9: nothing listens
+    )
+    monkeypatch.setitem(records._RECORDS, record.name, record)
+    with pytest.raises(WeightsError, match="download failed .*check the network connection"):
+        create_model("squeezenet1_1", weights=record.name)
 
 
 def test_records_name_their_preprocessing():
@@ -150,6 +190,62 @@ def test_non_tensor_entries(tmp_path):
     torch.save({"features.0.weight": [1, 2, 3]}, path)
     with pytest.raises(WeightsError, match="entry 'features.0.weight' is a list, not a tensor"):
         read_state_dict(path)
+
+
+# -- safetensors --------------------------------------------------------------------------------
+def test_safetensors_in_the_torchvision_layout_load(tmp_path, v11_file):
+    from safetensors.torch import save_file
+
+    state = torch.load(v11_file, weights_only=True)
+    path = tmp_path / "squeezenet1_1.safetensors"
+    save_file(state, path)
+    model = create_model("squeezenet1_1", weights=str(path))
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
+    # The format is recognised by its layout too, whatever the file is called.
+    renamed = tmp_path / "weights.bin"
+    renamed.write_bytes(path.read_bytes())
+    assert read_state_dict(renamed).keys() == state.keys()
+
+
+def test_safetensors_get_the_same_checks_as_pth(tmp_path, v11_file):
+    from safetensors.torch import save_file
+
+    state = torch.load(v11_file, weights_only=True)
+    wrong = {**state, "classifier.1.weight": torch.zeros(1000, 256, 1, 1)}
+    path = tmp_path / "wrong.safetensors"
+    save_file(wrong, path)
+    with pytest.raises(
+        WeightsError,
+        match=r"wrong.safetensors: does not fit the model: shape mismatch: "
+        r"classifier.1.weight: file \(1000, 256, 1, 1\) vs model \(1000, 512, 1, 1\)",
+    ):
+        create_model("squeezenet1_1", weights=str(path))
+    prefixed = tmp_path / "ddp.safetensors"
+    save_file({"module." + k: v for k, v in state.items()}, prefixed)
+    assert read_state_dict(prefixed).keys() == state.keys()
+
+
+def test_corrupt_safetensors_name_the_file(tmp_path, v11_file):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "cut.safetensors"
+    save_file(torch.load(v11_file, weights_only=True), path)
+    path.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(WeightsError, match="cut.safetensors: not a readable safetensors file"):
+        read_state_dict(path)
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_save_state_dict_round_trips(tmp_path, v11_file, suffix):
+    from squeezenet import save_state_dict
+
+    state = torch.load(v11_file, weights_only=True)
+    path = save_state_dict(state, tmp_path / f"out{suffix}")
+    back = read_state_dict(path)
+    assert all(torch.equal(back[k], v) for k, v in state.items())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [v11_file.name, f"out{suffix}"]
+    )  # no temporary file left behind
 
 
 # -- downloads ------------------------------------------------------------------------------

@@ -10,7 +10,14 @@ from .argtypes import positive_int
 
 def register(sub, formatter) -> None:
     from ..deploy.backends import BACKENDS
-    from .common import add_model_args, add_preprocess_arg
+    from .common import (
+        add_batch_size_arg,
+        add_calibration_args,
+        add_deprecated_alias,
+        add_json_arg,
+        add_model_args,
+        add_preprocess_arg,
+    )
 
     p = sub.add_parser(
         "bench",
@@ -40,35 +47,12 @@ def register(sub, formatter) -> None:
         default=20,
         help="batch-1 calls per backend per round (batch-N: iters/8, at least 1)",
     )
-    p.add_argument(
-        "--batch", type=positive_int, default=32, help="batch size of the throughput rows"
-    )
-    p.add_argument(
-        "--input-size",
-        type=positive_int,
-        default=None,
-        metavar="PX",
-        help="input side (default: the model's registered input size, 224 for ImageNet models)",
-    )
-    p.add_argument(
-        "--calibration",
-        default=None,
-        metavar="DIR|ZIP",
-        help="calibration images for the INT8 backends (image folder or zip)",
-    )
-    p.add_argument(
-        "--calibration-size",
-        type=positive_int,
-        default=200,
-        metavar="N",
-        help="how many calibration images to draw",
-    )
+    add_batch_size_arg(p, 32, "batch size of the throughput rows")
+    add_deprecated_alias(p, "--batch", "--batch-size")
+    add_calibration_args(p, "calibration images for the INT8 backends (image folder or zip)")
     add_preprocess_arg(p)
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help="print a JSON list, one object per backend and batch size",
-    )
+    add_deprecated_alias(p, "--input-size", "--image-size")
+    add_json_arg(p, "print a JSON list, one object per backend and batch size")
     p.set_defaults(func=run)
 
 
@@ -78,9 +62,9 @@ def run(args) -> int:
     from ..models import default_input_size
     from .common import build_model, choose_preprocess
 
-    if args.input_size is None:
-        args.input_size = default_input_size(args.model)
-    for flag in ("threads", "rounds", "iters", "batch", "input_size"):
+    if args.image_size is None:
+        args.image_size = default_input_size(args.model)
+    for flag in ("threads", "rounds", "iters", "batch_size", "image_size"):
         if getattr(args, flag) < 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be at least 1")
     if args.backends:
@@ -99,24 +83,24 @@ def run(args) -> int:
     ):
         from ..data import sample_images
 
-        preprocess = choose_preprocess(args, model).with_crop(args.input_size)
+        preprocess = choose_preprocess(args, model).with_crop(args.image_size)
         calibration = sample_images(args.calibration, preprocess, args.calibration_size)
     rows = run_bench(
         model,
         names,
-        input_size=args.input_size,
+        input_size=args.image_size,
         threads=args.threads,
         rounds=args.rounds,
         iters=args.iters,
-        batch=args.batch,
+        batch=args.batch_size,
         calibration=calibration,
     )
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         print(
-            f"{args.model} ({args.weights or 'random init'}), {args.input_size}x"
-            f"{args.input_size}, {args.threads} threads, {args.rounds} interleaved rounds"
+            f"{args.model} ({args.weights or 'random init'}), {args.image_size}x"
+            f"{args.image_size}, {args.threads} threads, {args.rounds} interleaved rounds"
         )
         print(format_table(rows))
     return 0

@@ -1,8 +1,13 @@
-"""Options shared by several sub-commands."""
+"""Options shared by several sub-commands: one spelling per concept (``-m/--model``,
+``-w/--weights``, ``-d/--data``, ``-o/--output``, ``-b/--batch-size``, ``--device``,
+``--threads``, ``--json``, ``--no-progress``, ``--calibration``), and hidden aliases for the
+spellings of earlier releases."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 from ..data import get_preprocess
 from ..data.transforms import PRESETS, Preprocess
@@ -10,24 +15,119 @@ from ..models import default_input_size
 from .argtypes import non_negative_int, positive_int
 
 
+class _DeprecatedAlias(argparse.Action):
+    """An old spelling of an option: hidden from --help, stores into the new option's
+    destination, and says once which spelling to use instead."""
+
+    def __init__(self, option_strings, dest, canonical: str, **kwargs):
+        self.canonical = canonical
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"note: {option_string} is deprecated; use {self.canonical}", file=sys.stderr)
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+
+
+def add_deprecated_alias(p: argparse.ArgumentParser, old: str, canonical: str) -> None:
+    """Accept ``old`` as a hidden synonym of the existing option ``canonical``."""
+    action = p._option_string_actions[canonical]
+    if action.nargs == 0:  # a switch: store_true / store_false / BooleanOptionalAction
+        value = action.const if action.const is not None else True
+        p.add_argument(
+            old,
+            action=_DeprecatedAlias,
+            canonical=canonical,
+            dest=action.dest,
+            nargs=0,
+            const=value,
+            default=argparse.SUPPRESS,
+        )
+        return
+    extra: dict[str, Any] = {"type": action.type} if action.type is not None else {}
+    p.add_argument(
+        old,
+        action=_DeprecatedAlias,
+        canonical=canonical,
+        dest=action.dest,
+        metavar=action.metavar,
+        default=argparse.SUPPRESS,
+        **extra,
+    )
+
+
+def add_output_arg(
+    p: argparse.ArgumentParser, help: str, default: str | None = None, required: bool = False
+) -> None:
+    p.add_argument("-o", "--output", default=default, required=required, metavar="PATH", help=help)
+
+
+def add_data_arg(p: argparse.ArgumentParser, help: str, required: bool = False) -> None:
+    p.add_argument("-d", "--data", default=None, required=required, metavar="PATH", help=help)
+
+
+def add_batch_size_arg(p: argparse.ArgumentParser, default: int | None, help: str) -> None:
+    p.add_argument("-b", "--batch-size", type=positive_int, default=default, metavar="N", help=help)
+
+
+def add_device_arg(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--device",
+        default="auto",
+        help=f"where to {what}: auto (cuda if available, else cpu), cpu, cuda or cuda:N",
+    )
+
+
+def resolve_device(spec: str) -> str:
+    """``auto`` -> ``cuda`` when a GPU is available, else ``cpu``; other names pass through."""
+    if spec != "auto":
+        return spec
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def add_json_arg(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--json", action="store_true", help=help)
+
+
+def add_progress_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def add_calibration_args(
+    p: argparse.ArgumentParser, help: str, size_default: int | None = 200
+) -> None:
+    """Calibration images: one spelling in compress, export, bench, predict and evaluate."""
+    p.add_argument("--calibration", default=None, metavar="DIR|ZIP", help=help)
+    if size_default is not None:
+        p.add_argument(
+            "--calibration-size",
+            type=positive_int,
+            default=size_default,
+            metavar="N",
+            help="how many calibration images to draw (fixed seed)",
+        )
+
+
 def add_model_args(p: argparse.ArgumentParser, weights_required: bool = False) -> None:
     from ..models import list_models
 
     p.add_argument(
-        "--model",
         "-m",
+        "--model",
         default="squeezenet1_1",
         choices=list_models(),
         metavar="NAME",
         help="registered model name: " + ", ".join(list_models()),
     )
     p.add_argument(
-        "--weights",
         "-w",
+        "--weights",
         required=weights_required,
         default=None,
-        help="registered weights name (see `squeezenet summary --weights`), a "
-        "path (.pth state_dict/checkpoint, compressed file, Deep Compression .net) "
+        help="registered weights name (see `squeezenet summary --list-weights`), a "
+        "path (.pth state_dict/checkpoint, .safetensors, compressed .sqz file, Deep "
+        "Compression .net) "
         "or a URL (cached under $TORCH_HOME/hub/checkpoints, sha256-checked)",
     )
     p.add_argument(
@@ -48,11 +148,14 @@ def add_preprocess_arg(p: argparse.ArgumentParser) -> None:
         "'caffe' for .net files, 'cifar' for 32x32 models, else 'torchvision'",
     )
     p.add_argument(
-        "--crop",
+        "--image-size",
         type=positive_int,
         default=None,
-        help="center-crop size (default: the preset's, 224 or 227)",
+        metavar="PX",
+        help="side of the square network input: the preprocessing's center crop (default: "
+        "the preset's, 224 or 227; 32 for CIFAR models)",
     )
+    add_deprecated_alias(p, "--crop", "--image-size")
 
 
 def build_model(args: argparse.Namespace):
@@ -78,8 +181,8 @@ def choose_preprocess(args: argparse.Namespace, model) -> Preprocess:
         else:
             name = "torchvision"
     preprocess = get_preprocess(name)
-    if args.crop:
-        preprocess = preprocess.with_crop(args.crop)
+    if args.image_size:
+        preprocess = preprocess.with_crop(args.image_size)
     return preprocess
 
 
@@ -94,11 +197,9 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
         + "; ".join(f"{n}: {i.help}" for n, i in BACKENDS.items())
         + " (see docs/deployment.md; onnxruntime/openvino need their extras)",
     )
-    p.add_argument(
-        "--calibration",
-        default=None,
-        metavar="DIR|ZIP",
-        help="calibration images for the -int8 backends: an image folder or a zip "
+    add_calibration_args(
+        p,
+        "calibration images for the -int8 backends: an image folder or a zip "
         "of images, apart from the images you score",
     )
     p.add_argument(
@@ -119,7 +220,7 @@ def build_backend(args: argparse.Namespace, model, preprocess: Preprocess):
     if BACKENDS[args.backend].precision == "int8" and args.calibration is not None:
         from ..data import sample_images
 
-        calibration = sample_images(args.calibration, preprocess)
+        calibration = sample_images(args.calibration, preprocess, args.calibration_size)
     if args.threads:
         import torch
 

@@ -6,9 +6,23 @@ import argparse
 import json
 import sys
 
-from ..compress.recipes import RECIPES, recipe_settings
+from ..compress.presets import PRESETS, preset_settings
 from .argtypes import non_negative_int, positive_int
-from .common import add_model_args, add_preprocess_arg, build_model, choose_preprocess
+from .common import (
+    add_batch_size_arg,
+    add_calibration_args,
+    add_data_arg,
+    add_deprecated_alias,
+    add_device_arg,
+    add_json_arg,
+    add_model_args,
+    add_output_arg,
+    add_preprocess_arg,
+    add_progress_arg,
+    build_model,
+    choose_preprocess,
+    resolve_device,
+)
 
 
 def register(sub, formatter) -> None:
@@ -18,13 +32,13 @@ def register(sub, formatter) -> None:
         help="prune, weight-share and entropy-code weights into a compressed file",
         description="Deep Compression (Han et al., 2016): magnitude pruning, k-means weight "
         "sharing and entropy coding, with optional fine-tuning after each stage: retraining "
-        "with labels on the model's training data (--train-data, as in the paper) or, "
+        "with labels on the model's training data (--data, as in the paper) or, "
         "without labels, distillation from the uncompressed model on unlabeled calibration "
-        "images (--calib). The output is read back by every command that takes --weights, "
+        "images (--calibration). The output is read back by every command that takes --weights, "
         "and by `squeezenet decompress`.",
     )
     add_model_args(p, weights_required=True)
-    p.add_argument("--output", "-o", required=True, help="compressed file to write")
+    add_output_arg(p, "compressed file to write (.sqz)", required=True)
     p.add_argument(
         "--lossless",
         action="store_true",
@@ -39,11 +53,12 @@ def register(sub, formatter) -> None:
         "parameter names or fire aliases (fire9.squeeze.weight)",
     )
     p.add_argument(
-        "--prune-steps",
+        "--prune-rounds",
         type=positive_int,
         default=1,
         help="iterative pruning: reach the densities in this many rounds",
     )
+    add_deprecated_alias(p, "--prune-steps", "--prune-rounds")
     p.add_argument(
         "--prune-granularity",
         choices=["weight", "kernel"],
@@ -69,40 +84,37 @@ def register(sub, formatter) -> None:
         default=None,
         help="storage of biases and other unshared tensors (default float32)",
     )
-    p.add_argument(
-        "--calib",
-        default=None,
-        metavar="DIR|ZIP",
-        help="unlabeled images for fine-tuning (folder or zip); without it the "
-        "compression is post-training only",
+    add_calibration_args(
+        p,
+        "unlabeled images for fine-tuning by distillation (folder or zip); without it "
+        "(and without --data) the compression is post-training only",
+        size_default=512,
     )
-    p.add_argument("--calib-prefix", default="", help="only zip members under this prefix")
-    p.add_argument(
-        "--calib-images",
-        type=positive_int,
-        default=None,
-        help="calibration images to use (default 512)",
+    p.set_defaults(calibration_size=None)  # 512, or what --preset says
+    p.add_argument("--calibration-prefix", default="", help="only zip members under this prefix")
+    add_deprecated_alias(p, "--calib", "--calibration")
+    add_deprecated_alias(p, "--calib-images", "--calibration-size")
+    add_deprecated_alias(p, "--calib-prefix", "--calibration-prefix")
+    add_data_arg(
+        p,
+        "labelled training data in any format `squeezenet train` reads (e.g. the "
+        "CIFAR-10 JPEG zip): fine-tune with labels (SGD, cosine lr) instead of "
+        "distillation; without --eval, every stage is scored on its test split (else its "
+        "validation split)",
     )
+    add_deprecated_alias(p, "--train-data", "--data")
     p.add_argument(
-        "--train-data",
-        default=None,
-        metavar="PATH",
-        help="labelled training data in any format `squeezenet train` reads (e.g. "
-        "../shared/data/cifar10-jpg.zip): fine-tune with labels (SGD, cosine lr) "
-        "instead of distillation; without --eval, every stage is scored on its "
-        "test split (else its validation split)",
-    )
-    p.add_argument(
-        "--train-recipe",
+        "--recipe",
         default="cifar10-fast",
-        help="training recipe giving --train-data's normalisation and augmentation "
+        help="training recipe giving --data's normalisation and augmentation "
         "(must match how the model was trained)",
     )
+    add_deprecated_alias(p, "--train-recipe", "--recipe")
     p.add_argument(
         "--weight-decay",
         type=float,
         default=5e-5,
-        help="weight decay when retraining with --train-data",
+        help="weight decay when retraining with --data",
     )
     p.add_argument(
         "--finetune-steps",
@@ -122,7 +134,7 @@ def register(sub, formatter) -> None:
         default=None,
         help="weight sharing: 'kmeans' (Deep Compression: 2**bits shared values per layer; "
         "the default) or 'gptq' (a uniform grid per layer, finer where the Fisher information "
-        "is larger, GPTQ rounding on the --calib images; --grid-scale sets the size)",
+        "is larger, GPTQ rounding on the --calibration images; --grid-scale sets the size)",
     )
     p.add_argument(
         "--grid-scale",
@@ -139,25 +151,26 @@ def register(sub, formatter) -> None:
         "that rounding its weights causes on the calibration images (default off)",
     )
     p.add_argument(
-        "--recipe",
-        choices=sorted(RECIPES),
+        "--preset",
+        choices=sorted(PRESETS),
         default=None,
         help="named settings: 'imagenet' = --prune none --quantizer gptq --grid-scale 0.024 "
-        "--calib-images 256 --bias-dtype float16 (an ImageNet SqueezeNet below 0.47 MB with "
-        "--calib on unlabeled ImageNet-like photos); flags given override it",
+        "--calibration-size 256 --bias-dtype float16 (an ImageNet SqueezeNet below 0.47 MB "
+        "with --calibration on unlabeled ImageNet-like photos); flags given override it",
     )
     p.add_argument(
         "--lr",
         type=float,
         default=1e-4,
         help="learning rate after pruning (Adam for distillation, SGD with "
-        "--train-data, where ~1e-2 suits)",
+        "--data, where ~1e-2 suits)",
     )
     p.add_argument("--codebook-lr", type=float, default=1e-4, help="centroid learning rate")
+    add_batch_size_arg(p, 32, "fine-tuning batch size")
     p.add_argument(
-        "--batch-size", "-b", type=positive_int, default=32, help="fine-tuning batch size"
+        "--distill-temperature", type=float, default=2.0, help="distillation temperature"
     )
-    p.add_argument("--temperature", type=float, default=2.0, help="distillation temperature")
+    add_deprecated_alias(p, "--temperature", "--distill-temperature")
     p.add_argument(
         "--eval",
         default=None,
@@ -172,15 +185,15 @@ def register(sub, formatter) -> None:
         "--report", default=None, metavar="JSON", help="also write the stage/layer report as JSON"
     )
     p.add_argument("--seed", type=int, default=0, help="seed for sampling and fine-tuning")
-    p.add_argument(
-        "--device", default="cpu", help="where to fine-tune and score (cpu, cuda, cuda:1, ...)"
-    )
+    add_device_arg(p, "fine-tune and score")
+    add_json_arg(p, "print the stage/layer report as one JSON object instead of the table")
+    add_progress_arg(p)
     p.set_defaults(func=run)
 
 
-def apply_recipe(args):
-    """Fill the options the user left out from ``--recipe`` (else the built-in defaults)."""
-    for key, value in recipe_settings(args.recipe).items():
+def apply_preset(args):
+    """Fill the options the user left out from ``--preset`` (else the built-in defaults)."""
+    for key, value in preset_settings(args.preset).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     return args
@@ -198,6 +211,7 @@ def run(args) -> int:
     from ..weights.sqz.entropy import default_coder
 
     check_writable(args.output)
+    args.device = resolve_device(args.device)
     model = build_model(args).to(args.device)
     coder = args.coder or default_coder()
     if args.lossless:
@@ -207,10 +221,10 @@ def run(args) -> int:
             f"{original / size:.2f}x), lossless, coder {coder}"
         )
         return 0
-    apply_recipe(args)
+    apply_preset(args)
     config = CompressConfig(
         prune=args.prune,
-        prune_steps=args.prune_steps,
+        prune_steps=args.prune_rounds,
         prune_granularity=args.prune_granularity,
         bits=args.bits,
         finetune_steps=args.finetune_steps,
@@ -218,20 +232,21 @@ def run(args) -> int:
         lr=args.lr,
         codebook_lr=args.codebook_lr,
         batch_size=args.batch_size,
-        temperature=args.temperature,
+        temperature=args.distill_temperature,
         coder=coder,
         bias_dtype=args.bias_dtype,
         seed=args.seed,
         quantizer=args.quantizer,
         grid_scale=args.grid_scale,
         bias_correction=args.bias_correction,
+        progress=not args.no_progress,
     )
     data = FineTuneData(
-        calib=args.calib,
-        calib_prefix=args.calib_prefix,
-        calib_images=args.calib_images,
-        train_data=args.train_data,
-        train_recipe=args.train_recipe,
+        calib=args.calibration,
+        calib_prefix=args.calibration_prefix,
+        calib_images=args.calibration_size,
+        train_data=args.data,
+        train_recipe=args.recipe,
         weight_decay=args.weight_decay,
     )
     size, report = compress_weights_file(
@@ -246,9 +261,9 @@ def run(args) -> int:
         classes=args.classes,
         device=args.device,
     )
-    print(report.format())
+    summary = {**report.to_dict(), "file_bytes": size, "output": args.output}
+    print(json.dumps(summary) if args.json else report.format())
     print(f"wrote {args.output}: {size:,} bytes", file=sys.stderr)
     if args.report:
-        report_json = {**report.to_dict(), "file_bytes": size, "command": sys.argv}
-        write_text(args.report, json.dumps(report_json, indent=1))
+        write_text(args.report, json.dumps({**summary, "command": sys.argv}, indent=1))
     return 0

@@ -1,30 +1,37 @@
-"""``squeezenet decompress``: a compressed file back to a plain PyTorch state_dict."""
+"""``squeezenet decompress``: a compressed file back to a plain state_dict (.pth or
+.safetensors)."""
 
 from __future__ import annotations
 
 import json
 import os
 
-from ..files import torch_save
-
 
 def register(sub, formatter) -> None:
     p = sub.add_parser(
         "decompress",
         formatter_class=formatter,
-        help="decode a compressed file into a PyTorch state_dict (.pth)",
+        help="decode a compressed file into a PyTorch (.pth) or safetensors state_dict",
         description="Decode a file written by `squeezenet compress` (every tensor is "
-        "checked) and save its weights as a plain state_dict loadable with "
-        "torch.load(..., weights_only=True). Without --output, only describe the file.",
+        "checked) and save its weights as a plain state_dict in torchvision's layout: a "
+        ".pth file for torch.load(..., weights_only=True), or a .safetensors file. "
+        "Without --output, only describe the file.",
     )
     p.add_argument("input", help="compressed file")
-    p.add_argument("--output", "-o", default=None, help="state_dict (.pth) to write")
+    p.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        metavar="PATH",
+        help="weights file to write: a PyTorch state_dict (.pth) or, for names ending in "
+        ".safetensors, a safetensors file",
+    )
     p.add_argument("--json", action="store_true", help="print the description as JSON")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-
+    from ..weights import save_state_dict
     from ..weights.sqz import fileformat
     from ..weights.sqz.codec import SharedTensor
     from ..weights.sqz.modeldesc import model_from_description
@@ -48,7 +55,7 @@ def run(args) -> int:
         "meta": cm.meta,
     }
     if args.output:
-        torch_save(state, args.output)
+        save_state_dict(state, args.output)
         info["output"] = args.output
     if args.json:
         print(json.dumps(info))

@@ -6,6 +6,8 @@ from .argtypes import positive_int
 
 
 def register(sub, formatter) -> None:
+    from .common import add_deprecated_alias, add_json_arg, add_output_arg, add_progress_arg
+
     p = sub.add_parser(
         "demo",
         formatter_class=formatter,
@@ -16,12 +18,10 @@ def register(sub, formatter) -> None:
         "accuracy, then print the before/after table and plot size against accuracy. "
         "Needs the 'demo' extra (scikit-learn, matplotlib, constriction).",
     )
-    p.add_argument(
-        "--out",
-        default="squeezenet-demo",
-        metavar="DIR",
-        help="folder for model.pth, model.sqz, report.json and plot.png",
+    add_output_arg(
+        p, "folder for model.pth, model.sqz, report.json and plot.png", "squeezenet-demo"
     )
+    add_deprecated_alias(p, "--out", "--output")
     p.add_argument("--epochs", type=positive_int, default=40, help="training epochs")
     p.add_argument(
         "--coder",
@@ -30,27 +30,40 @@ def register(sub, formatter) -> None:
         help="entropy coder (default: ans if constriction is installed)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed for the split and training")
+    add_json_arg(p, "print the report (stages, layers, bytes, accuracies) as one JSON object")
+    add_progress_arg(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    import json
+
     from ..compress.demo import run_demo
 
-    r = run_demo(args.out, epochs=args.epochs, seed=args.seed, coder=args.coder)
+    r = run_demo(
+        args.output,
+        epochs=args.epochs,
+        seed=args.seed,
+        coder=args.coder,
+        progress=not args.no_progress,
+    )
+    if args.json:
+        print(json.dumps({k: v for k, v in r.items() if k != "table"}))
+        return 0
     print(r["table"])
     print()
     first = r["stages"][0]
     print(
-        f"uncompressed: {r['fp32_state_dict_bytes']:,} bytes (fp32 state_dict), test "
-        f"accuracy {first['score']:.2%} on {r['test_images']} images"
+        f"uncompressed: {first['bytes']:,} bytes (fp32 weights), test accuracy "
+        f"{first['score']:.2%} on {r['test_images']} images"
     )
-    ratio = r["fp32_state_dict_bytes"] / r["file_bytes"]
+    ratio = first["bytes"] / r["file_bytes"]
     print(
         f"compressed:   {r['file_bytes']:,} bytes ({ratio:.1f}x smaller), test accuracy "
         f"{r['reloaded_accuracy']:.2%} (decoded from the file)"
     )
     print(
-        f"files in {args.out}/: model.pth, model.sqz, report.json"
+        f"files in {args.output}/: model.pth, model.sqz, report.json"
         + (", plot.png" if r["plot"] else " (no plot: matplotlib is not installed)")
         + f"; {r['seconds']:.0f} s"
     )

@@ -6,11 +6,15 @@ import json
 import os
 import sys
 
-from .argtypes import non_negative_int, positive_int
+from .argtypes import non_negative_int
 from .common import (
     add_backend_arg,
+    add_batch_size_arg,
+    add_data_arg,
+    add_json_arg,
     add_model_args,
     add_preprocess_arg,
+    add_progress_arg,
     build_backend,
     build_model,
     choose_preprocess,
@@ -25,33 +29,32 @@ def register(sub, formatter) -> None:
         description="Measure top-1 / top-5 accuracy. DIR is either an ImageFolder tree "
         "(DIR/<class>/<image>; classes are the sorted folder names, or their positions in "
         "--classes) or a flat folder whose file names start with the class wnid "
-        "(n01440764_tench.JPEG), which needs --classes. An unreadable image is named on "
-        "stderr and left out of the scores (exit status 1 at the end), or stops the run "
-        "with --strict.",
+        "(n01440764_tench.JPEG). For 1000-class models the ImageNet-1k class list that "
+        "ships with squeezenet maps wnids to class indices; --classes overrides it. An "
+        "unreadable image is named on stderr and left out of the scores (exit status 1 at "
+        "the end), or stops the run with --strict.",
     )
     add_model_args(p)
-    p.add_argument("--data", "-d", required=True, metavar="DIR", help="image folder to score")
+    add_data_arg(p, "image folder to score", required=True)
     p.add_argument(
         "--classes",
         default=None,
         metavar="FILE",
-        help="class list, one '<wnid> <names>' line per class in index order "
-        "(default: imagenet_classes.txt in DIR or its parent, if present)",
+        help="class list, one '<wnid> <names>' line per class in index order (default: "
+        "the ImageNet-1k list that ships with squeezenet for 1000-class models; else "
+        "ImageFolder classes are the sorted folder names)",
     )
     add_preprocess_arg(p)
     add_backend_arg(p)
-    p.add_argument("--batch-size", "-b", type=positive_int, default=50, help="images per batch")
+    add_batch_size_arg(p, 50, "images per batch")
     p.add_argument(
         "--workers",
         type=non_negative_int,
         default=min(2, os.cpu_count() or 1),
         help="image-decoding worker processes (0 = decode in the main process)",
     )
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help="print one JSON object with top1, top5 (fractions), n and skipped",
-    )
+    add_json_arg(p, "print one JSON object with top1, top5 (fractions), n and skipped")
+    add_progress_arg(p)
     p.add_argument(
         "--strict",
         action="store_true",
@@ -65,11 +68,12 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..data import scan_folder
-    from ..data.images import find_class_list
+    from ..data.images import default_class_list
     from ..evaluate import evaluate
+    from ..weights.loading import num_outputs
 
-    images = scan_folder(args.data, find_class_list(args.data, args.classes))
     model = build_model(args)
+    images = scan_folder(args.data, default_class_list(args.classes, num_outputs(model)))
     preprocess = choose_preprocess(args, model)
     model = build_backend(args, model, preprocess)
     result = evaluate(
@@ -80,6 +84,7 @@ def run(args) -> int:
         num_workers=args.workers,
         strict=args.strict,
         on_skip=lambda message: tqdm.write(f"squeezenet evaluate: skipped {message}", sys.stderr),
+        progress=not args.no_progress,
     )
     result.update(
         model=args.model,

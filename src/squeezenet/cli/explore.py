@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import os
+import json
 import shutil
 from pathlib import Path
 
 from .argtypes import positive_int
 
 
-def _default_data() -> str:
-    return str(Path(os.environ.get("SQUEEZENET_SHARED", "../shared")) / "data" / "cifar10-jpg.zip")
-
-
 def register(sub, formatter) -> None:
+    from .common import (
+        add_batch_size_arg,
+        add_data_arg,
+        add_deprecated_alias,
+        add_device_arg,
+        add_json_arg,
+        add_output_arg,
+        add_progress_arg,
+    )
+
     p = sub.add_parser(
         "explore",
         formatter_class=formatter,
@@ -21,16 +27,17 @@ def register(sub, formatter) -> None:
         description="Train one model per design-space point of the SqueezeNet paper "
         "(section 5: SR in {0.125..1.0} at pct3x3=0.5; pct3x3 in {0.01..0.99} at SR=0.5; "
         "section 6: vanilla/simple/complex bypass), all with base_e=incr_e=128, freq=2, in the "
-        "32x32 layout, with one fixed budget. Results go to OUT/results.json and "
-        "OUT/explore.csv after every point; rerunning the same command skips finished points "
+        "32x32 layout, with one fixed budget. Results go to OUTPUT/results.json and "
+        "OUTPUT/explore.csv after every point; rerunning the same command skips finished points "
         "and resumes the interrupted one from its last epoch.",
     )
-    p.add_argument(
-        "--data",
-        default=_default_data(),
-        help="CIFAR-10 data: the JPEG zip, an ImageFolder tree or torchvision format",
+    add_data_arg(
+        p,
+        "CIFAR-10 data: the JPEG zip, an ImageFolder tree or torchvision format",
+        required=True,
     )
-    p.add_argument("--out", default="runs/explore", help="sweep directory (results, checkpoints)")
+    add_output_arg(p, "sweep folder (results.json, explore.csv, checkpoints)", "squeezenet-explore")
+    add_deprecated_alias(p, "--out", "--output")
     p.add_argument(
         "--experiments",
         default="sr,pct3x3,bypass",
@@ -40,9 +47,7 @@ def register(sub, formatter) -> None:
     p.add_argument(
         "--epochs", type=positive_int, default=6, help="epochs per point (the fixed budget)"
     )
-    p.add_argument(
-        "--batch-size", type=positive_int, default=None, help="override the recipe's batch"
-    )
+    add_batch_size_arg(p, None, "override the recipe's batch size")
     p.add_argument("--lr", type=float, default=None, help="override the recipe's learning rate")
     p.add_argument("--seed", type=int, default=0, help="the same seed for every point")
     p.add_argument(
@@ -51,7 +56,10 @@ def register(sub, formatter) -> None:
         metavar="PATH",
         help="also copy the final explore.csv here (e.g. docs/results/explore.csv)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no per-epoch progress bars")
+    add_device_arg(p, "train")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads per training")
+    add_json_arg(p, "print the rows of explore.csv as a JSON list")
+    add_progress_arg(p)
     p.set_defaults(func=run)
 
 
@@ -66,14 +74,19 @@ def run(args) -> int:
         "seed": args.seed,
         "batch_size": args.batch_size,
         "lr": args.lr,
+        "device": args.device,
+        "threads": args.threads,
         "progress": not args.no_progress,
         "eval_test": True,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    rows = run_sweep(args.out, overrides, experiments)
+    rows = run_sweep(args.output, overrides, experiments)
     if args.csv:
         Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(Path(args.out) / "explore.csv", args.csv)
+        shutil.copyfile(Path(args.output) / "explore.csv", args.csv)
+    if args.json:
+        print(json.dumps(rows))
+        return 0
     for r in rows:
         print(
             f"{r['experiment']:<7} sr={r['sr']:<6g} pct3x3={r['pct3x3']:<6g} "

@@ -10,7 +10,14 @@ from .argtypes import positive_int
 
 def register(sub, formatter) -> None:
     from ..deploy.export import FORMATS
-    from .common import add_model_args, add_preprocess_arg
+    from .common import (
+        add_calibration_args,
+        add_deprecated_alias,
+        add_json_arg,
+        add_model_args,
+        add_output_arg,
+        add_preprocess_arg,
+    )
 
     p = sub.add_parser(
         "export",
@@ -25,49 +32,26 @@ def register(sub, formatter) -> None:
     )
     add_model_args(p)
     p.add_argument(
-        "--format",
         "-f",
+        "--format",
         choices=list(FORMATS),
         default="onnx",
         help="onnx: one self-contained .onnx file, dynamic batch; torchscript: "
         "traced module for torch.jit.load; openvino: IR .xml + .bin",
     )
-    p.add_argument(
-        "--output",
-        "-o",
-        default=None,
-        metavar="PATH",
-        help="output file (default: <model>[-int8].onnx / .pt / .xml)",
-    )
+    add_output_arg(p, "output file (default: <model>[-int8].onnx / .pt / .xml)")
     add_preprocess_arg(p)
-    p.add_argument(
-        "--input-size",
-        type=positive_int,
-        default=None,
-        metavar="PX",
-        help="side of the square example input (default: the preprocessing crop, "
-        "or the model's registered input size, e.g. 32 for CIFAR models); the "
-        "batch dimension stays dynamic",
-    )
+    add_deprecated_alias(p, "--input-size", "--image-size")
     p.add_argument(
         "--int8",
         action="store_true",
         help="post-training static INT8 (ONNX Runtime QDQ; onnx and openvino "
         "formats), calibrated on --calibration",
     )
-    p.add_argument(
-        "--calibration",
-        default=None,
-        metavar="DIR|ZIP",
-        help="calibration images for --int8: an image folder (recursive) or a zip "
-        "of images; keep them apart from your evaluation images",
-    )
-    p.add_argument(
-        "--calibration-size",
-        type=positive_int,
-        default=200,
-        metavar="N",
-        help="how many calibration images to draw (fixed seed)",
+    add_calibration_args(
+        p,
+        "calibration images for --int8: an image folder (recursive) or a zip of images; "
+        "keep them apart from your evaluation images",
     )
     p.add_argument(
         "--check-images",
@@ -91,7 +75,7 @@ def register(sub, formatter) -> None:
     p.add_argument(
         "--opset", type=positive_int, default=None, help="ONNX opset (default: the exporter's)"
     )
-    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_json_arg(p, "print the result as one JSON object")
     p.set_defaults(func=run)
 
 
@@ -115,11 +99,11 @@ def _check_batch(args, preprocess, input_size: int, in_channels: int):
 
 def _default_size(args, crop: int) -> int:
     """The preprocessing crop (224, or 227 for Caffe weights), unless the model is registered
-    for another input size (CIFAR models: 32) and no --preprocess/--crop was asked for."""
+    for another input size (CIFAR models: 32) and no --preprocess was asked for."""
     from ..models import default_input_size
 
     native = default_input_size(args.model)
-    return crop if native == 224 or args.preprocess or args.crop else native
+    return crop if native == 224 or args.preprocess else native
 
 
 def run(args) -> int:
@@ -133,7 +117,7 @@ def run(args) -> int:
         raise ValueError("--int8 is available for --format onnx and openvino only")
     model = build_model(args).eval()
     preprocess = choose_preprocess(args, model)
-    input_size = args.input_size or _default_size(args, preprocess.crop)
+    input_size = args.image_size or _default_size(args, preprocess.crop)
     if input_size != preprocess.crop:
         preprocess = preprocess.with_crop(input_size)
     output = Path(

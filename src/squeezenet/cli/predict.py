@@ -8,7 +8,14 @@ from .argtypes import positive_int
 
 
 def register(sub, formatter) -> None:
-    from .common import add_backend_arg, add_model_args, add_preprocess_arg
+    from .common import (
+        add_backend_arg,
+        add_batch_size_arg,
+        add_json_arg,
+        add_model_args,
+        add_preprocess_arg,
+        add_progress_arg,
+    )
 
     p = sub.add_parser(
         "predict",
@@ -33,18 +40,14 @@ def register(sub, formatter) -> None:
         "--classes",
         default=None,
         metavar="FILE",
-        help="class names, one per line ('<wnid> <names>' lines also work); "
-        "default: ImageNet-1k names for 1000-class models, else 'class N'",
+        help="class list, one '<wnid> <names>' line per class in index order; "
+        "default: the ImageNet-1k list that ships with squeezenet for 1000-class models, "
+        "else 'class N'",
     )
-    p.add_argument("--topk", "-k", type=positive_int, default=5, help="how many classes to print")
-    p.add_argument(
-        "--batch-size",
-        "-b",
-        type=positive_int,
-        default=32,
-        help="images per forward pass (folders stream through in batches)",
-    )
-    p.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
+    p.add_argument("-k", "--topk", type=positive_int, default=5, help="how many classes to print")
+    add_batch_size_arg(p, 32, "images per forward pass (folders stream through in batches)")
+    add_json_arg(p, "print a JSON list, one object per image")
+    add_progress_arg(p)
     p.add_argument(
         "--strict",
         action="store_true",
@@ -55,16 +58,18 @@ def register(sub, formatter) -> None:
 
 
 def class_names(num_classes: int, path: str | None) -> list[str]:
+    """Short names of the classes: from ``path``, else ImageNet-1k's for 1000 outputs."""
+    from ..data import imagenet_class_list, read_class_list, short_name
+
     if path is not None:
-        from ..data import read_class_list
-
-        wnids, names = read_class_list(path)
-        return names
-    if num_classes == 1000:
-        from torchvision.models import SqueezeNet1_1_Weights
-
-        return list(SqueezeNet1_1_Weights.IMAGENET1K_V1.meta["categories"])
-    return [f"class {i}" for i in range(num_classes)]
+        _, names = read_class_list(path)
+    elif num_classes == 1000:
+        _, names = imagenet_class_list()
+    else:
+        return [f"class {i}" for i in range(num_classes)]
+    if len(names) != num_classes:
+        raise ValueError(f"{path}: lists {len(names)} classes, the model has {num_classes}")
+    return [short_name(n) for n in names]
 
 
 def expand_inputs(paths: list[str]) -> list[str]:
@@ -108,7 +113,7 @@ def run(args) -> int:
         desc="predict",
         unit="img",
         file=sys.stderr,
-        disable=len(paths) <= args.batch_size,
+        disable=args.no_progress or len(paths) <= args.batch_size,
     )
     try:
         with torch.inference_mode():

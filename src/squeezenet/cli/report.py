@@ -2,40 +2,36 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 
 def register(sub, formatter) -> None:
+    from .common import add_deprecated_alias, add_output_arg
+
     p = sub.add_parser(
         "report",
         formatter_class=formatter,
         help="render the paper-style report (Tables 1-3, Figure 3 analogs) as markdown + PNG",
         description="Render a markdown report with PNG plots from the results other commands "
         "wrote: explore.csv (squeezenet explore), compression.json (squeezenet compress) and "
-        "cifar10.json (squeezenet train), with the paper's published numbers beside ours.",
+        "cifar10.json (squeezenet train), with the paper's published numbers beside ours. "
+        "Sections whose input file is missing say so.",
     )
     p.add_argument(
         "--results",
-        default="docs/results",
-        help="folder holding explore.csv, compression.json, cifar10.json",
+        default="squeezenet-explore",
+        metavar="DIR",
+        help="folder holding explore.csv (and optionally compression.json, cifar10.json); "
+        "the default is where `squeezenet explore` writes",
     )
-    p.add_argument(
-        "--out",
-        "-o",
-        default="docs/report/README.md",
-        help="markdown file to write; plots go beside it",
-    )
+    add_output_arg(p, "folder to write README.md and its PNG plots into", "squeezenet-report")
+    add_deprecated_alias(p, "--out", "--output")
     p.add_argument(
         "--han-net",
-        default=str(
-            Path(os.environ.get("SQUEEZENET_SHARED", "../shared"))
-            / "weights"
-            / "deep-compression"
-            / "compressed_SqueezeNet.net"
-        ),
-        help="Deep Compression release, to measure its per-layer density for Table 1 "
-        "(skipped if absent)",
+        default=None,
+        metavar="PATH",
+        help="Deep Compression release (compressed_SqueezeNet.net), to measure its "
+        "per-layer density for Table 1 (column left out without it)",
     )
     p.set_defaults(func=run)
 
@@ -43,6 +39,10 @@ def register(sub, formatter) -> None:
 def run(args) -> int:
     from ..explore.tables import render_report
 
-    path = render_report(args.results, args.out, args.han_net)
+    output = Path(args.output)
+    if output.suffix.lower() == ".md":  # a markdown file named directly (the --out form)
+        path = render_report(args.results, output, args.han_net)
+    else:
+        path = render_report(args.results, output / "README.md", args.han_net)
     print(f"wrote {path}")
     return 0

@@ -11,6 +11,8 @@ def _floats(text: str) -> list[float]:
 
 
 def register(sub, formatter) -> None:
+    from .common import add_data_arg, add_json_arg, add_output_arg
+
     p = sub.add_parser(
         "sensitivity",
         formatter_class=formatter,
@@ -22,14 +24,16 @@ def register(sub, formatter) -> None:
         "--prune` or `squeezenet compress --prune`.",
     )
     p.add_argument(
+        "-c",
         "--config",
         required=True,
+        metavar="YAML",
         help="training config or recipe giving the data "
         "and its normalisation (e.g. configs/cifar10-fast.yaml)",
     )
-    p.add_argument("--model", default=None, help="model name (default: the config's)")
-    p.add_argument("--weights", required=True, help="trained weights to analyse")
-    p.add_argument("--data", default=None, help="override the config's data")
+    p.add_argument("-m", "--model", default=None, help="model name (default: the config's)")
+    p.add_argument("-w", "--weights", required=True, help="trained weights to analyse")
+    add_data_arg(p, "training data (default: the config's)")
     p.add_argument(
         "--val-fraction",
         type=float,
@@ -57,7 +61,8 @@ def register(sub, formatter) -> None:
         help="densities a layer may get",
     )
     p.add_argument("--threads", type=int, default=None, help="CPU threads")
-    p.add_argument("-o", "--output", default=None, help="write the measurements and profile (JSON)")
+    add_output_arg(p, "write the measurements and profile here (JSON)")
+    add_json_arg(p, "print the measurements and profile as one JSON object instead of the table")
     p.set_defaults(func=run)
 
 
@@ -84,6 +89,14 @@ def run(args) -> int:
         log=lambda s: print(s, file=sys.stderr, flush=True),
     )
     sens, profile, numel = r["sensitivity"], r["profile"], r["numel"]
+    keys = ("weights", "baseline_top1", "scored_on", "budget_bytes", "bits")
+    record = {k: r[k] for k in keys}
+    record.update(sensitivity=sens, profile=profile, prune=r["prune"])
+    if args.output:
+        write_text(args.output, json.dumps(record, indent=1))
+    if args.json:
+        print(json.dumps(record))
+        return 0
     print(f"{'layer':30s} {'params':>8s} " + " ".join(f"{d:>6.0%}" for d in densities) + "  chosen")
     for n in r["layers"]:
         print(
@@ -92,9 +105,4 @@ def run(args) -> int:
             + f"  {profile[n]:.0%}"
         )
     print(f"--prune '{r['prune']}'")
-    if args.output:
-        keys = ("weights", "baseline_top1", "scored_on", "budget_bytes", "bits")
-        record = {k: r[k] for k in keys}
-        record.update(sensitivity=sens, profile=profile, prune=r["prune"])
-        write_text(args.output, json.dumps(record, indent=1))
     return 0

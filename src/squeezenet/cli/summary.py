@@ -6,6 +6,8 @@ import json
 
 
 def register(sub, formatter) -> None:
+    from .common import add_deprecated_alias
+
     p = sub.add_parser(
         "summary",
         formatter_class=formatter,
@@ -22,8 +24,11 @@ def register(sub, formatter) -> None:
     )
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     p.add_argument(
-        "--weights", action="store_true", help="list the registered pretrained weights instead"
+        "--list-weights",
+        action="store_true",
+        help="list the registered pretrained weights (names for -w/--weights) instead",
     )
+    add_deprecated_alias(p, "--weights", "--list-weights")
     p.set_defaults(func=run)
 
 
@@ -53,14 +58,15 @@ def _weights_rows() -> list[dict]:
                 "preprocess": r.preprocess,
                 "input_size": r.input_size,
                 "metrics": r.metrics,
-                "source": r.url or f"local: $SQUEEZENET_SHARED/weights/{r.filename}",
+                "source": r.url or f"packaged with squeezenet ({r.filename})",
+                "license": r.license,
             }
         )
     return rows
 
 
 def run(args) -> int:
-    if args.weights:
+    if args.list_weights:
         rows = _weights_rows()
         if args.json:
             print(json.dumps(rows, indent=2))

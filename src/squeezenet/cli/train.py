@@ -135,7 +135,7 @@ _OPTIONS: list[tuple[str, object, str]] = [
     ("compile", _BOOL, "torch.compile the model"),
     ("threads", positive_int, "CPU threads for the model (default: torch's choice)"),
     (
-        "out",
+        "output",
         str,
         "run directory: config.yaml, metrics.csv, last.pt, best.pt, model.pth, "
         "results.json, curves.png, tensorboard/",
@@ -143,7 +143,7 @@ _OPTIONS: list[tuple[str, object, str]] = [
     (
         "resume",
         _BOOL,
-        "continue from <out>/last.pt (model, optimizer, schedule, scaler, epoch, RNG state)",
+        "continue from <output>/last.pt (model, optimizer, schedule, scaler, epoch, RNG state)",
     ),
     ("seed", int, "random seed (data order, augmentation, initialisation)"),
     ("deterministic", _BOOL, "use deterministic algorithms only"),
@@ -168,14 +168,26 @@ _OPTIONS: list[tuple[str, object, str]] = [
 ]
 
 
+# The short options every command shares (cli/common.py).
+_SHORT = {
+    "model": ("-m",),
+    "weights": ("-w",),
+    "data": ("-d",),
+    "batch_size": ("-b",),
+    "output": ("-o",),
+}
+
+
 def register(sub, formatter) -> None:
+    from .common import add_deprecated_alias
+
     p = sub.add_parser(
         "train",
         formatter_class=formatter,
         help="train or fine-tune a model (one CPU, or many GPUs with torchrun)",
         description="Train or fine-tune. Settings come from --recipe, then --config (YAML), "
         "then the flags below (a flag given overrides the file). The resolved settings are "
-        "saved as <out>/config.yaml. Distributed: `torchrun --nproc-per-node N -m squeezenet "
+        "saved as <output>/config.yaml. Distributed: `torchrun --nproc-per-node N -m squeezenet "
         "train ...` (gloo on CPU, NCCL on CUDA); only rank 0 logs and writes.",
         argument_default=None,
     )
@@ -187,11 +199,12 @@ def register(sub, formatter) -> None:
         "below, with underscores: lr, batch_size, model_args, ...)",
     )
     for name, kind, text in _OPTIONS:
-        flag = "--" + name.replace("_", "-")
+        flags = [*_SHORT.get(name, ()), "--" + name.replace("_", "-")]
         if kind is _BOOL:
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
+            p.add_argument(*flags, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
-            p.add_argument(flag, type=kind, default=None, metavar=name.upper(), help=text)
+            p.add_argument(*flags, type=kind, default=None, metavar=name.upper(), help=text)
+    add_deprecated_alias(p, "--out", "--output")
     p.add_argument(
         "--model-arg",
         action="append",

@@ -85,7 +85,14 @@ def _shift(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
 
 
-def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int) -> None:
+def train(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    epochs: int,
+    seed: int,
+    progress: bool = True,
+) -> None:
     """AdamW with a one-cycle schedule, batches of 64 randomly shifted digits."""
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=1e-4)
@@ -103,30 +110,61 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, seed:
         return F.cross_entropy(model(batch[0]), batch[1])
 
     model.train()
-    run_steps(model, batches(), loss_of, Step(opt, sched), steps, desc="train")
+    run_steps(model, batches(), loss_of, Step(opt, sched), steps, desc="train", progress=progress)
     model.eval()
 
 
 def plot(stages: list[dict], path: Path) -> bool:
-    """Size (log scale) against accuracy, one point per stage; False without matplotlib."""
+    """Bytes as stored after each stage (bars) and test accuracy (line): the Deep Compression
+    story of size falling stage by stage while accuracy holds. False without matplotlib."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter, PercentFormatter
     except ImportError:
         return False
-    fig, ax = plt.subplots(figsize=(6, 4))
-    sizes = [s["bytes"] / 1024 for s in stages]
-    accs = [100 * s["score"] for s in stages]
-    ax.plot(sizes, accs, "o-")
-    for s, xs, ys in zip(stages, sizes, accs):
-        ax.annotate(s["stage"], (xs, ys), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    ax.set_xscale("log")
-    ax.set_xlabel("size (KiB; fp32 before encoding, file size after)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Deep Compression of a digits SqueezeNet")
-    ax.grid(True, alpha=0.3)
+    from .stages import STORAGE
+
+    base = stages[0]["bytes"]
+    x = np.arange(len(stages))
+    labels = [f"{s['stage'].replace(' + ', chr(10) + '+ ')}" for s in stages]
+    fig, ax = plt.subplots(figsize=(9, 5))
+    bars = ax.bar(x, [s["bytes"] / 1000 for s in stages], color="#4c72b0", width=0.6)
+    for bar, s in zip(bars, stages):
+        ratio = base / s["bytes"]
+        ax.annotate(
+            f"{s['bytes']:,} B\n{ratio:.1f}x smaller" if ratio > 1.05 else f"{s['bytes']:,} B",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    ax.set_xticks(x, [f"{lab}\n({STORAGE[s['stored_as']][0]})" for lab, s in zip(labels, stages)])
+    ax.tick_params(axis="x", labelsize=8)
+    ax.set_ylabel("weights as stored (kB)", color="#4c72b0")
+    ax.set_ylim(0, base / 1000 * 1.25)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    acc = ax.twinx()
+    acc.plot(x, [100 * s["score"] for s in stages], "o-", color="#dd8452", lw=2)
+    for xi, s in zip(x, stages):
+        acc.annotate(
+            f"{100 * s['score']:.2f}%",
+            (xi, 100 * s["score"]),
+            xytext=(0, -14),
+            textcoords="offset points",
+            ha="center",
+            fontsize=8,
+            color="#dd8452",
+        )
+    acc.set_ylim(0, 105)
+    acc.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    acc.set_ylabel("test accuracy", color="#dd8452")
+    ax.set_title("Deep Compression of a SqueezeNet on scikit-learn's digits")
+    ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -134,7 +172,11 @@ def plot(stages: list[dict], path: Path) -> bool:
 
 
 def run_demo(
-    out: str | os.PathLike, epochs: int = 40, seed: int = 0, coder: str | None = None
+    out: str | os.PathLike,
+    epochs: int = 40,
+    seed: int = 0,
+    coder: str | None = None,
+    progress: bool = True,
 ) -> dict:
     """Train, compress, verify; writes model.pth, model.sqz, report.json, plot.png."""
     out = Path(out)
@@ -148,7 +190,7 @@ def run_demo(
     conv10 = model.classifier[1]
     assert isinstance(conv10, nn.Conv2d) and conv10.bias is not None
     nn.init.constant_(conv10.bias, 1.0)
-    train(model, xtr, ytr, epochs, seed)
+    train(model, xtr, ytr, epochs, seed, progress)
     torch.save(model.state_dict(), out / "model.pth")
     coder_arg: dict[str, Any] = {"coder": coder} if coder else {}
     # Distillation without mirroring: a mirrored digit is another symbol.
@@ -164,11 +206,13 @@ def run_demo(
         temperature=2.0,
         seed=seed,
         flip=False,
+        progress=progress,
         **coder_arg,
     )
     cm, report = compress(model, "squeezenet", config, xtr, lambda m: accuracy(m, xte, yte))
     cm.meta.update(source="squeezenet demo (scikit-learn digits)")
     size = fileformat.save(cm, out / "model.sqz")
+    report.set_file_bytes(size)
     # The file, decoded from scratch, must score exactly what the pipeline reported.
     check = build_squeezenet(DIGITS_SPEC)
     check.load_state_dict(fileformat.load(out / "model.sqz").state_dict())
@@ -177,7 +221,6 @@ def run_demo(
         **report.to_dict(),
         "file_bytes": size,
         "reloaded_accuracy": reloaded,
-        "fp32_state_dict_bytes": os.path.getsize(out / "model.pth"),
         "seconds": round(time.time() - t0, 1),
         "test_images": len(yte),
     }

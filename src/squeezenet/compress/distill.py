@@ -71,6 +71,7 @@ def finetune(
     after_step: Callable[[], None] | None = None,
     desc: str = "finetune",
     seed: int = 0,
+    progress: bool = True,
 ) -> float:
     """Adam on ``params`` for ``steps`` batches; returns the mean loss of the last 10%.
 
@@ -94,7 +95,7 @@ def finetune(
         return distillation_loss(model(x.to(device)), target.to(device), temperature)
 
     step = Step(optimizer, schedule, before_step=before_step, after_step=after_step)
-    losses = run_steps(model, batches, loss_of, step, steps, desc=desc)
+    losses = run_steps(model, batches, loss_of, step, steps, desc=desc, progress=progress)
     model.eval()
     return tail_mean(losses)
 
@@ -103,8 +104,15 @@ class Distillation:
     """The distillation tuner: :func:`finetune` on a :class:`Calibration`, with the same
     ``run`` signature as :class:`~squeezenet.compress.retrain.LabelledRetraining`."""
 
-    def __init__(self, calib: Calibration, batch_size: int = 32, temperature: float = 2.0):
+    def __init__(
+        self,
+        calib: Calibration,
+        batch_size: int = 32,
+        temperature: float = 2.0,
+        progress: bool = True,
+    ):
         self.calib, self.batch_size, self.temperature = calib, batch_size, temperature
+        self.progress = progress
 
     def run(
         self,
@@ -131,6 +139,7 @@ class Distillation:
             after_step,
             desc=desc,
             seed=seed,
+            progress=self.progress,
         )
 
 

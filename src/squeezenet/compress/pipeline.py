@@ -72,6 +72,7 @@ class CompressConfig:
     quantizer: str = "kmeans"
     grid_scale: float = 0.024
     bias_correction: bool = False  # gptq: biases absorb the mean shift of the rounding
+    progress: bool = True  # progress bars of the fine-tuning stages
 
 
 def lossless(
@@ -136,7 +137,10 @@ def compress(
     if isinstance(tuner, torch.Tensor):
         teacher = copy.deepcopy(model).eval()
         tuner = Distillation(
-            Calibration(tuner, teacher, flip=config.flip), config.batch_size, config.temperature
+            Calibration(tuner, teacher, flip=config.flip),
+            config.batch_size,
+            config.temperature,
+            progress=config.progress,
         )
     report = Report(model, name, config.coder)
     report.stage("uncompressed", score(model) if score else None)
@@ -177,10 +181,10 @@ def compress(
                 "Fisher information and layer inputs"
             )
         quantizer = _gptq(model, names, calib_inputs, config)
-        report.stage("quantized (GPTQ)", score(model) if score else None)
+        report.stage("quantized (GPTQ)", score(model) if score else None, bits=quantizer.bits)
     elif config.quantizer == "kmeans":
         quantizer = Quantizer(model, parse_bits(config.bits))
-        report.stage("quantized", score(model) if score else None)
+        report.stage("quantized", score(model) if score else None, bits=quantizer.bits)
     else:
         raise ValueError(f"unknown quantizer {config.quantizer!r}; choose kmeans or gptq")
     if tuner is not None and config.codebook_steps:
@@ -196,7 +200,7 @@ def compress(
             seed=config.seed + 1000,
             centroids=True,
         )
-        report.stage("codebook fine-tuned", score(model) if score else None)
+        report.stage("codebook fine-tuned", score(model) if score else None, bits=quantizer.bits)
     cm = to_compressed(model, name, quantizer.shared_tensors(), config)
     # Score exactly what the file holds (biases may have been rounded to float16).
     model.load_state_dict(cm.state_dict())

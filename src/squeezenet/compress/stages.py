@@ -31,6 +31,43 @@ def _layer_stats(model: nn.Module) -> list[dict]:
     return rows
 
 
+# How each stage's weights are stored, as (short label for the table, what the bytes count).
+STORAGE = {
+    "dense": ("fp32", "every weight as a 32-bit float"),
+    "sparse": ("fp32 + mask", "32-bit non-zeros plus a 1-bit-per-weight position mask"),
+    "shared": ("index + codebook", "a b-bit codebook index per non-zero, the mask, codebooks"),
+    "file": ("coded file", "the size of the entropy-coded file"),
+}
+
+
+def stored_bytes(model: nn.Module, bits: dict[str, int] | None = None) -> tuple[int, str]:
+    """Bytes the weights would take as stored after a stage, and the storage kind.
+
+    Dense layers store fp32 values; pruned layers (Deep Compression section 2) their fp32
+    non-zeros plus a 1-bit-per-weight position mask; weight-shared layers (section 3) a
+    ``bits``-bit codebook index per non-zero, the mask and the fp32 codebook. Biases and
+    other tensors stay fp32. (The entropy-coded file of section 4 is smaller still.)
+    """
+    bits = bits or {}
+    state = model.state_dict()
+    layers = set(prunable(model))
+    total_bits, kind = 0, "dense"
+    for name, _ in model.named_parameters():
+        w = state[name]
+        n = w.numel()
+        nnz = int((w != 0).sum()) if name in layers else n
+        mask = n if nnz < n else 0
+        if name in bits:
+            total_bits += nnz * bits[name] + mask + 32 * 2 ** bits[name]
+            kind = "shared"
+        elif mask:
+            total_bits += 32 * nnz + n
+            kind = "sparse" if kind == "dense" else kind
+        else:
+            total_bits += 32 * n
+    return math.ceil(total_bits / 8), kind
+
+
 class Report:
     """Collects, after each stage, the layer statistics, size and score."""
 
@@ -41,17 +78,29 @@ class Report:
         self.stages: list[dict] = []
         self.layers: list[dict] = []
 
-    def stage(self, stage: str, score: float | None, cm: CompressedModel | None = None) -> None:
+    def stage(
+        self,
+        stage: str,
+        score: float | None,
+        cm: CompressedModel | None = None,
+        bits: dict[str, int] | None = None,
+    ) -> None:
+        """Record a stage: ``cm`` for the encoded file, ``bits`` for weight-shared layers."""
         rows = _layer_stats(self.model)
         params = sum(p.numel() for p in self.model.parameters())
         nonzero = sum(r["nonzero"] for r in rows) + params - sum(r["params"] for r in rows)
+        if cm is not None:
+            size, kind = len(to_bytes(cm)), "file"
+        else:
+            size, kind = stored_bytes(self.model, bits)
         entry = {
             "stage": stage,
             "params": params,
             "nonzero": nonzero,
             "density": nonzero / params,
             "score": score,
-            "bytes": len(to_bytes(cm)) if cm is not None else 4 * params,
+            "bytes": size,
+            "stored_as": kind,
         }
         self.stages.append(entry)
         if cm is not None:
@@ -60,6 +109,11 @@ class Report:
                 if isinstance(t, SharedTensor):
                     r["bytes"] = len(encode_shared(t, cm.coder, kernel_block(t)))
             self.layers = rows
+
+    def set_file_bytes(self, size: int) -> None:
+        """The encoded stage's bytes as the file was written (metadata added to the header
+        after the pipeline ran makes it a little larger)."""
+        self.stages[-1]["bytes"] = size
 
     def to_dict(self) -> dict:
         return {
@@ -70,18 +124,22 @@ class Report:
         }
 
     def format(self, score_name: str = "top-1") -> str:
-        """The stage table, then the per-layer table of the encoded model."""
+        """The stage table, what its bytes count, then the per-layer table of the file."""
         base = self.stages[0]["bytes"] if self.stages else 1
         lines = [
-            f"{'stage':<24} {'non-zero':>10} {'density':>8} {'bytes':>11} "
-            f"{'ratio':>7} {score_name:>7}"
+            f"{'stage':<22} {'non-zero':>9} {'density':>8}  {'stored as':<16} {'bytes':>9} "
+            f"{'ratio':>6} {score_name:>8}"
         ]
         for s in self.stages:
-            score = "-" if s["score"] is None else f"{100 * s['score']:.1f}%"
+            score = "-" if s["score"] is None else f"{100 * s['score']:.2f}%"
+            label = STORAGE[s.get("stored_as", "dense")][0]
             lines.append(
-                f"{s['stage']:<24} {s['nonzero']:>10,} {s['density']:>8.1%} "
-                f"{s['bytes']:>11,} {base / s['bytes']:>6.1f}x {score:>7}"
+                f"{s['stage']:<22} {s['nonzero']:>9,} {s['density']:>8.1%}  {label:<16} "
+                f"{s['bytes']:>9,} {base / s['bytes']:>5.1f}x {score:>8}"
             )
+        lines.append("non-zero: parameters left after pruning; bytes, as stored:")
+        for kind in dict.fromkeys(s.get("stored_as", "dense") for s in self.stages):
+            lines.append(f"  {STORAGE[kind][0]:<16} {STORAGE[kind][1]}")
         if self.layers:
             lines.append("")
             lines.append(
@@ -95,4 +153,5 @@ class Report:
                     f"{r['layer']:<26} {r['params']:>9,} {r['density']:>8.1%} "
                     f"{r['bits']:>5} {b if b is not None else '-':>9} {per:>10}"
                 )
+            lines.append("layer bytes: the layer's weights as entropy-coded in the file")
         return "\n".join(lines)

@@ -14,10 +14,11 @@ import torch
 from torch import nn
 
 from ..data import sample_images, scan_folder
-from ..data.images import find_class_list
+from ..data.images import default_class_list
 from ..data.transforms import Preprocess
 from ..evaluate import evaluate
 from ..weights import read_state_dict, resolve_source
+from ..weights.loading import num_outputs
 from ..weights.sqz import fileformat
 from ..weights.sqz.modeldesc import describe_model
 from .pipeline import CompressConfig, compress, lossless
@@ -78,7 +79,7 @@ def compress_weights_file(
     score = None
     eval_names: set[str] = set()
     if eval_dir:
-        images = scan_folder(eval_dir, find_class_list(eval_dir, classes))
+        images = scan_folder(eval_dir, default_class_list(classes, num_outputs(model)))
         eval_names = {p.name for p, _ in images.samples}
 
         def score(m):
@@ -93,7 +94,7 @@ def compress_weights_file(
             )["top1"]
 
     if data.calib and data.train_data:
-        raise ValueError("give --calib (distillation) or --train-data (labels), not both")
+        raise ValueError("give --calibration (distillation) or --data (labels), not both")
     tuner: LabelledRetraining | torch.Tensor | None = None
     if data.train_data:
         tuner = LabelledRetraining(
@@ -103,6 +104,7 @@ def compress_weights_file(
             device,
             config.seed,
             weight_decay=data.weight_decay,
+            progress=config.progress,
         )
         if score is None:
             score = tuner.score
@@ -117,7 +119,7 @@ def compress_weights_file(
             data.calib_images,
             config.seed,
             prefix=data.calib_prefix,
-            progress=True,
+            progress=config.progress,
         ).to(device)
     cm, report = compress(model, name, config, tuner, score)
     cm.meta.update(
@@ -134,4 +136,6 @@ def compress_weights_file(
             and os.path.realpath(data.calib) == os.path.realpath(eval_dir or "")
         ),
     )
-    return fileformat.save(cm, output), report
+    size = fileformat.save(cm, output)
+    report.set_file_bytes(size)
+    return size, report

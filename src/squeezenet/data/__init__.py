@@ -5,9 +5,11 @@ from .images import (
     ImageDataset,
     ImageError,
     LabelledImages,
+    imagenet_class_list,
     load_image,
     read_class_list,
     scan_folder,
+    short_name,
 )
 from .sampling import sample_images
 from .transforms import PRESETS, Preprocess, get_preprocess
@@ -20,8 +22,10 @@ __all__ = [
     "PRESETS",
     "Preprocess",
     "get_preprocess",
+    "imagenet_class_list",
     "load_image",
     "read_class_list",
     "sample_images",
     "scan_folder",
+    "short_name",
 ]

@@ -80,6 +80,20 @@ def read_class_list(path: str | os.PathLike) -> tuple[list[str], list[str]]:
     return wnids, names
 
 
+# The ILSVRC-2012 (ImageNet-1k) classes in class-index order: "<wnid> <WordNet lemmas>".
+IMAGENET_CLASSES = Path(__file__).with_name("imagenet_classes.txt")
+
+
+def imagenet_class_list() -> tuple[list[str], list[str]]:
+    """The ImageNet-1k class list that ships with the package -> (wnids, names)."""
+    return read_class_list(IMAGENET_CLASSES)
+
+
+def short_name(name: str) -> str:
+    """The first of a class's comma-separated names ("tench, Tinca tinca" -> "tench")."""
+    return name.split(",", 1)[0].strip() or name
+
+
 @dataclass
 class LabelledImages:
     """A list of ``(path, class index)`` with the class names."""
@@ -101,13 +115,19 @@ def scan_folder(
       ``class_list`` when one is given.
     * Flat layout (``root/<wnid>_<anything>.JPEG``): needs ``class_list``; each file's class is
       the position of its wnid prefix in it.
+
+    ``class_list`` is a ``<wnid> <names>`` file, or ``"imagenet"`` for the ImageNet-1k list that
+    ships with the package.
     """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: not a directory")
     wnids: list[str] | None = None
     names: list[str] = []  # read with wnids
-    if class_list is not None:
+    if class_list == "imagenet":
+        wnids, names = imagenet_class_list()
+        class_list = "the ImageNet-1k class list"
+    elif class_list is not None:
         wnids, names = read_class_list(class_list)
     subdirs = sorted(p for p in root.iterdir() if p.is_dir())
     if subdirs:
@@ -159,13 +179,10 @@ class ImageDataset(torch.utils.data.Dataset):
         return self.transform(load_image(path)), label
 
 
-def find_class_list(data: str, explicit: str | None) -> str | None:
-    """``explicit``, else an ``imagenet_classes.txt`` in ``data`` or next to it, else None
-    (the classes are then the sorted folder names)."""
+def default_class_list(explicit: str | None, num_classes: int) -> str | None:
+    """The class list to label images with: ``explicit`` if given, else the packaged
+    ImageNet-1k list (``"imagenet"``) for 1000-class models, else None (the classes are then
+    the sorted folder names)."""
     if explicit:
         return explicit
-    for folder in (data, os.path.dirname(os.path.abspath(data))):
-        candidate = os.path.join(folder, "imagenet_classes.txt")
-        if os.path.isfile(candidate):
-            return candidate
-    return None
+    return "imagenet" if num_classes == 1000 else None

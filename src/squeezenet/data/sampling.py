@@ -1,5 +1,5 @@
 """Unlabeled images drawn at random from a folder or a zip archive: calibration data for
-distillation while compressing (``compress --calib``) and for INT8 activation ranges
+distillation while compressing (``compress --calibration``) and for INT8 activation ranges
 (``export --int8``)."""
 
 from __future__ import annotations

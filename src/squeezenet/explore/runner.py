@@ -93,6 +93,9 @@ def write_tables(out: Path, points: list[SweepPoint], results: dict) -> list[dic
     return rows
 
 
+_NOT_BUDGET = ("progress", "output", "device", "threads")
+
+
 def run_sweep(
     out: str | os.PathLike,
     train_overrides: dict,
@@ -111,11 +114,12 @@ def run_sweep(
     train_fn = train_fn or train_point
     points = sweep_points(experiments)
     results = load_results(out)
-    budget = {k: v for k, v in sorted(train_overrides.items()) if k not in ("progress", "out")}
+    # Where and how fast a point trains is not part of the budget that makes points comparable.
+    budget = {k: v for k, v in sorted(train_overrides.items()) if k not in _NOT_BUDGET}
     if results["budget"] is not None and results["budget"] != budget:
         raise ValueError(
             f"{out / 'results.json'} was made with a different budget {results['budget']}; "
-            f"use another --out or the same settings (now {budget})"
+            f"use another --output or the same settings (now {budget})"
         )
     results["budget"] = budget
     todo = [p for p in unique_trainings(points) if p.key not in results["trainings"]]
@@ -126,7 +130,7 @@ def run_sweep(
     for i, point in enumerate(todo, 1):
         log(f"explore: [{i}/{len(todo)}] {point.key}")
         start = time.perf_counter()
-        overrides = {**train_overrides, "out": str(out / "points" / point.key)}
+        overrides = {**train_overrides, "output": str(out / "points" / point.key)}
         overrides["model_args"] = {**train_overrides.get("model_args", {}), **point.model_args()}
         result = train_fn(overrides)
         result["minutes"] = round(result.get("minutes", (time.perf_counter() - start) / 60), 2)
@@ -141,7 +145,7 @@ def train_point(overrides: dict) -> dict:
     from ..train import fit, resolve_config
     from ..weights import create_model
 
-    last = Path(overrides["out"]) / "last.pt"
+    last = Path(overrides["output"]) / "last.pt"
     cfg = resolve_config(overrides={**overrides, "resume": last.exists()})
     summary = fit(cfg)
     # Count the deployed network (train-time batch norm folds away), not the training wrapper.

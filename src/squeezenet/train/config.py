@@ -74,8 +74,8 @@ class TrainConfig:
     threads: int | None = None  # CPU intra-op threads (default: torch's choice)
     # -- run --------------------------------------------------------------------------------
     recipe: str | None = None
-    out: str = "runs/train"
-    resume: bool = False  # continue from <out>/last.pt
+    output: str = "runs/train"  # the run directory
+    resume: bool = False  # continue from <output>/last.pt
     seed: int = 0
     deterministic: bool = False
     eval_test: bool = True  # score the best checkpoint on the test split at the end
@@ -158,6 +158,19 @@ class TrainConfig:
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
+# Setting names of earlier releases, still read from YAML files and overrides.
+_RENAMED = {"out": "output"}
+
+
+def _rename_old_keys(d: dict, where: str) -> dict:
+    for old, new in _RENAMED.items():
+        if old in d:
+            if new in d:
+                raise ValueError(f"{where}: give {new!r} or its old name {old!r}, not both")
+            d = {(new if k == old else k): v for k, v in d.items()}
+    return d
+
+
 def _check_keys(d: dict, where: str) -> None:
     unknown = sorted(set(d) - set(_FIELDS))
     if unknown:
@@ -177,6 +190,7 @@ def read_yaml(path: str | os.PathLike) -> dict:
         raise ValueError(f"{path}: not valid YAML ({e})") from None
     if not isinstance(d, dict):
         raise ValueError(f"{path}: expected a mapping of settings, got {type(d).__name__}")
+    d = _rename_old_keys(d, str(path))
     _check_keys(d, str(path))
     return d
 
@@ -189,6 +203,7 @@ def resolve_config(
 
     from_file = read_yaml(file) if file else {}
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    overrides = _rename_old_keys(overrides, "overrides")
     _check_keys(overrides, "overrides")
     recipe = overrides.get("recipe", from_file.get("recipe"))
     merged: dict[str, Any] = {}

@@ -188,7 +188,7 @@ class _Run:
 
     @property
     def out(self) -> Path:
-        return Path(self.cfg.out)
+        return Path(self.cfg.output)
 
 
 def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_end) -> dict:
@@ -207,7 +207,7 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
 
 def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
     """Seed, open the data, build the model, optimizer and schedules; resume if asked."""
-    out = Path(cfg.out)
+    out = Path(cfg.output)
     if info.is_main:  # before any data is read: a run that cannot save is refused at once
         make_folder(out, "run folder")
     if cfg.threads:
@@ -389,7 +389,7 @@ def _finish(run: _Run, minutes: float, extra: dict) -> dict:
         "best_epoch": best["epoch"],
         "epochs": len(run.history),
         "train_minutes": minutes,
-        "out": str(out),
+        "output": str(out),
         "model_name": cfg.model,
         "num_classes": data.num_classes,
         "classes": data.classes,

@@ -13,6 +13,7 @@ from .loading import (
     resolve_source,
 )
 from .records import WeightsRecord, get_weights_record, list_weights, register_weights
+from .saving import save_state_dict
 
 __all__ = [
     "SharedWeightLayer",
@@ -30,5 +31,6 @@ __all__ = [
     "register_reader",
     "register_weights",
     "resolve_source",
+    "save_state_dict",
     "sha256_file",
 ]

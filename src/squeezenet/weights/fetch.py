@@ -74,7 +74,10 @@ def fetch(url: str, sha256: str | None = None, progress: bool = True) -> Path:
             # Writes to a temp file and renames, so an interrupted download leaves nothing.
             torch.hub.download_url_to_file(url, str(dest), hash_prefix=None, progress=progress)
         except Exception as e:  # urllib raises a zoo of types; name the URL whatever it was
-            raise WeightsError(f"{url}: download failed ({e})") from e
+            raise WeightsError(
+                f"{url}: download failed ({e}); check the network connection, or download "
+                "the file another way and pass its path"
+            ) from e
     if expected:
         try:
             check_hash(dest, expected)

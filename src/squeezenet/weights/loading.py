@@ -37,16 +37,17 @@ def resolve_source(source: str | os.PathLike) -> tuple[Path, WeightsRecord | Non
     source = str(source)
     if source in _RECORDS:
         record = get_weights_record(source)
-        local = record.local_path()
-        if local is not None:
-            check_hash(local, record.sha256)
-            return local, record
-        if record.url is None:
+        packaged = record.packaged_path()
+        if packaged is None:
+            assert record.url is not None  # packaged_path() is None only for downloads
+            return fetch(record.url, record.sha256), record
+        if not packaged.is_file():
             raise WeightsError(
-                f"{record.name}: {record.filename} has no download URL; put it under "
-                "$SQUEEZENET_SHARED/weights (default ../shared/weights)"
+                f"{record.name}: {packaged} is missing from the installed package; "
+                "reinstall squeezenet"
             )
-        return fetch(record.url, record.sha256), record
+        check_hash(packaged, record.sha256)
+        return packaged, record
     if is_url(source):
         return fetch(source), None
     path = Path(source)
@@ -84,10 +85,28 @@ def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def _is_safetensors(path: Path, head: bytes) -> bool:
+    """A ``.safetensors`` name, or the format's layout: a little-endian u64 header length,
+    then a JSON header."""
+    return path.suffix == ".safetensors" or (len(head) > 8 and head[8:9] == b"{")
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(path, device="cpu")
+    except (SafetensorError, OSError, ValueError) as e:
+        raise WeightsError(f"{path}: not a readable safetensors file ({e})") from None
+    return _unwrap(state, path)
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read weights from a torch file (``weights_only=True``), a registered pickle-free format,
-    or a Deep Compression ``.net`` file. Errors name the file and the problem; expanded,
-    oversized and non-finite tensors are refused (see :mod:`.safety`)."""
+    """Read weights from a torch file (``weights_only=True``), a ``.safetensors`` file, a
+    registered pickle-free format, or a Deep Compression ``.net`` file. Nothing is unpickled
+    but tensors; errors name the file and the problem; expanded, oversized and non-finite
+    tensors are refused (see :mod:`.safety`)."""
     state = _read_any(Path(path))
     check_tensors(state, str(path))
     return state
@@ -96,7 +115,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def _read_any(path: Path) -> dict[str, torch.Tensor]:
     try:
         with open(path, "rb") as f:
-            head = f.read(len(_LEGACY_TORCH_MAGIC))
+            head = f.read(max(9, len(_LEGACY_TORCH_MAGIC)))
     except OSError as e:
         raise WeightsError(f"{path}: cannot read ({e.strerror})") from None
     if not head:
@@ -104,7 +123,9 @@ def _read_any(path: Path) -> dict[str, torch.Tensor]:
     for magic, reader in _READERS_BY_MAGIC.items():
         if head.startswith(magic):
             return reader(path)
-    if head.startswith(_ZIP_MAGIC) or head == _LEGACY_TORCH_MAGIC:
+    if _is_safetensors(path, head):
+        return _read_safetensors(path)
+    if head.startswith(_ZIP_MAGIC) or head[: len(_LEGACY_TORCH_MAGIC)] == _LEGACY_TORCH_MAGIC:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # truncated zip, foreign pickle, ...
@@ -113,8 +134,8 @@ def _read_any(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".net":
         return deep_compression_state_dict(path)
     raise WeightsError(
-        f"{path}: unrecognised weights format (not a PyTorch zip file, a compressed "
-        "squeezenet file or a Deep Compression .net file)"
+        f"{path}: unrecognised weights format (not a PyTorch zip file, a safetensors "
+        "file, a compressed squeezenet file or a Deep Compression .net file)"
     )
 
 
@@ -167,6 +188,11 @@ def create_model(
         return build_model(name, num_classes=num_classes, **overrides)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return load_weights(name, weights, num_classes=num_classes, **overrides)
+
+
+def num_outputs(model: nn.Module) -> int:
+    """How many classes the model's classifier scores."""
+    return model.state_dict()[classifier_key(model)].shape[0]
 
 
 def load_weights(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,14 +11,15 @@ class WeightsRecord:
     """Where a set of weights comes from and what it needs and achieves.
 
     ``metrics`` maps a dataset name to ``{"top1": %, "top5": %}``; ``sha256`` is the full
-    hash or its prefix (torch hub convention). ``url`` is None for files that only exist
-    locally (found under ``$SQUEEZENET_SHARED/weights``).
+    hash or its prefix (torch hub convention). Every record can be obtained by a user: ``url``
+    is a public download, or ``None`` when ``filename`` ships inside the package
+    (``squeezenet/weights/files/``).
     """
 
     name: str
     model: str
     filename: str
-    url: str | None
+    url: str | None  # None: packaged file (see packaged_path)
     sha256: str
     format: str  # "state_dict" | "deep_compression"
     preprocess: str  # a key of squeezenet.data.transforms.PRESETS
@@ -33,13 +33,11 @@ class WeightsRecord:
     license: str = ""
     notes: str = ""
 
-    def local_path(self) -> Path | None:
-        """The file under ``$SQUEEZENET_SHARED/weights`` (default ``../shared``), if present."""
-        root = Path(os.environ.get("SQUEEZENET_SHARED", "../shared")) / "weights"
-        for candidate in (root / self.filename, root / "deep-compression" / self.filename):
-            if candidate.is_file():
-                return candidate
-        return None
+    def packaged_path(self) -> Path | None:
+        """The file shipped inside the package, for records without a download URL."""
+        if self.url is not None:
+            return None
+        return Path(__file__).parent / "files" / self.filename
 
 
 _RECORDS: dict[str, WeightsRecord] = {}
@@ -99,26 +97,6 @@ register_weights(
         num_params=1_235_496,
         file_size=None,  # torchvision reports 4.729 MB
         metrics={"imagenet-1k": {"top1": 58.178, "top5": 80.624}},
-        license="BSD-3-Clause",
-    )
-)
-# torchvision's 1.1 weights rounded to fp16 (recovered from an ncnn conversion; no public URL
-# of its own). Metrics measured on the 100-image ImageNet sample in ../shared.
-register_weights(
-    WeightsRecord(
-        name="squeezenet1_1.tv_in1k_fp16",
-        model="squeezenet1_1",
-        filename="squeezenet1_1-fp16.pth",
-        url=None,
-        sha256="10fb1c933000ea7a363cf9655760bf9701b63fe97ddb7ef4b56c2bd828bf1803",
-        format="state_dict",
-        preprocess="torchvision",
-        input_size=224,
-        num_classes=1000,
-        categories="imagenet-1k",
-        num_params=1_235_496,
-        file_size=4_954_841,
-        metrics={"imagenet-sample-100": {"top1": 63.0, "top5": 89.0}},
         license="BSD-3-Clause",
     )
 )
