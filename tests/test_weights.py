@@ -73,7 +73,9 @@ def test_registered_name_downloads_with_its_hash(tmp_path, hub_dir, v11_file, mo
     monkeypatch.setitem(records._RECORDS, record.name, record)
     model = create_model("squeezenet1_1", weights=record.name)
     assert model.weights_record is record
-    assert model.weights_path == hub_dir / "checkpoints" / v11_file.name
+    # cached under a folder keyed by the full URL (docs/security.md)
+    assert model.weights_path.name == v11_file.name
+    assert model.weights_path.parent.parent == hub_dir / "checkpoints"
 
 
 def test_registered_name_reports_a_network_error(hub_dir, monkeypatch):
@@ -216,8 +218,8 @@ def test_safetensors_get_the_same_checks_as_pth(tmp_path, v11_file):
     save_file(wrong, path)
     with pytest.raises(
         WeightsError,
-        match=r"wrong.safetensors: does not fit the model: shape mismatch: "
-        r"classifier.1.weight: file \(1000, 256, 1, 1\) vs model \(1000, 512, 1, 1\)",
+        match=r"wrong.safetensors: does not fit the model: classifier.1.weight has shape "
+        r"\(1000, 256, 1, 1\), the model needs \(classes, 512, 1, 1\)",
     ):
         create_model("squeezenet1_1", weights=str(path))
     prefixed = tmp_path / "ddp.safetensors"

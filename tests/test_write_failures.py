@@ -25,7 +25,7 @@ def test_train_out_that_cannot_be_a_folder_is_refused_at_once(tree, tmp_path, ca
     blocker = tmp_path / "file"
     blocker.write_text("x")
     out = blocker / "run"
-    args = ["train", "--data", str(tree), "--out", str(out), "--epochs", "1", "--no-progress"]
+    args = ["train", "--data", str(tree), "--output", str(out), "--epochs", "1", "--no-progress"]
     assert main(args) == 2
     assert capsys.readouterr().err.strip() == (
         f"squeezenet train: error: {out}: cannot create the run folder: a file is in the way"

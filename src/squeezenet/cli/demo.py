@@ -38,7 +38,8 @@ def register(sub, formatter) -> None:
 def run(args) -> int:
     import json
 
-    from ..compress.demo import run_demo
+    from ..compress.demo import SHIPPED_WEIGHTS, classify_sample_photos, run_demo
+    from ..weights import get_weights_record
 
     r = run_demo(
         args.output,
@@ -47,8 +48,10 @@ def run(args) -> int:
         coder=args.coder,
         progress=not args.no_progress,
     )
+    photos = classify_sample_photos()
     if args.json:
-        print(json.dumps({k: v for k, v in r.items() if k != "table"}))
+        summary = {k: v for k, v in r.items() if k != "table"}
+        print(json.dumps({**summary, "imagenet_photos": photos}))
         return 0
     print(r["table"])
     print()
@@ -67,4 +70,13 @@ def run(args) -> int:
         + (", plot.png" if r["plot"] else " (no plot: matplotlib is not installed)")
         + f"; {r['seconds']:.0f} s"
     )
+    record = get_weights_record(SHIPPED_WEIGHTS)
+    print()
+    print(
+        f"ImageNet SqueezeNet 1.1 compressed to {record.file_size:,} bytes ({SHIPPED_WEIGHTS}, "
+        "shipped with the package), on scikit-learn's sample photos:"
+    )
+    for result in photos:
+        top = ", ".join(f"{c['class']} {c['probability']:.0%}" for c in result["top"])
+        print(f"  {result['photo']}: {top}")
     return 0

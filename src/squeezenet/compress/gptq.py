@@ -188,13 +188,12 @@ def gptq_quantize(
     model.eval()
     blocks = _blocks(model, batches[0]) if batches else None
     # Without a chain, the whole model is one block fed the calibration images each time.
-    for block in blocks if blocks is not None else [model]:
-        layers = [
-            m
-            for m in block.modules()
-            if isinstance(m, (nn.Conv2d, nn.Linear)) and names.get(m) in steps
-        ]
-        for layer in tqdm(layers, desc="GPTQ", file=sys.stderr, leave=False, disable=not progress):
+    chain = blocks if blocks is not None else [model]
+    bar = tqdm(total=len(steps), desc="GPTQ", file=sys.stderr, leave=False, disable=not progress)
+    for block in chain:
+        for layer in block.modules():
+            if not isinstance(layer, (nn.Conv2d, nn.Linear)) or names.get(layer) not in steps:
+                continue
             hessian, mean = input_moments(block, layer, batches)
             w = layer.weight
             flat = w.reshape(w.shape[0], -1).cpu()
@@ -204,6 +203,8 @@ def gptq_quantize(
                 # the rounding shifts it by (W - Q) E[x]; the float bias takes that back.
                 layer.bias += ((flat - q) @ mean.cpu()).to(layer.bias.device, layer.bias.dtype)
             w.copy_(q.reshape(w.shape).to(w.device, w.dtype))
+            bar.update(1)
         if blocks is not None:
             batches = [block(x) for x in batches]  # the next block's inputs, computed once
+    bar.close()
     model.train(was_training)
