@@ -12,7 +12,12 @@ from helpers import TINY, tiny_config, write_tree
 from squeezenet import create_model
 from squeezenet.train import fit, resolve_config
 from squeezenet.train.config import FINETUNE_LR
-from squeezenet.train.engine import DeadClassifierWarning, dead_classifier
+from squeezenet.train.engine import (
+    DeadClassifierWarning,
+    NotLearningWarning,
+    dead_classifier,
+    not_learning,
+)
 
 
 def test_lr_default_is_the_fine_tuning_rate_when_starting_from_weights(tmp_path):
@@ -54,3 +59,30 @@ def test_healthy_training_does_not_warn(tmp_path):
         warnings.simplefilter("always")
         fit(tiny_config(tree, tmp_path / "run", epochs=1))
     assert not [w for w in caught if issubclass(w.category, DeadClassifierWarning)]
+
+
+def test_batchnorm_is_on_from_scratch_and_off_when_fine_tuning():
+    assert resolve_config(None, {"data": "d"}).batchnorm is True
+    assert resolve_config(None, {"data": "d", "weights": "w.pth"}).batchnorm is False
+    assert resolve_config(None, {"data": "d", "batchnorm": False}).batchnorm is False
+    assert resolve_config(None, {"data": "d", "recipe": "paper"}).batchnorm is False
+
+
+def test_not_learning_rule():
+    assert not_learning(math.log(10) - 0.01, 10)
+    assert not not_learning(0.9 * math.log(10), 10)
+    assert not not_learning(5.0, 1)
+
+
+def test_training_stuck_at_the_uniform_loss_warns_and_suggests_batchnorm(tmp_path):
+    tree = write_tree(tmp_path / "data")
+    # A learning rate so small that nothing moves: the loss stays at ln 3.
+    cfg = tiny_config(tree, tmp_path / "run", epochs=2, batchnorm=False, lr=1e-9)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(cfg)
+    stuck = [w for w in caught if issubclass(w.category, NotLearningWarning)]
+    assert len(stuck) == 1
+    message = str(stuck[0].message)
+    assert message.startswith("the network is not learning: after epoch 2 the training loss")
+    assert "train with --batchnorm" in message

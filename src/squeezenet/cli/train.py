@@ -29,7 +29,9 @@ _OPTIONS: list[tuple[str, object, str]] = [
         "batchnorm",
         _BOOL,
         "add batch norm after every conv for training; it is folded into the "
-        "convs when the model is saved, so model.pth is a plain SqueezeNet",
+        "convs when the model is saved, so model.pth is a plain SqueezeNet (default: on when "
+        "training from scratch, where a plain SqueezeNet often stalls; off when fine-tuning "
+        "from --weights)",
     ),
     (
         "data",
@@ -63,6 +65,32 @@ _OPTIONS: list[tuple[str, object, str]] = [
         "cutout",
         non_negative_int,
         "in-memory data: zero a random square this many pixels wide (0: off)",
+    ),
+    (
+        "crop_scale",
+        float,
+        "in-memory data: random-resized crops (as torchvision's RandomResizedCrop) covering "
+        "at least this fraction of the image, resized to --image-size, instead of padded "
+        "crops; e.g. 0.35 for photographs",
+    ),
+    (
+        "image_size_start",
+        positive_int,
+        "with --crop-scale: progressive resizing, the training side grows from this to "
+        "--image-size over the first three quarters of the epochs (cheaper early epochs)",
+    ),
+    (
+        "decode_size",
+        positive_int,
+        "in-memory ImageFolder data: side at which training images are held in memory "
+        "(default: --image-size); larger than --image-size with --crop-scale, so crops keep "
+        "detail",
+    ),
+    (
+        "eval_image_size",
+        positive_int,
+        "side of validation/test images (default: --image-size); a little larger than the "
+        "training side suits random-resized-crop training (Touvron et al., 2019)",
     ),
     ("epochs", positive_int, "number of epochs"),
     ("batch_size", positive_int, "images per forward pass, per process"),

@@ -27,7 +27,10 @@ class TrainConfig:
     model: str = "squeezenet_cifar"
     weights: str | None = None  # any source create_model accepts (fine-tuning)
     freeze_features: bool = False  # train only the classifier (conv10)
-    batchnorm: bool = False  # train-time BN after each conv, folded away at the end
+    # Train-time BN after each conv, folded away at the end. None: on when training from
+    # scratch (plain SqueezeNet from scratch often stalls at the uniform-guess loss), off
+    # when fine-tuning from ``weights``.
+    batchnorm: bool | None = None
     model_args: dict = field(default_factory=dict)  # SqueezeNetSpec overrides, e.g. dropout
     # -- data -------------------------------------------------------------------------------
     data: str | None = None  # zip, ImageFolder root (train/, val/), torchvision dir
@@ -42,6 +45,13 @@ class TrainConfig:
     crop_padding: int = 4  # in-memory: random crop from a zero-padded image
     flip: bool = True
     cutout: int = 0  # in-memory: zero a random square this wide (0: off)
+    # In-memory: random-resized crops covering this fraction of the image or more (Inception
+    # crops, as torchvision's RandomResizedCrop), resized to image_size; None: padded crops.
+    crop_scale: float | None = None
+    decode_size: int | None = None  # in-memory ImageFolder: side kept in memory for training
+    # With crop_scale: the training side grows from this to image_size (progressive resizing).
+    image_size_start: int | None = None
+    eval_image_size: int | None = None  # validation/test side (default: image_size)
     # -- optimisation -----------------------------------------------------------------------
     epochs: int = 30
     batch_size: int = 128  # per process
@@ -140,8 +150,16 @@ class TrainConfig:
             raise ValueError(
                 f"distill_temperature must be positive, got {self.distill_temperature}"
             )
+        if self.crop_scale is not None and not 0 < self.crop_scale <= 1:
+            raise ValueError(f"crop_scale must be in (0, 1], got {self.crop_scale}")
+        for name in ("image_size", "image_size_start", "decode_size", "eval_image_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not isinstance(self.cutout, int) or self.cutout < 0:
             raise ValueError(f"cutout must be a non-negative integer, got {self.cutout!r}")
+        if self.batchnorm is None:
+            self.batchnorm = self.weights is None
         if self.lr is None:
             self.lr = DEFAULT_LR if self.weights is None else FINETUNE_LR
         if self.lr <= 0:

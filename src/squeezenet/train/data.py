@@ -10,6 +10,7 @@ evaluation shards with :class:`EvalShard`, which counts every image exactly once
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,37 @@ def random_crop_flip(
     return x
 
 
+def random_resized_crop_flip(
+    x: torch.Tensor, size: int, min_scale: float, flip: bool, gen: torch.Generator
+) -> torch.Tensor:
+    """Per-sample random-resized crops of a uint8 batch ``(N, C, H, W)``, resized to ``size``
+    x ``size`` and randomly mirrored: the Inception-style crop torchvision's
+    ``RandomResizedCrop`` makes (area fraction in ``[min_scale, 1]``, aspect ratio in
+    ``[3/4, 4/3]``), done for the whole batch by one ``grid_sample`` instead of per image.
+
+    Returns float pixels in 0..255 (bilinear), which the normalisation step accepts as it
+    does uint8. A crop wider or taller than the image is clipped to it (torchvision retries
+    instead; the difference is in the rare extreme aspect ratios)."""
+    n, _, h, w = x.shape
+    area = torch.empty(n).uniform_(min_scale, 1.0, generator=gen)
+    log_ratio = torch.empty(n).uniform_(math.log(3 / 4), math.log(4 / 3), generator=gen)
+    ratio = log_ratio.exp()
+    # Crop width and height as fractions of the image's.
+    cw = (area * ratio).sqrt().clamp(max=1.0)
+    ch = (area / ratio).sqrt().clamp(max=1.0)
+    # Crop centre, in grid_sample's [-1, 1] coordinates, anywhere the crop fits.
+    cx = (torch.rand(n, generator=gen) * 2 - 1) * (1 - cw)
+    cy = (torch.rand(n, generator=gen) * 2 - 1) * (1 - ch)
+    sx = cw
+    if flip:
+        sx = torch.where(torch.rand(n, generator=gen) < 0.5, -cw, cw)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2] = sx, cx
+    theta[:, 1, 1], theta[:, 1, 2] = ch, cy
+    grid = F.affine_grid(theta, [n, 3, size, size], align_corners=False)
+    return F.grid_sample(x.float(), grid, mode="bilinear", align_corners=False)
+
+
 def cutout(x: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
     """Zero one ``size`` x ``size`` square per image, centred anywhere in it (clipped at the
     border), as in DeVries & Taylor (2017); one broadcast mask, no Python loop."""
@@ -113,10 +145,14 @@ class TensorBatches:
         crop_padding: int = 0,
         flip: bool = False,
         cutout: int = 0,
+        resized_crop: tuple[list[int], float] | None = None,
         pin_memory: bool = False,
         max_steps: int | None = None,
     ):
         self.images, self.labels = images, labels
+        # (output side of each epoch, minimum area fraction): random-resized crops instead
+        # of padded ones; the side may grow over the epochs (progressive resizing).
+        self.resized_crop = resized_crop
         self.batch_size, self.train = batch_size, train
         self.crop_padding, self.flip, self.pin_memory = crop_padding, flip, pin_memory
         self.cutout = cutout
@@ -146,7 +182,13 @@ class TensorBatches:
         for step in range(len(self)):
             idx = index[step * self.batch_size : (step + 1) * self.batch_size]
             x, y = self.images[idx], self.labels[idx]
-            if self.train:
+            if self.train and self.resized_crop is not None:
+                sizes, min_scale = self.resized_crop
+                size = sizes[min(self.epoch, len(sizes) - 1)]
+                x = random_resized_crop_flip(x, size, min_scale, self.flip, gen)
+                if self.cutout:
+                    x = cutout(x, self.cutout, gen)
+            elif self.train:
                 x = random_crop_flip(x, self.crop_padding, self.flip, gen)
                 if self.cutout:
                     x = cutout(x, self.cutout, gen)
@@ -257,6 +299,21 @@ class DataBundle:
         return len(self.classes)
 
 
+def progressive_sizes(start: int | None, end: int, epochs: int, step: int = 16) -> list[int]:
+    """Training side of each epoch for progressive resizing (as in FFCV's ResNet recipes and
+    fast.ai's): linear from ``start`` to ``end`` over the first three quarters of the epochs,
+    rounded down to a multiple of ``step``, then ``end``. Early low-resolution epochs cost
+    less; the last ones train at the final side."""
+    if start is None or start >= end:
+        return [end] * epochs
+    ramp = max(1, round(0.75 * (epochs - 1)))
+    sizes = []
+    for e in range(epochs):
+        side = start + (end - start) * min(1.0, e / ramp)
+        sizes.append(end if e >= ramp else max(start, int(side) // step * step))
+    return sizes
+
+
 def holdout(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Split ``range(n)`` into (train, held-out) indices, reproducibly."""
     if fraction <= 0:
@@ -276,16 +333,25 @@ def build_data(cfg, *, rank: int, world_size: int, image_size: int, pin_memory: 
     path = Path(cfg.data)
     fmt = detect_format(path) if cfg.data_format == "auto" else cfg.data_format
     in_memory = cfg.in_memory
+    # With random-resized crops, the training images are kept at decode_size and cropped
+    # and resized to image_size batch by batch; validation is decoded at its own size.
+    decode_size = cfg.decode_size or image_size
+    eval_size = cfg.eval_image_size or image_size
     if in_memory == "auto":
         in_memory = "yes"
         if fmt == "imagefolder":
             n = len(scan_folder(path / "train").samples)
-            in_memory = "yes" if n * 3 * image_size**2 <= IN_MEMORY_LIMIT else "no"
+            in_memory = "yes" if n * 3 * decode_size**2 <= IN_MEMORY_LIMIT else "no"
     common = dict(rank=rank, world_size=world_size, seed=cfg.seed)
     if in_memory == "yes":
-        size = image_size if fmt == "imagefolder" else None
+        folder = fmt == "imagefolder"
         ds = load_decoded(
-            path, fmt, image_size=size, strict=cfg.strict_data, progress=cfg.progress and rank == 0
+            path,
+            fmt,
+            image_size=decode_size if folder else None,
+            eval_size=eval_size if folder else None,
+            strict=cfg.strict_data,
+            progress=cfg.progress and rank == 0,
         )
         train = ds.splits["train"]
         if len(train) == 0:
@@ -299,6 +365,11 @@ def build_data(cfg, *, rank: int, world_size: int, image_size: int, pin_memory: 
             va_x, va_y = train.images[held], train.labels[held]
             val_source = f"{len(held)} images held out of train"
         size = tr_x.shape[-1]
+        resized_crop = None
+        if cfg.crop_scale is not None:
+            size = cfg.image_size or size
+            sizes = progressive_sizes(cfg.image_size_start, size, cfg.epochs)
+            resized_crop = (sizes, cfg.crop_scale)
         mk = lambda x, y, train, bs: TensorBatches(  # noqa: E731
             x,
             y,
@@ -307,6 +378,7 @@ def build_data(cfg, *, rank: int, world_size: int, image_size: int, pin_memory: 
             crop_padding=cfg.crop_padding,
             flip=cfg.flip,
             cutout=cfg.cutout,
+            resized_crop=resized_crop if train else None,
             pin_memory=pin_memory,
             max_steps=cfg.max_steps_per_epoch if train else None,
             **common,

@@ -246,15 +246,18 @@ def folder_classes(root: Path) -> list[str]:
     return classes
 
 
-def _decode_folder(root: Path, size: int | None, progress: bool) -> DecodedDataset:
+def _decode_folder(
+    root: Path, size: int | None, progress: bool, eval_size: int | None = None
+) -> DecodedDataset:
     classes = folder_classes(root / "train")
     splits = {"train": _decode_folder_split(root / "train", classes, size, progress)}
+    eval_size = eval_size or size
     for name in ("val", "test"):
         if (root / name).is_dir():
             extra = sorted(set(folder_classes(root / name)) - set(classes))
             if extra:
                 raise DatasetError(f"{root / name}: classes not in train/: {extra[:5]}")
-            splits[name] = _decode_folder_split(root / name, classes, size, progress)
+            splits[name] = _decode_folder_split(root / name, classes, eval_size, progress)
     return DecodedDataset(classes, splits, str(root))
 
 
@@ -331,20 +334,24 @@ def load_decoded(
     strict: bool = False,
     use_cache: bool = True,
     progress: bool = True,
+    eval_size: int | None = None,
 ) -> DecodedDataset:
-    """Decode the dataset at ``path`` (or load it from the cache)."""
+    """Decode the dataset at ``path`` (or load it from the cache). An ImageFolder tree's
+    images are resized to ``image_size`` (train) and ``eval_size`` (val, test; default
+    ``image_size``)."""
     path = Path(path)
     fmt = detect_format(path) if fmt == "auto" else fmt
     decoders = {
         "cifar10-zip": lambda: _decode_zip(path, image_size, progress),
-        "imagefolder": lambda: _decode_folder(path, image_size, progress),
+        "imagefolder": lambda: _decode_folder(path, image_size, progress, eval_size),
         "torchvision-cifar10": lambda: _decode_torchvision(path),
     }
     if fmt not in decoders:
         raise DatasetError(f"unknown data format {fmt!r}; choose from {sorted(decoders)}")
     if not path.exists():
         raise DatasetError(f"{path}: no such file or directory")
-    cache = cache_dir() / f"{fmt}-{_source_key(path, f'{fmt}:{image_size}')}.pt"
+    sizes = f"{image_size}" if eval_size in (None, image_size) else f"{image_size}/{eval_size}"
+    cache = cache_dir() / f"{fmt}-{_source_key(path, f'{fmt}:{sizes}')}.pt"
     if use_cache and cache.is_file():
         try:
             ds = _from_cache(torch.load(cache, map_location="cpu", weights_only=True))

@@ -23,12 +23,15 @@ from .data import DataBundle, build_data
 from .engine import (
     DeadClassifierWarning,
     NormalizeBatch,
+    NotLearningWarning,
     Teacher,
     TrainingDiverged,
     dead_classifier,
     dead_classifier_message,
     evaluate,
     first_inputs,
+    not_learning,
+    not_learning_message,
     train_one_epoch,
 )
 from .logs import RunLog
@@ -184,7 +187,7 @@ class _Run:
     start_epoch: int = 0
     best: dict = field(default_factory=lambda: {"top1": -1.0, "epoch": 0})
     history: list = field(default_factory=list)
-    warned_dead: bool = False  # the dead-classifier warning is given once per run
+    warned_dead: bool = False  # a stalled-training warning is given once per run
 
     @property
     def out(self) -> Path:
@@ -339,10 +342,7 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
     )
     if cfg.tta:
         metrics["val_tta_top1"] = val["tta_top1"]
-    if run.info.is_main and not run.warned_dead and dead_classifier(val, run.data.num_classes):
-        run.warned_dead = True
-        message = dead_classifier_message(val, run.data.num_classes, epoch + 1, cfg.lr)
-        warnings.warn(message, DeadClassifierWarning, stacklevel=2)
+    _warn_if_stalled(run, val, metrics, epoch)
     # With tta, the checkpoint is chosen by what will be reported: mirrored-mean top-1.
     selected = val["tta_top1"] if cfg.tta else val["top1"]
     # A pruned run only selects among epochs at its final density.
@@ -379,6 +379,24 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
             cfg,
         )
     return metrics
+
+
+def _warn_if_stalled(run: _Run, val: dict, metrics: dict, epoch: int) -> None:
+    """Warn once per run about a dead classifier (validation) or a training loss stuck at
+    the uniform guess (from the second epoch, or the only one)."""
+    cfg, classes = run.cfg, run.data.num_classes
+    if not run.info.is_main or run.warned_dead:
+        return
+    if dead_classifier(val, classes):
+        run.warned_dead = True
+        message = dead_classifier_message(val, classes, epoch + 1, cfg.lr)
+        warnings.warn(message, DeadClassifierWarning, stacklevel=3)
+    elif (epoch >= 1 or cfg.epochs == 1) and not_learning(metrics["train_loss"], classes):
+        run.warned_dead = True
+        message = not_learning_message(
+            metrics["train_loss"], classes, epoch + 1, cfg.lr, bool(cfg.batchnorm)
+        )
+        warnings.warn(message, NotLearningWarning, stacklevel=3)
 
 
 def _finish(run: _Run, minutes: float, extra: dict) -> dict:
