@@ -14,8 +14,9 @@ _OPTIONS: list[tuple[str, object, str]] = [
     (
         "recipe",
         str,
-        "named recipe to start from: 'paper' (the paper's ImageNet solver) or "
-        "'cifar10-fast' (CIFAR-10 on a CPU in under 30 minutes)",
+        "named recipe to start from: 'paper' (the paper's ImageNet solver), "
+        "'cifar10-fast' (CIFAR-10 on a CPU in under 30 minutes) or 'imagenette' (a folder "
+        "of full-size photographs, such as Imagenette2, on a CPU)",
     ),
     ("model", str, "registered model name (see `squeezenet summary`)"),
     (

@@ -188,6 +188,7 @@ class _Run:
     best: dict = field(default_factory=lambda: {"top1": -1.0, "epoch": 0})
     history: list = field(default_factory=list)
     warned_dead: bool = False  # a stalled-training warning is given once per run
+    started: float = field(default_factory=time.perf_counter)  # for the run's ETA
 
     @property
     def out(self) -> Path:
@@ -196,7 +197,7 @@ class _Run:
 
 def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_end) -> dict:
     run = _start(cfg, info, device)
-    start_time = time.perf_counter()
+    start_time = run.started = time.perf_counter()
     for epoch in range(run.start_epoch, cfg.epochs):
         metrics = _train_epoch(run, epoch)
         dist.barrier()
@@ -375,10 +376,19 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
         _say(
             f"epoch {epoch + 1}/{cfg.epochs}: loss {metrics['train_loss']:.4f} "
             f"train {metrics['train_top1']:.2%} val {val['top1']:.2%} "
-            f"({metrics['images_per_s']:.0f} img/s)",
+            f"({metrics['images_per_s']:.0f} img/s{_eta(run, epoch)})",
             cfg,
         )
     return metrics
+
+
+def _eta(run: _Run, epoch: int) -> str:
+    """``, about N min left`` from the mean time of this session's epochs so far."""
+    left = run.cfg.epochs - epoch - 1
+    if left <= 0:
+        return ""
+    per_epoch = (time.perf_counter() - run.started) / (epoch + 1 - run.start_epoch)
+    return f", about {left * per_epoch / 60:.1f} min left"
 
 
 def _warn_if_stalled(run: _Run, val: dict, metrics: dict, epoch: int) -> None:
