@@ -1,7 +1,9 @@
 """Process-group setup for ``torchrun`` (DDP): gloo on CPU, NCCL on CUDA.
 
 torchrun sets ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``; a plain ``python -m squeezenet
-train`` has none of them and runs as a single process with the same code path.
+train`` has none of them and runs as a single process with the same code path. Under
+``torchrun --max-restarts N`` it also sets ``TORCHELASTIC_RESTART_COUNT``, which the trainer
+reads to resume a restarted job from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -89,6 +91,37 @@ def sync_buffers(module: torch.nn.Module) -> None:
         return
     for buffer in module.buffers():
         dist.broadcast(buffer, src=0)
+
+
+def restart_count() -> int:
+    """How many times torchrun's elastic agent has restarted this node's workers (0 outside
+    torchrun). Agents count separately: a node whose workers did not fail restarts with a
+    count of 0 when another node's failure restarts the job, so callers combine it over ranks
+    (:func:`broadcast_flag`)."""
+    try:
+        return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+    except ValueError:
+        return 0
+
+
+def broadcast_bytes(payload: bytes | None, device: torch.device) -> bytes | None:
+    """Rank 0's ``payload`` (a file's contents, or None) on every rank; the other ranks'
+    arguments are ignored. Lets every rank read a file only rank 0's machine holds."""
+    if not dist.is_initialized():
+        return payload
+    # Length first (-1: none), then the bytes, so the receivers can size their buffer.
+    size = torch.tensor([-1 if payload is None else len(payload)], dtype=torch.int64, device=device)
+    dist.broadcast(size, src=0)
+    n = int(size.item())
+    if n <= 0:  # torch.frombuffer refuses an empty buffer
+        return None if n < 0 else b""
+    if dist.get_rank() == 0:
+        assert payload is not None
+        buffer = torch.frombuffer(bytearray(payload), dtype=torch.uint8).to(device)
+    else:
+        buffer = torch.empty(n, dtype=torch.uint8, device=device)
+    dist.broadcast(buffer, src=0)
+    return payload if dist.get_rank() == 0 else buffer.cpu().numpy().tobytes()
 
 
 def world_size() -> int:
