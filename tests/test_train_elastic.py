@@ -8,7 +8,15 @@ import os
 import pytest
 import torch
 
-from helpers import TINY, run_together, subprocess_env, tiny_config, torchrun_command, write_tree
+from helpers import (
+    TINY,
+    free_port,
+    run_together,
+    subprocess_env,
+    tiny_config,
+    torchrun_command,
+    write_tree,
+)
 from squeezenet.train import fit
 from squeezenet.train.checkpoint import config_differences, load_checkpoint
 
@@ -113,33 +121,74 @@ def _train_args(tree, out) -> list[str]:
 def test_a_worker_killed_mid_epoch_restarts_and_ends_as_an_uninterrupted_run(tree, tmp_path):
     """torchrun --max-restarts 1: rank 1 dies in the middle of epoch 2 on the first attempt;
     the restarted job resumes from epoch 1's checkpoint by itself and ends bit for bit where a
-    run that was never interrupted ends (dropout, shuffling, augmentation, momentum)."""
+    run that was never interrupted ends (dropout, shuffling, augmentation, momentum).
+
+    Once on one machine (2 processes), once on two (1 process each, as docs/training.md
+    launches them, each with an output folder of its own): there rank 1's machine never holds
+    last.pt, and its agent alone counts the restart."""
     env = subprocess_env(SQUEEZENET_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
-    straight = torchrun_command(
-        "--standalone", "--nproc-per-node", "2", TORCHRUN_TRAIN, *_train_args(tree, tmp_path / "a")
-    )
+    kill = {"SQUEEZENET_TEST_KILL": "1:1:1"}
+    one_machine = ["--standalone", "--nproc-per-node", "2", TORCHRUN_TRAIN]
+    straight = torchrun_command(*one_machine, *_train_args(tree, tmp_path / "a"))
     killed = torchrun_command(
-        "--standalone", "--nproc-per-node", "2", "--max-restarts", "1",
-        TORCHRUN_TRAIN, *_train_args(tree, tmp_path / "b"),
-    )  # fmt: skip
-    # Two independent jobs, side by side; only the second is told to kill a worker.
-    (code_a, log_a), (code_b, log_b) = run_together(
-        [straight, killed],
-        [env, {**env, "SQUEEZENET_TEST_KILL": "1:1:1"}],
-        tmp_path / "logs",
-        timeout=420,
+        "--max-restarts", "1", *one_machine, *_train_args(tree, tmp_path / "b")
     )
-    assert code_a == 0, log_a[-3000:]
-    assert code_b == 0, log_b[-3000:]
-    assert "test: rank 1 dies in epoch 2" in log_b
-    assert f"resuming from {tmp_path / 'b' / 'last.pt'} (epoch 1/3 done)" in log_b
+    endpoint = f"127.0.0.1:{free_port()}"
+    machines = [
+        torchrun_command(
+            "--nnodes",
+            "2",
+            "--nproc-per-node",
+            "1",
+            "--rdzv-backend",
+            "c10d",
+            "--rdzv-endpoint",
+            endpoint,
+            "--rdzv-id",
+            "killed",
+            "--max-restarts",
+            "1",
+            TORCHRUN_TRAIN,
+            *_train_args(tree, tmp_path / f"node{n}"),
+        )  # fmt: skip
+        for n in range(2)
+    ]
+    two_machines_env = {
+        **env,
+        **kill,
+        "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1",
+        "SQUEEZENET_TEST_DUMP": str(tmp_path),
+    }
+    # Three independent jobs side by side; only the first runs uninterrupted.
+    results = run_together(
+        [straight, killed, *machines],
+        [env, {**env, **kill}, two_machines_env, two_machines_env],
+        tmp_path / "logs",
+        timeout=480,
+    )
+    for code, log in results:
+        assert code == 0, log[-3000:]
+    log_a, log_b, log_nodes = results[0][1], results[1][1], results[2][1] + results[3][1]
     assert "resuming" not in log_a
-    for name in ("model.pth", "last.pt"):
-        a = torch.load(tmp_path / "a" / name, weights_only=True)
-        b = torch.load(tmp_path / "b" / name, weights_only=True)
-        a, b = (a["model"], b["model"]) if name == "last.pt" else (a, b)
-        assert a.keys() == b.keys()
-        for k in a:
-            assert torch.equal(a[k], b[k]), (name, k)
-    assert load_checkpoint(tmp_path / "b" / "last.pt")["epoch"] == 3
-    assert len((tmp_path / "b" / "metrics.csv").read_text().splitlines()) == 4
+    for log in (log_b, log_nodes):
+        assert log.count("test: rank 1 dies in epoch 2") == 1
+    assert f"resuming from {tmp_path / 'b' / 'last.pt'} (epoch 1/3 done)" in log_b
+    # Rank 0 and its files stay on one machine; the other never had an output folder.
+    written = [tmp_path / f"node{n}" for n in range(2) if (tmp_path / f"node{n}").exists()]
+    assert len(written) == 1, written
+    assert f"resuming from {written[0] / 'last.pt'} (epoch 1/3 done)" in log_nodes
+    for run in (tmp_path / "b", written[0]):
+        for name in ("model.pth", "last.pt"):
+            a = torch.load(tmp_path / "a" / name, weights_only=True)
+            b = torch.load(run / name, weights_only=True)
+            a, b = (a["model"], b["model"]) if name == "last.pt" else (a, b)
+            assert a.keys() == b.keys()
+            for k in a:
+                assert torch.equal(a[k], b[k]), (run, name, k)
+        assert load_checkpoint(run / "last.pt")["epoch"] == 3
+        assert len((run / "metrics.csv").read_text().splitlines()) == 4
+    # Rank 1 resumed the optimizer's momentum too (DDP would resynchronise only the
+    # weights): both ranks end with the same final weights.
+    r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    assert all(torch.equal(r0[k], r1[k]) for k in r0)
