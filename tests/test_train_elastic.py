@@ -173,6 +173,9 @@ def test_a_worker_killed_mid_epoch_restarts_and_ends_as_an_uninterrupted_run(tre
     for log in (log_b, log_nodes):
         assert log.count("test: rank 1 dies in epoch 2") == 1
     assert f"resuming from {tmp_path / 'b' / 'last.pt'} (epoch 1/3 done)" in log_b
+    # The restart trained epochs 2 and 3 only, not the saved epoch 1 again.
+    for log in (log_b, log_nodes):
+        assert [log.count(f"epoch {e}/3:") for e in (1, 2, 3)] == [1, 1, 1]
     # Rank 0 and its files stay on one machine; the other never had an output folder.
     written = [tmp_path / f"node{n}" for n in range(2) if (tmp_path / f"node{n}").exists()]
     assert len(written) == 1, written

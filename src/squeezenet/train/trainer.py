@@ -320,12 +320,15 @@ def _checkpoint_to_resume(cfg: TrainConfig, info: dist.DistInfo, device: torch.d
             _say("train: restarted by torchrun before the first checkpoint; epoch 1 again", cfg)
         return None
     ckpt = parse_checkpoint(payload, path)
-    differences = config_differences(ckpt.get("config") or {}, cfg.to_dict())
-    if differences:
+    # Rank 0 judges, with its own settings: another machine may name the same data by
+    # another path. Every rank stops alike, so none waits for the others.
+    saved = ckpt.get("config") or {}
+    differences = config_differences(saved, cfg.to_dict()) if info.is_main else []
+    if dist.broadcast_flag(bool(differences), device):
+        found = f" ({'; '.join(differences)})" if differences else " (as rank 0 found)"
         raise ValueError(
-            f"{path} is the checkpoint of a differently configured run "
-            f"({'; '.join(differences)}); resume it with its own settings, or train into "
-            "another --output"
+            f"{path} is the checkpoint of a differently configured run{found}; resume it "
+            "with its own settings, or train into another --output"
         )
     if restarted and not cfg.resume and info.is_main:
         _say(
