@@ -115,6 +115,7 @@ def test_torchrun_cli_two_processes(tmp_path):
     assert len((out / "metrics.csv").read_text().splitlines()) == 2
 
 
+@pytest.mark.slow
 def test_two_nodes_on_localhost_end_with_identical_weights(tmp_path):
     """The documented multi-node launch, with 127.0.0.1 standing in for the first machine:
     two torchrun agents of one process each meet at a c10d rendezvous and train together."""
