@@ -52,9 +52,8 @@ def torchrun_command(*args: str) -> list[str]:
 
 def run_together(commands, envs, logs: Path, timeout: float) -> list[tuple[int, str]]:
     """Start ``commands`` (each with its environment in ``envs``) at once, as several
-    machines would, wait for all of them, and
-    return each one's exit status and output (stdout and stderr, through files so that no
-    pipe fills up).
+    machines would, wait for all of them, and return each one's exit status and output
+    (stdout and stderr, through files so that no pipe fills up).
 
     On a timeout, or any other failure here, each command still running and its child
     processes get SIGTERM (a torchrun agent then stops its workers), and SIGKILL 20 s later:
@@ -73,6 +72,12 @@ def run_together(commands, envs, logs: Path, timeout: float) -> list[tuple[int, 
         deadline = time.monotonic() + timeout
         for proc in procs:
             proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+    except subprocess.TimeoutExpired:
+        _stop(procs)
+        tails = "\n".join(
+            f"--- {o.name}:\n{o.read_text(encoding='utf-8')[-1500:]}" for o in outputs
+        )
+        raise AssertionError(f"still running after {timeout} s; stopped\n{tails}") from None
     finally:
         _stop(procs)
     return [(p.returncode, o.read_text(encoding="utf-8")) for p, o in zip(procs, outputs)]
