@@ -94,7 +94,8 @@ def _attempt_store() -> dist.Store | None:
     The agent keeps one store for every attempt of a job, and torch does not set the
     attempts' keys apart, so after a restart the previous attempt's process-group keys (each
     rank's address) are still there: a restarted rank can read its peer's old address before
-    the peer rewrites it, and fail to connect to the dead process. Within one machine the
+    the peer rewrites it, and fail to connect to the dead process (pytorch/pytorch#135712;
+    seen with gloo on one machine). Within one machine the
     agent's restart count names the attempt for every rank, so it becomes the prefix. Across
     machines the agents count separately (no common prefix), which is why docs/training.md
     asks multi-machine jobs with restarts for ``TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1`` (a new
