@@ -4,7 +4,11 @@ reference data, a tiny trainable SqueezeNet and an image tree it can learn."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +33,94 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """This environment for a child Python process, with the squeezenet package these tests
+    import (a checkout's ``src/`` or the installed one) first on its path, and ``extra``."""
+    import squeezenet
+
+    package_root = str(Path(squeezenet.__file__).resolve().parents[1])
+    path = [package_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path), **extra}
+
+
+def torchrun_command(*args: str) -> list[str]:
+    """``torchrun <args>`` through this Python (the ``torchrun`` script may not be on PATH)."""
+    return [sys.executable, "-m", "torch.distributed.run", *map(str, args)]
+
+
+def run_together(commands, envs, logs: Path, timeout: float) -> list[tuple[int, str]]:
+    """Start ``commands`` (each with its environment in ``envs``) at once, as several
+    machines would, wait for all of them, and return each one's exit status and output
+    (stdout and stderr, through files so that no pipe fills up).
+
+    On a timeout, or any other failure here, each command still running and its child
+    processes get SIGTERM (a torchrun agent then stops its workers), and SIGKILL 20 s later:
+    no process outlives the test, whatever the outcome."""
+    logs.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen] = []
+    outputs = [logs / f"launch{i}.log" for i in range(len(commands))]
+    try:
+        for cmd, env, output in zip(commands, envs, outputs):
+            with open(output, "w", encoding="utf-8") as f:
+                procs.append(
+                    subprocess.Popen(
+                        cmd, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True
+                    )
+                )
+        deadline = time.monotonic() + timeout
+        for proc in procs:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+    except subprocess.TimeoutExpired:
+        _stop(procs)
+        tails = "\n".join(
+            f"--- {o.name}:\n{o.read_text(encoding='utf-8')[-1500:]}" for o in outputs
+        )
+        raise AssertionError(f"still running after {timeout} s; stopped\n{tails}") from None
+    finally:
+        _stop(procs)
+    return [(p.returncode, o.read_text(encoding="utf-8")) for p, o in zip(procs, outputs)]
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    running = [p for p in procs if p.poll() is None]
+    # torchrun starts each worker in a session of its own, so they are found by parentage.
+    family = {p.pid: [p.pid, *_descendants(p.pid)] for p in running}
+    for p in running:
+        _signal(family[p.pid], signal.SIGTERM)
+    for p in running:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            _signal(family[p.pid], signal.SIGKILL)
+            p.wait()
+
+
+def _descendants(pid: int) -> list[int]:
+    """Child processes of ``pid``, recursively (Linux /proc; none found elsewhere)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (name) state ppid ...": the name may hold spaces, so split after its ")".
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        parents.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+def _signal(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 TINY = {

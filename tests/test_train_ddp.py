@@ -10,7 +10,17 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from helpers import TINY, free_port, tiny_config, write_tree
+from helpers import (
+    TINY,
+    free_port,
+    run_together,
+    subprocess_env,
+    tiny_config,
+    torchrun_command,
+    write_tree,
+)
+
+TORCHRUN_TRAIN = os.path.join(os.path.dirname(__file__), "torchrun_train.py")
 
 
 def _worker(rank: int, world: int, port: int, tree: str, out: str, dump: str) -> None:
@@ -103,3 +113,69 @@ def test_torchrun_cli_two_processes(tmp_path):
     assert "2 process(es)" in proc.stdout + proc.stderr
     assert (out / "model.pth").is_file()
     assert len((out / "metrics.csv").read_text().splitlines()) == 2
+
+
+@pytest.mark.slow
+def test_two_nodes_on_localhost_end_with_identical_weights(tmp_path):
+    """The documented multi-node launch, with 127.0.0.1 standing in for the first machine:
+    two torchrun agents of one process each meet at a c10d rendezvous and train together."""
+    tree = write_tree(tmp_path / "data")
+    env = subprocess_env(
+        SQUEEZENET_CACHE=str(tmp_path / "cache"),
+        SQUEEZENET_TEST_DUMP=str(tmp_path),
+        OMP_NUM_THREADS="1",
+    )
+    endpoint = f"127.0.0.1:{free_port()}"
+    train = [
+        "--data", str(tree), "--model", "squeezenet_cifar", "--image-size", "16",
+        "--epochs", "2", "--batch-size", "4", "--max-steps-per-epoch", "3", "--lr", "0.05",
+        "--select", "last", "--amp", "off", "--threads", "1", "--deterministic",
+        "--no-progress", "--no-tensorboard", "--no-plot",
+    ]  # fmt: skip
+    for k, v in TINY.items():
+        train += ["--model-arg", f"{k}={v}"]
+    # Each machine has its own output folder here, as it would without a shared filesystem.
+    nodes = [
+        torchrun_command(
+            "--nnodes",
+            "2",
+            "--nproc-per-node",
+            "1",
+            "--rdzv-backend",
+            "c10d",
+            "--rdzv-endpoint",
+            endpoint,
+            "--rdzv-id",
+            "two-nodes",
+            "--max-restarts",
+            "0",
+            TORCHRUN_TRAIN,
+            *train,
+            "--output",
+            str(tmp_path / f"node{n}"),
+        )  # fmt: skip
+        for n in range(2)
+    ]
+    results = run_together(nodes, [env, env], tmp_path / "logs", timeout=240)
+    for code, output in results:
+        assert code == 0, output[-3000:]
+    assert "2 process(es)" in results[0][1] + results[1][1]
+    r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    assert r0.keys() == r1.keys()
+    for k in r0:
+        assert torch.equal(r0[k], r1[k]), k
+    # Only global rank 0 writes, on whichever machine it landed: one output folder holds the
+    # run, the other was never created.
+    written = [tmp_path / f"node{n}" for n in range(2) if (tmp_path / f"node{n}").exists()]
+    assert len(written) == 1, written
+    assert len((written[0] / "metrics.csv").read_text().splitlines()) == 3
+    # model.pth (select: last, no batch norm to fold) is the weights both ranks hold.
+    saved = torch.load(written[0] / "model.pth", weights_only=True)
+    assert all(torch.equal(saved[k], r0[k]) for k in r0)
+    # Training happened: the weights moved away from the seed's initialisation.
+    torch.manual_seed(0)
+    from squeezenet import create_model
+
+    init = create_model("squeezenet_cifar", num_classes=3, **TINY).state_dict()
+    assert not torch.equal(init["features.0.weight"], r0["features.0.weight"])

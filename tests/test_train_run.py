@@ -90,6 +90,30 @@ def test_resume_is_bit_exact(tree, tmp_path):
     assert len(rows) == 4  # one row per epoch, across the interruption
 
 
+def test_streamed_resume_is_bit_exact_with_worker_processes(tree, tmp_path):
+    """Streamed images are augmented from a seed per (seed, epoch, image), not by the RNG of
+    the DataLoader worker that decodes them: resuming (which starts new workers) and the
+    number of workers change nothing."""
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_two(epoch, metrics):
+        if epoch == 1:
+            raise Interrupt
+
+    streamed = dict(in_memory="no", workers=1)
+    straight = fit(tiny_config(tree, tmp_path / "a", **streamed))["model"].state_dict()
+    with pytest.raises(Interrupt):
+        fit(tiny_config(tree, tmp_path / "b", **streamed), on_epoch_end=stop_after_two)
+    resumed = fit(tiny_config(tree, tmp_path / "b", resume=True, **streamed))
+    in_process = fit(tiny_config(tree, tmp_path / "c", in_memory="no", workers=0))
+    for other in (resumed["model"].state_dict(), in_process["model"].state_dict()):
+        assert other.keys() == straight.keys()
+        for k in straight:
+            assert torch.equal(other[k], straight[k]), k
+
+
 def test_resume_without_checkpoint_is_a_clear_error(tree, tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):
         fit(tiny_config(tree, tmp_path / "none", resume=True))

@@ -172,7 +172,9 @@ _OPTIONS: list[tuple[str, object, str]] = [
     (
         "resume",
         _BOOL,
-        "continue from <output>/last.pt (model, optimizer, schedule, scaler, epoch, RNG state)",
+        "continue from <output>/last.pt (model, optimizer, schedule, scaler, epoch, RNG "
+        "state); refused if it was written with different settings. Under torchrun "
+        "--max-restarts a restarted run resumes by itself",
     ),
     ("seed", int, "random seed (data order, augmentation, initialisation)"),
     ("deterministic", _BOOL, "use deterministic algorithms only"),
@@ -217,7 +219,8 @@ def register(sub, formatter) -> None:
         description="Train or fine-tune. Settings come from --recipe, then --config (YAML), "
         "then the flags below (a flag given overrides the file). The resolved settings are "
         "saved as <output>/config.yaml. Distributed: `torchrun --nproc-per-node N -m squeezenet "
-        "train ...` (gloo on CPU, NCCL on CUDA); only rank 0 logs and writes.",
+        "train ...` (gloo on CPU, NCCL on CUDA; several machines: --nnodes, --rdzv-backend "
+        "c10d, --rdzv-endpoint HOST:PORT); only rank 0 logs and writes.",
         argument_default=None,
     )
     p.add_argument(

@@ -3,6 +3,7 @@ unpickling arbitrary objects (``torch.load(..., weights_only=True)``)."""
 
 from __future__ import annotations
 
+import io
 import os
 import random
 from pathlib import Path
@@ -88,8 +89,15 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no checkpoint to resume from")
+    return parse_checkpoint(path.read_bytes(), path)
+
+
+def parse_checkpoint(data: bytes, path: str | os.PathLike) -> dict:
+    """A training checkpoint from the bytes of the file ``path`` (named in errors): how ranks
+    on other machines read the ``last.pt`` that rank 0 sends them."""
+    path = Path(path)
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - truncated zip, pickle refusing a global, ...
         raise ValueError(f"{path}: not a readable training checkpoint ({e})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
@@ -100,3 +108,47 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
             f"library understands ({VERSION})"
         )
     return ckpt
+
+
+# Settings that change how a run is carried out but not what it computes: resuming with
+# different values continues the same run (another machine, more threads, no progress bar).
+# Every other setting, including ones added later, must match the checkpoint's.
+RUN_ONLY_SETTINGS = frozenset(
+    {
+        "output",
+        "resume",
+        "recipe",  # its values are compared one by one
+        "device",
+        "compile",
+        "threads",
+        "workers",
+        "channels_last",
+        "deterministic",
+        "strict_data",
+        "eval_test",
+        "progress",
+        "tensorboard",
+        "plot",
+    }
+)
+
+
+def config_differences(saved: dict, current: dict) -> list[str]:
+    """``name: saved -> current`` for each setting that changes what a run computes and
+    differs between a checkpoint's configuration and this run's. A setting the checkpoint
+    does not record (written by an older version) is not compared."""
+    return [
+        f"{name}: {saved[name]!r} -> {value!r}"
+        for name, value in current.items()
+        if name not in RUN_ONLY_SETTINGS
+        and name in saved
+        and _comparable(saved[name]) != _comparable(value)
+    ]
+
+
+def _comparable(x):
+    """Tuples as lists, inside mappings too: (0.5, 0.5) from Python and [0.5, 0.5] from YAML
+    are the same setting."""
+    if isinstance(x, dict):
+        return {k: _comparable(v) for k, v in x.items()}
+    return [_comparable(v) for v in x] if isinstance(x, (tuple, list)) else x

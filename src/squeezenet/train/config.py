@@ -85,7 +85,7 @@ class TrainConfig:
     # -- run --------------------------------------------------------------------------------
     recipe: str | None = None
     output: str = "runs/train"  # the run directory
-    resume: bool = False  # continue from <output>/last.pt
+    resume: bool = False  # continue from <output>/last.pt (automatic after a torchrun restart)
     seed: int = 0
     deterministic: bool = False
     eval_test: bool = True  # score the best checkpoint on the test split at the end

@@ -197,13 +197,36 @@ class TensorBatches:
             yield x, y
 
 
-class _StreamedImages(torch.utils.data.Dataset):
-    """Decode-on-access uint8 tensors for trees too large to hold in memory."""
+class _EpochIndices(torch.utils.data.Sampler):
+    """The training sampler's indices, each with the epoch it is drawn in, so that the
+    dataset can seed an image's augmentation from (seed, epoch, index)."""
 
-    def __init__(self, images: LabelledImages, size: int, train: bool, strict: bool):
+    def __init__(self, sampler: DistributedSampler) -> None:
+        self.sampler, self.epoch = sampler, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self):
+        return ((i, self.epoch) for i in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
+class _StreamedImages(torch.utils.data.Dataset):
+    """Decode-on-access uint8 tensors for trees too large to hold in memory.
+
+    Training crops and flips are drawn from a seed of their own per (seed, epoch, image), not
+    from the RNG of whichever worker process decodes the image: an epoch's augmentation is
+    the same for any number of workers, and a run resumed at an epoch boundary (whose
+    persistent workers start afresh) sees what an uninterrupted run sees."""
+
+    def __init__(self, images: LabelledImages, size: int, train: bool, strict: bool, seed: int):
         from torchvision import transforms as T
 
-        self.images, self.strict = images, strict
+        self.images, self.strict, self.train, self.seed = images, strict, train, seed
         self.transform = (
             T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip()])
             if train
@@ -213,9 +236,10 @@ class _StreamedImages(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, item):
         from torchvision.transforms.functional import pil_to_tensor
 
+        i, epoch = item if self.train else (item, 0)
         path, label = self.images.samples[i]
         try:
             image = load_image(path)
@@ -224,7 +248,13 @@ class _StreamedImages(torch.utils.data.Dataset):
                 raise ImageError(f"{e} (--strict-data)") from None
             warnings.warn(f"skipped corrupt image {e}", CorruptImageWarning, stacklevel=2)
             return None
-        return pil_to_tensor(self.transform(image)), label
+        if not self.train:
+            return pil_to_tensor(self.transform(image)), label
+        # torchvision's random transforms draw from the global RNG; fork it, so that without
+        # worker processes the training loop's RNG (dropout) is left as it was.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + i)
+            return pil_to_tensor(self.transform(image)), label
 
 
 def _collate_skipping(batch):
@@ -252,14 +282,17 @@ class StreamedBatches:
         strict: bool,
         max_steps: int | None = None,
     ):
-        dataset = _StreamedImages(images, size, train, strict)
+        dataset = _StreamedImages(images, size, train, strict, seed)
         self.sampler = _sampler(
             len(dataset), train=train, rank=rank, world_size=world_size, seed=seed
         )
         self.loader = torch.utils.data.DataLoader(
             dataset,
             batch_size=batch_size,
-            sampler=self.sampler,
+            sampler=_EpochIndices(self.sampler) if train else self.sampler,
+            # Its own generator for the workers' base seeds (unused: augmentation is seeded
+            # per image), so that starting workers does not advance the global RNG.
+            generator=torch.Generator(),
             num_workers=workers,
             pin_memory=pin_memory,
             drop_last=train,
@@ -269,7 +302,7 @@ class StreamedBatches:
         self.max_steps = max_steps
 
     def set_epoch(self, epoch: int) -> None:
-        self.sampler.set_epoch(epoch)
+        self.loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]  # ours, see above
 
     def __len__(self) -> int:
         return min(len(self.loader), self.max_steps) if self.max_steps else len(self.loader)

@@ -1,12 +1,15 @@
 """Process-group setup for ``torchrun`` (DDP): gloo on CPU, NCCL on CUDA.
 
 torchrun sets ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``; a plain ``python -m squeezenet
-train`` has none of them and runs as a single process with the same code path.
+train`` has none of them and runs as a single process with the same code path. Under
+``torchrun --max-restarts N`` it also sets ``TORCHELASTIC_RESTART_COUNT``, which the trainer
+reads to resume a restarted job from its last checkpoint.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -56,7 +59,60 @@ def init(info: DistInfo, device: torch.device) -> None:
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size)
+    if info.is_main and _restarts_may_not_reconnect():
+        warnings.warn(
+            "torchrun may restart this multi-machine job (--max-restarts), but its agents "
+            "share one rendezvous store across attempts, so a restarted process can read a "
+            "previous attempt's addresses and fail to connect; launch torchrun with "
+            "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 on every machine",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    store = _attempt_store()
+    if store is None:
+        dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size)
+    else:
+        dist.init_process_group(
+            backend=backend, store=store, rank=info.rank, world_size=info.world_size
+        )
+
+
+def _restarts_may_not_reconnect() -> bool:
+    """Several machines, restarts allowed, and the agents' shared store (see
+    :func:`_attempt_store`)."""
+    return (
+        os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+        and os.environ.get("GROUP_WORLD_SIZE", "1") != "1"
+        and os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0") != "0"
+    )
+
+
+def _attempt_store() -> dist.Store | None:
+    """The store of torchrun's agent, its keys set apart for this attempt; None: let
+    ``init_process_group`` find its store as usual.
+
+    The agent keeps one store for every attempt of a job, and torch does not set the
+    attempts' keys apart, so after a restart the previous attempt's process-group keys (each
+    rank's address) are still there: a restarted rank can read its peer's old address before
+    the peer rewrites it, and fail to connect to the dead process (pytorch/pytorch#135712;
+    seen with gloo on one machine). Within one machine the
+    agent's restart count names the attempt for every rank, so it becomes the prefix. Across
+    machines the agents count separately (no common prefix), which is why docs/training.md
+    asks multi-machine jobs with restarts for ``TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1`` (a new
+    store per attempt)."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    if os.environ.get("GROUP_WORLD_SIZE", "1") != "1":
+        return None
+    from torch.distributed.constants import default_pg_timeout
+
+    agent_store = dist.TCPStore(
+        os.environ["MASTER_ADDR"],
+        int(os.environ["MASTER_PORT"]),
+        is_master=False,
+        timeout=default_pg_timeout,
+    )
+    return dist.PrefixStore(f"squeezenet/attempt{restart_count()}/", agent_store)
 
 
 def shutdown() -> None:
@@ -89,6 +145,37 @@ def sync_buffers(module: torch.nn.Module) -> None:
         return
     for buffer in module.buffers():
         dist.broadcast(buffer, src=0)
+
+
+def restart_count() -> int:
+    """How many times torchrun's elastic agent has restarted this node's workers (0 outside
+    torchrun). Agents count separately: a node whose workers did not fail restarts with a
+    count of 0 when another node's failure restarts the job, so callers combine it over ranks
+    (:func:`broadcast_flag`)."""
+    try:
+        return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+    except ValueError:
+        return 0
+
+
+def broadcast_bytes(payload: bytes | None, device: torch.device) -> bytes | None:
+    """Rank 0's ``payload`` (a file's contents, or None) on every rank; the other ranks'
+    arguments are ignored. Lets every rank read a file only rank 0's machine holds."""
+    if not dist.is_initialized():
+        return payload
+    # Length first (-1: none), then the bytes, so the receivers can size their buffer.
+    size = torch.tensor([-1 if payload is None else len(payload)], dtype=torch.int64, device=device)
+    dist.broadcast(size, src=0)
+    n = int(size.item())
+    if n <= 0:  # torch.frombuffer refuses an empty buffer
+        return None if n < 0 else b""
+    if dist.get_rank() == 0:
+        assert payload is not None
+        buffer = torch.frombuffer(bytearray(payload), dtype=torch.uint8).to(device)
+    else:
+        buffer = torch.empty(n, dtype=torch.uint8, device=device)
+    dist.broadcast(buffer, src=0)
+    return payload if dist.get_rank() == 0 else buffer.cpu().numpy().tobytes()
 
 
 def world_size() -> int:

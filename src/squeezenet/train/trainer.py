@@ -17,7 +17,13 @@ from ..models import default_input_size
 from ..models.batchnorm import add_batchnorm, fuse_batchnorm, has_batchnorm, init_batchnorm_identity
 from ..weights import create_model
 from . import distributed as dist
-from .checkpoint import load_checkpoint, make_checkpoint, save_atomic, set_rng_state
+from .checkpoint import (
+    config_differences,
+    make_checkpoint,
+    parse_checkpoint,
+    save_atomic,
+    set_rng_state,
+)
 from .config import TrainConfig, save_config
 from .data import DataBundle, build_data
 from .engine import (
@@ -234,7 +240,8 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
     steps_per_epoch = -(-len(data.train) // accum)
     scheduler = build_scheduler(optimizer, cfg, cfg.epochs * steps_per_epoch)
     scaler = torch.amp.GradScaler(device.type, enabled=(amp == "fp16"))
-    if cfg.weights and cfg.batchnorm and not cfg.resume:
+    ckpt = _checkpoint_to_resume(cfg, info, device)
+    if cfg.weights and cfg.batchnorm and ckpt is None:
         # Inserted batch norm starts as the identity on the data, so fine-tuning starts from
         # the loaded network's function (DDP then broadcasts rank 0's values).
         data.train.set_epoch(0)
@@ -243,8 +250,7 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
     teacher = build_teacher(cfg, data.num_classes, image_size, device)
     # The effective batch's lr: lr is given for batch x world x accum images per step.
     start_epoch, best, history = 0, {"top1": -1.0, "epoch": 0}, []
-    if cfg.resume:
-        ckpt = load_checkpoint(out / "last.pt")
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -297,6 +303,44 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
         best,
         history,
     )
+
+
+def _checkpoint_to_resume(cfg: TrainConfig, info: dist.DistInfo, device: torch.device):
+    """``<output>/last.pt`` when this run continues one: asked (``resume``), or restarted by
+    torchrun's elastic agent (``--max-restarts``) after an epoch was saved. Only rank 0's
+    machine is sure to hold the file (rank 0 writes it), so rank 0 reads it and every rank
+    loads the same bytes. A checkpoint of a differently configured run is refused."""
+    path = Path(cfg.output) / "last.pt"
+    # Any node's restart restarts them all, but only the failed node's agent counts it.
+    restarted = dist.broadcast_flag(dist.restart_count() > 0, device)
+    if not (cfg.resume or restarted):
+        return None
+    payload = path.read_bytes() if info.is_main and path.is_file() else None
+    payload = dist.broadcast_bytes(payload, device)
+    if payload is None:
+        if cfg.resume:
+            raise FileNotFoundError(f"{path}: no checkpoint to resume from")
+        if info.is_main:
+            _say("train: restarted by torchrun before the first checkpoint; epoch 1 again", cfg)
+        return None
+    ckpt = parse_checkpoint(payload, path)
+    # Rank 0 judges, with its own settings: another machine may name the same data by
+    # another path. Every rank stops alike, so none waits for the others.
+    saved = ckpt.get("config") or {}
+    differences = config_differences(saved, cfg.to_dict()) if info.is_main else []
+    if dist.broadcast_flag(bool(differences), device):
+        found = f" ({'; '.join(differences)})" if differences else " (as rank 0 found)"
+        raise ValueError(
+            f"{path} is the checkpoint of a differently configured run{found}; resume it "
+            "with its own settings, or train into another --output"
+        )
+    if restarted and not cfg.resume and info.is_main:
+        _say(
+            f"train: restarted by torchrun; resuming from {path} "
+            f"(epoch {ckpt['epoch']}/{cfg.epochs} done)",
+            cfg,
+        )
+    return ckpt
 
 
 def _train_epoch(run: _Run, epoch: int) -> dict:
@@ -426,8 +470,13 @@ def _finish(run: _Run, minutes: float, extra: dict) -> dict:
     final_state = {k: v.clone() for k, v in raw_model.state_dict().items()}
     best_path = out / "best.pt"
     dist.barrier()
-    if best_path.exists():
-        raw_model.load_state_dict(load_checkpoint(best_path)["model"])
+    # Rank 0 wrote best.pt; on other machines the output folder may lack it, or hold an older
+    # run's, so every rank tests the bytes rank 0 reads.
+    best_file = dist.broadcast_bytes(
+        best_path.read_bytes() if run.info.is_main and best_path.is_file() else None, run.device
+    )
+    if best_file is not None:
+        raw_model.load_state_dict(parse_checkpoint(best_file, best_path)["model"])
     if cfg.eval_test and data.test is not None:
         test = evaluate(
             run.eval_model,
