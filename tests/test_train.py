@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import pickle
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,6 +61,16 @@ def test_paper_recipe_is_the_papers_solver():
     assert (cfg.optimizer, cfg.momentum, cfg.lr, cfg.weight_decay) == ("sgd", 0.9, 0.04, 2e-4)
     assert cfg.schedule == "linear" and cfg.effective_batch == 512
     assert cfg.accum_steps(1) == 16 and cfg.accum_steps(4) == 4
+
+
+def test_imagenette_config_is_the_recorded_setting():
+    root = Path(__file__).resolve().parents[1]
+    cfg = resolve_config(root / "configs" / "imagenette.yaml")
+    assert (cfg.model, cfg.model_args["bypass"], cfg.batchnorm) == ("squeezenet1_1", "simple", True)
+    assert (cfg.image_size_start, cfg.image_size, cfg.eval_image_size) == (96, 128, 160)
+    assert (cfg.decode_size, cfg.crop_scale, cfg.select) == (160, 0.35, "last")
+    assert cfg.accum_steps(2) == 1 and cfg.accum_steps(1) == 2  # effective batch 128
+    assert cfg.epochs == 48 and cfg.threads == 1
 
 
 @pytest.mark.parametrize(

@@ -87,3 +87,17 @@ def test_in_memory_folder_trains_on_crops_and_validates_at_its_own_size(tmp_path
 def test_bad_crop_settings_are_refused(setting, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("]", r"\]")):
         resolve_config(None, {"data": "d", **setting})
+
+
+def test_val_every_validates_every_nth_and_the_last_epoch(tmp_path):
+    from squeezenet.train import fit
+
+    tree = write_tree(tmp_path / "data")
+    out = tmp_path / "run"
+    result = fit(tiny_config(tree, out, epochs=5, val_every=2, select="best", plot=True))
+    rows = (out / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    val = [row.split(",")[header.index("val_top1")] for row in rows[1:]]
+    assert [bool(v) for v in val] == [False, True, False, True, True]
+    assert result["best_epoch"] in (2, 4, 5)  # only validated epochs are candidates
+    assert (out / "curves.png").stat().st_size > 0

@@ -186,6 +186,12 @@ _OPTIONS: list[tuple[str, object, str]] = [
         "logits); the best checkpoint is then chosen by that score",
     ),
     (
+        "val_every",
+        positive_int,
+        "validate every N epochs and after the last one (default 1); checkpoints are "
+        "still written every epoch, and 'best' selection only sees validated epochs",
+    ),
+    (
         "select",
         str,
         "which epoch's weights become best.pt / model.pth and are tested: 'best' "

@@ -90,6 +90,7 @@ class TrainConfig:
     deterministic: bool = False
     eval_test: bool = True  # score the best checkpoint on the test split at the end
     tta: bool = False  # also score val/test on mirrored images (mean logits)
+    val_every: int = 1  # validate every N epochs (and always after the last)
     select: str = "best"  # best (by validation) | last: the epoch model.pth keeps
     max_steps_per_epoch: int | None = None  # cut epochs short (smoke tests)
     progress: bool = True
@@ -123,7 +124,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.data is None:
             raise ValueError("no training data: set `data` (a path) in the config or --data")
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "val_every"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if not 0 <= self.val_fraction < 1:

@@ -98,12 +98,18 @@ def plot_curves(history: list[dict], path: Path, title: str | None = None) -> bo
         )
         return False
     epochs = [h["epoch"] for h in history]
+    # Epochs without validation (val_every > 1) have no validation point.
+    validated = [h for h in history if "val_top1" in h]
+    val_epochs = [h["epoch"] for h in validated]
+    marker = "o" if len(validated) < len(history) else None
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train")
-    ax_loss.plot(epochs, [h["val_loss"] for h in history], label="validation")
+    ax_loss.plot(val_epochs, [h["val_loss"] for h in validated], label="validation", marker=marker)
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
     ax_acc.plot(epochs, [100 * h["train_top1"] for h in history], label="train")
-    ax_acc.plot(epochs, [100 * h["val_top1"] for h in history], label="validation")
+    ax_acc.plot(
+        val_epochs, [100 * h["val_top1"] for h in validated], label="validation", marker=marker
+    )
     ax_acc.set(xlabel="epoch", ylabel="top-1 (%)", title="accuracy")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)

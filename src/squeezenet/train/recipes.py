@@ -68,7 +68,7 @@ RECIPES: dict[str, dict] = {
         "label_smoothing": 0.1,
         "batch_size": 64,
         "effective_batch": 128,
-        "epochs": 60,
+        "epochs": 48,
         "in_memory": "yes",
         "decode_size": 160,
         "image_size": 128,
@@ -79,8 +79,10 @@ RECIPES: dict[str, dict] = {
         "amp": "auto",
         "channels_last": True,
         # The validation split is the reported benchmark: keep the last epoch, never pick
-        # the best-scoring one on it.
+        # the best-scoring one on it; validating at 160 px costs about a third of a 96 px
+        # training epoch, so the curve gets a point every fifth epoch.
         "select": "last",
+        "val_every": 5,
     },
 }
 

@@ -375,21 +375,20 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
         )
         raise TrainingDiverged(f"{e}; {where}") from None
     dist.sync_buffers(run.raw_model)  # every rank evaluates what rank 0 checkpoints
-    val = evaluate(
-        run.eval_model, run.data.val, run.prepare, device=run.device, amp=run.amp, tta=cfg.tta
-    )
-    metrics.update(
-        epoch=epoch + 1,
-        lr=run.optimizer.param_groups[0]["lr"],
-        val_loss=val["loss"],
-        val_top1=val["top1"],
-        val_top5=val["top5"],
-    )
-    if cfg.tta:
-        metrics["val_tta_top1"] = val["tta_top1"]
+    metrics.update(epoch=epoch + 1, lr=run.optimizer.param_groups[0]["lr"])
+    # ``val_every`` skips validation on some epochs (it can cost as much as training at a
+    # larger evaluation size); the final epoch is always validated.
+    val = None
+    if (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs:
+        val = evaluate(
+            run.eval_model, run.data.val, run.prepare, device=run.device, amp=run.amp, tta=cfg.tta
+        )
+        metrics.update(val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"])
+        if cfg.tta:
+            metrics["val_tta_top1"] = val["tta_top1"]
     _warn_if_stalled(run, val, metrics, epoch)
     # With tta, the checkpoint is chosen by what will be reported: mirrored-mean top-1.
-    selected = val["tta_top1"] if cfg.tta else val["top1"]
+    selected = -1.0 if val is None else val["tta_top1"] if cfg.tta else val["top1"]
     # A pruned run only selects among epochs at its final density.
     # ``select: last`` keeps the final epoch (an lr annealed to zero; a validation split
     # too small to rank epochs reliably).
@@ -419,7 +418,8 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
         run.log.epoch(metrics)
         _say(
             f"epoch {epoch + 1}/{cfg.epochs}: loss {metrics['train_loss']:.4f} "
-            f"train {metrics['train_top1']:.2%} val {val['top1']:.2%} "
+            f"train {metrics['train_top1']:.2%} "
+            f"val {'-' if val is None else format(val['top1'], '.2%')} "
             f"({metrics['images_per_s']:.0f} img/s{_eta(run, epoch)})",
             cfg,
         )
@@ -435,13 +435,13 @@ def _eta(run: _Run, epoch: int) -> str:
     return f", about {left * per_epoch / 60:.1f} min left"
 
 
-def _warn_if_stalled(run: _Run, val: dict, metrics: dict, epoch: int) -> None:
+def _warn_if_stalled(run: _Run, val: dict | None, metrics: dict, epoch: int) -> None:
     """Warn once per run about a dead classifier (validation) or a training loss stuck at
     the uniform guess (from the second epoch, or the only one)."""
     cfg, classes = run.cfg, run.data.num_classes
     if not run.info.is_main or run.warned_dead:
         return
-    if dead_classifier(val, classes):
+    if val is not None and dead_classifier(val, classes):
         run.warned_dead = True
         message = dead_classifier_message(val, classes, epoch + 1, cfg.lr)
         warnings.warn(message, DeadClassifierWarning, stacklevel=3)
