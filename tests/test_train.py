@@ -286,3 +286,29 @@ def test_old_setting_name_out_is_read_as_output(tmp_path):
     config.write_text("data: d.zip\nout: runs/old\noutput: runs/new\n")
     with pytest.raises(ValueError, match="give 'output' or its old name 'out', not both"):
         resolve_config(config)
+
+
+
+def test_streamed_images_decode_large_jpegs_at_reduced_size(tmp_path, monkeypatch):
+    import squeezenet.train.data as train_data
+    from squeezenet.data import LabelledImages
+
+    path = tmp_path / "big.jpg"
+    Image.fromarray(np.full((1200, 1600, 3), 90, np.uint8)).save(path)
+    images = LabelledImages([(path, 0)], ["a"])
+    decoded = []
+    real = train_data.load_image
+
+    def spy(p, min_size=None):
+        image = real(p, min_size)
+        decoded.append(image.size)
+        return image
+
+    monkeypatch.setattr(train_data, "load_image", spy)
+    # Size 140: training crops need 140 (1/8 scale: 200 x 150), evaluation resizes to 160
+    # before its center crop (1/8 would give 150 < 160, so 1/4: 400 x 300).
+    for train, size in ((True, (200, 150)), (False, (400, 300))):
+        decoded.clear()
+        x, label = train_data._StreamedImages(images, 140, train, strict=True)[0]
+        assert x.shape == (3, 140, 140) and x.dtype == torch.uint8 and label == 0
+        assert decoded == [size]

@@ -156,17 +156,23 @@ class TensorBatches:
 
 
 class _StreamedImages(torch.utils.data.Dataset):
-    """Decode-on-access uint8 tensors for trees too large to hold in memory."""
+    """Decode-on-access uint8 tensors for trees too large to hold in memory.
+
+    JPEGs are decoded at reduced size (DCT scaling) as long as both sides stay at least the
+    size the transform works at: ``size`` for training crops, the resize before the center
+    crop for evaluation."""
 
     def __init__(self, images: LabelledImages, size: int, train: bool, strict: bool):
         from torchvision import transforms as T
 
         self.images, self.strict = images, strict
+        resize = round(size * 256 / 224)
         self.transform = (
             T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip()])
             if train
-            else T.Compose([T.Resize(round(size * 256 / 224)), T.CenterCrop(size)])
+            else T.Compose([T.Resize(resize), T.CenterCrop(size)])
         )
+        self.decode_size = size if train else resize
 
     def __len__(self) -> int:
         return len(self.images)
@@ -176,7 +182,7 @@ class _StreamedImages(torch.utils.data.Dataset):
 
         path, label = self.images.samples[i]
         try:
-            image = load_image(path)
+            image = load_image(path, self.decode_size)
         except ImageError as e:
             if self.strict:
                 raise ImageError(f"{e} (--strict-data)") from None
