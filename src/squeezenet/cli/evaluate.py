@@ -68,7 +68,7 @@ def register(sub, formatter) -> None:
         default="auto",
         help="arithmetic of the torch model (--backend torch): auto is bf16 on CPUs with "
         "native bf16 (AVX512-BF16 or AMX), about twice as fast there, else fp32; bf16 can "
-        "change a prediction whose top classes are nearly tied, fp32 never does",
+        "change a prediction whose top classes are nearly tied (fp32 for exact scores)",
     )
     add_json_arg(p, "print one JSON object with top1, top5 (fractions), n and skipped")
     add_progress_arg(p)
