@@ -219,9 +219,25 @@ def test_predict_empty_folder_is_an_error(tmp_path, capsys):
 
 def test_evaluate_a_flat_wnid_folder_needs_no_classes(capsys, imagenet_sample, tv11_fp16_weights):
     argv = ["evaluate", "-w", str(tv11_fp16_weights), "-d", str(imagenet_sample)]
-    assert main([*argv, "--json", "--workers", "0", "--no-progress"]) == 0
+    argv += ["--json", "--workers", "0", "--no-progress"]
+    assert main([*argv, "--decode", "exact", "--precision", "fp32"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert (result["correct1"], result["correct5"], result["n"]) == (63, 89, 100)
+    assert (result["decode"], result["precision"]) == ("exact", "fp32")
+    # The defaults (reduced-size decoding, bf16 where the CPU has it) stay within 1 image.
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert abs(result["correct1"] - 63) <= 1 and abs(result["correct5"] - 89) <= 1
+    assert result["decode"] == "fast" and result["precision"] in ("fp32", "bf16")
+
+
+def test_evaluate_help_explains_the_decode_and_precision_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--decode {fast,exact}" in text and "--precision {auto,fp32,bf16}" in text
+    assert "reduced size" in text and "changes pixels slightly" in text
+    assert "bf16 can change a prediction" in text
 
 
 def _flat_folder(tmp_path):

@@ -55,6 +55,88 @@ def test_unreadable_images_are_named(tmp_path):
         load_image(tmp_path / "missing.jpg")
 
 
+def _photo(path, size, fmt="JPEG", mode="RGB"):
+    """A smooth gradient (JPEG-friendly, unlike noise) of the given size."""
+    w, h = size
+    x = np.linspace(0, 255, w)[None, :, None]
+    y = np.linspace(0, 255, h)[:, None, None]
+    pixels = np.broadcast_to((x + y) / 2, (h, w, 3)).astype(np.uint8)
+    image = Image.fromarray(np.ascontiguousarray(pixels))
+    if mode != "RGB":
+        image = image.convert(mode)
+    image.save(path, format=fmt)
+    return path
+
+
+@pytest.mark.parametrize(
+    "size, min_size, expected",
+    [
+        ((2000, 1200), 256, (500, 300)),  # 1/4: 1/8 would leave 150 < 256
+        ((2000, 1200), 150, (250, 150)),  # 1/8 exactly reaches 150
+        ((2000, 1200), 151, (500, 300)),  # ... one pixel more needs 1/4
+        ((1200, 2000), 600, (600, 1000)),  # portrait: the shorter side decides
+        ((500, 375), 256, (500, 375)),  # 1/2 would be 188 < 256: decoded in full
+    ],
+)
+def test_reduced_size_jpeg_decoding(tmp_path, size, min_size, expected):
+    path = _photo(tmp_path / "big.jpg", size)
+    image = load_image(path, min_size)
+    assert image.mode == "RGB" and image.size == expected
+    assert min(image.size) >= min_size
+    assert load_image(path).size == size  # the exact path decodes in full
+    # Reduced decoding then resizing matches a full decode resized alike, nearly.
+    full = np.asarray(load_image(path).resize(expected, Image.BILINEAR), dtype=np.float32)
+    assert np.abs(np.asarray(image, dtype=np.float32) - full).mean() < 3
+
+
+def test_reduced_size_decoding_keeps_mode_conversions(tmp_path):
+    gray = load_image(_photo(tmp_path / "gray.jpg", (1024, 1024), mode="L"), 200)
+    assert gray.mode == "RGB" and gray.size == (256, 256)
+    cmyk = load_image(_photo(tmp_path / "cmyk.jpg", (1024, 1024), mode="CMYK"), 200)
+    assert cmyk.mode == "RGB" and cmyk.size == (256, 256)
+
+
+def test_reduced_size_decoding_leaves_other_formats_alone(tmp_path):
+    path = _photo(tmp_path / "big.png", (1024, 768), fmt="PNG")
+    assert np.array_equal(np.asarray(load_image(path, 100)), np.asarray(load_image(path)))
+    # A PNG named .jpg is still a PNG: decoded in full.
+    renamed = _photo(tmp_path / "png.jpg", (1024, 768), fmt="PNG")
+    assert load_image(renamed, 100).size == (1024, 768)
+
+
+def test_reduced_size_decoding_names_unreadable_files(tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
+    with pytest.raises(ImageError, match=f"{bad}: not a readable image"):
+        load_image(bad, 256)
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(_photo(tmp_path / "whole.jpg", (1024, 768)).read_bytes()[:2000])
+    with pytest.raises(ImageError, match=f"{truncated}: not a readable image"):
+        load_image(truncated, 256)
+    with pytest.raises(ImageError, match=f"{tmp_path / 'missing.jpg'}: no such file"):
+        load_image(tmp_path / "missing.jpg", 256)
+
+
+def test_reduced_size_decoding_keeps_the_pixel_limit(tmp_path, monkeypatch):
+    import squeezenet.data.images as images
+
+    path = _photo(tmp_path / "big.jpg", (2000, 1200))
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 2000 * 1200 - 1)
+    with pytest.raises(ImageError, match=f"{path}: 2000 x 1200: the image is over the limit"):
+        load_image(path, 256)
+
+
+def test_preprocess_in_two_steps_is_the_same_arithmetic(tmp_path):
+    image = load_image(_photo(tmp_path / "a.jpg", (300, 200)))
+    for name in ("torchvision", "caffe"):
+        preprocess = get_preprocess(name)
+        crop = preprocess.crop_uint8(image)
+        assert crop.dtype == torch.uint8 and crop.shape == (3, preprocess.crop, preprocess.crop)
+        batch = preprocess.normalize(torch.stack([crop, crop]))
+        assert torch.equal(batch[1], preprocess(image))
+    assert get_preprocess("torchvision").decode_size == 256
+
+
 def test_presets_compute_the_documented_values(tmp_path):
     path = _save(tmp_path / "flat.png", "RGB", (10, 20, 30), size=(300, 260))
     image = load_image(path)

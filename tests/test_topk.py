@@ -75,3 +75,42 @@ def test_training_top1_counts_every_image_of_the_epoch():
         progress=False,
     )
     assert metrics["train_top1"] == expected / 37
+
+
+class _Brighter(torch.nn.Module):
+    """Logit c = mean of input channel c (c = 0, 1), through a 1x1 convolution."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 2, 1, bias=False)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.eye(3)[:2].view(2, 3, 1, 1))
+
+    def forward(self, x):
+        return self.conv(x).mean((2, 3))
+
+
+def test_evaluate_runs_a_channels_last_copy_and_checks_its_options(tmp_path):
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    from squeezenet.data import get_preprocess, scan_folder
+    from squeezenet.evaluate import evaluate
+
+    for c, name in enumerate(("0_red", "1_green")):
+        (tmp_path / name).mkdir()
+        pixels = np.zeros((40, 30, 3), np.uint8)
+        pixels[..., c] = 255
+        Image.fromarray(pixels).save(tmp_path / name / "0.png")
+    images = scan_folder(tmp_path)
+    model = _Brighter()
+    for precision in ("fp32", "bf16"):
+        # 2 of 2 only if the workers' uint8 crops are normalised before the model sees them.
+        result = evaluate(model, images, get_preprocess("cifar"), 2, 0, False, precision=precision)
+        assert (result["n"], result["correct1"]) == (2, 2)
+    assert model.conv.weight.is_contiguous()  # the caller's module is not converted
+    with pytest.raises(ValueError, match="decode must be one of"):
+        evaluate(model, images, get_preprocess("cifar"), decode="draft")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        evaluate(model, images, get_preprocess("cifar"), precision="fp16")

@@ -172,6 +172,40 @@ def test_imagefolder_corrupt_file_warns_with_its_path(tmp_path):
     assert ds.splits["train"].labels.tolist() == [0, 1]
 
 
+def test_imagefolder_parallel_reduced_size_decode(tmp_path):
+    # Worker processes return the same tensors, in the same order, as decoding here; a
+    # large JPEG is decoded at reduced size unless decode="exact", which has its own cache.
+    root = tmp_path / "tree"
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (root / "train" / cls).mkdir(parents=True)
+        for i in range(3):
+            gradient = np.linspace(0, 255, 800)[None, :, None] * rng.uniform(0.2, 1, 3)
+            pixels = np.broadcast_to(gradient, (600, 800, 3)).astype(np.uint8)
+            Image.fromarray(pixels).save(root / "train" / cls / f"{i}.jpg", quality=95)
+    (root / "train" / "b" / "bad.jpg").write_bytes(b"garbage")
+    decoded = {}
+    for decode, workers in (("exact", 0), ("fast", 0), ("fast", 2)):
+        with pytest.warns(CorruptImageWarning, match=r"bad\.jpg"):
+            ds = load_decoded(
+                root,
+                image_size=64,
+                decode=decode,
+                workers=workers,
+                use_cache=workers == 0,  # the workers' run must decode, not read the cache
+                progress=False,
+            )
+        train = ds.splits["train"]
+        assert train.labels.tolist() == [0, 0, 0, 1, 1, 1] and train.images.shape[1:] == (3, 64, 64)
+        decoded[decode, workers] = train.images
+    assert torch.equal(decoded["fast", 0], decoded["fast", 2])
+    difference = (decoded["fast", 0].float() - decoded["exact", 0].float()).abs()
+    assert 0 < difference.mean() < 3  # 1/8-scale decoding: other pixels, nearly the same
+    assert len(list((tmp_path / "cache").glob("imagefolder-*.pt"))) == 2
+    with pytest.raises(ValueError, match="decode must be"):
+        load_decoded(root, decode="draft")
+
+
 def _cifar_batches(root, n=4):
     rng = np.random.default_rng(0)
     folder = root / "cifar-10-batches-py"
@@ -297,3 +331,28 @@ def test_old_setting_name_out_is_read_as_output(tmp_path):
     config.write_text("data: d.zip\nout: runs/old\noutput: runs/new\n")
     with pytest.raises(ValueError, match="give 'output' or its old name 'out', not both"):
         resolve_config(config)
+
+
+def test_streamed_images_decode_large_jpegs_at_reduced_size(tmp_path, monkeypatch):
+    import squeezenet.train.data as train_data
+    from squeezenet.data import LabelledImages
+
+    path = tmp_path / "big.jpg"
+    Image.fromarray(np.full((1200, 1600, 3), 90, np.uint8)).save(path)
+    images = LabelledImages([(path, 0)], ["a"])
+    decoded = []
+    real = train_data.load_image
+
+    def spy(p, min_size=None):
+        image = real(p, min_size)
+        decoded.append(image.size)
+        return image
+
+    monkeypatch.setattr(train_data, "load_image", spy)
+    # Size 140: training crops need 140 (1/8 scale: 200 x 150), evaluation resizes to 160
+    # before its center crop (1/8 would give 150 < 160, so 1/4: 400 x 300).
+    for train, size in ((True, (200, 150)), (False, (400, 300))):
+        decoded.clear()
+        x, label = train_data._StreamedImages(images, 140, train, strict=True)[0]
+        assert x.shape == (3, 140, 140) and x.dtype == torch.uint8 and label == 0
+        assert decoded == [size]

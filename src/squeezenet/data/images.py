@@ -24,16 +24,26 @@ class DatasetError(ValueError):
     """A data directory that cannot be used as given; the message says why."""
 
 
-def load_image(path: str | os.PathLike) -> Image.Image:
+def load_image(path: str | os.PathLike, min_size: int | None = None) -> Image.Image:
     """Open any image PIL can decode as 8-bit RGB.
 
     Grayscale, palette, CMYK and 16-bit images are converted; transparent pixels
     (RGBA, LA, palette with transparency) are composited onto white rather than black.
     Images over ``MAX_IMAGE_PIXELS`` are refused before their pixels are decoded.
+
+    ``min_size``: the shorter side the caller will resize to. A JPEG is then decoded at the
+    smallest DCT scale (1/1, 1/2, 1/4 or 1/8) whose width and height both stay at least
+    ``min_size`` (at least the original size if it is smaller): much less work for large
+    photos, pixels slightly different from a full decode followed by the same resize.
+    Other formats, and ``min_size=None``, decode exactly.
     """
     try:
         with Image.open(path) as im:
             _check_size(im.size, path)
+            if min_size is not None and im.format == "JPEG":
+                # PIL picks the largest scale 1/s with s <= min(w, h) // min_size, so both
+                # sides of the reduced image are >= min_size.
+                im.draft("RGB", (min_size, min_size))
             im.load()
             if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
                 rgba = im.convert("RGBA")
@@ -165,18 +175,27 @@ def scan_folder(
 
 
 class ImageDataset(torch.utils.data.Dataset):
-    """Decode + preprocess each sample on access (errors name the file)."""
+    """Decode + preprocess each sample on access (errors name the file).
 
-    def __init__(self, images: LabelledImages, transform: Callable[[Image.Image], torch.Tensor]):
+    ``decode_size``: passed to :func:`load_image` as ``min_size`` (reduced-size JPEG
+    decoding); None decodes exactly."""
+
+    def __init__(
+        self,
+        images: LabelledImages,
+        transform: Callable[[Image.Image], torch.Tensor],
+        decode_size: int | None = None,
+    ):
         self.images = images
         self.transform = transform
+        self.decode_size = decode_size
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         path, label = self.images.samples[i]
-        return self.transform(load_image(path)), label
+        return self.transform(load_image(path, self.decode_size)), label
 
 
 def default_class_list(explicit: str | None, num_classes: int) -> str | None:

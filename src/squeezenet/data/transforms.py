@@ -34,16 +34,32 @@ class Preprocess:
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
         """A PIL image (any mode) -> a normalised float tensor (3, crop, crop)."""
+        return self.normalize(self.crop_uint8(image))
+
+    def crop_uint8(self, image: Image.Image) -> torch.Tensor:
+        """Resize and center-crop a PIL image -> uint8 RGB tensor (3, crop, crop): a quarter
+        of the bytes of the float result, so worker processes hand these over and
+        :meth:`normalize` runs once per batch."""
         if image.mode != "RGB":
             image = image.convert("RGB")
         image = F.resize(image, self.resize, interpolation=F.InterpolationMode.BILINEAR)
         image = F.center_crop(image, self.crop)
-        x = F.pil_to_tensor(image).float()
+        return F.pil_to_tensor(image)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 RGB ``(..., 3, H, W)`` -> the float input the model expects (the same
+        arithmetic per image or per batch)."""
+        x = x.float()
         if self.bgr:
-            x = x.flip(0)
+            x = x.flip(-3)
         if self.scale != 1.0:
             x = x * self.scale
         return F.normalize(x, self.mean, self.std)
+
+    @property
+    def decode_size(self) -> int:
+        """The shorter side images are resized to: what reduced-size decoding must keep."""
+        return self.resize
 
     def with_crop(self, crop: int) -> Preprocess:
         """The same preset at another crop size (resize keeps the preset's 256/224 ratio)."""

@@ -218,20 +218,33 @@ class _EpochIndices(torch.utils.data.Sampler):
 class _StreamedImages(torch.utils.data.Dataset):
     """Decode-on-access uint8 tensors for trees too large to hold in memory.
 
-    Training crops and flips are drawn from a seed of their own per (seed, epoch, image), not
-    from the RNG of whichever worker process decodes the image: an epoch's augmentation is
-    the same for any number of workers, and a run resumed at an epoch boundary (whose
-    persistent workers start afresh) sees what an uninterrupted run sees."""
+    JPEGs are decoded at reduced size (DCT scaling) as long as both sides stay at least the
+    size the transform works at: ``size`` for training crops, the resize before the center
+    crop for evaluation. Training crops (area fraction in ``[min_scale, 1]``) and flips are
+    drawn from a seed of their own per (seed, epoch, image), not from the RNG of whichever
+    worker process decodes the image: an epoch's augmentation is the same for any number of
+    workers, and a run resumed at an epoch boundary (whose persistent workers start afresh)
+    sees what an uninterrupted run sees."""
 
-    def __init__(self, images: LabelledImages, size: int, train: bool, strict: bool, seed: int):
+    def __init__(
+        self,
+        images: LabelledImages,
+        size: int,
+        train: bool,
+        strict: bool,
+        seed: int,
+        min_scale: float = 0.08,
+    ):
         from torchvision import transforms as T
 
         self.images, self.strict, self.train, self.seed = images, strict, train, seed
+        resize = round(size * 256 / 224)
         self.transform = (
-            T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip()])
+            T.Compose([T.RandomResizedCrop(size, scale=(min_scale, 1.0)), T.RandomHorizontalFlip()])
             if train
-            else T.Compose([T.Resize(round(size * 256 / 224)), T.CenterCrop(size)])
+            else T.Compose([T.Resize(resize), T.CenterCrop(size)])
         )
+        self.decode_size = size if train else resize
 
     def __len__(self) -> int:
         return len(self.images)
@@ -242,7 +255,7 @@ class _StreamedImages(torch.utils.data.Dataset):
         i, epoch = item if self.train else (item, 0)
         path, label = self.images.samples[i]
         try:
-            image = load_image(path)
+            image = load_image(path, self.decode_size)
         except ImageError as e:
             if self.strict:
                 raise ImageError(f"{e} (--strict-data)") from None
@@ -281,8 +294,9 @@ class StreamedBatches:
         pin_memory: bool,
         strict: bool,
         max_steps: int | None = None,
+        min_scale: float = 0.08,
     ):
-        dataset = _StreamedImages(images, size, train, strict, seed)
+        dataset = _StreamedImages(images, size, train, strict, seed, min_scale)
         self.sampler = _sampler(
             len(dataset), train=train, rank=rank, world_size=world_size, seed=seed
         )
@@ -438,10 +452,13 @@ def build_data(cfg, *, rank: int, world_size: int, image_size: int, pin_memory: 
         train_images = LabelledImages([train_images.samples[i] for i in keep], classes)
         val_source = f"{len(held)} images held out of train"
     test_images = _scan_with(path / "test", classes) if (path / "test").is_dir() else None
+    # Streamed: torchvision's random-resized crops at image_size (area fraction from
+    # crop_scale, else torchvision's 0.08); validation resized and centre-cropped at its size.
     mk_streamed = lambda imgs, train: StreamedBatches(  # noqa: E731
         imgs,
-        image_size,
+        image_size if train else eval_size,
         cfg.batch_size,
+        min_scale=cfg.crop_scale or 0.08,
         train=train,
         workers=cfg.workers,
         pin_memory=pin_memory,

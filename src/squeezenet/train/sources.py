@@ -195,11 +195,82 @@ def is_image_name(name: str) -> bool:
 
 
 # -- ImageFolder tree -------------------------------------------------------------------------
-def _decode_folder_split(
-    root: Path, classes: list[str], size: int | None, progress: bool
-) -> TensorSplit:
+#: Decode a split in worker processes from this many images on (below, starting the
+#: processes costs more than it saves).
+PARALLEL_DECODE_FROM = 1000
+
+
+def decode_workers(n_images: int) -> int:
+    """Worker processes for decoding ``n_images`` once: one per CPU (at most 4), none for
+    small sets."""
+    if n_images < PARALLEL_DECODE_FROM:
+        return 0
+    return min(4, os.cpu_count() or 1)
+
+
+class _FitFiles(torch.utils.data.Dataset):
+    """``(path, label)`` -> ``(HWC uint8 array or None, label, error message)``: decoded at
+    reduced size where ``size`` allows (``fast``), resized and center-cropped to ``size``."""
+
+    def __init__(self, files: list[tuple[Path, int]], size: int | None, fast: bool):
+        self.files, self.size, self.fast = files, size, fast
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int):
+        path, label = self.files[i]
+        try:
+            image = _fit(load_image(path, self.size if self.fast else None), self.size)
+        except ImageError as e:
+            return None, label, str(e)
+        return np.asarray(image, dtype=np.uint8), label, ""
+
+
+def _as_list(batch: list) -> list:
+    return batch
+
+
+def _decode_files(dataset: _FitFiles, workers: int, desc: str, progress: bool):
+    """Yield ``_FitFiles`` items in order, decoded by ``workers`` processes (0: here)."""
     from tqdm import tqdm
 
+    bar = tqdm(
+        total=len(dataset),
+        desc=desc,
+        unit="img",
+        disable=not progress,
+        file=__import__("sys").stderr,
+        leave=False,
+    )
+    with bar:
+        if workers == 0:
+            for i in range(len(dataset)):
+                yield dataset[i]
+                bar.update()
+            return
+        # spawn, not fork: forking a process that has already run torch's thread pools can
+        # deadlock the children.
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=64,
+            num_workers=workers,
+            collate_fn=_as_list,
+            multiprocessing_context="spawn",
+        )
+        for batch in loader:
+            yield from batch
+            bar.update(len(batch))
+
+
+def _decode_folder_split(
+    root: Path,
+    classes: list[str],
+    size: int | None,
+    progress: bool,
+    workers: int | None = None,
+    fast: bool = True,
+) -> TensorSplit:
     files: list[tuple[Path, int]] = []
     for label, cls in enumerate(classes):
         d = root / cls
@@ -211,21 +282,14 @@ def _decode_folder_split(
         files += [(p, label) for p in found]
     if not files:
         raise DatasetError(f"{root}: no images")
+    workers = decode_workers(len(files)) if workers is None else workers
     arrays, labels, skipped = [], [], []
-    for p, label in tqdm(
-        files,
-        desc=f"decode {root.name}",
-        unit="img",
-        disable=not progress,
-        file=__import__("sys").stderr,
-        leave=False,
-    ):
-        try:
-            im = _fit(load_image(p), size)
-        except ImageError as e:
-            skipped.append(str(e))
+    dataset = _FitFiles(files, size, fast)
+    for array, label, error in _decode_files(dataset, workers, f"decode {root.name}", progress):
+        if array is None:
+            skipped.append(error)
             continue
-        arrays.append(np.asarray(im, dtype=np.uint8))
+        arrays.append(array)
         labels.append(label)
     if size is None:
         sizes = {a.shape[:2] for a in arrays}
@@ -247,17 +311,24 @@ def folder_classes(root: Path) -> list[str]:
 
 
 def _decode_folder(
-    root: Path, size: int | None, progress: bool, eval_size: int | None = None
+    root: Path,
+    size: int | None,
+    progress: bool,
+    workers: int | None,
+    fast: bool,
+    eval_size: int | None = None,
 ) -> DecodedDataset:
     classes = folder_classes(root / "train")
-    splits = {"train": _decode_folder_split(root / "train", classes, size, progress)}
-    eval_size = eval_size or size
+    decode = lambda split, side: _decode_folder_split(  # noqa: E731
+        root / split, classes, side, progress, workers, fast
+    )
+    splits = {"train": decode("train", size)}
     for name in ("val", "test"):
         if (root / name).is_dir():
             extra = sorted(set(folder_classes(root / name)) - set(classes))
             if extra:
                 raise DatasetError(f"{root / name}: classes not in train/: {extra[:5]}")
-            splits[name] = _decode_folder_split(root / name, classes, eval_size, progress)
+            splits[name] = decode(name, eval_size or size)
     return DecodedDataset(classes, splits, str(root))
 
 
@@ -334,24 +405,38 @@ def load_decoded(
     strict: bool = False,
     use_cache: bool = True,
     progress: bool = True,
+    decode: str = "fast",
+    workers: int | None = None,
     eval_size: int | None = None,
 ) -> DecodedDataset:
-    """Decode the dataset at ``path`` (or load it from the cache). An ImageFolder tree's
-    images are resized to ``image_size`` (train) and ``eval_size`` (val, test; default
-    ``image_size``)."""
+    """Decode the dataset at ``path`` (or load it from the cache).
+
+    ImageFolder trees: images are resized to ``image_size`` (train) and ``eval_size`` (val,
+    test; default ``image_size``). With ``decode="fast"`` and an ``image_size``, JPEGs are
+    decoded at reduced size (DCT scaling) as long as both sides stay >= the target size;
+    ``"exact"`` decodes them in full. ``workers`` decoding processes (default:
+    :func:`decode_workers`).
+    """
+    if decode not in ("fast", "exact"):
+        raise ValueError(f"decode must be 'fast' or 'exact', got {decode!r}")
     path = Path(path)
     fmt = detect_format(path) if fmt == "auto" else fmt
     decoders = {
         "cifar10-zip": lambda: _decode_zip(path, image_size, progress),
-        "imagefolder": lambda: _decode_folder(path, image_size, progress, eval_size),
+        "imagefolder": lambda: _decode_folder(
+            path, image_size, progress, workers, decode == "fast", eval_size
+        ),
         "torchvision-cifar10": lambda: _decode_torchvision(path),
     }
     if fmt not in decoders:
         raise DatasetError(f"unknown data format {fmt!r}; choose from {sorted(decoders)}")
     if not path.exists():
         raise DatasetError(f"{path}: no such file or directory")
+    # Reduced-size decoding changes pixels: its cache is not the exact one.
+    reduced = fmt == "imagefolder" and image_size is not None and decode == "fast"
     sizes = f"{image_size}" if eval_size in (None, image_size) else f"{image_size}/{eval_size}"
-    cache = cache_dir() / f"{fmt}-{_source_key(path, f'{fmt}:{sizes}')}.pt"
+    key = f"{fmt}:{sizes}" + (":fast" if reduced else "")
+    cache = cache_dir() / f"{fmt}-{_source_key(path, key)}.pt"
     if use_cache and cache.is_file():
         try:
             ds = _from_cache(torch.load(cache, map_location="cpu", weights_only=True))
