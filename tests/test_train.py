@@ -353,6 +353,8 @@ def test_streamed_images_decode_large_jpegs_at_reduced_size(tmp_path, monkeypatc
     # before its center crop (1/8 would give 150 < 160, so 1/4: 400 x 300).
     for train, size in ((True, (200, 150)), (False, (400, 300))):
         decoded.clear()
-        x, label = train_data._StreamedImages(images, 140, train, strict=True)[0]
+        dataset = train_data._StreamedImages(images, 140, train, strict=True, seed=0)
+        # Training items are (index, epoch): the epoch seeds the crop.
+        x, label = dataset[(0, 0) if train else 0]
         assert x.shape == (3, 140, 140) and x.dtype == torch.uint8 and label == 0
         assert decoded == [size]
