@@ -8,9 +8,14 @@ process, in interleaved rounds (the order rotates each round); figures are media
   ``build_data`` (in-memory uint8 images for a tree this size, augmented per batch with tensor
   ops), normalised as the engine does. Baseline: ImageFolder over ``DIR/train`` with the same
   augmentation as PIL transforms (resize + center crop to PX, then the configuration's
-  random crop and flip), ``ToTensor``, ``Normalize``, shuffled.
-* ``eval``: what the same run validates on (``DIR/val``, resize + center crop to PX).
-  Baseline: ImageFolder over ``DIR/val`` with those transforms.
+  random crop and flip), ``ToTensor``, ``Normalize``, shuffled. With ``--config`` (e.g.
+  ``configs/imagenette.yaml``), the run's own crops: random-resized crops to PX (its
+  ``crop_scale``) from images held at ``decode_size``, against torchvision's
+  ``RandomResizedCrop`` with the same scale on the decoded files; progressive resizing is
+  left out, so both sides make crops of the final side.
+* ``eval``: what the same run validates on (``DIR/val``, resize + center crop to PX, or to
+  the config's ``eval_image_size``). Baseline: ImageFolder over ``DIR/val`` with those
+  transforms.
 * ``evaluate``: the input side of ``squeezenet evaluate`` on ``DIR/val`` (decoding the files
   on every pass: reduced-size JPEG decoding, uint8 crops from the workers, normalised per
   batch). Baseline: ImageFolder with torchvision's resize 256 / crop 224.
@@ -20,8 +25,9 @@ reading it back from the cache on later runs) is reported separately and is not 
 images/s. ``--json`` prints ``ratio_train``, ``ratio_eval`` and ``ratio_evaluate`` (ours /
 baseline images per second) with the raw medians.
 
-    python benchmarks/data_throughput.py [--data DIR] [--image-size 128] [--batch-size 64]
-                                         [--workers 2] [--rounds 5] [--images 2560] [--json]
+    python benchmarks/data_throughput.py [--data DIR] [--config YAML] [--image-size 128]
+                                         [--batch-size 64] [--workers 2] [--rounds 5]
+                                         [--images 2560] [--json]
 
 ``--data`` defaults to ``$SQUEEZENET_SHARED/data/imagenette2`` when that variable is set.
 """
@@ -89,7 +95,13 @@ def main() -> None:
         default=str(Path(shared) / "data" / "imagenette2") if shared else None,
         help="ImageFolder root with train/ and val/ (default: $SQUEEZENET_SHARED's imagenette2)",
     )
-    p.add_argument("--image-size", type=int, default=128, help="as `squeezenet train`")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="a training config whose crop settings to measure (crop_scale, decode_size, "
+        "eval_image_size, image_size), e.g. configs/imagenette.yaml",
+    )
+    p.add_argument("--image-size", type=int, default=None, help="as `squeezenet train` (128)")
     p.add_argument("-b", "--batch-size", type=int, default=64, help="training batch size")
     p.add_argument("--workers", type=int, default=2, help="decoding processes (both sides)")
     p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
@@ -99,18 +111,21 @@ def main() -> None:
     if args.data is None:
         p.error("--data is required when SQUEEZENET_SHARED is not set")
     root = Path(args.data)
-    size = args.image_size
-
     cfg = resolve_config(
-        None,
+        args.config,
         dict(
             data=str(root),
-            image_size=size,
+            image_size=args.image_size,
+            image_size_start=None,
             batch_size=args.batch_size,
             workers=args.workers,
             progress=False,
         ),
     )
+    cfg.image_size_start = None  # crops of the final side on both sides
+    size = cfg.image_size or 128
+    cfg.image_size = size
+    eval_size = cfg.eval_image_size or size
     # The one-time decode, into an empty cache, then what a later run pays: the cache read.
     with tempfile.TemporaryDirectory(prefix="data-throughput-") as cache:
         previous = os.environ.get("SQUEEZENET_CACHE")
@@ -132,7 +147,10 @@ def main() -> None:
     normalize = T.Normalize(cfg.mean, cfg.std)
     fit = [T.Resize(size), T.CenterCrop(size)]
     augment = [T.RandomCrop(size, padding=cfg.crop_padding)] if cfg.crop_padding else []
+    if cfg.crop_scale is not None:
+        fit, augment = [], [T.RandomResizedCrop(size, scale=(cfg.crop_scale, 1.0))]
     augment += [T.RandomHorizontalFlip()] if cfg.flip else []
+    fit_eval = [T.Resize(eval_size), T.CenterCrop(eval_size)]
     eval_batch = getattr(bundle.val, "batch_size", args.batch_size)
     base_train = _loader(
         datasets.ImageFolder(
@@ -143,7 +161,7 @@ def main() -> None:
         shuffle=True,
     )
     base_eval = _loader(
-        datasets.ImageFolder(str(root / "val"), T.Compose(fit + [T.ToTensor(), normalize])),
+        datasets.ImageFolder(str(root / "val"), T.Compose(fit_eval + [T.ToTensor(), normalize])),
         eval_batch,
         args.workers,
         shuffle=False,
@@ -192,7 +210,11 @@ def main() -> None:
     result = {
         "command": "python benchmarks/data_throughput.py " + " ".join(sys.argv[1:]),
         "data": root.name,
+        "config": args.config,
         "image_size": size,
+        "eval_image_size": eval_size,
+        "crop_scale": cfg.crop_scale,
+        "decode_size": cfg.decode_size,
         "batch_size": args.batch_size,
         "eval_batch_size": eval_batch,
         "workers": args.workers,
