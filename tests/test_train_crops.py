@@ -102,3 +102,18 @@ def test_val_every_validates_every_nth_and_the_last_epoch(tmp_path):
     assert [bool(v) for v in val] == [False, True, False, True, True]
     assert result["best_epoch"] in (2, 4, 5)  # only validated epochs are candidates
     assert (out / "curves.png").stat().st_size > 0
+
+
+def test_cropping_from_the_store_by_index_equals_cropping_the_gathered_batch():
+    store = torch.randint(0, 256, (20, 3, 40, 40), dtype=torch.uint8)
+    index = torch.tensor([7, 3, 3, 19, 0, 11])
+    batch = random_resized_crop_flip(store[index], 24, 0.3, True, torch.Generator().manual_seed(2))
+    direct = random_resized_crop_flip(
+        store.contiguous(memory_format=torch.channels_last),
+        24,
+        0.3,
+        True,
+        torch.Generator().manual_seed(2),
+        index,
+    )
+    assert torch.equal(batch, direct)

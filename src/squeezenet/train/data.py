@@ -81,7 +81,12 @@ def random_crop_flip(
 
 
 def random_resized_crop_flip(
-    x: torch.Tensor, size: int, min_scale: float, flip: bool, gen: torch.Generator
+    x: torch.Tensor,
+    size: int,
+    min_scale: float,
+    flip: bool,
+    gen: torch.Generator,
+    index: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per-sample random-resized crops of a uint8 batch ``(N, C, H, W)``, resized to ``size``
     x ``size`` and randomly mirrored: the Inception-style crop torchvision's
@@ -91,8 +96,10 @@ def random_resized_crop_flip(
 
     Each crop is a view resized by PyTorch's uint8 bilinear kernel in channels-last layout
     (no antialiasing: crops are at most ``H / size`` times larger than the output), which is
-    several times faster than resampling the batch in float."""
-    n, c, h, w = x.shape
+    several times faster than resampling the batch in float. With ``index``, the batch is
+    ``x[index]``, cropped straight from ``x`` (keep ``x`` channels-last: no batch copy)."""
+    _, c, h, w = x.shape
+    n = len(index) if index is not None else x.shape[0]
     area = torch.empty(n).uniform_(min_scale, 1.0, generator=gen) * (h * w)
     ratio = torch.empty(n).uniform_(math.log(3 / 4), math.log(4 / 3), generator=gen).exp()
     cw = (area * ratio).sqrt().round().clamp(1, w).long()
@@ -100,10 +107,12 @@ def random_resized_crop_flip(
     left = (torch.rand(n, generator=gen) * (w - cw + 1)).long()
     top = (torch.rand(n, generator=gen) * (h - ch + 1)).long()
     flips = torch.rand(n, generator=gen) < 0.5 if flip else torch.zeros(n, dtype=torch.bool)
-    src = x.contiguous(memory_format=torch.channels_last)
+    rows = index.tolist() if index is not None else list(range(n))
+    src = x if index is not None else x.contiguous(memory_format=torch.channels_last)
     out = torch.empty(n, c, size, size, dtype=x.dtype).contiguous(memory_format=torch.channels_last)
-    for i, (t, le, hh, ww) in enumerate(zip(top.tolist(), left.tolist(), ch.tolist(), cw.tolist())):
-        crop = src[i : i + 1, :, t : t + hh, le : le + ww]
+    boxes = zip(rows, top.tolist(), left.tolist(), ch.tolist(), cw.tolist())
+    for i, (j, t, le, hh, ww) in enumerate(boxes):
+        crop = src[j : j + 1, :, t : t + hh, le : le + ww]
         out[i : i + 1] = F.interpolate(
             crop, size=(size, size), mode="bilinear", align_corners=False, antialias=False
         )
@@ -152,8 +161,12 @@ class TensorBatches:
     ):
         self.images, self.labels = images, labels
         # (output side of each epoch, minimum area fraction): random-resized crops instead
-        # of padded ones; the side may grow over the epochs (progressive resizing).
+        # of padded ones; the side may grow over the epochs (progressive resizing). The
+        # crops are cut straight from a channels-last copy (what the resize kernel reads
+        # fastest), so no batch is gathered first.
         self.resized_crop = resized_crop
+        if resized_crop is not None and train:
+            self.images = images.contiguous(memory_format=torch.channels_last)
         self.batch_size, self.train = batch_size, train
         self.crop_padding, self.flip, self.pin_memory = crop_padding, flip, pin_memory
         self.cutout = cutout
@@ -182,17 +195,17 @@ class TensorBatches:
         gen = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 4099 + self.rank)
         for step in range(len(self)):
             idx = index[step * self.batch_size : (step + 1) * self.batch_size]
-            x, y = self.images[idx], self.labels[idx]
+            y = self.labels[idx]
             if self.train and self.resized_crop is not None:
                 sizes, min_scale = self.resized_crop
                 size = sizes[min(self.epoch, len(sizes) - 1)]
-                x = random_resized_crop_flip(x, size, min_scale, self.flip, gen)
-                if self.cutout:
-                    x = cutout(x, self.cutout, gen)
+                x = random_resized_crop_flip(self.images, size, min_scale, self.flip, gen, idx)
             elif self.train:
-                x = random_crop_flip(x, self.crop_padding, self.flip, gen)
-                if self.cutout:
-                    x = cutout(x, self.cutout, gen)
+                x = random_crop_flip(self.images[idx], self.crop_padding, self.flip, gen)
+            else:
+                x = self.images[idx]
+            if self.train and self.cutout:
+                x = cutout(x, self.cutout, gen)
             if self.pin_memory:
                 x, y = x.pin_memory(), y.pin_memory()
             yield x, y
