@@ -51,7 +51,8 @@ def summarise(run: Path) -> dict:
         "crop_scale": cfg["crop_scale"],
         "lr": cfg["lr"],
         "effective_batch": cfg["effective_batch"],
-        "weights": cfg["weights"],
+        # A file's name only: where it lay on the recording machine means nothing elsewhere.
+        "weights": Path(cfg["weights"]).name if cfg["weights"] else None,
         "final_epoch": {k: float(v) for k, v in last.items() if k != "epoch"},
     }
     if "val_tta_top1" in chosen and chosen["val_tta_top1"]:

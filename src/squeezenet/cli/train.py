@@ -70,9 +70,10 @@ _OPTIONS: list[tuple[str, object, str]] = [
     (
         "crop_scale",
         float,
-        "in-memory data: random-resized crops (as torchvision's RandomResizedCrop) covering "
-        "at least this fraction of the image, resized to --image-size, instead of padded "
-        "crops; e.g. 0.35 for photographs",
+        "random-resized crops (as torchvision's RandomResizedCrop) covering at least this "
+        "fraction of the image, resized to --image-size: for in-memory data instead of "
+        "padded crops, e.g. 0.35 for photographs; for streamed data the minimum area of its "
+        "crops (default 0.08, torchvision's)",
     ),
     (
         "image_size_start",

@@ -45,8 +45,9 @@ class TrainConfig:
     crop_padding: int = 4  # in-memory: random crop from a zero-padded image
     flip: bool = True
     cutout: int = 0  # in-memory: zero a random square this wide (0: off)
-    # In-memory: random-resized crops covering this fraction of the image or more (Inception
-    # crops, as torchvision's RandomResizedCrop), resized to image_size; None: padded crops.
+    # Random-resized crops covering this fraction of the image or more (Inception crops, as
+    # torchvision's RandomResizedCrop), resized to image_size. In memory, None means padded
+    # crops; streamed data always makes random-resized crops (None: torchvision's 0.08).
     crop_scale: float | None = None
     decode_size: int | None = None  # in-memory ImageFolder: side kept in memory for training
     # With crop_scale: the training side grows from this to image_size (progressive resizing).
