@@ -130,7 +130,7 @@ def test_two_nodes_on_localhost_end_with_identical_weights(tmp_path):
         "--data", str(tree), "--model", "squeezenet_cifar", "--image-size", "16",
         "--epochs", "2", "--batch-size", "4", "--max-steps-per-epoch", "3", "--lr", "0.05",
         "--select", "last", "--amp", "off", "--threads", "1", "--deterministic",
-        "--no-progress", "--no-tensorboard", "--no-plot",
+        "--no-progress", "--no-tensorboard", "--no-plot", "--no-batchnorm",
     ]  # fmt: skip
     for k, v in TINY.items():
         train += ["--model-arg", f"{k}={v}"]
