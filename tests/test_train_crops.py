@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from helpers import tiny_config, write_tree
+from squeezenet.data import DatasetError
 from squeezenet.train import resolve_config
 from squeezenet.train.data import build_data, progressive_sizes, random_resized_crop_flip
 
@@ -117,3 +118,129 @@ def test_cropping_from_the_store_by_index_equals_cropping_the_gathered_batch():
         index,
     )
     assert torch.equal(batch, direct)
+
+
+def _conv_bn(dropout: float = 0.0) -> torch.nn.Sequential:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.Dropout(dropout), torch.nn.BatchNorm2d(4)
+    )
+
+
+def _stream(*batches):
+    return [(x, torch.zeros(len(x), dtype=torch.long)) for x in batches]
+
+
+def test_recalibrated_statistics_are_the_mean_of_the_batch_statistics_without_dropout():
+    from squeezenet.train.engine import NormalizeBatch, recalibrate_batchnorm
+
+    prepare = NormalizeBatch(torch.device("cpu"), (0.5,) * 3, (0.25,) * 3, channels_last=False)
+    a, b = (torch.randint(0, 256, (n, 3, 12, 12), dtype=torch.uint8) for n in (6, 3))
+    model = _conv_bn(dropout=0.9)
+    model[2].momentum = 0.3
+    model[2].running_mean.fill_(7.0)  # stale statistics are replaced, not blended
+    seen = recalibrate_batchnorm(
+        model, _stream(a, b), prepare, device=torch.device("cpu"), amp="off"
+    )
+    assert seen == 9
+    with torch.no_grad():
+        feats = [model[0](prepare(x, torch.zeros(1))[0]) for x in (a, b)]
+    means = torch.stack([f.mean((0, 2, 3)) for f in feats]).mean(0)
+    variances = torch.stack([f.var((0, 2, 3), unbiased=True) for f in feats]).mean(0)
+    assert torch.allclose(model[2].running_mean, means, atol=1e-5)
+    assert torch.allclose(model[2].running_var, variances, rtol=1e-4)
+    assert model[2].momentum == 0.3 and not model.training  # settings restored, eval mode
+
+
+def test_recalibration_resizes_batches_to_the_evaluation_side():
+    from squeezenet.train.engine import NormalizeBatch, recalibrate_batchnorm
+
+    prepare = NormalizeBatch(torch.device("cpu"), (0.0,) * 3, (1 / 255,) * 3, channels_last=False)
+    model, sides = _conv_bn(), []
+    model[0].register_forward_hook(lambda m, inputs, out: sides.append(inputs[0].shape[-1]))
+    x = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
+    recalibrate_batchnorm(model, _stream(x), prepare, device=torch.device("cpu"), amp="off", size=8)
+    assert sides == [8]
+
+
+def test_recalibrate_bn_and_cutmix_in_a_run_and_recalibration_needs_batchnorm(tmp_path, capsys):
+    from squeezenet.train import fit
+
+    tree = write_tree(tmp_path / "data", size=24)
+    out = tmp_path / "run"
+    settings = dict(image_size=16, decode_size=24, eval_image_size=20, crop_scale=0.5, epochs=2)
+    fit(tiny_config(tree, out, recalibrate_bn=True, cutmix=0.5, **settings))
+    said = capsys.readouterr()
+    assert "batch norm recalibrated on" in said.err + said.out
+    # The statistics in the final checkpoint come from one pass over the training images,
+    # in training-size batches, not from the training steps.
+    cfg = tiny_config(tree, out, recalibrate_bn=True, **settings)
+    data = build_data(cfg, rank=0, world_size=1, image_size=16, pin_memory=False)
+    assert data.calibration is not None
+    state = torch.load(out / "last.pt", weights_only=True)["model"]
+    counts = {int(v) for k, v in state.items() if k.endswith("num_batches_tracked")}
+    assert counts == {len(data.calibration)}
+    with pytest.raises(ValueError, match="recalibrate_bn needs batchnorm"):
+        resolve_config(None, {"data": "d", "batchnorm": False, "recalibrate_bn": True})
+
+
+def test_cutmix_pastes_one_box_and_weighs_labels_by_area():
+    from squeezenet.train.engine import CutMix
+
+    x = torch.arange(8.0).view(8, 1, 1, 1).expand(8, 3, 20, 20).clone()
+    y = torch.arange(8)
+    mix = CutMix(1.0, seed=0, rank=0)
+    mixed = 0
+    for epoch in range(20):
+        mix.set_epoch(epoch)
+        out, pasted, lam = mix(x, y)
+        if pasted is None:
+            continue
+        mixed += 1
+        changed = out[:, 0] != x[:, 0]  # where an image shows another image's pixels
+        moved = pasted != y  # images paired with themselves keep their pixels
+        box = changed[moved.nonzero()[0, 0]]
+        assert abs((1 - lam) - box.float().mean().item()) < 1e-6  # lam: area left of y
+        rows, cols = box.any(1).nonzero().flatten(), box.any(0).nonzero().flatten()
+        assert box.sum() == len(rows) * len(cols)  # one axis-aligned box
+        # the box shows the pasted image's value
+        assert torch.equal(out[:, 0][box.expand(8, -1, -1)].view(8, -1)[:, 0], pasted.float())
+    assert mixed >= 15
+
+
+def test_cutmix_is_reproducible_per_epoch_and_off_at_probability_zero():
+    from squeezenet.train.engine import CutMix
+
+    x, y = torch.randn(6, 3, 16, 16), torch.arange(6)
+    a, b = CutMix(1.0, 3, 1), CutMix(1.0, 3, 1)
+    a.set_epoch(4)
+    b.set_epoch(4)
+    out_a, pa, la = a(x, y)
+    out_b, pb, lb = b(x, y)
+    assert torch.equal(out_a, out_b) and torch.equal(pa, pb) and la == lb
+    off = CutMix(0.0, 3, 1)
+    off.set_epoch(0)
+    out, pasted, lam = off(x, y)
+    assert out is x and pasted is None and lam == 1.0
+    with pytest.raises(ValueError, match="cutmix must be a probability"):
+        resolve_config(None, {"data": "d", "cutmix": 1.5})
+
+
+def test_calibration_batches_are_whole_training_images_in_shuffled_order(tmp_path):
+    tree = write_tree(tmp_path / "data", size=24)
+    settings = dict(image_size=16, decode_size=24, crop_scale=0.5, batch_size=4)
+    cfg = tiny_config(tree, tmp_path / "run", recalibrate_bn=True, **settings)
+    data = build_data(cfg, rank=0, world_size=1, image_size=16, pin_memory=False)
+    assert data.calibration is not None
+    store = data.train.images
+    labels = []
+    for x, y in data.calibration:
+        assert x.shape[-1] == 24  # whole images at decode_size: no crop, no resize
+        # each one is a stored training image, unchanged (no flip)
+        assert all((store == image).flatten(1).all(1).any() for image in x)
+        labels += y.tolist()
+    # the folder is sorted by class; the calibration order is not
+    assert labels != sorted(labels)
+    streamed = tiny_config(tree, tmp_path / "run2", recalibrate_bn=True, in_memory="no")
+    with pytest.raises(DatasetError, match="recalibrate_bn needs the images in memory"):
+        build_data(streamed, rank=0, world_size=1, image_size=16, pin_memory=False)

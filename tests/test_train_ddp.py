@@ -23,7 +23,7 @@ from helpers import (
 TORCHRUN_TRAIN = os.path.join(os.path.dirname(__file__), "torchrun_train.py")
 
 
-def _worker(rank: int, world: int, port: int, tree: str, out: str, dump: str) -> None:
+def _worker(rank: int, world: int, port: int, tree: str, out: str, dump: str, extra: dict) -> None:
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -34,7 +34,7 @@ def _worker(rank: int, world: int, port: int, tree: str, out: str, dump: str) ->
     )
     from squeezenet.train import fit
 
-    cfg = tiny_config(tree, out, epochs=2, batch_size=4, max_steps_per_epoch=3)
+    cfg = tiny_config(tree, out, epochs=2, batch_size=4, max_steps_per_epoch=3, **extra)
     result = fit(cfg)
     torch.save(
         {
@@ -46,11 +46,14 @@ def _worker(rank: int, world: int, port: int, tree: str, out: str, dump: str) ->
     )
 
 
-def test_two_cpu_processes_end_with_identical_weights(tmp_path):
+# The second setting also averages recalibrated batch-norm statistics over the processes
+# and mixes batches with CutMix on each.
+@pytest.mark.parametrize("extra", [{}, {"recalibrate_bn": True, "cutmix": 0.5}])
+def test_two_cpu_processes_end_with_identical_weights(tmp_path, extra):
     tree = write_tree(tmp_path / "data")
     mp.spawn(
         _worker,
-        args=(2, free_port(), str(tree), str(tmp_path / "run"), str(tmp_path)),
+        args=(2, free_port(), str(tree), str(tmp_path / "run"), str(tmp_path), extra),
         nprocs=2,
         join=True,
     )

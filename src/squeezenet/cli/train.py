@@ -94,6 +94,20 @@ _OPTIONS: list[tuple[str, object, str]] = [
         "side of validation/test images (default: --image-size); a little larger than the "
         "training side suits random-resized-crop training (Touvron et al., 2019)",
     ),
+    (
+        "cutmix",
+        float,
+        "probability that a training batch is mixed by CutMix (Yun et al., 2019): a box of "
+        "each image is replaced by another image's, and the loss weighs both labels by area "
+        "(default 0: off)",
+    ),
+    (
+        "recalibrate_bn",
+        _BOOL,
+        "after the last epoch, re-estimate the batch-norm statistics on the training images "
+        "seen as at evaluation (whole images at --eval-image-size, no augmentation) before "
+        "the final validation and the fold into model.pth (FixRes, Touvron et al., 2019)",
+    ),
     ("epochs", positive_int, "number of epochs"),
     ("batch_size", positive_int, "images per forward pass, per process"),
     (

@@ -45,6 +45,7 @@ class TrainConfig:
     crop_padding: int = 4  # in-memory: random crop from a zero-padded image
     flip: bool = True
     cutout: int = 0  # in-memory: zero a random square this wide (0: off)
+    cutmix: float = 0.0  # probability that a batch is mixed by CutMix (Yun et al., 2019)
     # Random-resized crops covering this fraction of the image or more (Inception crops, as
     # torchvision's RandomResizedCrop), resized to image_size. In memory, None means padded
     # crops; streamed data always makes random-resized crops (None: torchvision's 0.08).
@@ -53,6 +54,10 @@ class TrainConfig:
     # With crop_scale: the training side grows from this to image_size (progressive resizing).
     image_size_start: int | None = None
     eval_image_size: int | None = None  # validation/test side (default: image_size)
+    # After the last epoch, re-estimate batch-norm statistics on the training images as they
+    # are evaluated (whole images at eval_image_size, no augmentation): FixRes's answer to the
+    # train/test resolution discrepancy (Touvron et al., 2019). Needs batchnorm.
+    recalibrate_bn: bool = False
     # -- optimisation -----------------------------------------------------------------------
     epochs: int = 30
     batch_size: int = 128  # per process
@@ -158,10 +163,14 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not 0 <= self.cutmix <= 1:
+            raise ValueError(f"cutmix must be a probability in [0, 1], got {self.cutmix}")
         if not isinstance(self.cutout, int) or self.cutout < 0:
             raise ValueError(f"cutout must be a non-negative integer, got {self.cutout!r}")
         if self.batchnorm is None:
             self.batchnorm = self.weights is None
+        if self.recalibrate_bn and not self.batchnorm:
+            raise ValueError("recalibrate_bn needs batchnorm (there are no statistics to redo)")
         if self.lr is None:
             self.lr = DEFAULT_LR if self.weights is None else FINETUNE_LR
         if self.lr <= 0:

@@ -354,6 +354,9 @@ class DataBundle:
     classes: list[str]
     val_source: str  # "val split" or "held out N of train"
     image_size: int
+    # The training images without augmentation, shuffled, for recalibrate_bn (None unless
+    # asked). They stay at decode_size; the recalibration resizes them to the evaluation side.
+    calibration: TensorBatches | StreamedBatches | None = None
 
     @property
     def num_classes(self) -> int:
@@ -453,9 +456,14 @@ def build_data(cfg, *, rank: int, world_size: int, image_size: int, pin_memory: 
             ds.classes,
             val_source,
             size,
+            _calibration_batches(tr_x, tr_y, cfg.batch_size, common)
+            if cfg.recalibrate_bn
+            else None,
         )
     if fmt != "imagefolder":
         raise DatasetError(f"{path}: in_memory 'no' is only for ImageFolder trees")
+    if cfg.recalibrate_bn:
+        raise DatasetError(f"{path}: recalibrate_bn needs the images in memory (in_memory: yes)")
     train_images = scan_folder(path / "train")
     classes = train_images.classes
     if (path / "val").is_dir():
@@ -487,6 +495,17 @@ def build_data(cfg, *, rank: int, world_size: int, image_size: int, pin_memory: 
         classes,
         val_source,
         image_size,
+    )
+
+
+def _calibration_batches(images, labels, batch_size: int, common: dict) -> TensorBatches:
+    """The training images for batch-norm recalibration: whole images, no augmentation, in
+    a shuffled order. Image folders are sorted by class, and batch statistics of one class
+    at a time would miss the variance between classes."""
+    # The training sampler drops a last partial batch; a small dataset still fills one.
+    batch_size = max(1, min(batch_size, len(labels) // common["world_size"]))
+    return TensorBatches(
+        images, labels, batch_size, train=True, crop_padding=0, flip=False, **common
     )
 
 

@@ -174,6 +174,40 @@ def autocast(device: torch.device, amp: str):
     return torch.autocast(device.type, dtype=dtype)
 
 
+class CutMix:
+    """CutMix (Yun et al., 2019): with probability ``prob``, a batch gets a box of each image
+    replaced by the same box of another image in the batch, and the loss weighs the two labels
+    by the areas they cover. The box area is uniform (the paper's Beta(1, 1)). Reseeded per
+    (seed, epoch, rank) so that a resumed run mixes exactly as an uninterrupted one."""
+
+    def __init__(self, prob: float, seed: int, rank: int) -> None:
+        self.prob, self.seed, self.rank = prob, seed, rank
+        self.gen = torch.Generator()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.gen.manual_seed((self.seed * 1_000_003 + epoch) * 8191 + self.rank + 7)
+
+    def __call__(
+        self, x: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, float]:
+        """(mixed images, the pasted images' labels or None, weight of ``y``)."""
+        draw = torch.rand(4, generator=self.gen).tolist()
+        if draw[0] >= self.prob or len(y) < 2:
+            return x, None, 1.0
+        h, w = x.shape[-2:]
+        side = math.sqrt(1 - draw[1])  # the box covers 1 - lam of the image before clipping
+        cy, cx = int(draw[2] * h), int(draw[3] * w)
+        half_h, half_w = int(h * side / 2), int(w * side / 2)
+        top, bottom = max(cy - half_h, 0), min(cy + half_h, h)
+        left, right = max(cx - half_w, 0), min(cx + half_w, w)
+        if bottom <= top or right <= left:
+            return x, None, 1.0
+        perm = torch.randperm(len(y), generator=self.gen).to(y.device)
+        x = x.clone()
+        x[:, :, top:bottom, left:right] = x[perm, :, top:bottom, left:right]
+        return x, y[perm], 1 - (bottom - top) * (right - left) / (h * w)
+
+
 def train_one_epoch(
     model: nn.Module,
     batches,
@@ -191,6 +225,7 @@ def train_one_epoch(
     progress: bool,
     check_every: int = 20,
     teacher: Teacher | None = None,
+    cutmix: CutMix | None = None,
 ) -> dict:
     """Train for one pass over ``batches``; returns summed-over-processes metrics.
 
@@ -211,6 +246,9 @@ def train_one_epoch(
         x, y = prepare(x, y)
         if len(y) == 0:
             continue
+        pasted, lam = None, 1.0
+        if cutmix is not None:
+            x, pasted, lam = cutmix(x, y)
         last_micro = (step + 1) % accum_steps == 0 or step + 1 == total
         no_sync = getattr(model, "no_sync", None)  # DistributedDataParallel's
         sync = no_sync() if no_sync is not None and not last_micro else contextlib.nullcontext()
@@ -218,6 +256,10 @@ def train_one_epoch(
             with autocast(device, amp):
                 logits = model(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+            if pasted is not None:
+                loss = lam * loss + (1 - lam) * F.cross_entropy(
+                    logits.float(), pasted, label_smoothing=label_smoothing
+                )
             if teacher is not None:
                 loss = teacher.loss(x, logits, loss, device, amp)
             update(loss, update=last_micro)
@@ -323,6 +365,58 @@ def evaluate(
     if tta:
         out.update(tta_top1=t1 / n, tta_top5=t5 / n)
     return out
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(
+    model: nn.Module,
+    batches,
+    prepare: NormalizeBatch,
+    *,
+    device: torch.device,
+    amp: str,
+    size: int | None = None,
+) -> int:
+    """Re-estimate every batch norm's running mean and variance on ``batches`` (the training
+    images as they are evaluated), averaged over all processes; returns the images seen.
+
+    A network trained on random-resized crops sees objects larger than in whole test images,
+    and the statistics of its activations shift with the apparent object size; FixRes
+    (Touvron et al., 2019, section 3) re-estimates them at the test resolution. Each batch
+    counts equally (``momentum=None``); ``size`` resizes batches of another side first."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    model.eval()  # dropout off: only the statistics change
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    seen = 0
+    for x, y in batches:
+        x, y = prepare(x, y)
+        if len(y) == 0:
+            continue
+        if size is not None and x.shape[-1] != size:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
+        with autocast(device, amp):
+            model(x)
+        seen += len(y)
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+    model.eval()
+    total = int(dist.all_reduce_sum([seen], device)[0])
+    if total == 0:
+        raise ValueError("batch-norm recalibration got no images")
+    if dist.world_size() > 1:
+        # Every process saw its own shard: average the statistics, weighted by images.
+        for m in norms:
+            for buffer in (m.running_mean, m.running_var):
+                assert buffer is not None  # reset_running_stats needs them
+                buffer.mul_(seen / total)
+                torch.distributed.all_reduce(buffer)
+    return total
 
 
 class DeadClassifierWarning(UserWarning):

@@ -28,6 +28,7 @@ from .checkpoint import (
 from .config import TrainConfig, save_config
 from .data import DataBundle, build_data
 from .engine import (
+    CutMix,
     DeadClassifierWarning,
     NormalizeBatch,
     NotLearningWarning,
@@ -39,6 +40,7 @@ from .engine import (
     first_inputs,
     not_learning,
     not_learning_message,
+    recalibrate_batchnorm,
     train_one_epoch,
 )
 from .logs import RunLog
@@ -182,6 +184,7 @@ class _Run:
     prune: PruneSchedule | None
     teacher: Teacher | None
     log: RunLog
+    cutmix: CutMix | None
     start_epoch: int = 0
     best: dict = field(default_factory=lambda: {"top1": -1.0, "epoch": 0})
     history: list = field(default_factory=list)
@@ -291,6 +294,7 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
         prune,
         teacher,
         log,
+        CutMix(cfg.cutmix, cfg.seed, info.rank) if cfg.cutmix > 0 else None,
         start_epoch,
         best,
         history,
@@ -339,6 +343,8 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
     """One epoch, its validation, the checkpoint choice and the logs; returns its metrics."""
     cfg, out, prune = run.cfg, run.out, run.prune
     run.data.train.set_epoch(epoch)
+    if run.cutmix is not None:
+        run.cutmix.set_epoch(epoch)
     if prune is not None:
         prune.start_epoch(epoch)
     try:
@@ -357,6 +363,7 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
             epochs=cfg.epochs,
             progress=cfg.progress and run.info.is_main,
             teacher=run.teacher,
+            cutmix=run.cutmix,
         )
     except TrainingDiverged as e:
         kept = out / "last.pt"
@@ -368,6 +375,8 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
         raise TrainingDiverged(f"{e}; {where}") from None
     dist.sync_buffers(run.raw_model)  # every rank evaluates what rank 0 checkpoints
     metrics.update(epoch=epoch + 1, lr=run.optimizer.param_groups[0]["lr"])
+    if cfg.recalibrate_bn and epoch + 1 == cfg.epochs:
+        _recalibrate(run)
     # ``val_every`` skips validation on some epochs (it can cost as much as training at a
     # larger evaluation size); the final epoch is always validated.
     val = None
@@ -443,6 +452,24 @@ def _warn_if_stalled(run: _Run, val: dict | None, metrics: dict, epoch: int) -> 
             metrics["train_loss"], classes, epoch + 1, cfg.lr, bool(cfg.batchnorm)
         )
         warnings.warn(message, NotLearningWarning, stacklevel=3)
+
+
+def _recalibrate(run: _Run) -> None:
+    """recalibrate_bn: the final network's batch-norm statistics, redone at the evaluation
+    side on the training images (before the final validation, the checkpoint and the fold)."""
+    cfg, data = run.cfg, run.data
+    assert data.calibration is not None  # built when cfg.recalibrate_bn is set
+    size = cfg.eval_image_size or data.image_size
+    start = time.perf_counter()
+    seen = recalibrate_batchnorm(
+        run.raw_model, data.calibration, run.prepare, device=run.device, amp=run.amp, size=size
+    )
+    if run.info.is_main:
+        _say(
+            f"batch norm recalibrated on {seen} training images at {size} px "
+            f"({time.perf_counter() - start:.0f} s)",
+            cfg,
+        )
 
 
 def _finish(run: _Run, minutes: float, extra: dict) -> dict:
