@@ -67,10 +67,11 @@ def test_imagenette_config_is_the_recorded_setting():
     root = Path(__file__).resolve().parents[1]
     cfg = resolve_config(root / "configs" / "imagenette.yaml")
     assert (cfg.model, cfg.model_args["bypass"], cfg.batchnorm) == ("squeezenet1_1", "simple", True)
-    assert (cfg.image_size_start, cfg.image_size, cfg.eval_image_size) == (80, 128, 160)
+    assert (cfg.image_size_start, cfg.image_size, cfg.eval_image_size) == (64, 128, 160)
     assert (cfg.decode_size, cfg.crop_scale, cfg.select) == (160, 0.35, "last")
     assert cfg.accum_steps(2) == 1 and cfg.accum_steps(1) == 2  # effective batch 128
-    assert cfg.epochs == 56 and cfg.threads == 1 and cfg.val_every == 7
+    assert cfg.epochs == 62 and cfg.threads == 1 and cfg.val_every == 31
+    assert not cfg.recalibrate_bn and cfg.cutmix == 0
 
 
 @pytest.mark.parametrize(
