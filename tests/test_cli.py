@@ -285,3 +285,36 @@ def test_predict_prints_imagenet_names_and_honours_classes(tmp_path, capsys):
     classes.write_text("n1 one\nn2 two\n")
     assert main(["predict", "--classes", str(classes), str(image)]) == 2
     assert f"{classes}: lists 2 classes, the model has 1000" in capsys.readouterr().err
+
+
+def test_model_args_rebuild_a_trained_variant_for_predict(tmp_path, capsys):
+    import torch
+
+    from squeezenet import create_model
+    from squeezenet.data import load_image
+    from squeezenet.data.transforms import get_preprocess
+
+    # A wider SqueezeNet with bypasses, as configs/imagenette.yaml trains: its model.pth only
+    # loads into the same architecture, and the bypasses (no weights) change every output.
+    torch.manual_seed(0)
+    variant = create_model("squeezenet1_1", num_classes=10, sr=0.25, bypass="simple").eval()
+    weights = tmp_path / "wide.pth"
+    torch.save(variant.state_dict(), weights)
+    image = _flat_folder(tmp_path) / "n01440764_a.png"
+    classes = tmp_path / "classes.txt"
+    classes.write_text("".join(f"c{i} class {i}\n" for i in range(10)))
+    argv = ["predict", "--json", "-k", "3", "-w", str(weights), "--classes", str(classes)]
+
+    assert main([*argv, str(image)]) == 2  # built as plain squeezenet1_1: shapes differ
+    assert str(weights) in capsys.readouterr().err
+
+    wide = ["--model-arg", "sr=0.25", "--model-arg", "bypass=simple"]
+    assert main([*argv, *wide, str(image)]) == 0
+    top = json.loads(capsys.readouterr().out)[0]["top"]
+    with torch.no_grad():
+        expected = variant(get_preprocess("torchvision")(load_image(image))[None]).softmax(1)[0]
+    assert [t["index"] for t in top] == expected.topk(3).indices.tolist()
+    assert [t["prob"] for t in top] == pytest.approx(expected.topk(3).values.tolist(), abs=1e-5)
+
+    assert main([*argv, "--model-arg", "sr", str(image)]) == 2
+    assert "--model-arg expects KEY=VALUE, got 'sr'" in capsys.readouterr().err

@@ -137,6 +137,31 @@ def add_model_args(p: argparse.ArgumentParser, weights_required: bool = False) -
         metavar="P",
         help="override conv10's padding (1 = the original Caffe v1.0 network)",
     )
+    add_model_arg_flag(p, "the weights were trained with")
+
+
+def add_model_arg_flag(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--model-arg",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help=f"architecture override {what} (repeatable), e.g. sr=0.25 or bypass=simple; "
+        "values are parsed as YAML",
+    )
+
+
+def parse_model_args(items: list[str] | None) -> dict:
+    """``--model-arg KEY=VALUE`` flags as a dict, each value parsed as YAML (0.25, simple)."""
+    import yaml
+
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--model-arg expects KEY=VALUE, got {item!r}")
+        out[key] = yaml.safe_load(value)
+    return out
 
 
 def add_preprocess_arg(p: argparse.ArgumentParser) -> None:
@@ -162,7 +187,10 @@ def build_model(args: argparse.Namespace):
     from ..weights import create_model
 
     return create_model(
-        args.model, weights=args.weights, conv10_padding=getattr(args, "conv10_padding", None)
+        args.model,
+        weights=args.weights,
+        conv10_padding=getattr(args, "conv10_padding", None),
+        **parse_model_args(getattr(args, "model_arg", None)),
     )
 
 

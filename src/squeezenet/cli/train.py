@@ -231,7 +231,7 @@ _SHORT = {
 
 
 def register(sub, formatter) -> None:
-    from .common import add_deprecated_alias
+    from .common import add_deprecated_alias, add_model_arg_flag
 
     p = sub.add_parser(
         "train",
@@ -258,39 +258,19 @@ def register(sub, formatter) -> None:
         else:
             p.add_argument(*flags, type=kind, default=None, metavar=name.upper(), help=text)
     add_deprecated_alias(p, "--out", "--output")
-    p.add_argument(
-        "--model-arg",
-        action="append",
-        default=None,
-        metavar="KEY=VALUE",
-        help="architecture override passed to the model (repeatable), e.g. "
-        "dropout=0.2 or sr=0.25; values are parsed as YAML",
-    )
+    add_model_arg_flag(p, "passed to the model")
     p.add_argument(
         "--json", action="store_true", help="print the final summary as one JSON object on stdout"
     )
     p.set_defaults(func=run)
 
 
-def _model_args(items: list[str] | None) -> dict | None:
-    if not items:
-        return None
-    import yaml
-
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--model-arg expects KEY=VALUE, got {item!r}")
-        out[key] = yaml.safe_load(value)
-    return out
-
-
 def run(args) -> int:
     from ..train import fit, resolve_config
+    from .common import parse_model_args
 
     overrides = {name: getattr(args, name) for name, _, _ in _OPTIONS}
-    model_args = _model_args(args.model_arg)
+    model_args = parse_model_args(args.model_arg)
     cfg = resolve_config(args.config, overrides)
     if model_args:
         cfg.model_args = {**cfg.model_args, **model_args}
