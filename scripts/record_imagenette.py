@@ -18,6 +18,7 @@ import shutil
 import statistics
 from pathlib import Path
 
+import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +34,8 @@ def summarise(run: Path) -> dict:
         "model": cfg["model"],
         "model_args": cfg["model_args"],
         "batchnorm_folded": bool(cfg["batchnorm"]),
+        # model.pth: the network as shipped (batch norm folded into the convs).
+        "parameters": sum(t.numel() for t in torch.load(run / "model.pth").values()),
         "top1": round(float(chosen["val_top1"]), 4),
         "top5": round(float(chosen["val_top5"]), 4),
         "val_images": 3925,
@@ -49,6 +52,8 @@ def summarise(run: Path) -> dict:
         "decode_size": cfg["decode_size"],
         "eval_image_size": cfg["eval_image_size"],
         "crop_scale": cfg["crop_scale"],
+        "recalibrate_bn": bool(cfg["recalibrate_bn"]),
+        "cutmix": cfg["cutmix"],
         "lr": cfg["lr"],
         "effective_batch": cfg["effective_batch"],
         # A file's name only: where it lay on the recording machine means nothing elsewhere.

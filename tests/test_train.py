@@ -4,6 +4,7 @@ batch-norm folding, schedules."""
 from __future__ import annotations
 
 import io
+import json
 import pickle
 import zipfile
 from pathlib import Path
@@ -64,14 +65,20 @@ def test_paper_recipe_is_the_papers_solver():
 
 
 def test_imagenette_config_is_the_recorded_setting():
+    # docs/results/imagenette.json is written from the recorded run's own config.yaml:
+    # the config a user runs must be that setting, field for field.
     root = Path(__file__).resolve().parents[1]
     cfg = resolve_config(root / "configs" / "imagenette.yaml")
-    assert (cfg.model, cfg.model_args["bypass"], cfg.batchnorm) == ("squeezenet1_1", "simple", True)
-    assert (cfg.image_size_start, cfg.image_size, cfg.eval_image_size) == (64, 128, 160)
-    assert (cfg.decode_size, cfg.crop_scale, cfg.select) == (160, 0.35, "last")
+    record = json.loads((root / "docs" / "results" / "imagenette.json").read_text())
+    for name in (
+        "model", "model_args", "epochs", "image_size", "image_size_start", "decode_size",
+        "eval_image_size", "crop_scale", "recalibrate_bn", "cutmix", "lr", "effective_batch",
+        "select",
+    ):  # fmt: skip
+        assert getattr(cfg, name) == record[name], name
+    assert cfg.batchnorm == record["batchnorm_folded"] is True
     assert cfg.accum_steps(2) == 1 and cfg.accum_steps(1) == 2  # effective batch 128
-    assert cfg.epochs == 62 and cfg.threads == 1 and cfg.val_every == 31
-    assert not cfg.recalibrate_bn and cfg.cutmix == 0
+    assert cfg.threads == 1 and cfg.val_every == cfg.epochs // 2
 
 
 @pytest.mark.parametrize(
