@@ -130,6 +130,13 @@ _OPTIONS: list[tuple[str, object, str]] = [
     ("warmup_fraction", float, "fraction of the steps spent warming the lr up"),
     ("label_smoothing", float, "label smoothing of the cross-entropy loss"),
     (
+        "ema_decay",
+        float,
+        "keep an exponential moving average of the weights, updated after every optimizer "
+        "step with this decay (e.g. 0.998: about the last 500 steps); it replaces the final "
+        "epoch's weights before the last validation, --recalibrate-bn and model.pth",
+    ),
+    (
         "teacher",
         str,
         "distil from this trained copy of the model (weights: registered name, "

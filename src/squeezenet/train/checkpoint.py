@@ -65,9 +65,11 @@ def make_checkpoint(
     history: list[dict],
     config: dict,
     masks: dict | None = None,
+    ema: dict | None = None,
 ) -> dict:
     """``epoch`` = number of completed epochs. ``model`` is the unwrapped module; ``masks``
-    are the pruning masks (boolean tensors by parameter name), if the run prunes."""
+    are the pruning masks (boolean tensors by parameter name), if the run prunes; ``ema``
+    the state of the weights' moving average, if the run keeps one."""
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -81,6 +83,7 @@ def make_checkpoint(
         "rng": rng_state(),
         "config": config,
         "masks": masks,
+        "ema": ema,
     }
 
 

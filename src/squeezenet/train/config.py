@@ -73,6 +73,10 @@ class TrainConfig:
     schedule: str = "linear"  # linear (to 0) | onecycle | cosine | constant
     warmup_fraction: float = 0.0  # onecycle: fraction of the steps spent warming up
     label_smoothing: float = 0.0
+    # Exponential moving average of the weights, updated after every optimizer step with
+    # this decay (about 1 / (1 - decay) steps remembered); the average replaces the final
+    # epoch's weights before its validation. None: off.
+    ema_decay: float | None = None
     # -- knowledge distillation (Hinton et al., 2015) ---------------------------------------------
     teacher: str | None = None  # weights of a trained `model` to distil from
     distill_weight: float = 0.5  # loss = (1 - w) cross-entropy + w T^2 KL(teacher||student)
@@ -169,6 +173,8 @@ class TrainConfig:
             raise ValueError(f"cutout must be a non-negative integer, got {self.cutout!r}")
         if self.batchnorm is None:
             self.batchnorm = self.weights is None
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
         if self.recalibrate_bn and not self.batchnorm:
             raise ValueError("recalibrate_bn needs batchnorm (there are no statistics to redo)")
         if self.lr is None:

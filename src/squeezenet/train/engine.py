@@ -226,13 +226,15 @@ def train_one_epoch(
     check_every: int = 20,
     teacher: Teacher | None = None,
     cutmix: CutMix | None = None,
+    after_step: Callable[[], None] | None = None,
 ) -> dict:
     """Train for one pass over ``batches``; returns summed-over-processes metrics.
 
     Gradients are accumulated over ``accum_steps`` micro-batches (DDP syncs only on the last
     one). With a ``teacher``, the loss adds knowledge distillation. The loss is checked for
     NaN/inf every ``check_every`` steps and at the end, on all processes at once, before any
-    checkpoint of this epoch is written.
+    checkpoint of this epoch is written. ``after_step`` runs after every optimizer step
+    (a weight average's update).
     """
     model.train()
     total = len(batches)
@@ -241,7 +243,9 @@ def train_one_epoch(
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen, start = 0, time.perf_counter()
-    update = Step(optimizer, scheduler, scaler=scaler, accum_steps=accum_steps)
+    update = Step(
+        optimizer, scheduler, scaler=scaler, accum_steps=accum_steps, after_step=after_step
+    )
     for step, (x, y) in enumerate(batches):
         x, y = prepare(x, y)
         if len(y) == 0:

@@ -7,10 +7,12 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..evaluate import cpu_has_native_bf16
 from ..files import make_folder
@@ -131,6 +133,12 @@ class PruneSchedule:
         return sum(int(m.sum()) for m in masks.values()) / max(total, 1)
 
 
+def weight_average(model: nn.Module, decay: float) -> AveragedModel:
+    """An exponential moving average of ``model``'s weights and batch-norm statistics
+    (Polyak and Juditsky, 1992), updated by ``update_parameters(model)`` after each step."""
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def _seed_everything(seed: int, deterministic: bool) -> None:
     import random
 
@@ -185,6 +193,7 @@ class _Run:
     teacher: Teacher | None
     log: RunLog
     cutmix: CutMix | None
+    ema: AveragedModel | None = None
     start_epoch: int = 0
     best: dict = field(default_factory=lambda: {"top1": -1.0, "epoch": 0})
     history: list = field(default_factory=list)
@@ -242,6 +251,7 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
         data.train.set_epoch(0)
         init_batchnorm_identity(model, first_inputs(data.train, prepare_for(cfg, device)))
     prune = PruneSchedule(model, cfg, optimizer) if cfg.prune is not None else None
+    ema = weight_average(model, cfg.ema_decay) if cfg.ema_decay is not None else None
     teacher = build_teacher(cfg, data.num_classes, image_size, device)
     # The effective batch's lr: lr is given for batch x world x accum images per step.
     start_epoch, best, history = 0, {"top1": -1.0, "epoch": 0}, []
@@ -255,6 +265,10 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
         set_rng_state(ckpt["rng"])
         if prune is not None and ckpt.get("masks"):
             prune.pruner.load_state_dict(ckpt["masks"])
+        if ema is not None:
+            if ckpt.get("ema") is None:
+                raise ValueError(f"{Path(cfg.output) / 'last.pt'}: holds no weight average")
+            ema.load_state_dict(ckpt["ema"])
     raw_model = model
     if cfg.compile:
         # For a module, torch.compile returns an OptimizedModule (an nn.Module).
@@ -295,6 +309,7 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
         teacher,
         log,
         CutMix(cfg.cutmix, cfg.seed, info.rank) if cfg.cutmix > 0 else None,
+        ema,
         start_epoch,
         best,
         history,
@@ -347,6 +362,7 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
         run.cutmix.set_epoch(epoch)
     if prune is not None:
         prune.start_epoch(epoch)
+    average = None if run.ema is None else partial(run.ema.update_parameters, run.raw_model)
     try:
         metrics = train_one_epoch(
             run.model,
@@ -364,6 +380,7 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
             progress=cfg.progress and run.info.is_main,
             teacher=run.teacher,
             cutmix=run.cutmix,
+            after_step=average,
         )
     except TrainingDiverged as e:
         kept = out / "last.pt"
@@ -375,6 +392,9 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
         raise TrainingDiverged(f"{e}; {where}") from None
     dist.sync_buffers(run.raw_model)  # every rank evaluates what rank 0 checkpoints
     metrics.update(epoch=epoch + 1, lr=run.optimizer.param_groups[0]["lr"])
+    if run.ema is not None and epoch + 1 == cfg.epochs:
+        # The final network is the average (then recalibrated, validated and saved).
+        run.raw_model.load_state_dict(run.ema.module.state_dict())
     if cfg.recalibrate_bn and epoch + 1 == cfg.epochs:
         _recalibrate(run)
     # ``val_every`` skips validation on some epochs (it can cost as much as training at a
@@ -412,6 +432,7 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
             history=run.history,
             config=cfg.to_dict(),
             masks=prune.pruner.state_dict() if prune else None,
+            ema=None if run.ema is None else run.ema.state_dict(),
         )
         save_atomic(ckpt, out / "last.pt")
         if is_best:
