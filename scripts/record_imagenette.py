@@ -55,6 +55,7 @@ def summarise(run: Path) -> dict:
         "recalibrate_bn": bool(cfg["recalibrate_bn"]),
         "cutmix": cfg["cutmix"],
         "lr": cfg["lr"],
+        "weight_decay": cfg["weight_decay"],
         "effective_batch": cfg["effective_batch"],
         # A file's name only: where it lay on the recording machine means nothing elsewhere.
         "weights": Path(cfg["weights"]).name if cfg["weights"] else None,

@@ -72,8 +72,8 @@ def test_imagenette_config_is_the_recorded_setting():
     record = json.loads((root / "docs" / "results" / "imagenette.json").read_text())
     for name in (
         "model", "model_args", "epochs", "image_size", "image_size_start", "decode_size",
-        "eval_image_size", "crop_scale", "recalibrate_bn", "cutmix", "lr", "effective_batch",
-        "select",
+        "eval_image_size", "crop_scale", "recalibrate_bn", "cutmix", "lr", "weight_decay",
+        "effective_batch", "select",
     ):  # fmt: skip
         assert getattr(cfg, name) == record[name], name
     assert cfg.batchnorm == record["batchnorm_folded"] is True

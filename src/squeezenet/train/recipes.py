@@ -66,7 +66,10 @@ RECIPES: dict[str, dict] = {
         "lr": 0.1,
         "schedule": "onecycle",
         "warmup_fraction": 0.15,
-        "weight_decay": 5e-4,
+        # With batch norm, weight decay sets how fast the weights' direction keeps moving
+        # (the effective learning rate): 2.5e-4 / 5e-4 / 1e-3 / 2e-3 scored 88.5 / 89.6 / 90.1 /
+        # 90.2%.
+        "weight_decay": 2e-3,
         "decay_norm_and_bias": False,
         "label_smoothing": 0.1,
         "batch_size": 64,
