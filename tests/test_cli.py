@@ -158,6 +158,34 @@ def test_predict_names_the_tench(capsys, imagenet_sample, tv11_fp16_weights):
     assert result["top"][0]["name"] == "tench" and result["top"][0]["prob"] > 0.9
 
 
+def test_predict_decodes_large_photos_at_reduced_size(
+    tmp_path, capsys, monkeypatch, imagenet_sample, tv11_fp16_weights
+):
+    # A 4x enlarged photo: --decode fast (the default) asks the decoder for the preset's
+    # resize side (256), --decode exact for the full image; both name the tench.
+    from PIL import Image
+
+    import squeezenet.data
+
+    with Image.open(imagenet_sample / "n01440764_tench.JPEG") as im:
+        large = im.convert("RGB").resize((im.width * 4, im.height * 4))
+    image = tmp_path / "tench.jpg"
+    large.save(image, quality=95)
+    asked, real_load = [], squeezenet.data.load_image
+    monkeypatch.setattr(
+        squeezenet.data, "load_image", lambda p, s=None: asked.append(s) or real_load(p, s)
+    )
+    probs = {}
+    for mode in ("fast", "exact"):
+        argv = ["predict", "-w", str(tv11_fp16_weights), "--json", "--decode", mode]
+        assert main(argv + [str(image)]) == 0
+        top = json.loads(capsys.readouterr().out)[0]["top"][0]
+        assert top["name"] == "tench"
+        probs[mode] = top["prob"]
+    assert asked == [256, None]
+    assert abs(probs["fast"] - probs["exact"]) < 0.05
+
+
 def test_evaluate_json_on_han_weights(capsys, imagenet_sample, imagenet_classes, han_net):
     code = main(
         [

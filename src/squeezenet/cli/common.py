@@ -183,6 +183,18 @@ def add_preprocess_arg(p: argparse.ArgumentParser) -> None:
     add_deprecated_alias(p, "--crop", "--image-size")
 
 
+def add_decode_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--decode",
+        choices=("fast", "exact"),
+        default="fast",
+        help="fast: decode each JPEG at a reduced size (1/2, 1/4 or 1/8, by DCT scaling) "
+        "when it stays at least as large as the preprocessing's resize, which changes "
+        "pixels slightly and makes large photos much cheaper to decode; exact: decode every "
+        "image in full (other formats always decode in full)",
+    )
+
+
 def build_model(args: argparse.Namespace):
     from ..weights import create_model
 

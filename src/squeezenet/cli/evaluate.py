@@ -11,6 +11,7 @@ from .common import (
     add_backend_arg,
     add_batch_size_arg,
     add_data_arg,
+    add_decode_arg,
     add_json_arg,
     add_model_args,
     add_preprocess_arg,
@@ -53,15 +54,7 @@ def register(sub, formatter) -> None:
         default=min(2, os.cpu_count() or 1),
         help="image-decoding worker processes (0 = decode in the main process)",
     )
-    p.add_argument(
-        "--decode",
-        choices=("fast", "exact"),
-        default="fast",
-        help="fast: decode each JPEG at a reduced size (1/2, 1/4 or 1/8, by DCT scaling) "
-        "when it stays at least as large as the preprocessing's resize, which changes "
-        "pixels slightly and makes large photos much cheaper to decode; exact: decode every "
-        "image in full (other formats always decode in full)",
-    )
+    add_decode_arg(p)
     p.add_argument(
         "--precision",
         choices=("auto", "fp32", "bf16"),
