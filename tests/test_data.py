@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision.transforms.functional import normalize as torchvision_normalize
 
 from squeezenet.data import (
     DatasetError,
@@ -15,6 +16,7 @@ from squeezenet.data import (
     scan_folder,
     short_name,
 )
+from squeezenet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 
 def _save(path, mode, color, size=(40, 30), **kw):
@@ -135,6 +137,21 @@ def test_preprocess_in_two_steps_is_the_same_arithmetic(tmp_path):
         batch = preprocess.normalize(torch.stack([crop, crop]))
         assert torch.equal(batch[1], preprocess(image))
     assert get_preprocess("torchvision").decode_size == 256
+
+
+def test_normalize_keeps_the_layout_and_the_input():
+    # evaluate normalises channels-last uint8 batches; a float input is never scaled in place.
+    preprocess = get_preprocess("torchvision")
+    batch = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8)
+    last = batch.contiguous(memory_format=torch.channels_last)
+    out = preprocess.normalize(last)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out, preprocess.normalize(batch))
+    floats = batch.float()
+    kept = floats.clone()
+    reference = torchvision_normalize(floats / 255, IMAGENET_MEAN, IMAGENET_STD)
+    torch.testing.assert_close(preprocess.normalize(floats), reference)
+    assert torch.equal(floats, kept)
 
 
 def test_presets_compute_the_documented_values(tmp_path):

@@ -49,12 +49,15 @@ class Preprocess:
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 RGB ``(..., 3, H, W)`` -> the float input the model expects (the same
         arithmetic per image or per batch)."""
-        x = x.float()
+        # (x * scale - mean) / std as one multiply-add per value, in place on the float
+        # copy: several times faster than separate passes over a batch (the main process
+        # of ``evaluate`` normalises every batch); equal up to float rounding.
+        gain = torch.tensor([self.scale / s for s in self.std]).view(3, 1, 1)
+        offset = torch.tensor([-m / s for m, s in zip(self.mean, self.std)]).view(3, 1, 1)
+        x = x.to(torch.float32, copy=True)  # never scale the caller's tensor in place
         if self.bgr:
             x = x.flip(-3)
-        if self.scale != 1.0:
-            x = x * self.scale
-        return F.normalize(x, self.mean, self.std)
+        return x.mul_(gain).add_(offset)
 
     @property
     def decode_size(self) -> int:
