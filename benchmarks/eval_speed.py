@@ -9,13 +9,14 @@ and includes starting the decoding workers, as a user's run does:
   memory layout;
 * ``exact``: :func:`squeezenet.evaluate.evaluate` with ``decode="exact"``,
   ``precision="fp32"`` (full decode; uint8 crops from the workers, channels-last model);
-* ``fast-fp32``: the same with reduced-size JPEG decoding;
-* ``fast``: as ``squeezenet evaluate`` runs by default: reduced-size decoding and
-  ``precision="auto"`` (bf16 on CPUs with native bf16, else fp32).
+* ``fast``: as ``squeezenet evaluate`` runs by default: the same with reduced-size JPEG
+  decoding;
+* ``fast-bf16``: the opt-in ``--precision auto``: reduced-size decoding and bf16 on CPUs with
+  native bf16 (else fp32).
 
 The timed folder repeats each image of ``--data`` ``--copies`` times under distinct names
 (links in a temporary folder). Accuracy is checked once on ``--data`` itself: top-1/top-5
-counts of ``fast`` against ``exact``.
+counts of each pipeline against ``exact``.
 
     python benchmarks/eval_speed.py [--data DIR] [-w WEIGHTS] [--copies 10] [--rounds 3]
                                     [--workers 2] [--json]
@@ -96,8 +97,8 @@ def main() -> None:
     sample = scan_folder(args.data, "imagenet")
     settings = {
         "exact": ("exact", "fp32"),
-        "fast-fp32": ("fast", "fp32"),
-        "fast": ("fast", "auto"),
+        "fast": ("fast", "fp32"),
+        "fast-bf16": ("fast", "auto"),
     }
 
     def run(images, name):
@@ -161,7 +162,7 @@ def main() -> None:
         print(f"  {name:<9} {rate:7.1f} images/s  ({rate / medians['before']:.2f}x before)")
     per_round = ", ".join(f"{r:.2f}" for r in result["ratio_per_round"])
     print(f"  fast / before within each round: {per_round}")
-    print(f"accuracy on the {len(sample)} images of --data ('fast': {result['precision']}):")
+    print(f"accuracy on the {len(sample)} images of --data ('fast-bf16': {result['precision']}):")
     for name, r in accuracy.items():
         print(f"  {name:<9} top-1 {r['correct1']}, top-5 {r['correct5']}")
 

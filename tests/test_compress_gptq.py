@@ -110,6 +110,13 @@ def test_preset_sets_defaults_and_flags_override_it():
     assert (args.prune, args.quantizer, args.calibration_size) == ("paper", "kmeans", 512)
 
 
+def test_calibration_takes_several_sources():
+    parser = build_parser()
+    base = ["compress", "-m", "squeezenet1_1", "-w", "w.pth", "-o", "o.sqz"]
+    args = parser.parse_args([*base, "--calibration", "a", "b", "--calibration", "c.zip"])
+    assert args.calibration == ["a", "b", "c.zip"]
+
+
 def test_block_chain_gives_the_same_rounding_as_whole_forwards(monkeypatch):
     from squeezenet.compress import gptq
 

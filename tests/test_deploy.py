@@ -164,6 +164,39 @@ def test_sample_images_from_folder_and_zip(tmp_path):
     torch.testing.assert_close(from_zip.sum(), sample_images(tmp_path / "imgs", pre).sum())
 
 
+def test_sample_images_shares_the_draw_equally_between_sources(tmp_path):
+    # A small source is not swamped by a large one: 3 of a 2-image folder cannot be had, so
+    # it gives both and the 20-image folder the other 5; a zip counts as one more source.
+    small = tmp_path / "small"
+    large = tmp_path / "large"
+    small.mkdir()
+    for i in range(2):  # colours the large folder does not have
+        Image.new("RGB", (40, 40), (250, 10 + i, 250)).save(small / f"s{i}.png")
+    _write_images(large, 12)
+    pre = PRE.with_crop(32)
+    x = sample_images([small, large], pre, n=7, seed=3)
+    assert x.shape == (7, 3, 32, 32)
+    for img in sample_images(small, pre):  # each small image is in the draw, once
+        assert sum(torch.equal(img, row) for row in x) == 1
+    torch.testing.assert_close(x, sample_images([small, large], pre, n=7, seed=3))
+    # One source in a list draws exactly what the bare path draws (same seed, same order).
+    torch.testing.assert_close(
+        sample_images([large], pre, n=4, seed=5), sample_images(large, pre, n=4, seed=5)
+    )
+    with pytest.raises(ValueError, match="no calibration source given"):
+        sample_images([], pre)
+
+
+def test_calibration_shares():
+    from squeezenet.data.sampling import _shares
+
+    assert _shares(1229, [1000, 229]) == [1000, 229]
+    assert _shares(2048, [1000, 229, 9469]) == [910, 229, 909]
+    assert _shares(7, [5, 5]) == [4, 3]
+    assert _shares(10, [3]) == [3]
+    assert _shares(5, [0, 9]) == [0, 5]
+
+
 def test_sample_images_errors(tmp_path):
     with pytest.raises(ValueError, match="nope: calibration source not found"):
         sample_images(tmp_path / "nope", PRE)

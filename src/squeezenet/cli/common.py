@@ -98,7 +98,14 @@ def add_calibration_args(
     p: argparse.ArgumentParser, help: str, size_default: int | None = 200
 ) -> None:
     """Calibration images: one spelling in compress, export, bench, predict and evaluate."""
-    p.add_argument("--calibration", default=None, metavar="DIR|ZIP", help=help)
+    p.add_argument(
+        "--calibration",
+        nargs="+",
+        action="extend",
+        default=None,
+        metavar="DIR|ZIP",
+        help=help + " (several sources are pooled: every image is equally likely to be drawn)",
+    )
     if size_default is not None:
         p.add_argument(
             "--calibration-size",

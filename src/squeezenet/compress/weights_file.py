@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -31,7 +32,7 @@ class FineTuneData:
     """Where fine-tuning data comes from: unlabeled ``calib`` images (distillation) or
     labelled ``train_data`` (retraining, as the paper does); at most one of them."""
 
-    calib: str | None = None
+    calib: str | Sequence[str] | None = None  # one source or several, pooled
     calib_prefix: str = ""
     calib_images: int = 512
     train_data: str | None = None
@@ -94,7 +95,8 @@ def compress_weights_file(
                 decode="exact",  # the stages' recorded scores stay comparable across releases
             )["top1"]
 
-    if data.calib and data.train_data:
+    calib = [data.calib] if isinstance(data.calib, str) else list(data.calib or [])
+    if calib and data.train_data:
         raise ValueError("give --calibration (distillation) or --data (labels), not both")
     tuner: LabelledRetraining | torch.Tensor | None = None
     if data.train_data:
@@ -113,9 +115,9 @@ def compress_weights_file(
                 f"scoring every stage on {data.train_data}'s {tuner.score_split} split",
                 file=sys.stderr,
             )
-    elif data.calib:
+    elif calib:
         tuner = sample_images(
-            data.calib,
+            calib,
             preprocess,
             data.calib_images,
             config.seed,
@@ -129,12 +131,11 @@ def compress_weights_file(
         bits=str(config.bits) if config.quantizer == "kmeans" else None,
         quantizer=config.quantizer,
         grid_scale=config.grid_scale if config.quantizer == "gptq" else None,
-        calib=os.path.basename(data.calib or "") or None,
+        calib=", ".join(os.path.basename(os.path.normpath(c)) for c in calib) or None,
         train_data=os.path.basename(data.train_data or "") or None,
         calib_overlaps_eval=bool(
-            data.calib
-            and eval_names
-            and os.path.realpath(data.calib) == os.path.realpath(eval_dir or "")
+            eval_names
+            and any(os.path.realpath(c) == os.path.realpath(eval_dir or "") for c in calib)
         ),
     )
     size = fileformat.save(cm, output)

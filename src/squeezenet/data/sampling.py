@@ -9,7 +9,7 @@ import os
 import random
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -49,27 +49,8 @@ def _zip_image(z: zipfile.ZipFile, name: str, source: Path) -> Image.Image:
         raise ImageError(f"{source}!{name}: not a readable image ({e})") from None
 
 
-def sample_images(
-    source: str | os.PathLike,
-    transform: Callable[[Image.Image], torch.Tensor],
-    n: int = 200,
-    seed: int = 0,
-    *,
-    prefix: str = "",
-    exclude: set[str] | None = None,
-    progress: bool = False,
-) -> torch.Tensor:
-    """``n`` images drawn at random (seeded) from a folder (searched recursively) or a zip
-    file (members under ``prefix``), each passed through ``transform`` -> ``(n, C, H, W)``.
-
-    ``exclude`` holds file names (not paths) to leave out, e.g. the evaluation images.
-    Fewer than ``n`` images available: all of them. Small images (CIFAR-10's 32x32) are
-    upsampled by the transform's resize, which is enough for calibration.
-    """
-    from tqdm import tqdm
-
-    source = Path(source)
-    exclude = exclude or set()
+def _source_images(source: Path, prefix: str, exclude: set[str]) -> list[str]:
+    """The image names in one calibration source (sorted, so that a seed draws the same)."""
     if source.is_dir():
         names = _folder_images(source, exclude)
     elif not source.exists():
@@ -84,7 +65,56 @@ def sample_images(
             + (f" under {prefix!r}" if prefix and not source.is_dir() else "")
             + f" (extensions {', '.join(IMAGE_EXTENSIONS)})"
         )
-    chosen = random.Random(seed).sample(names, min(n, len(names)))
+    return names
+
+
+def _shares(n: int, sizes: list[int]) -> list[int]:
+    """Split ``n`` draws equally over sources of ``sizes``, none given more than it holds."""
+    shares = [0] * len(sizes)
+    left = min(n, sum(sizes))
+    open_ = [i for i, size in enumerate(sizes) if size > 0]
+    while left and open_:
+        each, extra = divmod(left, len(open_))
+        for rank, i in enumerate(open_):
+            shares[i] += min(each + (rank < extra), sizes[i] - shares[i])
+        left = min(n, sum(sizes)) - sum(shares)
+        open_ = [i for i in open_ if shares[i] < sizes[i]]
+    return shares
+
+
+def sample_images(
+    source: str | os.PathLike | Sequence[str | os.PathLike],
+    transform: Callable[[Image.Image], torch.Tensor],
+    n: int = 200,
+    seed: int = 0,
+    *,
+    prefix: str = "",
+    exclude: set[str] | None = None,
+    progress: bool = False,
+) -> torch.Tensor:
+    """``n`` images drawn at random (seeded) from one or more folders (searched recursively)
+    or zip files (members under ``prefix``), each passed through ``transform`` ->
+    ``(n, C, H, W)``.
+
+    Several sources share ``n`` equally (a source with fewer images than its share gives all
+    of them, and the others share the rest), so a small folder is not swamped by a large one.
+    ``exclude`` holds file names (not paths) to leave out, e.g. the evaluation images.
+    Fewer than ``n`` images available: all of them. Small images (CIFAR-10's 32x32) are
+    upsampled by the transform's resize, which is enough for calibration.
+    """
+    from tqdm import tqdm
+
+    sources = [Path(source)] if isinstance(source, (str, os.PathLike)) else list(map(Path, source))
+    if not sources:
+        raise DatasetError("no calibration source given")
+    exclude = exclude or set()
+    pools = [[(s, name) for name in _source_images(s, prefix, exclude)] for s in sources]
+    rng = random.Random(seed)
+    chosen = [
+        x
+        for pool, k in zip(pools, _shares(n, [len(p) for p in pools]))
+        for x in rng.sample(pool, k)
+    ]
     chosen = tqdm(
         chosen, desc="calibration images", file=sys.stderr, leave=False, disable=not progress
     )
@@ -92,12 +122,18 @@ def sample_images(
     # Per-image tensor ops are too small to gain from threads; on a busy machine the thread
     # hand-offs made them ~5x slower.
     torch.set_num_threads(1)
+    zips: dict[Path, zipfile.ZipFile] = {}
     try:
-        if source.is_dir():
-            images = [transform(load_image(name)) for name in chosen]
-        else:
-            with zipfile.ZipFile(source) as z:
-                images = [transform(_zip_image(z, name, source)) for name in chosen]
+        images = []
+        for src, name in chosen:
+            if src.is_dir():
+                images.append(transform(load_image(name)))
+            else:
+                if src not in zips:
+                    zips[src] = zipfile.ZipFile(src)
+                images.append(transform(_zip_image(zips[src], name, src)))
     finally:
         torch.set_num_threads(threads)
+        for z in zips.values():
+            z.close()
     return torch.stack(images)
