@@ -19,6 +19,11 @@ def imagenet_sample() -> Path:
 
 
 @pytest.fixture
+def imagenet_dev() -> Path:
+    return shared_path("data", "imagenet-dev")
+
+
+@pytest.fixture
 def imagenet_classes() -> Path:
     return shared_path("data", "imagenet_classes.txt")
 

@@ -79,6 +79,38 @@ def test_gptq_quantize_puts_every_layer_on_its_grid():
             assert torch.allclose(k, torch.round(k), atol=1e-4), n
 
 
+def test_dense_target_leaves_a_layer_with_exact_inputs_as_gptq_rounds_it():
+    # The first layer sees the images themselves: no upstream error, so the dense target
+    # must change nothing there and round exactly as plain GPTQ does.
+    from squeezenet.compress.gptq import _dense_target, input_moments
+
+    model = _tiny()
+    x = torch.randn(8, 3, 64, 64, generator=torch.Generator().manual_seed(7))
+    conv1 = model.features[0]
+    hessian, _, cross = input_moments(model, conv1, [x], (model, conv1, [x]))
+    assert cross is not None
+    torch.testing.assert_close(cross, hessian)
+    w = conv1.weight.detach().reshape(conv1.weight.shape[0], -1)
+    torch.testing.assert_close(_dense_target(w, hessian, cross, 0.01), w)
+
+
+def test_dense_target_brings_the_rounded_network_closer_to_the_dense_one():
+    x = torch.randn(32, 3, 64, 64, generator=torch.Generator().manual_seed(8))
+    reference = _tiny()
+    steps = {n: 0.08 for n in prunable(reference)}  # coarse: errors add up along the network
+    errors = []
+    for dense_target in (False, True):
+        model = _tiny()
+        gptq_quantize(model, steps, x, batch_size=8, progress=False, dense_target=dense_target)
+        with torch.no_grad():
+            errors.append(float((model(x) - reference(x)).pow(2).mean()))
+        for n, p in model.named_parameters():  # still on the grid
+            if n in steps:
+                k = p.detach() / steps[n]
+                assert torch.allclose(k, torch.round(k), atol=1e-4), n
+    assert errors[1] < 0.9 * errors[0], errors
+
+
 def test_pipeline_with_gptq_writes_what_it_scores(tmp_path):
     model = _tiny()
     x = torch.randn(16, 3, 64, 64, generator=torch.Generator().manual_seed(4))

@@ -52,6 +52,23 @@ def test_shipped_model_scores_its_record_on_the_imagenet_sample(imagenet_sample,
     assert result["correct1"] == metrics["top1"] and result["correct5"] == metrics["top5"]
 
 
+def test_shipped_model_scores_its_record_on_all_1000_classes(imagenet_dev, tv11_fp16_weights):
+    # The figure that decides: 1000-way over photos of 223 classes, exact decoding, fp32,
+    # paired with the dense weights it was compressed from.
+    images = scan_folder(imagenet_dev, "imagenet")
+    assert len(images) == 781
+    preprocess = get_preprocess("torchvision")
+    model = create_model("squeezenet1_1", weights=NAME)
+    dense = create_model("squeezenet1_1", weights=str(tv11_fp16_weights))
+    kw = dict(progress=False, decode="exact", precision="fp32")
+    result = evaluate(model, images, preprocess, **kw)
+    reference = evaluate(dense, images, preprocess, **kw)
+    metrics = get_weights_record(NAME).metrics["imagenet-dev"]
+    assert round(100 * result["top1"], 2) == metrics["top1"]
+    assert round(100 * result["top5"], 2) == metrics["top5"]
+    assert (reference["correct1"], result["correct1"]) == (447, 427)
+
+
 def test_demo_classifies_the_sample_photos_with_the_shipped_model():
     pytest.importorskip("sklearn")
     from squeezenet.compress.demo import classify_sample_photos

@@ -151,6 +151,14 @@ def register(sub, formatter) -> None:
         "that rounding its weights causes on the calibration images (default off)",
     )
     p.add_argument(
+        "--dense-target",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --quantizer gptq: make each layer reproduce what the uncompressed network "
+        "computes there, correcting the error the rounded layers before it pass on (about "
+        "twice the rounding time; default off)",
+    )
+    p.add_argument(
         "--preset",
         choices=sorted(PRESETS),
         default=None,
@@ -239,6 +247,7 @@ def run(args) -> int:
         quantizer=args.quantizer,
         grid_scale=args.grid_scale,
         bias_correction=args.bias_correction,
+        dense_target=args.dense_target,
         progress=not args.no_progress,
     )
     data = FineTuneData(

@@ -22,6 +22,7 @@ stay zero.
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Sequence
 
@@ -94,35 +95,74 @@ def _columns(conv: nn.Conv2d | nn.Linear, x: torch.Tensor) -> torch.Tensor:
     return cols.transpose(1, 2).reshape(-1, cols.shape[1])
 
 
-@torch.no_grad()
-def input_moments(
-    model: nn.Module, layer: nn.Module, batches: Sequence[torch.Tensor]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(E[x x^T], E[x])`` over the inputs that reach ``layer`` (the forward stops there)."""
-    total: torch.Tensor | None = None
-    col_sum: torch.Tensor | None = None
-    rows = 0
+def _layer_input(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """What ``layer`` receives when ``model`` runs on ``x`` (the forward stops there)."""
+    seen: list[torch.Tensor] = []
 
     def capture(_module, args):
-        nonlocal total, col_sum, rows
-        cols = _columns(layer, args[0].float()).double()
-        total = cols.T @ cols if total is None else total + cols.T @ cols
-        col_sum = cols.sum(0) if col_sum is None else col_sum + cols.sum(0)
-        rows += cols.shape[0]
+        seen.append(args[0])
         raise _Captured
 
     handle = layer.register_forward_pre_hook(capture)
     try:
-        for x in batches:
-            try:
-                model(x)
-            except _Captured:
-                pass
+        model(x)
+    except _Captured:
+        pass
     finally:
         handle.remove()
+    if not seen:
+        raise ValueError("the calibration inputs never reached the layer")
+    return seen[0]
+
+
+@torch.no_grad()
+def input_moments(
+    model: nn.Module,
+    layer: nn.Module,
+    batches: Sequence[torch.Tensor],
+    reference: tuple[nn.Module, nn.Module, Sequence[torch.Tensor]] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``(E[x x^T], E[x], E[r x^T])`` over the inputs ``x`` that reach ``layer``; ``r`` is
+    what the same layer of an unrounded ``reference = (model, layer, batches)`` receives for
+    the same images (``None`` without one)."""
+    total = cross = col_sum = None
+    rows = 0
+    for i, x in enumerate(batches):
+        cols = _columns(layer, _layer_input(model, layer, x).float()).double()
+        total = cols.T @ cols if total is None else total + cols.T @ cols
+        col_sum = cols.sum(0) if col_sum is None else col_sum + cols.sum(0)
+        rows += cols.shape[0]
+        if reference is not None:
+            ref_model, ref_layer, ref_batches = reference
+            ref = _columns(ref_layer, _layer_input(ref_model, ref_layer, ref_batches[i]).float())
+            c = ref.double().T @ cols
+            cross = c if cross is None else cross + c
     if total is None or col_sum is None:
         raise ValueError("the calibration inputs never reached the layer")
-    return (total / rows).float(), (col_sum / rows).float()
+    return (
+        (total / rows).float(),
+        (col_sum / rows).float(),
+        None if cross is None else (cross / rows).float(),
+    )
+
+
+def _dense_target(
+    weight: torch.Tensor, hessian: torch.Tensor, cross: torch.Tensor, damp: float
+) -> torch.Tensor:
+    """The weights that, fed the rounded network's inputs ``x``, best reproduce what the
+    unrounded layer computes from its own inputs ``r``: ``W E[r x^T] E[x x^T]^-1`` (least
+    squares), written as ``W`` plus a correction for the error ``r - x`` so that the damping
+    (as GPTQ damps) leaves a layer whose inputs carry no error exactly as it was. Exact
+    zeros stay zero."""
+    h = hessian.double()
+    error = cross.double() - h  # E[(r - x) x^T]
+    h = h.clone()
+    dead = torch.diag(h) == 0
+    h[dead, dead] = 1.0
+    h += damp * torch.diag(h).mean() * torch.eye(len(h), dtype=h.dtype)
+    w = weight.double()
+    target = w + torch.linalg.solve(h, (w @ error).T).T
+    return (target * (weight != 0)).to(weight.dtype)
 
 
 @torch.no_grad()
@@ -175,10 +215,18 @@ def gptq_quantize(
     damp: float = 0.01,
     progress: bool = True,
     bias_correction: bool = False,
+    dense_target: bool = False,
 ) -> None:
     """Round the weights named in ``steps`` onto their grids in place, layer by layer in
     network order, each layer calibrated on what the rounded layers before it output; with
-    ``bias_correction`` each layer's bias also absorbs the mean shift its rounding causes."""
+    ``bias_correction`` each layer's bias also absorbs the mean shift its rounding causes.
+
+    GPTQ makes each rounded layer reproduce what its unrounded weights compute *from the
+    rounded network's inputs*, so the error of earlier layers is carried forward. With
+    ``dense_target`` the target is what the unrounded network computes at that layer from
+    its own inputs: each layer first moves its weights to correct the error it receives
+    (least squares on the calibration images), then rounds (the asymmetric calibration of
+    GPTAQ, Li et al., 2025)."""
     device = next(model.parameters()).device
     batches = [
         inputs[i : i + batch_size].float().to(device) for i in range(0, len(inputs), batch_size)
@@ -189,14 +237,24 @@ def gptq_quantize(
     blocks = _blocks(model, batches[0]) if batches else None
     # Without a chain, the whole model is one block fed the calibration images each time.
     chain = blocks if blocks is not None else [model]
+    # The unrounded network, block for block, and its own inputs to each block.
+    dense = copy.deepcopy(model) if dense_target else None
+    dense_chain = (_blocks(dense, batches[0]) or [dense]) if dense is not None else None
+    dense_batches = list(batches)
     bar = tqdm(total=len(steps), desc="GPTQ", file=sys.stderr, leave=False, disable=not progress)
-    for block in chain:
+    for b, block in enumerate(chain):
+        dense_layers = dict(zip(block.modules(), dense_chain[b].modules())) if dense_chain else {}
         for layer in block.modules():
             if not isinstance(layer, (nn.Conv2d, nn.Linear)) or names.get(layer) not in steps:
                 continue
-            hessian, mean = input_moments(block, layer, batches)
+            reference = (
+                (dense_chain[b], dense_layers[layer], dense_batches) if dense_chain else None
+            )
+            hessian, mean, cross = input_moments(block, layer, batches, reference)
             w = layer.weight
             flat = w.reshape(w.shape[0], -1).cpu()
+            if cross is not None:
+                flat = _dense_target(flat, hessian.cpu(), cross.cpu(), damp)
             q = gptq_round(flat, hessian.cpu(), steps[names[layer]], damp)
             if bias_correction and layer.bias is not None:
                 # Keep each output's mean over the calibration inputs (Nagel et al. 2019):
@@ -206,5 +264,7 @@ def gptq_quantize(
             bar.update(1)
         if blocks is not None:
             batches = [block(x) for x in batches]  # the next block's inputs, computed once
+            if dense_chain is not None:
+                dense_batches = [dense_chain[b](x) for x in dense_batches]
     bar.close()
     model.train(was_training)

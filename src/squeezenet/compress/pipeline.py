@@ -72,6 +72,9 @@ class CompressConfig:
     quantizer: str = "kmeans"
     grid_scale: float = 0.024
     bias_correction: bool = False  # gptq: biases absorb the mean shift of the rounding
+    # gptq: each layer reproduces the unrounded network's output at that layer, correcting
+    # the error that the rounded layers before it pass on (gptq.gptq_quantize)
+    dense_target: bool = False
     progress: bool = True  # progress bars of the fine-tuning stages
 
 
@@ -214,5 +217,13 @@ def _gptq(
     """Fisher-weighted uniform grids, GPTQ rounding, then the resulting weight sharing."""
     fisher = fisher_diagonal(model, inputs, config.batch_size, config.seed)
     steps = grid_steps(fisher, names, config.grid_scale)
-    gptq_quantize(model, steps, inputs, config.batch_size, bias_correction=config.bias_correction)
+    gptq_quantize(
+        model,
+        steps,
+        inputs,
+        config.batch_size,
+        progress=config.progress,
+        bias_correction=config.bias_correction,
+        dense_target=config.dense_target,
+    )
     return Quantizer.of_shared_weights(model, names)

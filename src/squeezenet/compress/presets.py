@@ -19,6 +19,7 @@ DEFAULTS: dict[str, object] = {
     "bias_dtype": "float32",
     "codebook_steps": 0,
     "bias_correction": False,
+    "dense_target": False,
 }
 
 PRESETS: dict[str, dict[str, object]] = {
