@@ -344,5 +344,7 @@ def test_model_args_rebuild_a_trained_variant_for_predict(tmp_path, capsys):
     assert [t["index"] for t in top] == expected.topk(3).indices.tolist()
     assert [t["prob"] for t in top] == pytest.approx(expected.topk(3).values.tolist(), abs=1e-5)
 
-    assert main([*argv, "--model-arg", "sr", str(image)]) == 2
-    assert "--model-arg expects KEY=VALUE, got 'sr'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--model-arg", "sr", str(image)])
+    assert e.value.code == 2
+    assert "argument --model-arg: expects KEY=VALUE, got 'sr'" in capsys.readouterr().err
