@@ -179,7 +179,10 @@ def test_header_with_64_pools_is_read_without_a_search():
     data = _edit_header(TINY_SQZ.read_bytes(), many_pools)
     _alarm(20)
     try:
-        with pytest.raises(CompressedFormatError, match="p.sqz: tensor 'features.4.squeeze.weight' is not in the header's model"):
+        with pytest.raises(
+            CompressedFormatError,
+            match="p.sqz: tensor 'features.4.squeeze.weight' is not in the header's model",
+        ):
             fileformat.from_bytes(data, "p.sqz")
     finally:
         signal.alarm(0)
