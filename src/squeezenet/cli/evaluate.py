@@ -12,6 +12,7 @@ from .common import (
     add_batch_size_arg,
     add_data_arg,
     add_decode_arg,
+    add_device_arg,
     add_json_arg,
     add_model_args,
     add_preprocess_arg,
@@ -19,6 +20,7 @@ from .common import (
     build_backend,
     build_model,
     choose_preprocess,
+    place_model,
 )
 
 
@@ -65,6 +67,7 @@ def register(sub, formatter) -> None:
     )
     add_json_arg(p, "print one JSON object with top1, top5 (fractions), n and skipped")
     add_progress_arg(p)
+    add_device_arg(p, "run the model (--backend torch)")
     p.add_argument(
         "--strict",
         action="store_true",
@@ -85,6 +88,7 @@ def run(args) -> int:
     model = build_model(args)
     images = scan_folder(args.data, default_class_list(args.classes, num_outputs(model)))
     preprocess = choose_preprocess(args, model)
+    model = place_model(args, model)
     if args.backend == "torch":
         # The module itself: evaluate() runs it channels-last at --precision.
         if args.threads:

@@ -14,6 +14,10 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".
 # Images larger than this are refused before decoding (a 30000x30000 PNG of a few KB would
 # need 2.7 GB): 8192 x 8192, below PIL's own decompression-bomb warning threshold.
 MAX_IMAGE_PIXELS = 8192 * 8192
+# Thin images are refused too: resizing the shorter side to 256 multiplies the longer one by
+# 256 / shorter, so a 1 x 67,108,864 strip (under the pixel limit) would become 17 billion
+# pixels wide. Refused before decoding, by their declared size.
+MAX_ASPECT_RATIO = 32
 
 
 class ImageError(ValueError):
@@ -53,6 +57,8 @@ def load_image(path: str | os.PathLike, min_size: int | None = None) -> Image.Im
                 # 16/32-bit grayscale: scale to 8 bits instead of clipping.
                 im = im.point(lambda v: v / 256).convert("L")
             return im.convert("RGB")
+    except ImageError:
+        raise
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except Image.DecompressionBombError:  # PIL's own check, in Image.open, fires first
@@ -68,6 +74,26 @@ def _check_size(size: tuple[int, int], path) -> None:
     width, height = size
     if width * height > MAX_IMAGE_PIXELS:
         raise ImageError(f"{path}: {width} x {height}: {_TOO_LARGE}")
+    if max(width, height) > MAX_ASPECT_RATIO * max(1, min(width, height)):
+        raise ImageError(
+            f"{path}: {width} x {height}: the sides' ratio is over the limit of "
+            f"{MAX_ASPECT_RATIO}:1 (resizing it would need "
+            f"{max(width, height) * 256 // max(1, min(width, height)):,} pixels per row)"
+        )
+
+
+def load_transformed(
+    path: str | os.PathLike, transform: Callable[[Image.Image], torch.Tensor], min_size=None
+) -> torch.Tensor:
+    """``transform(load_image(path, min_size))``; a failure of either (a resize that cannot
+    be done) is an :class:`ImageError` naming the file, so a caller can skip just it."""
+    image = load_image(path, min_size)
+    try:
+        return transform(image)
+    except ImageError:
+        raise
+    except (ValueError, OverflowError, MemoryError) as e:
+        raise ImageError(f"{path}: cannot be preprocessed ({e})") from None
 
 
 def is_image_file(path: Path) -> bool:
@@ -195,7 +221,7 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         path, label = self.images.samples[i]
-        return self.transform(load_image(path, self.decode_size)), label
+        return load_transformed(path, self.transform, self.decode_size), label
 
 
 def default_class_list(explicit: str | None, num_classes: int) -> str | None:
