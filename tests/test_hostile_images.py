@@ -104,3 +104,16 @@ def test_broken_links_in_a_folder_are_named_and_counted(tmp_path, capsys):
     for name in ("gone.jpg", "loop.jpg"):
         assert f"skipped {folder / name}: a symbolic link to nothing" in err
     assert "2 of 3 images could not be read" in err
+
+
+def test_evaluate_names_and_counts_broken_links(tmp_path, capsys):
+    for c in WNIDS:
+        _photos(tmp_path / "data" / c)
+    gone = tmp_path / "data" / WNIDS[1] / "gone.jpg"
+    gone.symlink_to(tmp_path / "missing.jpg")
+    argv = ["evaluate", "-d", str(tmp_path / "data"), "--json", "--no-progress"]
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out)["n"] == 4
+    assert f"skipped {gone}: a symbolic link to nothing" in err
+    assert "1 of 5 images could not be read" in err

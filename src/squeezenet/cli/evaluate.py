@@ -80,7 +80,7 @@ def register(sub, formatter) -> None:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ..data import scan_folder
+    from ..data import ImageError, scan_folder
     from ..data.images import default_class_list
     from ..evaluate import evaluate, resolve_precision
     from ..weights.loading import num_outputs
@@ -88,6 +88,14 @@ def run(args) -> int:
     model = build_model(args)
     images = scan_folder(args.data, default_class_list(args.classes, num_outputs(model)))
     preprocess = choose_preprocess(args, model)
+    for link in images.broken:
+        print(
+            f"squeezenet evaluate: skipped {link}: a symbolic link to nothing "
+            "(dangling, or a loop)",
+            file=sys.stderr,
+        )
+    if images.broken and args.strict:
+        raise ImageError(f"{images.broken[0]}: a symbolic link to nothing")
     model = place_model(args, model)
     if args.backend == "torch":
         # The module itself: evaluate() runs it channels-last at --precision.
@@ -130,10 +138,11 @@ def run(args) -> int:
             + f": top-1 {result['top1']:.2%} ({result['correct1']}/"
             f"{result['n']}), top-5 {result['top5']:.2%} ({result['correct5']}/{result['n']})"
         )
-    if result["skipped"]:
+    skipped = result["skipped"] + len(images.broken)
+    if skipped:
         print(
-            f"squeezenet evaluate: error: {result['skipped']} of {len(images)} images could "
-            "not be read (named above) and are not in the scores",
+            f"squeezenet evaluate: error: {skipped} of {len(images) + len(images.broken)} "
+            "images could not be read (named above) and are not in the scores",
             file=sys.stderr,
         )
         return 1

@@ -81,7 +81,7 @@ def expand_inputs(paths: list[str], broken: list[str] | None = None) -> list[str
     inside a folder that lead nowhere (dangling, or a loop) are appended to ``broken``."""
     from pathlib import Path
 
-    from ..data.images import is_image_file
+    from ..data.images import is_broken_link, is_image_file
 
     out = []
     for p in paths:
@@ -90,7 +90,7 @@ def expand_inputs(paths: list[str], broken: list[str] | None = None) -> list[str
             for f in Path(p).rglob("*"):
                 if is_image_file(f):
                     found.append(str(f))
-                elif f.is_symlink() and not f.exists():
+                elif is_broken_link(f):
                     bad.append(str(f))
             if broken is not None:
                 broken += sorted(bad)

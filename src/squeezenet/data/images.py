@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -100,6 +100,11 @@ def is_image_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
 
 
+def is_broken_link(path: Path) -> bool:
+    """A symbolic link that leads nowhere: dangling, or a loop."""
+    return path.is_symlink() and not path.exists()
+
+
 def read_class_list(path: str | os.PathLike) -> tuple[list[str], list[str]]:
     """Parse ``<wnid> <names>`` lines (ImageNet class-index order) -> (wnids, names)."""
     wnids, names = [], []
@@ -136,6 +141,8 @@ class LabelledImages:
 
     samples: list[tuple[Path, int]]
     classes: list[str]
+    # Links found where images were looked for that lead nowhere (dangling, or a loop).
+    broken: list[Path] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -175,14 +182,17 @@ def scan_folder(
                 raise DatasetError(f"{root}: folders not in {class_list}: {unknown[:5]}")
             index = {w: i for i, w in enumerate(wnids)}
             classes = list(names)
-        samples = []
+        samples, broken = [], []
         for d in subdirs:
-            files = sorted(p for p in d.rglob("*") if is_image_file(p))
+            found = list(d.rglob("*"))
+            files = sorted(p for p in found if is_image_file(p))
+            broken += sorted(p for p in found if is_broken_link(p))
             if not files:
                 raise DatasetError(f"{d}: class folder holds no images")
             samples += [(p, index[d.name]) for p in files]
-        return LabelledImages(samples, classes)
-    files = sorted(p for p in root.iterdir() if is_image_file(p))
+        return LabelledImages(samples, classes, broken)
+    found = list(root.iterdir())
+    files = sorted(p for p in found if is_image_file(p))
     if not files:
         raise DatasetError(f"{root}: no images (extensions {', '.join(IMAGE_EXTENSIONS)})")
     if wnids is None:
@@ -197,7 +207,7 @@ def scan_folder(
         if prefix not in index:
             raise DatasetError(f"{p}: file-name prefix {prefix!r} is not a class in {class_list}")
         samples.append((p, index[prefix]))
-    return LabelledImages(samples, list(names))
+    return LabelledImages(samples, list(names), sorted(p for p in found if is_broken_link(p)))
 
 
 class ImageDataset(torch.utils.data.Dataset):
