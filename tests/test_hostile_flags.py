@@ -26,6 +26,10 @@ USAGE_ERRORS = [
     ),
     (["predict", "--model-arg", "sr=abc", "x.jpg"], "--model-arg: sr must be a finite number"),
     (
+        ["predict", "-m", "alexnet", "--conv10-padding", "1", "x.jpg"],
+        "--conv10-padding: alexnet has no parameter 'conv10_padding'",
+    ),
+    (
         ["predict", "--conv10-padding", "100000", "x.jpg"],
         "argument --conv10-padding: must be in [0, 16], got 100000",
     ),

@@ -197,15 +197,16 @@ def check_model_args(args: argparse.Namespace) -> str | None:
     from ..models.params import check_model_args as check
 
     name = getattr(args, "model", None)
-    given = parse_model_args(getattr(args, "model_arg", None))
-    if getattr(args, "conv10_padding", None) is not None:
-        given["conv10_padding"] = args.conv10_padding
-    if name is None or not given:
+    if name is None:
         return None
-    try:
-        check(name, given)
-    except ValueError as e:
-        return f"--model-arg: {e}"
+    flags = {"--model-arg": parse_model_args(getattr(args, "model_arg", None))}
+    if getattr(args, "conv10_padding", None) is not None:
+        flags["--conv10-padding"] = {"conv10_padding": args.conv10_padding}
+    for flag, given in flags.items():
+        try:
+            check(name, given)
+        except ValueError as e:
+            return f"{flag}: {e}"
     return None
 
 
