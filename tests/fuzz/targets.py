@@ -5,8 +5,10 @@ Importable without atheris: the regression tests replay saved inputs through the
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +22,7 @@ from squeezenet.weights.sqz import fileformat
 from squeezenet.weights.sqz.modeldesc import model_from_description
 
 _DIR = Path(tempfile.mkdtemp(prefix="squeezenet-fuzz-"))
+atexit.register(shutil.rmtree, _DIR, ignore_errors=True)
 _PREPROCESS = get_preprocess("torchvision")
 
 
