@@ -225,7 +225,44 @@ def mutate_safetensors(data: bytes, rng: random.Random) -> bytes:
     return struct.pack("<Q", len(text)) + text + body
 
 
+def mutate_pth(data: bytes, rng: random.Random) -> bytes:
+    """The state dict in ``data`` (or a one-tensor stand-in) with a hostile tensor, key or
+    wrapping, saved again in the zip or the legacy format."""
+    import io
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).parent.parent))
+    from hostile_weights import _hostile_tensor
+
+    try:
+        state = torch.load(io.BytesIO(data), weights_only=True)
+    except Exception:  # noqa: BLE001 - the engine's byte edits break most files
+        state = None
+    if not isinstance(state, dict) or not state:
+        state = {"features.0.weight": torch.zeros(4, 3, 3, 3)}
+    key = rng.choice(list(state))
+    op = rng.randrange(4)
+    if op < 2:
+        state[key] = _hostile_tensor(rng, state[key])
+    elif op == 2:
+        state[rng.choice(["module." + str(key), "_orig_mod." + str(key), "", "x" * 300])] = (
+            torch.ones(1)
+        )
+    else:
+        state = {rng.choice(["model", "state_dict", "model_state_dict"]): state}
+    buf = io.BytesIO()
+    try:
+        torch.save(state, buf, _use_new_zipfile_serialization=rng.random() < 0.8)
+    except Exception:  # noqa: BLE001 - what torch cannot save, no one can hand us
+        return data
+    return buf.getvalue()
+
+
 STRUCTURED = {
+    "pth": mutate_pth,
     "sqz": mutate_sqz,
     "net": mutate_net,
     "image": mutate_image,
