@@ -117,3 +117,12 @@ def test_evaluate_names_and_counts_broken_links(tmp_path, capsys):
     assert json.loads(out)["n"] == 4
     assert f"skipped {gone}: a symbolic link to nothing" in err
     assert "1 of 5 images could not be read" in err
+
+
+def test_png_chunk_longer_than_the_file_is_refused_before_reading():
+    # 73 bytes whose IDAT chunk declares 2 GiB: PIL would allocate that to read the rest.
+    path = Path(__file__).with_name("data") / "fuzz-regressions" / "image" / "idat-length-2gib.png"
+    with pytest.raises(
+        ImageError, match="idat-length-2gib.png: PNG chunk 'IDAT' declares 2,147,483,632 bytes"
+    ):
+        load_transformed(path, get_preprocess("torchvision"))

@@ -14,6 +14,7 @@ a failure, not a frozen machine. Extra arguments go to libFuzzer (-runs=N, ...).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import random
 import resource
 import sys
@@ -59,12 +60,20 @@ class MemoryGrowth(Exception):
     """An input made the process's peak memory grow past the limit."""
 
 
-def guarded(target):
-    """``target`` that fails on an input raising peak memory more than the limit."""
+def guarded(target, artifacts: str):
+    """``target`` that fails on an input raising peak memory more than the limit. An input
+    that ends in MemoryError is saved here first (under the address-space limit the engine
+    may fail to save it itself)."""
 
     def run(data: bytes) -> None:
         before, peak_before = _rss_mb(), _peak_mb()
-        target(data)
+        try:
+            target(data)
+        except MemoryError:
+            name = f"{artifacts}memory-{hashlib.sha1(data).hexdigest()}"
+            with open(name, "wb") as f:
+                f.write(data)
+            raise
         peak = _peak_mb()
         if peak > peak_before and peak - before > MEMORY_GROWTH_MB:
             raise MemoryGrowth(
@@ -93,7 +102,8 @@ def main() -> None:
     if not any(corpus.iterdir()):
         for i, data in enumerate(seeds(args.target)):
             (corpus / f"seed-{i}").write_bytes(data)
-    target = guarded(TARGETS[args.target])
+    prefixes = [a.split("=", 1)[1] for a in extra if a.startswith("-artifact_prefix=")]
+    target = guarded(TARGETS[args.target], prefixes[-1] if prefixes else "./")
     structured = STRUCTURED.get(args.target)
 
     def mutate(data: bytes, max_size: int, seed: int) -> bytes:

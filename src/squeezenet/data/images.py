@@ -44,6 +44,8 @@ def load_image(path: str | os.PathLike, min_size: int | None = None) -> Image.Im
     try:
         with Image.open(path) as im:
             _check_size(im.size, path)
+            if im.format == "PNG":
+                _check_png_chunks(path)
             if min_size is not None and im.format == "JPEG":
                 # PIL picks the largest scale 1/s with s <= min(w, h) // min_size, so both
                 # sides of the reduced image are >= min_size.
@@ -63,6 +65,10 @@ def load_image(path: str | os.PathLike, min_size: int | None = None) -> Image.Im
         raise ImageError(f"{path}: no such file") from None
     except Image.DecompressionBombError:  # PIL's own check, in Image.open, fires first
         raise ImageError(f"{path}: {_TOO_LARGE}") from None
+    except MemoryError:  # a decoder sized a buffer by a corrupt field; name the file
+        raise ImageError(
+            f"{path}: not a readable image (it needs more memory than is available)"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise ImageError(f"{path}: not a readable image ({e})") from None
 
@@ -80,6 +86,27 @@ def _check_size(size: tuple[int, int], path) -> None:
             f"{MAX_ASPECT_RATIO}:1 (resizing it would need "
             f"{max(width, height) * 256 // max(1, min(width, height)):,} pixels per row)"
         )
+
+
+def _check_png_chunks(path) -> None:
+    """Refuse a PNG chunk that declares more bytes than the file holds: PIL reads the rest
+    of a chunk in one call, allocating what the length field says (2 GiB from a 73-byte
+    file) before finding the file short."""
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        offset = 8
+        while offset + 8 <= size:
+            f.seek(offset)
+            length = int.from_bytes(f.read(4), "big")
+            kind = f.read(4)
+            if offset + 12 + length > size:
+                raise ImageError(
+                    f"{path}: PNG chunk {kind.decode('latin-1')!r} declares {length:,} bytes, "
+                    "past the end of the file"
+                )
+            if kind == b"IEND":
+                return
+            offset += 12 + length
 
 
 def load_transformed(
