@@ -126,3 +126,15 @@ def test_png_chunk_longer_than_the_file_is_refused_before_reading():
         ImageError, match="idat-length-2gib.png: PNG chunk 'IDAT' declares 2,147,483,632 bytes"
     ):
         load_transformed(path, get_preprocess("torchvision"))
+
+
+def test_many_pixels_from_a_tiny_file_are_refused_before_decoding():
+    # 64 bytes of GIF declaring 27,148 x 2,304 pixels (under the pixel limit, sides' ratio
+    # under 32): decoding it took 250 MB. Found by fuzzing.
+    path = Path(__file__).with_name("data") / "fuzz-regressions" / "image"
+    path = path / "gif-27148x2304-in-64-bytes.gif"
+    with pytest.raises(
+        ImageError,
+        match="gif-27148x2304-in-64-bytes.gif: 27148 x 2304 pixels from a file of 64 bytes",
+    ):
+        load_transformed(path, get_preprocess("torchvision"))

@@ -241,7 +241,13 @@ def mutate_pth(data: bytes, rng: random.Random) -> bytes:
         state = torch.load(io.BytesIO(data), weights_only=True)
     except Exception:  # noqa: BLE001 - the engine's byte edits break most files
         state = None
-    if not isinstance(state, dict) or not state:
+    if (
+        not isinstance(state, dict)
+        or not state
+        or not all(isinstance(v, torch.Tensor) and v.numel() <= 1 << 20 for v in state.values())
+    ):
+        # Not a small state dict (the engine's edits, or an expanded tensor an earlier
+        # mutation made): start from a small one rather than materialise it.
         state = {"features.0.weight": torch.zeros(4, 3, 3, 3)}
     key = rng.choice(list(state))
     op = rng.randrange(4)

@@ -18,6 +18,12 @@ MAX_IMAGE_PIXELS = 8192 * 8192
 # 256 / shorter, so a 1 x 67,108,864 strip (under the pixel limit) would become 17 billion
 # pixels wide. Refused before decoding, by their declared size.
 MAX_ASPECT_RATIO = 32
+# A few bytes of GIF or PNG can declare tens of millions of flat pixels. Above 4096 x 4096,
+# an image may declare at most this many pixels per byte of its file (photographs hold a few
+# per byte; deflate's best ratio is about 1,000 bytes to one): a small file never makes a
+# reader allocate hundreds of megabytes.
+FREE_PIXELS = 4096 * 4096
+MAX_PIXELS_PER_BYTE = 1024
 
 
 class ImageError(ValueError):
@@ -44,6 +50,7 @@ def load_image(path: str | os.PathLike, min_size: int | None = None) -> Image.Im
     try:
         with Image.open(path) as im:
             _check_size(im.size, path)
+            _check_density(im.size, os.path.getsize(path), path)
             if im.format == "PNG":
                 _check_png_chunks(path)
             if min_size is not None and im.format == "JPEG":
@@ -85,6 +92,16 @@ def _check_size(size: tuple[int, int], path) -> None:
             f"{path}: {width} x {height}: the sides' ratio is over the limit of "
             f"{MAX_ASPECT_RATIO}:1 (resizing it would need "
             f"{max(width, height) * 256 // max(1, min(width, height)):,} pixels per row)"
+        )
+
+
+def _check_density(size: tuple[int, int], file_bytes: int, path) -> None:
+    pixels = size[0] * size[1]
+    if pixels > max(FREE_PIXELS, MAX_PIXELS_PER_BYTE * file_bytes):
+        raise ImageError(
+            f"{path}: {size[0]} x {size[1]} pixels from a file of {file_bytes:,} bytes: "
+            f"over {MAX_PIXELS_PER_BYTE:,} pixels per byte above 4096 x 4096 (a "
+            "decompression bomb)"
         )
 
 
