@@ -165,15 +165,17 @@ def test_predict_decodes_large_photos_at_reduced_size(
     # resize side (256), --decode exact for the full image; both name the tench.
     from PIL import Image
 
-    import squeezenet.data
+    import squeezenet.data.images
 
     with Image.open(imagenet_sample / "n01440764_tench.JPEG") as im:
         large = im.convert("RGB").resize((im.width * 4, im.height * 4))
     image = tmp_path / "tench.jpg"
     large.save(image, quality=95)
-    asked, real_load = [], squeezenet.data.load_image
+    asked, real_load = [], squeezenet.data.images.load_image
     monkeypatch.setattr(
-        squeezenet.data, "load_image", lambda p, s=None: asked.append(s) or real_load(p, s)
+        squeezenet.data.images,
+        "load_image",
+        lambda p, s=None: asked.append(s) or real_load(p, s),
     )
     probs = {}
     for mode in ("fast", "exact"):
@@ -345,5 +347,7 @@ def test_model_args_rebuild_a_trained_variant_for_predict(tmp_path, capsys):
     assert [t["index"] for t in top] == expected.topk(3).indices.tolist()
     assert [t["prob"] for t in top] == pytest.approx(expected.topk(3).values.tolist(), abs=1e-5)
 
-    assert main([*argv, "--model-arg", "sr", str(image)]) == 2
-    assert "--model-arg expects KEY=VALUE, got 'sr'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--model-arg", "sr", str(image)])
+    assert e.value.code == 2
+    assert "argument --model-arg: expects KEY=VALUE, got 'sr'" in capsys.readouterr().err

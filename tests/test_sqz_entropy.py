@@ -86,7 +86,9 @@ def test_corrupt_payload_is_detected(coder):
         with pytest.raises(CompressedFormatError):
             r = ByteReader(data[:-cut], "stream")
             decode_symbols(r, 16, len(symbols), coder)
-    with pytest.raises(CompressedFormatError, match="counts sum to|Huffman"):
+    with pytest.raises(
+        CompressedFormatError, match="counts sum to|more than the 2500-byte payload"
+    ):
         decode_symbols(
             ByteReader(data, "stream"), 16, len(symbols) + 1, coder
         ) if coder == "ans" else decode_symbols(

@@ -100,7 +100,8 @@ def test_file_version_2_only_when_kernel_coding_is_used(tmp_path):
     state = _shared_state(model)
     plain = fileformat.to_bytes(lossless(state, describe_model(model, "squeezenet1_1"), "ans"))
     assert struct.unpack_from("<H", plain, 8)[0] == 1  # readable by version-1 readers
-    state["features.3.expand3x3.weight"] = torch.from_numpy(_kernel_sparse((64, 16, 3, 3)))
+    shape = tuple(state["features.3.expand3x3.weight"].shape)
+    state["features.3.expand3x3.weight"] = torch.from_numpy(_kernel_sparse(shape))
     cm = lossless(state, describe_model(model, "squeezenet1_1"), "ans")
     data = fileformat.to_bytes(cm)
     assert struct.unpack_from("<H", data, 8)[0] == 2
@@ -205,7 +206,7 @@ def test_error_names_the_file_through_read_state_dict(tmp_path):
         read_state_dict(path)
 
 
-def test_huge_declared_sizes_are_refused_before_allocating():
+def test_huge_declared_sizes_are_refused_before_allocating(monkeypatch):
     header = {
         "format": "squeezenet-compressed",
         "model": {"name": "squeezenet1_1", "kwargs": {}},
@@ -215,6 +216,12 @@ def test_huge_declared_sizes_are_refused_before_allocating():
     }
     with pytest.raises(CompressedFormatError, match="elements in all"):
         fileformat.from_bytes(_with_header(header))
+    with pytest.raises(CompressedFormatError, match="'w' is not in the header's model"):
+        fileformat.from_bytes(
+            _with_header({**header, "tensors": [{**header["tensors"][0], "shape": [4]}]})
+        )
+    # The checks behind the model's shapes hold on their own too.
+    monkeypatch.setattr(fileformat, "_check_against_model", lambda *args: None)
     header["tensors"] = [{"name": "w", "shape": [4], "encoding": "shared", "bytes": 10**12}]
     with pytest.raises(CompressedFormatError, match="do not add up"):
         fileformat.from_bytes(_with_header(header))

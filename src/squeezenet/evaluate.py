@@ -122,7 +122,10 @@ def evaluate(
     is_module = isinstance(model, torch.nn.Module)
     channels_last = channels_last and is_module
     bf16 = resolve_precision(precision) == "bf16" and is_module
+    device = torch.device("cpu")
     if isinstance(model, torch.nn.Module):  # (not is_module: mypy narrows on isinstance)
+        # A module moved to a GPU (--device) gets its batches there.
+        device = next(model.parameters(), torch.empty(0)).device
         model.eval()
         if channels_last:
             model = copy.deepcopy(model).to(memory_format=torch.channels_last)
@@ -153,8 +156,9 @@ def evaluate(
                 x = transform.normalize(x)
             if channels_last:  # (normalize keeps the layout; this is then a no-op)
                 x = x.contiguous(memory_format=torch.channels_last)
+            x = x.to(device)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                logits = torch.as_tensor(model(x)).float()
+                logits = torch.as_tensor(model(x)).float().cpu()
             a, b = topk_correct(logits, y)
             n, c1, c5 = n + len(y), c1 + a, c5 + b
             bar.update(len(y))

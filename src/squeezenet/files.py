@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,16 +54,20 @@ def atomic_path(path: str | os.PathLike, *, mkdir: bool = True, what: str = "") 
     path = Path(path)
     if mkdir:
         make_folder(path.parent)
+    remove_stale_temporaries(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+        # The writer's process id in the name tells a later write whether it is stale.
+        prefix = f".{path.stem}.{os.getpid()}."
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=path.suffix, dir=path.parent)
     except OSError as e:
         raise output_error(path, e, what) from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
     try:
         yield Path(tmp)
+        # Again after writing: some writers (safetensors) replace the file with a 0600 one.
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except OutputError:
         raise
@@ -71,6 +76,39 @@ def atomic_path(path: str | os.PathLike, *, mkdir: bool = True, what: str = "") 
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the temporary files of earlier writes of ``path`` whose process no longer
+    runs (killed mid-write: nothing else would ever remove them); returns them."""
+    pattern = re.compile(
+        rf"\.{re.escape(path.stem)}\.(\d+)\.[a-z0-9_]{{8}}{re.escape(path.suffix)}"
+    )
+    removed: list[Path] = []
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return removed
+    for name in names:
+        m = pattern.fullmatch(name)
+        if m is None or _running(int(m.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(path.parent / name)
+            removed.append(path.parent / name)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # this process may be writing it right now
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user
+        return True
+    return True
 
 
 def write_bytes(path: str | os.PathLike, data: bytes, *, mkdir: bool = True) -> int:

@@ -40,16 +40,29 @@ PROFILES: dict[str, float | dict[str, float]] = {"paper": SQUEEZENET_PROFILE, "n
 
 
 def parse_prune(spec: str | float | dict) -> float | dict:
-    """``paper``, ``none``, a density ``0.4`` or ``pattern=density,...``."""
-    if isinstance(spec, (int, float, dict)):
-        return spec
-    if spec in PROFILES:
+    """``paper``, ``none``, a density ``0.4`` or ``pattern=density,...``; ValueError (naming
+    the value given) for anything else, or a density outside (0, 1]."""
+    if isinstance(spec, str) and spec in PROFILES:
         return PROFILES[spec]
-    if "=" in spec:
-        return {
-            p.strip(): float(d) for p, _, d in (part.partition("=") for part in spec.split(","))
-        }
-    return float(spec)
+    try:
+        if isinstance(spec, (int, float, dict)):
+            parsed: float | dict = spec
+        elif "=" in spec:
+            parts = (part.partition("=") for part in spec.split(","))
+            parsed = {p.strip(): float(d) for p, _, d in parts}
+        else:
+            parsed = float(spec)
+    except (TypeError, ValueError):
+        parsed = None  # type: ignore[assignment]  # reported below
+    values = list(parsed.values()) if isinstance(parsed, dict) else [parsed]
+    if parsed is None or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1 for v in values
+    ):
+        raise ValueError(
+            "densities must be in (0, 1]: give a density, 'paper', 'none' or "
+            f"'pattern=density,...', got {spec!r}"
+        )
+    return parsed
 
 
 def fire_aliases(model: nn.Module) -> dict[str, str]:

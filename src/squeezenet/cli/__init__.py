@@ -47,8 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from ..data import DatasetError, ImageError
     from ..weights import WeightsError
+    from .common import check_model_args
 
     args = build_parser().parse_args(argv)
+    problem = check_model_args(args)
+    if problem:
+        args.usage_error(problem)  # exits with status 2, as argparse does
     try:
         return int(args.func(args) or 0)
     except (WeightsError, ImageError, DatasetError, ValueError, OSError) as e:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 
 
-def _int_at_least(low: int, what: str):
+def _int_at_least(low: int, what: str, high: int | None = None):
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
-        if value < low:
+        if value < low or (high is not None and value > high):
             raise argparse.ArgumentTypeError(f"must be {what}, got {value}")
         return value
 
@@ -19,5 +19,65 @@ def _int_at_least(low: int, what: str):
     return parse
 
 
+def float_in(low: float, high: float, *, low_open: bool = False, high_open: bool = False):
+    """A float in [low, high] (``low_open``/``high_open``: the bound itself excluded)."""
+    lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+    what = f"a number in {lo}{low:g}, {high:g}{hi}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
+        too_low = value <= low if low_open else value < low
+        too_high = value >= high if high_open else value > high
+        if too_low or too_high or value != value:  # value != value: NaN
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return value
+
+    parse.__name__ = "float"
+    return parse
+
+
 positive_int = _int_at_least(1, "a positive integer")
 non_negative_int = _int_at_least(0, "0 or more")
+# conv10's padding grows its output map, and with it the memory a forward pass needs: the
+# Caffe release uses 1.
+conv10_padding = _int_at_least(0, "in [0, 16]", 16)
+# A network input side: the preprocessing's resize allocates (side * 256/224)**2 pixels
+# per image, so a huge side is refused before any image is read.
+MAX_IMAGE_SIZE = 1024
+image_size = _int_at_least(1, f"in [1, {MAX_IMAGE_SIZE}]", MAX_IMAGE_SIZE)
+
+
+def prune_spec(text: str) -> str:
+    """A ``--prune`` value (a density, 'paper', 'none' or 'pattern=density,...'), kept as
+    given; out-of-range densities and non-numbers are usage errors naming the value."""
+    from ..pruning import parse_prune
+
+    try:
+        parse_prune(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+prune_spec.__name__ = "prune"
+
+
+def density_list(text: str) -> list[float]:
+    """Comma-separated densities, each in (0, 1]."""
+    values = []
+    for part in text.split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part.strip()!r} is not a number") from None
+        if not 0 < value <= 1:
+            raise argparse.ArgumentTypeError(f"densities must be in (0, 1], got {part.strip()}")
+        values.append(value)
+    return values
+
+
+density_list.__name__ = "densities"
+positive_float = float_in(0, float("inf"), low_open=True, high_open=True)

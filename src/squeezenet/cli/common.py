@@ -12,7 +12,7 @@ from typing import Any
 from ..data import get_preprocess
 from ..data.transforms import PRESETS, Preprocess
 from ..models import default_input_size
-from .argtypes import non_negative_int, positive_int
+from .argtypes import conv10_padding, image_size, positive_int
 
 
 class _DeprecatedAlias(argparse.Action):
@@ -86,6 +86,17 @@ def resolve_device(spec: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def place_model(args: argparse.Namespace, model):
+    """``model`` on ``--device`` (the torch backend runs there; other runtimes choose their
+    own device, so another --device is a usage error for them)."""
+    device = resolve_device(getattr(args, "device", "cpu"))
+    if device == "cpu":
+        return model
+    if getattr(args, "backend", "torch") != "torch":
+        raise ValueError(f"--device {args.device} applies to --backend torch only")
+    return model.to(device)
+
+
 def add_json_arg(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--json", action="store_true", help=help)
 
@@ -139,7 +150,7 @@ def add_model_args(p: argparse.ArgumentParser, weights_required: bool = False) -
     )
     p.add_argument(
         "--conv10-padding",
-        type=non_negative_int,
+        type=conv10_padding,
         default=None,
         metavar="P",
         help="override conv10's padding (1 = the original Caffe v1.0 network)",
@@ -151,24 +162,59 @@ def add_model_arg_flag(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument(
         "--model-arg",
         action="append",
+        type=model_arg,
         default=None,
         metavar="KEY=VALUE",
         help=f"architecture override {what} (repeatable), e.g. sr=0.25 or bypass=simple; "
         "values are parsed as YAML",
     )
+    # main() checks the flags against the chosen model once all are parsed (-m may come
+    # after them) and reports a misfit as this parser's usage error.
+    p.set_defaults(usage_error=p.error)
 
 
-def parse_model_args(items: list[str] | None) -> dict:
-    """``--model-arg KEY=VALUE`` flags as a dict, each value parsed as YAML (0.25, simple)."""
+def model_arg(text: str) -> tuple[str, object]:
+    """One ``--model-arg KEY=VALUE`` (argparse type): the value parsed as YAML."""
     import yaml
 
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expects KEY=VALUE, got {text!r}")
+    try:
+        return key, yaml.safe_load(value)
+    except yaml.YAMLError as e:
+        problem = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the value is not valid YAML ({problem})"
+        ) from None
+
+
+def parse_model_args(items: list | None) -> dict:
+    """``--model-arg`` flags (``(key, value)`` pairs, or ``KEY=VALUE`` strings) as a dict."""
     out = {}
     for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--model-arg expects KEY=VALUE, got {item!r}")
-        out[key] = yaml.safe_load(value)
+        key, value = model_arg(item) if isinstance(item, str) else item
+        out[key] = value
     return out
+
+
+def check_model_args(args: argparse.Namespace) -> str | None:
+    """Why the ``--model-arg``/``--conv10-padding`` flags do not fit the chosen model, or
+    None (``squeezenet train`` may name its model in its config: checked there)."""
+    from ..models.params import check_model_args as check
+
+    name = getattr(args, "model", None)
+    if name is None:
+        return None
+    flags = {"--model-arg": parse_model_args(getattr(args, "model_arg", None))}
+    if getattr(args, "conv10_padding", None) is not None:
+        flags["--conv10-padding"] = {"conv10_padding": args.conv10_padding}
+    for flag, given in flags.items():
+        try:
+            check(name, given)
+        except ValueError as e:
+            return f"{flag}: {e}"
+    return None
 
 
 def add_preprocess_arg(p: argparse.ArgumentParser) -> None:
@@ -181,7 +227,7 @@ def add_preprocess_arg(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--image-size",
-        type=positive_int,
+        type=image_size,
         default=None,
         metavar="PX",
         help="side of the square network input: the preprocessing's center crop (default: "

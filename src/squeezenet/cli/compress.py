@@ -7,7 +7,7 @@ import json
 import sys
 
 from ..compress.presets import PRESETS, preset_settings
-from .argtypes import non_negative_int, positive_int
+from .argtypes import non_negative_int, positive_int, prune_spec
 from .common import (
     add_batch_size_arg,
     add_calibration_args,
@@ -47,6 +47,7 @@ def register(sub, formatter) -> None:
     )
     p.add_argument(
         "--prune",
+        type=prune_spec,
         default=None,
         help="target densities: 'paper' (the SqueezeNet paper's Table 1 profile), "
         "'none', one density for all layers (0.4), or 'pattern=density,...' over "

@@ -12,6 +12,7 @@ from .common import (
     add_batch_size_arg,
     add_data_arg,
     add_decode_arg,
+    add_device_arg,
     add_json_arg,
     add_model_args,
     add_preprocess_arg,
@@ -19,6 +20,7 @@ from .common import (
     build_backend,
     build_model,
     choose_preprocess,
+    place_model,
 )
 
 
@@ -67,6 +69,7 @@ def register(sub, formatter) -> None:
     )
     add_json_arg(p, "print one JSON object with top1, top5 (fractions), n and skipped")
     add_progress_arg(p)
+    add_device_arg(p, "run the model (--backend torch)")
     p.add_argument(
         "--strict",
         action="store_true",
@@ -79,7 +82,7 @@ def register(sub, formatter) -> None:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ..data import scan_folder
+    from ..data import ImageError, scan_folder
     from ..data.images import default_class_list
     from ..evaluate import evaluate, resolve_precision
     from ..weights.loading import num_outputs
@@ -87,6 +90,15 @@ def run(args) -> int:
     model = build_model(args)
     images = scan_folder(args.data, default_class_list(args.classes, num_outputs(model)))
     preprocess = choose_preprocess(args, model)
+    for link in images.broken:
+        print(
+            f"squeezenet evaluate: skipped {link}: a symbolic link to nothing "
+            "(dangling, or a loop)",
+            file=sys.stderr,
+        )
+    if images.broken and args.strict:
+        raise ImageError(f"{images.broken[0]}: a symbolic link to nothing")
+    model = place_model(args, model)
     if args.backend == "torch":
         # The module itself: evaluate() runs it channels-last at --precision.
         if args.threads:
@@ -128,10 +140,11 @@ def run(args) -> int:
             + f": top-1 {result['top1']:.2%} ({result['correct1']}/"
             f"{result['n']}), top-5 {result['top5']:.2%} ({result['correct5']}/{result['n']})"
         )
-    if result["skipped"]:
+    skipped = result["skipped"] + len(images.broken)
+    if skipped:
         print(
-            f"squeezenet evaluate: error: {result['skipped']} of {len(images)} images could "
-            "not be read (named above) and are not in the scores",
+            f"squeezenet evaluate: error: {skipped} of {len(images) + len(images.broken)} "
+            "images could not be read (named above) and are not in the scores",
             file=sys.stderr,
         )
         return 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .argtypes import positive_int
+from .argtypes import float_in, positive_int
 
 
 def register(sub, formatter) -> None:
@@ -68,7 +68,7 @@ def register(sub, formatter) -> None:
     )
     p.add_argument(
         "--tolerance",
-        type=float,
+        type=float_in(0, float("inf"), high_open=True),
         default=1e-3,
         help="largest acceptable max abs logit difference for fp32 exports",
     )
@@ -158,8 +158,12 @@ def run(args) -> int:
             f"{check['top1_agree']}/{check['n']}"
         )
     if not args.int8 and check["max_abs_diff"] > args.tolerance:
+        # A model that fails its check is not left behind to be used by mistake.
+        for written in (path, path.with_suffix(".bin") if args.format == "openvino" else None):
+            if written is not None:
+                written.unlink(missing_ok=True)
         raise ValueError(
             f"{path}: outputs differ from PyTorch by {check['max_abs_diff']:.3g} "
-            f"> --tolerance {args.tolerance}"
+            f"> --tolerance {args.tolerance}; the file was removed"
         )
     return 0

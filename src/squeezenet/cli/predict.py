@@ -12,6 +12,7 @@ def register(sub, formatter) -> None:
         add_backend_arg,
         add_batch_size_arg,
         add_decode_arg,
+        add_device_arg,
         add_json_arg,
         add_model_args,
         add_preprocess_arg,
@@ -50,6 +51,7 @@ def register(sub, formatter) -> None:
     add_batch_size_arg(p, 32, "images per forward pass (folders stream through in batches)")
     add_json_arg(p, "print a JSON list, one object per image")
     add_progress_arg(p)
+    add_device_arg(p, "run the model (--backend torch)")
     p.add_argument(
         "--strict",
         action="store_true",
@@ -74,22 +76,38 @@ def class_names(num_classes: int, path: str | None) -> list[str]:
     return [short_name(n) for n in names]
 
 
-def expand_inputs(paths: list[str]) -> list[str]:
-    """Files as given; folders become their image files (sorted, recursively)."""
+def expand_inputs(paths: list[str], broken: list[str] | None = None) -> list[str]:
+    """Files as given; folders become their image files (sorted, recursively). Links
+    inside a folder that lead nowhere (dangling, or a loop) are appended to ``broken``."""
     from pathlib import Path
 
-    from ..data.images import is_image_file
+    from ..data.images import is_broken_link, is_image_file
 
     out = []
     for p in paths:
         if Path(p).is_dir():
-            found = sorted(str(f) for f in Path(p).rglob("*") if is_image_file(f))
+            found, bad = [], []
+            for f in Path(p).rglob("*"):
+                if is_image_file(f):
+                    found.append(str(f))
+                elif is_broken_link(f):
+                    bad.append(str(f))
+            if broken is not None:
+                broken += sorted(bad)
             if not found:
                 raise ValueError(f"{p}: folder holds no images")
-            out += found
+            out += sorted(found)
         else:
             out.append(p)
     return out
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (a newline in a file name) escaped, so that one
+    result stays one line of output."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def run(args) -> int:
@@ -98,20 +116,30 @@ def run(args) -> int:
     import torch
     from tqdm import tqdm
 
-    from ..data import ImageError, load_image
-    from .common import build_backend, build_model, choose_preprocess
+    from ..data import ImageError, load_transformed
+    from .common import build_backend, build_model, choose_preprocess, place_model
 
-    model = build_model(args).eval()
+    model = place_model(args, build_model(args).eval())
     preprocess = choose_preprocess(args, model)
+    device = next(model.parameters(), torch.empty(0)).device
     model = build_backend(args, model, preprocess)
-    paths = expand_inputs(args.images)
+    broken: list[str] = []
+    paths = expand_inputs(args.images, broken)
+    for link in broken:
+        print(
+            f"squeezenet predict: skipped {printable(link)}: a symbolic link to nothing "
+            "(dangling, or a loop)",
+            file=sys.stderr,
+        )
     # Reduced-size JPEG decoding (as evaluate does): large photos decode several times
     # faster, at the price of slightly different pixels; --decode exact reads them in full.
     decode_size = preprocess.decode_size if args.decode == "fast" else None
     out = _Output(args.json)
     if args.weights is None and not args.json:
         print("note: no --weights given; the model is randomly initialised")
-    skipped = 0
+    if broken and args.strict:
+        raise ImageError(f"{printable(broken[0])}: a symbolic link to nothing")
+    skipped = len(broken)
     names = None
     bar = tqdm(
         total=len(paths),
@@ -128,17 +156,20 @@ def run(args) -> int:
                 batch, inputs = [], []
                 for path in paths[start : start + args.batch_size]:
                     try:
-                        inputs.append(preprocess(load_image(path, decode_size)))
+                        inputs.append(load_transformed(path, preprocess, decode_size))
                         batch.append(path)
                     except ImageError as e:
                         if args.strict:
                             raise
                         skipped += 1
-                        tqdm.write(f"squeezenet predict: skipped {e}", file=sys.stderr)
+                        tqdm.write(
+                            f"squeezenet predict: skipped {printable(str(e))}", file=sys.stderr
+                        )
                 bar.update(len(paths[start : start + args.batch_size]))
                 if not batch:
                     continue
-                probs = torch.as_tensor(model(torch.stack(inputs))).float().softmax(1)
+                x = torch.stack(inputs).to(device)
+                probs = torch.as_tensor(model(x)).float().cpu().softmax(1)
                 names = names or class_names(probs.shape[1], args.classes)
                 top = probs.topk(min(args.topk, probs.shape[1]), dim=1)
                 for path, values, indices in zip(batch, top.values, top.indices):
@@ -156,7 +187,8 @@ def run(args) -> int:
         out.close()
     if skipped:
         print(
-            f"squeezenet predict: error: {skipped} of {len(paths)} images could not be read "
+            f"squeezenet predict: error: {skipped} of {len(paths) + len(broken)} images "
+            "could not be read "
             "(named above); the others were classified",
             file=sys.stderr,
         )
@@ -176,7 +208,7 @@ class _Output:
             item = json.dumps(result, indent=2).replace("\n", "\n  ")
             print(("[\n  " if self.count == 0 else ",\n  ") + item, end="", flush=True)
         else:
-            print(result["image"])
+            print(printable(result["image"]))
             for t in result["top"]:
                 print(f"  {t['prob']:7.2%}  {t['index']:4d}  {t['name']}")
             print(end="", flush=True)

@@ -39,6 +39,8 @@ def register(sub, formatter) -> None:
 def run(args) -> int:
     from ..explore.tables import render_report
 
+    if not Path(args.results).is_dir():
+        raise ValueError(f"{args.results}: --results is not a folder (no such folder)")
     output = Path(args.output)
     if output.suffix.lower() == ".md":  # a markdown file named directly (the --out form)
         path = render_report(args.results, output, args.han_net)

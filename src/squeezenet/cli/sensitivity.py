@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-
-def _floats(text: str) -> list[float]:
-    return [float(v) for v in text.split(",")]
+from .argtypes import density_list, positive_float
 
 
 def register(sub, formatter) -> None:
@@ -41,7 +39,10 @@ def register(sub, formatter) -> None:
         help="held-out fraction of the training images to score on",
     )
     p.add_argument(
-        "--densities", default="0.5,0.35,0.2,0.1,0.05", help="densities to measure each layer at"
+        "--densities",
+        type=density_list,
+        default="0.5,0.35,0.2,0.1,0.05",
+        help="densities to measure each layer at",
     )
     p.add_argument(
         "--skip",
@@ -50,13 +51,14 @@ def register(sub, formatter) -> None:
     )
     p.add_argument(
         "--budget",
-        type=float,
+        type=positive_float,
         required=True,
         help="estimated bytes for all pruned layers' weights in the file",
     )
     p.add_argument("--bits", default="6", help="index bits per layer, as compress --bits")
     p.add_argument(
         "--candidates",
+        type=density_list,
         default="1.0,0.7,0.5,0.4,0.35,0.3,0.25,0.2,0.17,0.15,0.12,0.1",
         help="densities a layer may get",
     )
@@ -74,7 +76,7 @@ def run(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    densities = _floats(args.densities)
+    densities = args.densities
     r = sensitivity_sweep(
         args.config,
         args.weights,
@@ -85,7 +87,7 @@ def run(args) -> int:
         densities=densities,
         skip=[s.strip() for s in args.skip.split(",") if s.strip()],
         bits=args.bits,
-        candidates=_floats(args.candidates),
+        candidates=args.candidates,
         log=lambda s: print(s, file=sys.stderr, flush=True),
     )
     sens, profile, numel = r["sensitivity"], r["profile"], r["numel"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .argtypes import non_negative_int, positive_int
+from .argtypes import float_in, non_negative_int, positive_int, prune_spec
 
 # (field, flag type, help). Every flag defaults to None = "not given", so only the flags a
 # user sets override the YAML file and the recipe.
@@ -128,7 +128,11 @@ _OPTIONS: list[tuple[str, object, str]] = [
     ("weight_decay", float, "L2 weight decay"),
     ("schedule", str, "lr schedule per step: linear (to 0), onecycle, cosine or constant"),
     ("warmup_fraction", float, "fraction of the steps spent warming the lr up"),
-    ("label_smoothing", float, "label smoothing of the cross-entropy loss"),
+    (
+        "label_smoothing",
+        float_in(0, 1, high_open=True),
+        "label smoothing of the cross-entropy loss",
+    ),
     (
         "ema_decay",
         float,
@@ -151,7 +155,7 @@ _OPTIONS: list[tuple[str, object, str]] = [
     ("distill_temperature", float, "with --teacher: softmax temperature of the distillation"),
     (
         "prune",
-        str,
+        prune_spec,
         "prune while training (Deep Compression section 2) to these densities: one "
         "number for every conv (0.25), 'paper' (Table 1's profile) or 'pattern=density,...' over "
         "parameter names or fire aliases; masks are re-applied after every step, kept in "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -14,6 +14,16 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".
 # Images larger than this are refused before decoding (a 30000x30000 PNG of a few KB would
 # need 2.7 GB): 8192 x 8192, below PIL's own decompression-bomb warning threshold.
 MAX_IMAGE_PIXELS = 8192 * 8192
+# Thin images are refused too: resizing the shorter side to 256 multiplies the longer one by
+# 256 / shorter, so a 1 x 67,108,864 strip (under the pixel limit) would become 17 billion
+# pixels wide. Refused before decoding, by their declared size.
+MAX_ASPECT_RATIO = 32
+# A few bytes of GIF or PNG can declare tens of millions of flat pixels. Above 4096 x 4096,
+# an image may declare at most this many pixels per byte of its file (photographs hold a few
+# per byte; deflate's best ratio is about 1,000 bytes to one): a small file never makes a
+# reader allocate hundreds of megabytes.
+FREE_PIXELS = 4096 * 4096
+MAX_PIXELS_PER_BYTE = 1024
 
 
 class ImageError(ValueError):
@@ -40,6 +50,9 @@ def load_image(path: str | os.PathLike, min_size: int | None = None) -> Image.Im
     try:
         with Image.open(path) as im:
             _check_size(im.size, path)
+            _check_density(im.size, os.path.getsize(path), path)
+            if im.format == "PNG":
+                _check_png_chunks(path)
             if min_size is not None and im.format == "JPEG":
                 # PIL picks the largest scale 1/s with s <= min(w, h) // min_size, so both
                 # sides of the reduced image are >= min_size.
@@ -53,10 +66,16 @@ def load_image(path: str | os.PathLike, min_size: int | None = None) -> Image.Im
                 # 16/32-bit grayscale: scale to 8 bits instead of clipping.
                 im = im.point(lambda v: v / 256).convert("L")
             return im.convert("RGB")
+    except ImageError:
+        raise
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except Image.DecompressionBombError:  # PIL's own check, in Image.open, fires first
         raise ImageError(f"{path}: {_TOO_LARGE}") from None
+    except MemoryError:  # a decoder sized a buffer by a corrupt field; name the file
+        raise ImageError(
+            f"{path}: not a readable image (it needs more memory than is available)"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise ImageError(f"{path}: not a readable image ({e})") from None
 
@@ -68,10 +87,66 @@ def _check_size(size: tuple[int, int], path) -> None:
     width, height = size
     if width * height > MAX_IMAGE_PIXELS:
         raise ImageError(f"{path}: {width} x {height}: {_TOO_LARGE}")
+    if max(width, height) > MAX_ASPECT_RATIO * max(1, min(width, height)):
+        raise ImageError(
+            f"{path}: {width} x {height}: the sides' ratio is over the limit of "
+            f"{MAX_ASPECT_RATIO}:1 (resizing it would need "
+            f"{max(width, height) * 256 // max(1, min(width, height)):,} pixels per row)"
+        )
+
+
+def _check_density(size: tuple[int, int], file_bytes: int, path) -> None:
+    pixels = size[0] * size[1]
+    if pixels > max(FREE_PIXELS, MAX_PIXELS_PER_BYTE * file_bytes):
+        raise ImageError(
+            f"{path}: {size[0]} x {size[1]} pixels from a file of {file_bytes:,} bytes: "
+            f"over {MAX_PIXELS_PER_BYTE:,} pixels per byte above 4096 x 4096 (a "
+            "decompression bomb)"
+        )
+
+
+def _check_png_chunks(path) -> None:
+    """Refuse a PNG chunk that declares more bytes than the file holds: PIL reads the rest
+    of a chunk in one call, allocating what the length field says (2 GiB from a 73-byte
+    file) before finding the file short."""
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        offset = 8
+        while offset + 8 <= size:
+            f.seek(offset)
+            length = int.from_bytes(f.read(4), "big")
+            kind = f.read(4)
+            if offset + 12 + length > size:
+                raise ImageError(
+                    f"{path}: PNG chunk {kind.decode('latin-1')!r} declares {length:,} bytes, "
+                    "past the end of the file"
+                )
+            if kind == b"IEND":
+                return
+            offset += 12 + length
+
+
+def load_transformed(
+    path: str | os.PathLike, transform: Callable[[Image.Image], torch.Tensor], min_size=None
+) -> torch.Tensor:
+    """``transform(load_image(path, min_size))``; a failure of either (a resize that cannot
+    be done) is an :class:`ImageError` naming the file, so a caller can skip just it."""
+    image = load_image(path, min_size)
+    try:
+        return transform(image)
+    except ImageError:
+        raise
+    except (ValueError, OverflowError, MemoryError) as e:
+        raise ImageError(f"{path}: cannot be preprocessed ({e})") from None
 
 
 def is_image_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def is_broken_link(path: Path) -> bool:
+    """A symbolic link that leads nowhere: dangling, or a loop."""
+    return path.is_symlink() and not path.exists()
 
 
 def read_class_list(path: str | os.PathLike) -> tuple[list[str], list[str]]:
@@ -110,6 +185,8 @@ class LabelledImages:
 
     samples: list[tuple[Path, int]]
     classes: list[str]
+    # Links found where images were looked for that lead nowhere (dangling, or a loop).
+    broken: list[Path] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -149,14 +226,17 @@ def scan_folder(
                 raise DatasetError(f"{root}: folders not in {class_list}: {unknown[:5]}")
             index = {w: i for i, w in enumerate(wnids)}
             classes = list(names)
-        samples = []
+        samples, broken = [], []
         for d in subdirs:
-            files = sorted(p for p in d.rglob("*") if is_image_file(p))
+            found = list(d.rglob("*"))
+            files = sorted(p for p in found if is_image_file(p))
+            broken += sorted(p for p in found if is_broken_link(p))
             if not files:
                 raise DatasetError(f"{d}: class folder holds no images")
             samples += [(p, index[d.name]) for p in files]
-        return LabelledImages(samples, classes)
-    files = sorted(p for p in root.iterdir() if is_image_file(p))
+        return LabelledImages(samples, classes, broken)
+    found = list(root.iterdir())
+    files = sorted(p for p in found if is_image_file(p))
     if not files:
         raise DatasetError(f"{root}: no images (extensions {', '.join(IMAGE_EXTENSIONS)})")
     if wnids is None:
@@ -171,7 +251,7 @@ def scan_folder(
         if prefix not in index:
             raise DatasetError(f"{p}: file-name prefix {prefix!r} is not a class in {class_list}")
         samples.append((p, index[prefix]))
-    return LabelledImages(samples, list(names))
+    return LabelledImages(samples, list(names), sorted(p for p in found if is_broken_link(p)))
 
 
 class ImageDataset(torch.utils.data.Dataset):
@@ -195,7 +275,7 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         path, label = self.images.samples[i]
-        return self.transform(load_image(path, self.decode_size)), label
+        return load_transformed(path, self.transform, self.decode_size), label
 
 
 def default_class_list(explicit: str | None, num_classes: int) -> str | None:

@@ -20,6 +20,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+# The most pixels a resize may produce (8192 x 8192, the decoder's own limit).
+_MAX_RESIZED_PIXELS = 8192 * 8192
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,15 @@ class Preprocess:
         :meth:`normalize` runs once per batch."""
         if image.mode != "RGB":
             image = image.convert("RGB")
+        # The resize's output, checked before it is allocated (a thin strip becomes huge).
+        w, h = image.size
+        short = max(1, min(w, h))
+        out_pixels = self.resize * self.resize * max(w, h) // short
+        if out_pixels > _MAX_RESIZED_PIXELS:
+            raise ValueError(
+                f"resizing {w} x {h} to a shorter side of {self.resize} needs "
+                f"{out_pixels:,} pixels, over the limit of {_MAX_RESIZED_PIXELS:,}"
+            )
         image = F.resize(image, self.resize, interpolation=F.InterpolationMode.BILINEAR)
         image = F.center_crop(image, self.crop)
         return F.pil_to_tensor(image)

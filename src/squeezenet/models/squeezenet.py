@@ -161,20 +161,26 @@ class SqueezeNetSpec:
         size = (size + 2 * self.stem_padding - self.stem_kernel) // self.stem_stride + 1
         if size < 1:
             return 0
-        for i in range(self.num_fire + 1):
-            if i in self.pool_before:
-                size = _pool_out(size)
-                if size < 1:
-                    return 0
+        for _ in range(self.num_pools):
+            size = _pool_out(size)
+            if size < 1:
+                return 0
         return size + 2 * self.conv10_padding
 
     @property
+    def num_pools(self) -> int:
+        """How many max-pools the network has (repeated ``pool_before`` entries count once)."""
+        return len(set(self.pool_before))
+
+    @property
     def min_input_size(self) -> int:
-        """The smallest square input the network accepts (21 for v1.0, 17 for v1.1)."""
-        size = 1
-        while self.output_size(size) < 1:
-            size += 1
-        return size
+        """The smallest square input the network accepts (21 for v1.0, 17 for v1.1).
+
+        Closed form, so a spec from an untrusted file costs no search: a pool turns ``s``
+        (>= 2) into ``s // 2``, so ``p`` pools need ``2**p`` at their input, and the stem
+        turns ``s`` into ``(s + 2 * padding - kernel) // stride + 1``."""
+        need = 1 << self.num_pools
+        return max(1, (need - 1) * self.stem_stride + self.stem_kernel - 2 * self.stem_padding)
 
 
 def _pool_out(size: int, kernel: int = 3, stride: int = 2) -> int:

@@ -155,6 +155,15 @@ class TrainConfig:
                 )
             if not 0 <= self.prune_until < 1:
                 raise ValueError(f"prune_until must be in [0, 1), got {self.prune_until}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.model_args:
+            from ..models.params import check_model_args
+
+            try:
+                check_model_args(self.model, self.model_args)
+            except ValueError as e:
+                raise ValueError(f"model_args: {e}") from None
         if not 0 <= self.distill_weight <= 1:
             raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
         if self.distill_temperature <= 0:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
+import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -16,6 +20,11 @@ from .errors import WeightsError
 # A prefix of digits only is not taken for a hash: it is far likelier a date or a version
 # ("model-20240101.pth"); such files are then cached by URL without a check.
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,64})\.")
+# A server that accepts and never answers, or stops sending, must not hang a command: the
+# most seconds to connect, for the response to start, and between two reads of the body.
+TIMEOUT = 60.0
+# Weights files are at most MAX_PARAMETERS float32 values (1 GiB) plus their container.
+MAX_DOWNLOAD_BYTES = (1 << 30) + (64 << 20)
 
 
 def hash_in_name(filename: str) -> str | None:
@@ -71,8 +80,9 @@ def fetch(url: str, sha256: str | None = None, progress: bool = True) -> Path:
         raise WeightsError(f"{url}: cannot create the cache folder {dest.parent} ({e})") from None
     if not dest.exists():
         try:
-            # Writes to a temp file and renames, so an interrupted download leaves nothing.
-            torch.hub.download_url_to_file(url, str(dest), hash_prefix=None, progress=progress)
+            download(url, dest, progress)
+        except WeightsError:
+            raise
         except Exception as e:  # urllib raises a zoo of types; name the URL whatever it was
             raise WeightsError(
                 f"{url}: download failed ({e}); check the network connection, or download "
@@ -85,3 +95,52 @@ def fetch(url: str, sha256: str | None = None, progress: bool = True) -> Path:
             dest.unlink(missing_ok=True)
             raise WeightsError(f"{url}: {e}; the downloaded file was removed") from None
     return dest
+
+
+def download(url: str, dest: Path, progress: bool = True) -> None:
+    """Download ``url`` to ``dest`` through a temporary file (an interrupted download leaves
+    nothing), with connect and read timeouts and a size cap; a WeightsError says which
+    limit was hit."""
+    from ..files import atomic_path
+
+    def fail(problem: str) -> WeightsError:
+        return WeightsError(f"{url}: download failed: {problem}")
+
+    try:
+        response = urllib.request.urlopen(url, timeout=TIMEOUT)
+    except urllib.error.URLError as e:
+        if isinstance(e.reason, (socket.timeout, TimeoutError)):
+            raise fail(f"no connection within {TIMEOUT:g} s (connect timeout)") from None
+        raise
+    except TimeoutError:
+        # urllib lets a timeout while waiting for the response headers through unwrapped.
+        raise fail(f"connected, but no response within {TIMEOUT:g} s (read timeout)") from None
+    with response:
+        length = response.headers.get("Content-Length") if response.headers else None
+        if length is not None and length.isdigit() and int(length) > MAX_DOWNLOAD_BYTES:
+            raise fail(
+                f"{int(length):,} bytes, over the limit of {MAX_DOWNLOAD_BYTES:,} (size cap)"
+            )
+        # read1: whatever has arrived (read(n) would wait for all n bytes or the end).
+        read = getattr(response, "read1", response.read)
+        with atomic_path(dest, mkdir=False, what="the download") as tmp, open(tmp, "wb") as f:
+            total = 0
+            while True:
+                try:
+                    chunk = read(1 << 20)
+                except TimeoutError:
+                    raise fail(
+                        f"no data for {TIMEOUT:g} s after {total:,} bytes (read timeout)"
+                    ) from None
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > MAX_DOWNLOAD_BYTES:
+                    raise fail(f"more than {MAX_DOWNLOAD_BYTES:,} bytes (size cap)")
+                f.write(chunk)
+                if progress and sys.stderr.isatty():
+                    print(
+                        f"\rdownloading {dest.name}: {total / 1e6:.1f} MB", end="", file=sys.stderr
+                    )
+            if progress and sys.stderr.isatty():
+                print(file=sys.stderr)

@@ -51,6 +51,8 @@ def resolve_source(source: str | os.PathLike) -> tuple[Path, WeightsRecord | Non
     if is_url(source):
         return fetch(source), None
     path = Path(source)
+    if path.is_dir():
+        raise WeightsError(f"{source}: is a directory, not a weights file")
     if not path.is_file():
         raise WeightsError(
             f"{source}: no such file, URL or registered weights name "

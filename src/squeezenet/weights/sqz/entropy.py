@@ -72,6 +72,26 @@ def _ans_decode(data: memoryview, counts: np.ndarray, n: int) -> np.ndarray | No
         return None
 
 
+# Bits a rANS stream may save below its model's information content: the coder's final
+# state (two 32-bit words) plus rounding.
+_ANS_SLACK_BITS = 128
+
+
+def _check_ans_payload(r: ByteReader, counts: np.ndarray, payload_bytes: int) -> None:
+    """Refuse counts the payload cannot encode. With a static model, coding symbols costs
+    their cross-entropy under the (quantised) model, which is never below the empirical
+    entropy of the exact counts (Gibbs' inequality); so ``n * H`` bits bound the payload
+    from below, and a few bytes cannot declare millions of symbols."""
+    c = counts.astype(np.float64)
+    n = float(c.sum())
+    info_bits = float((c * np.log2(n / c)).sum())
+    if info_bits > 8 * payload_bytes + _ANS_SLACK_BITS:
+        raise r.fail(
+            f"{int(n)} symbols declared, more than the {payload_bytes}-byte payload holds "
+            f"(their counts need {info_bits / 8:,.0f} bytes)"
+        )
+
+
 def encode_symbols(w: ByteWriter, symbols: np.ndarray, alphabet: int, coder: str) -> None:
     """Append the model and the coded ``symbols`` (each < ``alphabet``) to ``w``."""
     if coder not in CODERS:
@@ -98,6 +118,7 @@ def decode_symbols(r: ByteReader, alphabet: int, n: int, coder: str) -> np.ndarr
         used = np.flatnonzero(counts)
         if len(used) <= 1:
             return np.full(n, used[0] if len(used) else 0, dtype=np.int64)
+        _check_ans_payload(r, counts[used], len(payload))
         out = _ans_decode(payload, counts, n)
         # The exact counts double as an integrity check on the payload.
         if out is None or not np.array_equal(np.bincount(out, minlength=alphabet), counts):
@@ -114,6 +135,10 @@ def decode_symbols(r: ByteReader, alphabet: int, n: int, coder: str) -> np.ndarr
             if n and not len(used):
                 raise r.fail("symbols declared but no Huffman codes")
             return np.full(n, used[0] if len(used) else 0, dtype=np.int64)
+        # Every symbol costs at least the shortest code length: a declared count the
+        # payload cannot hold is refused before anything of that size is allocated.
+        if n * int(lengths[used].min()) > 8 * len(payload):
+            raise r.fail(f"{n} symbols declared, more than the {len(payload)}-byte payload holds")
         out = huffman.decode(bytes(payload), lengths, n)
         if out is None:
             raise r.fail("corrupt Huffman payload")

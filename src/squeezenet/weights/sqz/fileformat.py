@@ -35,7 +35,7 @@ from ...files import write_bytes
 from .codec import SharedTensor, decode_shared, encode_shared, kernel_block
 from .entropy import CODERS
 from .errors import CompressedFormatError
-from .modeldesc import check_model_desc
+from .modeldesc import check_model_desc, model_shapes
 
 MAGIC = b"\x89SQZ\r\n\x1a\n"
 VERSION = 2  # the newest this module reads and writes; files that need nothing new stay 1
@@ -46,6 +46,17 @@ MAX_TENSORS = 10_000
 MAX_TOTAL_ELEMENTS = 1 << 27  # 128M weights = 512 MiB as float32; AlexNet has 61M
 MAX_RAW_ELEMENTS = 1 << 24  # raw tensors are biases and the like
 MAX_HEADER_DEPTH = 8  # the header's JSON nests 4 deep; more is hostile (recursion)
+# A constant tensor codes to nothing, so the payload alone cannot bound what a file decodes
+# to: a file may declare at most this many weights per byte of its length (the shipped
+# SqueezeNet file holds 2.7), or MIN_ELEMENTS_ALLOWED,
+# whichever is more (small models compress to a few hundred bytes).
+MAX_ELEMENTS_PER_BYTE = 1024
+MIN_ELEMENTS_ALLOWED = 1 << 21
+_HEADER_KEYS = {"format", "model", "coder", "tensors", "raw_bytes", "meta"}
+_ENTRY_KEYS = {
+    "shared": {"name", "shape", "encoding", "bytes", "block"},
+    "raw": {"name", "shape", "encoding", "stored", "dtype"},
+}
 RAW_DTYPES = {
     "float32": np.float32,
     "float16": np.float16,
@@ -143,6 +154,11 @@ def _fail(source: str, problem: str) -> CompressedFormatError:
 def _check_header(h: object, source: str, version: int) -> None:
     if not isinstance(h, dict) or h.get("format") != "squeezenet-compressed":
         raise _fail(source, "header is not a squeezenet-compressed header")
+    # Keys this reader does not know are refused, not ignored: a newer writer's field that
+    # changes the meaning of the data must not be silently dropped.
+    unknown = sorted(set(h) - _HEADER_KEYS)
+    if unknown:
+        raise _fail(source, f"unknown header key {str(unknown[0])[:40]!r}")
     if h.get("coder") not in CODERS:
         raise _fail(source, f"unknown coder {h.get('coder')!r}")
     check_model_desc(h.get("model"), source)
@@ -173,11 +189,45 @@ def _check_header(h: object, source: str, version: int) -> None:
             )
         if not ok:
             raise _fail(source, f"malformed tensor entry {str(e)[:80]}")
+        unknown = sorted(set(e) - _ENTRY_KEYS[e["encoding"]])
+        if unknown:
+            raise _fail(source, f"tensor {e['name'][:40]!r}: unknown key {unknown[0][:40]!r}")
         total += int(np.prod(e["shape"], dtype=np.float64))
         if total > MAX_TOTAL_ELEMENTS:
             raise _fail(source, f"declares more than {MAX_TOTAL_ELEMENTS} elements in all")
     if type(h.get("raw_bytes")) is not int or h["raw_bytes"] < 0:
         raise _fail(source, "header has no valid raw_bytes")
+
+
+def _check_against_model(h: dict, file_size: int, source: str) -> None:
+    """Every declared shape must be the header's model's (built on the meta device), and
+    the total within what a file of this size can justify: checked before any section is
+    decoded, so a small file cannot make the reader allocate gigabytes."""
+    declared: dict[str, tuple[int, ...]] = {}
+    for e in h["tensors"]:
+        if e["name"] in declared:
+            raise _fail(source, f"tensor {e['name'][:40]!r} is listed twice")
+        declared[e["name"]] = tuple(e["shape"])
+    expected = model_shapes(h["model"], source)
+    for name, shape in declared.items():
+        if name not in expected:
+            raise _fail(source, f"tensor {name[:40]!r} is not in the header's model")
+        if shape != expected[name]:
+            raise _fail(
+                source,
+                f"tensor {name!r} has shape {shape}, the header's model needs {expected[name]}",
+            )
+    missing = sorted(set(expected) - set(declared))
+    if missing:
+        raise _fail(source, f"tensor {missing[0]!r} of the header's model is missing")
+    total = sum(int(np.prod(s, dtype=np.float64)) for s in declared.values())
+    allowed = max(MIN_ELEMENTS_ALLOWED, MAX_ELEMENTS_PER_BYTE * file_size)
+    if total > allowed:
+        raise _fail(
+            source,
+            f"declares {total:,} weights in {file_size:,} bytes (at most "
+            f"{MAX_ELEMENTS_PER_BYTE} per byte of file are accepted)",
+        )
 
 
 def _check_nesting(header: object, source: str) -> None:
@@ -258,6 +308,7 @@ def _read_header(data: bytes, source: str) -> tuple[dict, int]:
         raise _fail(source, f"unreadable header ({str(e)[:200]})") from None
     _check_nesting(header, source)
     _check_header(header, source, version)
+    _check_against_model(header, len(data), source)
     return header, start + header_len
 
 
@@ -275,6 +326,8 @@ def _read_raw(section: bytes, entries: list[dict], source: str) -> dict[str, np.
         raise _fail(source, f"corrupt raw-tensor section ({err})") from None
     if len(raw) != expected or not inflater.eof:
         raise _fail(source, f"raw-tensor section holds {len(raw)} bytes, expected {expected}")
+    if inflater.unused_data:
+        raise _fail(source, f"{len(inflater.unused_data)} bytes after the raw-tensor section")
     pos = 0
     tensors: dict[str, np.ndarray] = {}
     for e in entries:

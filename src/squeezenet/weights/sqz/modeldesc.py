@@ -8,54 +8,12 @@ loading a file can never cause a download, a file read or a call the file choose
 
 from __future__ import annotations
 
-import dataclasses
-import math
-
 import torch
 from torch import nn
 
 from ...models import build_from_spec, build_model
+from ...models.params import check_value, spec_kinds
 from .errors import CompressedFormatError
-
-_MAX_WIDTH = 1 << 16  # channels, kernel sizes: far above any SqueezeNet
-_LIMITS = {"num_fire": 64}  # each Fire is a module to build: keep the count sane
-
-
-def _field_kinds() -> dict[str, type]:
-    """SqueezeNetSpec's fields and their JSON value types (int, float, str, list of ints)."""
-    from ...models.squeezenet import SqueezeNetSpec
-
-    kinds = {}
-    for f in dataclasses.fields(SqueezeNetSpec):
-        default = f.default
-        kinds[f.name] = list if isinstance(default, tuple) else type(default)
-    return kinds
-
-
-def _check_value(name: str, value: object, kind: type) -> str | None:
-    """Why ``value`` is not an allowed ``kind`` value, or None."""
-    from ..safety import MAX_CLASSES
-
-    if kind is int:
-        limit = MAX_CLASSES if name == "num_classes" else _LIMITS.get(name, _MAX_WIDTH)
-        if type(value) is not int or not 0 <= value <= limit:
-            return f"an integer in [0, {limit}]"
-    elif kind is float:
-        # An int of 400 digits cannot even become a float (OverflowError): bound it first.
-        number = type(value) is float or (type(value) is int and abs(value) <= _MAX_WIDTH)
-        if not number or not math.isfinite(value):  # type: ignore[arg-type]  # int or float here
-            return "a finite number"
-    elif kind is str:
-        if not isinstance(value, str) or len(value) > 32:
-            return "a short string"
-    elif kind is list:
-        if (
-            not isinstance(value, list)
-            or len(value) > 64
-            or not all(type(i) is int and 0 <= i <= _MAX_WIDTH for i in value)
-        ):
-            return "a short list of integers"
-    return None
 
 
 def check_model_desc(desc: object, source: str) -> None:
@@ -79,11 +37,11 @@ def check_model_desc(desc: object, source: str) -> None:
     values = desc[part]
     if not isinstance(values, dict):
         raise fail(f"{part!r} must be an object, got {type(values).__name__}")
-    kinds = _field_kinds()
+    kinds = spec_kinds()
     for key, value in values.items():
         if key not in kinds:
             raise fail(f"{part} key {str(key)[:40]!r} is not allowed (allowed: {', '.join(kinds)})")
-        why = _check_value(key, value, kinds[key])
+        why = check_value(key, value, kinds[key])
         if why:
             raise fail(f"{part} {key!r} must be {why}, got {str(value)[:40]!r}")
 
@@ -98,28 +56,31 @@ def describe_model(model: nn.Module, name: str) -> dict:
     return {"name": name, "kwargs": {"num_classes": int(classes)}}
 
 
+def model_shapes(desc: dict, source: str) -> dict[str, tuple[int, ...]]:
+    """The parameter shapes of the model a header describes, from a build on the meta device
+    (no memory): what the file's tensors must be before any of them is decoded."""
+    check_model_desc(desc, source)
+    try:
+        with torch.device("meta"):
+            probe = _build(desc)
+    except (ValueError, TypeError) as e:
+        raise CompressedFormatError(f"{source}: the header's model is invalid ({e})") from None
+    return {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+
+
+def _build(desc: dict) -> nn.Module:
+    if "spec" in desc:
+        return build_from_spec(desc["spec"])
+    return build_model(desc["name"], **desc["kwargs"])
+
+
 def model_from_description(
     desc: dict, shapes: dict[str, tuple[int, ...]], source: str
 ) -> nn.Module:
     """Rebuild the model a header describes, after checking on the meta device (no memory)
     that its parameter shapes are exactly the file's."""
-
-    check_model_desc(desc, source)
-
-    def make() -> nn.Module:
-        if "spec" in desc:
-            return build_from_spec(desc["spec"])
-        return build_model(desc["name"], **desc["kwargs"])
-
-    try:
-        with torch.device("meta"):
-            probe = make()
-    except (ValueError, TypeError) as e:
-        raise CompressedFormatError(f"{source}: the header's model is invalid ({e})") from None
-    expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
-    if expected != shapes:
+    if model_shapes(desc, source) != shapes:
         raise CompressedFormatError(
             f"{source}: tensors do not match the header's model {desc.get('name')!r}"
         )
-    model = make()
-    return model
+    return _build(desc)
