@@ -72,9 +72,12 @@ def run(args) -> int:
     )
     record = get_weights_record(SHIPPED_WEIGHTS)
     print()
+    dev = record.metrics["imagenet-dev"]
     print(
         f"ImageNet SqueezeNet 1.1 compressed to {record.file_size:,} bytes ({SHIPPED_WEIGHTS}, "
-        "shipped with the package), on scikit-learn's sample photos:"
+        f"shipped with the package; top-1 {dev['top1']}% over 781 ImageNet photos of 223 "
+        "classes as a 1000-class classifier, 2.6 points below the 4.9 MB original), on "
+        "scikit-learn's sample photos:"
     )
     for result in photos:
         top = ", ".join(f"{c['class']} {c['probability']:.0%}" for c in result["top"])

@@ -118,9 +118,9 @@ def _layer_input(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> torch.T
 @torch.no_grad()
 def input_moments(
     model: nn.Module,
-    layer: nn.Module,
+    layer: nn.Conv2d | nn.Linear,
     batches: Sequence[torch.Tensor],
-    reference: tuple[nn.Module, nn.Module, Sequence[torch.Tensor]] | None = None,
+    reference: tuple[nn.Module, nn.Conv2d | nn.Linear, Sequence[torch.Tensor]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """``(E[x x^T], E[x], E[r x^T])`` over the inputs ``x`` that reach ``layer``; ``r`` is
     what the same layer of an unrounded ``reference = (model, layer, batches)`` receives for
@@ -247,9 +247,11 @@ def gptq_quantize(
         for layer in block.modules():
             if not isinstance(layer, (nn.Conv2d, nn.Linear)) or names.get(layer) not in steps:
                 continue
-            reference = (
-                (dense_chain[b], dense_layers[layer], dense_batches) if dense_chain else None
-            )
+            reference = None
+            if dense_chain is not None:
+                twin = dense_layers[layer]
+                assert isinstance(twin, (nn.Conv2d, nn.Linear))  # a copy of ``layer``
+                reference = (dense_chain[b], twin, dense_batches)
             hessian, mean, cross = input_moments(block, layer, batches, reference)
             w = layer.weight
             flat = w.reshape(w.shape[0], -1).cpu()
