@@ -19,6 +19,16 @@ def imagenet_sample() -> Path:
 
 
 @pytest.fixture
+def hub_dir(tmp_path, monkeypatch):
+    """An empty torch hub cache for the test (downloads land in ``hub_dir/checkpoints``)."""
+    import torch
+
+    d = tmp_path / "hub"
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(d))
+    return d
+
+
+@pytest.fixture
 def imagenet_dev() -> Path:
     return shared_path("data", "imagenet-dev")
 

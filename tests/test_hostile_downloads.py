@@ -8,18 +8,10 @@ import socket
 import threading
 
 import pytest
-import torch
 
 from squeezenet.weights import WeightsError
 
 fetch = importlib.import_module("squeezenet.weights.fetch")  # the module, not the function
-
-
-@pytest.fixture
-def hub_dir(tmp_path, monkeypatch):
-    d = tmp_path / "hub"
-    monkeypatch.setattr(torch.hub, "_hub_dir", str(d))
-    return d
 
 
 @pytest.fixture

@@ -24,13 +24,6 @@ from squeezenet.weights.fetch import cache_path
 
 
 @pytest.fixture
-def hub_dir(tmp_path, monkeypatch):
-    d = tmp_path / "hub"
-    monkeypatch.setattr(torch.hub, "_hub_dir", str(d))
-    return d
-
-
-@pytest.fixture
 def v11_file(tmp_path):
     path = tmp_path / "squeezenet1_1.pth"
     torch.save(torchvision.models.squeezenet1_1().state_dict(), path)
