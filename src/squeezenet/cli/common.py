@@ -115,7 +115,8 @@ def add_calibration_args(
         action="extend",
         default=None,
         metavar="DIR|ZIP",
-        help=help + " (several sources are pooled: every image is equally likely to be drawn)",
+        help=help + " (several sources share the draw equally; a source with fewer images than "
+        "its share gives them all)",
     )
     if size_default is not None:
         p.add_argument(

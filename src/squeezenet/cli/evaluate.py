@@ -62,7 +62,7 @@ def register(sub, formatter) -> None:
         choices=("fp32", "bf16", "auto"),
         default="fp32",
         help="arithmetic of the torch model (--backend torch): fp32 gives the exact scores; "
-        "bf16 is about twice as fast on CPUs with native bf16 (AVX512-BF16 or AMX) but "
+        "bf16 is about 1.5x as fast on CPUs with native bf16 (AVX512-BF16 or AMX) but "
         "changes predictions whose top classes are nearly tied, which moves top-1 by a few "
         "tenths of a point (torchvision's SqueezeNet 1.1 on 1,000 ImageNet photos: 652 "
         "correct in fp32, 649 in bf16); auto is bf16 where the CPU has it, else fp32",

@@ -32,7 +32,7 @@ class FineTuneData:
     """Where fine-tuning data comes from: unlabeled ``calib`` images (distillation) or
     labelled ``train_data`` (retraining, as the paper does); at most one of them."""
 
-    calib: str | Sequence[str] | None = None  # one source or several, pooled
+    calib: str | Sequence[str] | None = None  # one source or several, sharing the draw equally
     calib_prefix: str = ""
     calib_images: int = 512
     train_data: str | None = None
