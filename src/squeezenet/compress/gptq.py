@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import sys
 from collections.abc import Sequence
+from itertools import repeat
 
 import torch
 import torch.nn.functional as F
@@ -238,18 +239,17 @@ def gptq_quantize(
     # Without a chain, the whole model is one block fed the calibration images each time.
     chain = blocks if blocks is not None else [model]
     # The unrounded network, block for block, and its own inputs to each block.
-    dense = copy.deepcopy(model) if dense_target else None
-    dense_chain = (_blocks(dense, batches[0]) or [dense]) if dense is not None else None
+    dense_chain = copy.deepcopy(chain) if dense_target else None
     dense_batches = list(batches)
     bar = tqdm(total=len(steps), desc="GPTQ", file=sys.stderr, leave=False, disable=not progress)
     for b, block in enumerate(chain):
-        dense_layers = dict(zip(block.modules(), dense_chain[b].modules())) if dense_chain else {}
-        for layer in block.modules():
+        # Each layer beside its unrounded copy (the copy's modules come in the same order).
+        twins = dense_chain[b].modules() if dense_chain is not None else repeat(None)
+        for layer, twin in zip(block.modules(), twins):
             if not isinstance(layer, (nn.Conv2d, nn.Linear)) or names.get(layer) not in steps:
                 continue
             reference = None
             if dense_chain is not None:
-                twin = dense_layers[layer]
                 assert isinstance(twin, (nn.Conv2d, nn.Linear))  # a copy of ``layer``
                 reference = (dense_chain[b], twin, dense_batches)
             hessian, mean, cross = input_moments(block, layer, batches, reference)
