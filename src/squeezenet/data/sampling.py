@@ -4,12 +4,14 @@ distillation while compressing (``compress --calibration``) and for INT8 activat
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import random
 import sys
 import zipfile
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -108,32 +110,35 @@ def sample_images(
     if not sources:
         raise DatasetError("no calibration source given")
     exclude = exclude or set()
-    pools = [[(s, name) for name in _source_images(s, prefix, exclude)] for s in sources]
+    pools = [_source_images(s, prefix, exclude) for s in sources]
     rng = random.Random(seed)
-    chosen = [
-        x
-        for pool, k in zip(pools, _shares(n, [len(p) for p in pools]))
-        for x in rng.sample(pool, k)
-    ]
-    chosen = tqdm(
-        chosen, desc="calibration images", file=sys.stderr, leave=False, disable=not progress
+    draws = [rng.sample(pool, k) for pool, k in zip(pools, _shares(n, list(map(len, pools))))]
+    bar = tqdm(
+        total=sum(map(len, draws)),
+        desc="calibration images",
+        file=sys.stderr,
+        leave=False,
+        disable=not progress,
     )
     threads = torch.get_num_threads()
     # Per-image tensor ops are too small to gain from threads; on a busy machine the thread
     # hand-offs made them ~5x slower.
     torch.set_num_threads(1)
-    zips: dict[Path, zipfile.ZipFile] = {}
+    images = []
     try:
-        images = []
-        for src, name in chosen:
-            if src.is_dir():
-                images.append(transform(load_image(name)))
-            else:
-                if src not in zips:
-                    zips[src] = zipfile.ZipFile(src)
-                images.append(transform(_zip_image(zips[src], name, src)))
+        with contextlib.ExitStack() as opened:
+            for src, names in zip(sources, draws):
+                if not names:
+                    continue
+                if src.is_dir():
+                    read: Callable[[str], Image.Image] = load_image
+                else:
+                    archive = opened.enter_context(zipfile.ZipFile(src))
+                    read = partial(_zip_image, archive, source=src)
+                for name in names:
+                    images.append(transform(read(name)))
+                    bar.update()
     finally:
         torch.set_num_threads(threads)
-        for z in zips.values():
-            z.close()
+        bar.close()
     return torch.stack(images)
