@@ -14,20 +14,6 @@ _SQZ_PREFIX = struct.Struct("<8sHI")
 _BIG = [2**27 - 1, 2**31 - 1, 2**32 - 1, 2**40, 10**9, 2**20, 65536, 0, 1]
 
 
-def _varint(v: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        out.append(b | (0x80 if v else 0))
-        if not v:
-            return bytes(out)
-
-
-def _blob(data: bytes) -> bytes:
-    return _varint(len(data)) + data
-
-
 def _uints(values: list[int]) -> bytes:
     """A table as bits.encode_uints writes it (Exp-Golomb order 0)."""
     import numpy as np
@@ -44,17 +30,19 @@ def hostile_section(rng: random.Random) -> bytes:
     counts = [n] + [0] * escape
     if rng.random() < 0.5:  # two symbols: the payload must then hold them
         counts[-1], counts[0] = 1, n - 1
-    return (
-        _varint(n)
-        + _varint(1)
-        + _blob(_uints([0x3F800000]))
-        + _varint(escape)
-        + _varint(n)
-        + _blob(_uints(counts))
-        + _blob(b"")
-        + _blob(_uints([n]))
-        + _blob(b"")
-    )
+    from squeezenet.weights.sqz.bytestream import ByteWriter
+
+    w = ByteWriter()
+    w.varint(n)
+    w.varint(1)
+    w.blob(_uints([0x3F800000]))
+    w.varint(escape)
+    w.varint(n)
+    w.blob(_uints(counts))
+    w.blob(b"")
+    w.blob(_uints([n]))
+    w.blob(b"")
+    return w.getvalue()
 
 
 def _hostile_value(rng: random.Random) -> object:
