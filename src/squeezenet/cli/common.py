@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from ..data import get_preprocess
@@ -95,6 +96,29 @@ def place_model(args: argparse.Namespace, model):
     if getattr(args, "backend", "torch") != "torch":
         raise ValueError(f"--device {args.device} applies to --backend torch only")
     return model.to(device)
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (a newline in a file name) escaped, so that one
+    result stays one line of output."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def report_broken_links(command: str, links: Sequence[object], strict: bool) -> None:
+    """Name on stderr each link found among the images that leads nowhere (dangling, or a
+    loop); with ``--strict`` the first one is an error, as an unreadable image is."""
+    from ..data import ImageError
+
+    for link in links:
+        print(
+            f"squeezenet {command}: skipped {printable(str(link))}: a symbolic link to "
+            "nothing (dangling, or a loop)",
+            file=sys.stderr,
+        )
+    if links and strict:
+        raise ImageError(f"{printable(str(links[0]))}: a symbolic link to nothing")
 
 
 def add_json_arg(p: argparse.ArgumentParser, help: str) -> None:

@@ -21,6 +21,7 @@ from .common import (
     build_model,
     choose_preprocess,
     place_model,
+    report_broken_links,
 )
 
 
@@ -82,7 +83,7 @@ def register(sub, formatter) -> None:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ..data import ImageError, scan_folder
+    from ..data import scan_folder
     from ..data.images import default_class_list
     from ..evaluate import evaluate, resolve_precision
     from ..weights.loading import num_outputs
@@ -90,14 +91,7 @@ def run(args) -> int:
     model = build_model(args)
     images = scan_folder(args.data, default_class_list(args.classes, num_outputs(model)))
     preprocess = choose_preprocess(args, model)
-    for link in images.broken:
-        print(
-            f"squeezenet evaluate: skipped {link}: a symbolic link to nothing "
-            "(dangling, or a loop)",
-            file=sys.stderr,
-        )
-    if images.broken and args.strict:
-        raise ImageError(f"{images.broken[0]}: a symbolic link to nothing")
+    report_broken_links("evaluate", images.broken, args.strict)
     model = place_model(args, model)
     if args.backend == "torch":
         # The module itself: evaluate() runs it channels-last at --precision.

@@ -102,14 +102,6 @@ def expand_inputs(paths: list[str], broken: list[str] | None = None) -> list[str
     return out
 
 
-def printable(text: str) -> str:
-    """``text`` with control characters (a newline in a file name) escaped, so that one
-    result stays one line of output."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def run(args) -> int:
     import sys
 
@@ -117,7 +109,14 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..data import ImageError, load_transformed
-    from .common import build_backend, build_model, choose_preprocess, place_model
+    from .common import (
+        build_backend,
+        build_model,
+        choose_preprocess,
+        place_model,
+        printable,
+        report_broken_links,
+    )
 
     model = place_model(args, build_model(args).eval())
     preprocess = choose_preprocess(args, model)
@@ -125,20 +124,13 @@ def run(args) -> int:
     model = build_backend(args, model, preprocess)
     broken: list[str] = []
     paths = expand_inputs(args.images, broken)
-    for link in broken:
-        print(
-            f"squeezenet predict: skipped {printable(link)}: a symbolic link to nothing "
-            "(dangling, or a loop)",
-            file=sys.stderr,
-        )
+    report_broken_links("predict", broken, args.strict)
     # Reduced-size JPEG decoding (as evaluate does): large photos decode several times
     # faster, at the price of slightly different pixels; --decode exact reads them in full.
     decode_size = preprocess.decode_size if args.decode == "fast" else None
     out = _Output(args.json)
     if args.weights is None and not args.json:
         print("note: no --weights given; the model is randomly initialised")
-    if broken and args.strict:
-        raise ImageError(f"{printable(broken[0])}: a symbolic link to nothing")
     skipped = len(broken)
     names = None
     bar = tqdm(
@@ -208,6 +200,8 @@ class _Output:
             item = json.dumps(result, indent=2).replace("\n", "\n  ")
             print(("[\n  " if self.count == 0 else ",\n  ") + item, end="", flush=True)
         else:
+            from .common import printable
+
             print(printable(result["image"]))
             for t in result["top"]:
                 print(f"  {t['prob']:7.2%}  {t['index']:4d}  {t['name']}")
