@@ -1,5 +1,5 @@
 """Fixtures: the reference data in ../shared or $SQUEEZENET_SHARED (tests that need it skip
-when it is absent) and RNG isolation."""
+when it is absent), a small image tree, and isolation of RNG state and the dataset cache."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import shared_path
+from helpers import shared_path, write_tree
 
 
 @pytest.fixture
@@ -51,6 +51,19 @@ def han_net() -> Path:
 @pytest.fixture
 def cifar10_zip() -> Path:
     return shared_path("data", "cifar10-jpg.zip")
+
+
+@pytest.fixture
+def tree(tmp_path) -> Path:
+    """helpers.write_tree's learnable image tree, in ``tmp_path / "data"``."""
+    return write_tree(tmp_path / "data")
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    """Datasets decode into a cache of the test's own (``tmp_path / "cache"``), which child
+    processes inherit, not into the user's ~/.cache/squeezenet."""
+    monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
 
 
 @pytest.fixture(autouse=True)

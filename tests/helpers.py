@@ -1,5 +1,5 @@
 """Helpers shared by test modules (test modules do not import each other): the ../shared
-reference data, a tiny trainable SqueezeNet and an image tree it can learn."""
+reference data, tiny SqueezeNets, an image tree they can learn, and torchrun launches."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from squeezenet import create_model
 from squeezenet.train import resolve_config
 
 _DEFAULT_SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
@@ -45,9 +46,25 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(path), **extra}
 
 
-def torchrun_command(*args: str) -> list[str]:
+def torchrun_command(*args) -> list[str]:
     """``torchrun <args>`` through this Python (the ``torchrun`` script may not be on PATH)."""
     return [sys.executable, "-m", "torch.distributed.run", *map(str, args)]
+
+
+# ``squeezenet train`` with two test-only additions (see its docstring).
+TORCHRUN_TRAIN = Path(__file__).with_name("torchrun_train.py")
+
+
+def two_machines(rdzv_id: str, max_restarts: int, args_for) -> list[list[str]]:
+    """torchrun commands for two machines of one process each that meet at a c10d rendezvous,
+    127.0.0.1 standing in for the first (as docs/training.md launches them); machine ``n`` runs
+    TORCHRUN_TRAIN with the arguments ``args_for(n)``."""
+    launch = [
+        "--nnodes", 2, "--nproc-per-node", 1, "--rdzv-backend", "c10d",
+        "--rdzv-endpoint", f"127.0.0.1:{free_port()}", "--rdzv-id", rdzv_id,
+        "--max-restarts", max_restarts, TORCHRUN_TRAIN,
+    ]  # fmt: skip
+    return [torchrun_command(*launch, *args_for(n)) for n in range(2)]
 
 
 def run_together(commands, envs, logs: Path, timeout: float) -> list[tuple[int, str]]:
@@ -123,6 +140,12 @@ def _signal(pids: list[int], sig: int) -> None:
             pass
 
 
+def tiny_model(num_classes: int | None = 7, weights=None):
+    """squeezenet1_1 at base_e = incr_e = 16: a 25k-parameter model."""
+    return create_model("squeezenet1_1", weights, num_classes, base_e=16, incr_e=16)
+
+
+# squeezenet_cifar overrides for a model that trains in seconds (tiny_config, train_args).
 TINY = {
     "stem_channels": 8,
     "base_e": 16,
@@ -134,10 +157,11 @@ TINY = {
 CLASSES = ["cat", "dog", "frog"]
 
 
-def write_tree(root, classes=CLASSES, per_class=(12, 4), size=16, seed=0):
-    """train/ and val/ of small PNGs whose colour depends on the class (learnable)."""
+def write_tree(root, classes=CLASSES, per_class=(12, 4), size=16, seed=0, splits=("train", "val")):
+    """``splits`` (train/ and val/) of small PNGs whose colour depends on the class
+    (learnable), ``per_class`` images of each class in each."""
     rng = np.random.default_rng(seed)
-    for split, n in zip(("train", "val"), per_class):
+    for split, n in zip(splits, per_class):
         for c, name in enumerate(classes):
             d = root / split / name
             d.mkdir(parents=True)
@@ -173,3 +197,13 @@ def tiny_config(tree, out, **kw):
     )
     settings.update(kw)
     return resolve_config(None, settings)
+
+
+def train_args(tree, *flags) -> list[str]:
+    """``squeezenet train`` arguments for TINY on ``tree`` at 16x16 without progress bars,
+    TensorBoard or plots, then ``flags``."""
+    args = ["--data", str(tree), "--model", "squeezenet_cifar", "--image-size", "16"]
+    args += ["--no-progress", "--no-tensorboard", "--no-plot", *map(str, flags)]
+    for k, v in TINY.items():
+        args += ["--model-arg", f"{k}={v}"]
+    return args

@@ -16,18 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from helpers import tiny_model
 from squeezenet import create_model
 from squeezenet.compress.pipeline import lossless
 from squeezenet.weights.deep_compression import conv_layer_shapes
 from squeezenet.weights.sqz import fileformat
 from squeezenet.weights.sqz.fileformat import MAGIC
 from squeezenet.weights.sqz.modeldesc import describe_model
-
-TINY = {"base_e": 16, "incr_e": 16}  # squeezenet1_1 overrides: a 25k-parameter model
-
-
-def tiny_model(num_classes: int = 7):
-    return create_model("squeezenet1_1", num_classes=num_classes, **TINY)
 
 
 def _valid_sqz() -> bytes:

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import TINY, tiny_model, write_tree
 from squeezenet import create_model
 from squeezenet.cli import main
 from squeezenet.compress.pipeline import CompressConfig, compress
@@ -24,10 +25,6 @@ from squeezenet.pruning import (
 from squeezenet.weights import read_state_dict
 from squeezenet.weights.sqz import fileformat
 from squeezenet.weights.sqz.codec import SharedTensor, encode_shared
-
-
-def _tiny(num_classes=5):
-    return create_model("squeezenet1_1", base_e=16, incr_e=16, num_classes=num_classes)
 
 
 def test_paper_profile_matches_han_release_densities():
@@ -54,7 +51,7 @@ def test_paper_profile_densities_equal_han_release(han_net):
 
 
 def test_masks_survive_momentum_and_checkpoints():
-    model = _tiny()
+    model = tiny_model(5)
     pruner = Pruner(model)
     pruner.prune({"classifier.1.weight": 0.25, "features.3.expand3x3.weight": 0.5})
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
@@ -95,7 +92,7 @@ def test_kernel_granularity_keeps_whole_kernels_by_l2_norm():
     with pytest.raises(ValueError, match="unknown pruning granularity 'row'"):
         magnitude_mask(w, 0.5, "row")
     with pytest.raises(ValueError, match="unknown pruning granularity 'row'"):
-        Pruner(_tiny(), "row")
+        Pruner(tiny_model(5), "row")
 
 
 def test_kernel_sparse_positions_cost_less():
@@ -113,7 +110,7 @@ def test_kernel_sparse_positions_cost_less():
 
 
 def test_pruning_is_monotone():
-    model = _tiny()
+    model = tiny_model(5)
     pruner = Pruner(model)
     pruner.prune({"classifier.1.weight": 0.5})
     first = pruner.masks["classifier.1.weight"].clone()
@@ -127,7 +124,7 @@ def test_kmeans_linear_init_and_zeros():
     # Linear init keeps the rare large weights (1.0) as their own centroid (section 3.2).
     assert np.allclose(sorted(centroids), [-0.5, 0.01, 1.0])
     np.testing.assert_allclose(centroids[assign], values)
-    model = _tiny()
+    model = tiny_model(5)
     Pruner(model).prune({"classifier.1.weight": 0.3})
     zeros = model.classifier[1].weight == 0
     Quantizer(model, 3)
@@ -137,7 +134,7 @@ def test_kmeans_linear_init_and_zeros():
 
 
 def test_codebook_gradient_is_the_per_cluster_sum():
-    model = _tiny()
+    model = tiny_model(5)
     q = Quantizer(model, {"classifier.1.weight": 2})
     model(torch.randn(2, 3, 32, 32)).sum().backward()
     g = model.classifier[1].weight.grad.clone().flatten()
@@ -159,7 +156,7 @@ def test_parse_options():
 
 def test_pipeline_with_distillation_keeps_the_model_close(tmp_path):
     torch.manual_seed(0)
-    model = _tiny(num_classes=10)
+    model = tiny_model(10)
     x = torch.randn(64, 3, 32, 32)
     config = CompressConfig(
         prune=0.5, bits=4, finetune_steps=5, codebook_steps=5, batch_size=16, coder="ans"
@@ -191,7 +188,7 @@ def test_pipeline_with_distillation_keeps_the_model_close(tmp_path):
 
 
 def test_cli_compress_decompress(tmp_path, capsys):
-    model = _tiny()
+    model = tiny_model(5)
     weights = tmp_path / "w.pth"
     torch.save(model.state_dict(), weights)
     out = tmp_path / "w.sqz"
@@ -334,50 +331,19 @@ def test_cli_lossless_refuses_dense_weights(tmp_path, capsys):
 
 
 def test_prunable_ignores_biases():
-    assert all(n.endswith(".weight") for n in prunable(_tiny()))
-    assert isinstance(_tiny().classifier[1], nn.Conv2d)
+    assert all(n.endswith(".weight") for n in prunable(tiny_model(5)))
+    assert isinstance(tiny_model(5).classifier[1], nn.Conv2d)
 
 
-def _labelled_tree(root, size=16, per_class=10):
-    """train/ and test/ of small PNGs whose colour depends on the class (learnable)."""
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for split in ("train", "test"):
-        for c, name in enumerate(["r", "g", "b"]):
-            d = root / split / name
-            d.mkdir(parents=True)
-            for i in range(per_class):
-                base = np.zeros((size, size, 3))
-                base[..., c] = 160
-                img = np.clip(base + rng.normal(0, 40, base.shape), 0, 255).astype(np.uint8)
-                Image.fromarray(img).save(d / f"{i}.png")
-    return root
-
-
-TINY_CIFAR = {
-    "stem_channels": 8,
-    "base_e": 16,
-    "incr_e": 0,
-    "num_fire": 2,
-    "pool_before": [0],
-    "num_classes": 3,
-}
-
-
-def test_batchnorm_inserted_starts_as_identity_and_folds_into_the_same_parameters(
-    tmp_path, monkeypatch
-):
+def test_batchnorm_inserted_starts_as_identity_and_folds_into_the_same_parameters(tmp_path):
     from squeezenet.compress.retrain import LabelledRetraining
     from squeezenet.models.batchnorm import batchnorm_inserted
     from squeezenet.train.engine import first_inputs
 
-    monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
-    tuner = LabelledRetraining(
-        str(_labelled_tree(tmp_path / "d")), batch_size=8, progress=False, amp="off"
-    )
+    tree = write_tree(tmp_path / "d", ["r", "g", "b"], (10, 10), splits=("train", "test"))
+    tuner = LabelledRetraining(str(tree), batch_size=8, progress=False, amp="off")
     torch.manual_seed(0)
-    model = create_model("squeezenet_cifar", **TINY_CIFAR).eval()
+    model = create_model("squeezenet_cifar", num_classes=3, **TINY).eval()
     x = torch.randn(4, 3, 16, 16)
     before = model(x)
     params = dict(model.named_parameters())
@@ -390,16 +356,14 @@ def test_batchnorm_inserted_starts_as_identity_and_folds_into_the_same_parameter
     torch.testing.assert_close(model(x), before, rtol=1e-4, atol=1e-5)
 
 
-def test_labelled_retraining_keeps_pruned_zeros_and_scores_the_test_split(tmp_path, monkeypatch):
+def test_labelled_retraining_keeps_pruned_zeros_and_scores_the_test_split(tmp_path):
     from squeezenet.compress.retrain import LabelledRetraining
 
-    monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
-    tuner = LabelledRetraining(
-        str(_labelled_tree(tmp_path / "d")), batch_size=8, progress=False, amp="off"
-    )
+    tree = write_tree(tmp_path / "d", ["r", "g", "b"], (10, 10), splits=("train", "test"))
+    tuner = LabelledRetraining(str(tree), batch_size=8, progress=False, amp="off")
     assert tuner.score_split == "test"
     torch.manual_seed(0)
-    model = create_model("squeezenet_cifar", **TINY_CIFAR)
+    model = create_model("squeezenet_cifar", num_classes=3, **TINY)
     config = CompressConfig(
         prune=0.5,
         prune_steps=2,

@@ -56,9 +56,7 @@ def test_estimated_bytes_counts_positions_and_indices():
     assert estimated_bytes(8000, 0.5, 4) == pytest.approx(8000 * (1 + 1.8) / 8 + 1.3 * 16 + 20)
 
 
-def test_sensitivity_command_measures_every_layer_and_prints_the_profile(
-    tmp_path, monkeypatch, capsys
-):
+def test_sensitivity_command_measures_every_layer_and_prints_the_profile(tmp_path, capsys):
     import json
 
     import yaml
@@ -67,7 +65,6 @@ def test_sensitivity_command_measures_every_layer_and_prints_the_profile(
     from squeezenet import create_model
     from squeezenet.cli import main
 
-    monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
     tree = write_tree(tmp_path / "data", per_class=(6, 2))
     weights = tmp_path / "w.pth"
     torch.save(create_model("squeezenet_cifar", num_classes=3).state_dict(), weights)

@@ -27,7 +27,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hostile_weights import GENERATORS, TINY
+from helpers import tiny_model
+from hostile_weights import GENERATORS
 from squeezenet import create_model
 from squeezenet.weights import WeightsError
 from squeezenet.weights.sqz import fileformat
@@ -46,7 +47,7 @@ def load_like_the_cli(path: Path) -> None:
     if path.suffix == ".net":
         create_model("squeezenet1_0", weights=str(path))
         return
-    create_model("squeezenet1_1", weights=str(path), **TINY)
+    tiny_model(num_classes=None, weights=str(path))
     if path.suffix == ".sqz":
         cm = fileformat.load(path)
         model_from_description(

@@ -13,6 +13,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import tiny_model
 from squeezenet import create_model
 from squeezenet.compress.pipeline import lossless
 from squeezenet.weights import WeightsError, read_state_dict
@@ -25,10 +26,6 @@ from squeezenet.weights.sqz.modeldesc import describe_model
 
 def _bits(t: torch.Tensor) -> torch.Tensor:
     return t.view(torch.int32) if t.dtype == torch.float32 else t
-
-
-def _tiny_model():
-    return create_model("squeezenet1_1", base_e=16, incr_e=16, num_classes=7)
 
 
 def _shared_state(model, bits=3, density=0.5, seed=0):
@@ -96,7 +93,7 @@ def test_kernel_sparse_tensor_is_coded_by_kernel_and_roundtrips():
 
 
 def test_file_version_2_only_when_kernel_coding_is_used(tmp_path):
-    model = _tiny_model()
+    model = tiny_model()
     state = _shared_state(model)
     plain = fileformat.to_bytes(lossless(state, describe_model(model, "squeezenet1_1"), "ans"))
     assert struct.unpack_from("<H", plain, 8)[0] == 1  # readable by version-1 readers
@@ -138,7 +135,7 @@ def test_not_weight_shared_is_refused():
 
 @pytest.mark.parametrize("coder", ["ans", "huffman"])
 def test_lossless_file_roundtrip_and_weights_hook(tmp_path, coder):
-    model = _tiny_model()
+    model = tiny_model()
     state = _shared_state(model)
     cm = lossless(state, describe_model(model, "squeezenet1_1"), coder)
     path = tmp_path / "m.sqz"
@@ -148,7 +145,7 @@ def test_lossless_file_roundtrip_and_weights_hook(tmp_path, coder):
     for k in state:
         assert torch.equal(_bits(back[k]), _bits(state[k])), k
     # Every command's --weights path: create_model loads the compressed file strictly.
-    loaded = create_model("squeezenet1_1", weights=str(path), base_e=16, incr_e=16)
+    loaded = tiny_model(num_classes=None, weights=str(path))
     assert torch.equal(loaded.classifier[1].weight, state["classifier.1.weight"])
     header = fileformat.load(path)
     assert header.model["spec"]["base_e"] == 16 and header.coder == coder
@@ -167,7 +164,7 @@ def test_han_release_lossless_is_bit_identical_and_smaller(han_net, tmp_path):
 
 
 def _good_file(tmp_path) -> bytes:
-    model = _tiny_model()
+    model = tiny_model()
     cm = lossless(_shared_state(model), describe_model(model, "squeezenet1_1"), "ans")
     return fileformat.to_bytes(cm)
 
@@ -259,7 +256,7 @@ def test_header_model_must_match_tensors(tmp_path):
 
 _GOOD = fileformat.to_bytes(
     lossless(
-        _shared_state(_tiny_model(), seed=1), describe_model(_tiny_model(), "squeezenet1_1"), "ans"
+        _shared_state(tiny_model(), seed=1), describe_model(tiny_model(), "squeezenet1_1"), "ans"
     )
 )
 

@@ -26,11 +26,6 @@ from squeezenet.train.optim import lr_factor
 from squeezenet.train.sources import CorruptImageWarning, load_decoded, read_cifar_batch
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
-
-
 def _jpeg(rgb, size=8) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (size, size), rgb).save(buf, "JPEG", quality=95)

@@ -91,10 +91,9 @@ def test_bad_crop_settings_are_refused(setting, message):
         resolve_config(None, {"data": "d", **setting})
 
 
-def test_val_every_validates_every_nth_and_the_last_epoch(tmp_path):
+def test_val_every_validates_every_nth_and_the_last_epoch(tree, tmp_path):
     from squeezenet.train import fit
 
-    tree = write_tree(tmp_path / "data")
     out = tmp_path / "run"
     result = fit(tiny_config(tree, out, epochs=5, val_every=2, select="best", plot=True))
     rows = (out / "metrics.csv").read_text().splitlines()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
 import torch
@@ -17,10 +16,9 @@ from helpers import (
     subprocess_env,
     tiny_config,
     torchrun_command,
-    write_tree,
+    train_args,
+    two_machines,
 )
-
-TORCHRUN_TRAIN = os.path.join(os.path.dirname(__file__), "torchrun_train.py")
 
 
 def _worker(rank: int, world: int, port: int, tree: str, out: str, dump: str, extra: dict) -> None:
@@ -30,7 +28,6 @@ def _worker(rank: int, world: int, port: int, tree: str, out: str, dump: str, ex
         RANK=str(rank),
         LOCAL_RANK=str(rank),
         WORLD_SIZE=str(world),
-        SQUEEZENET_CACHE=os.path.join(dump, "cache"),
     )
     from squeezenet.train import fit
 
@@ -49,8 +46,7 @@ def _worker(rank: int, world: int, port: int, tree: str, out: str, dump: str, ex
 # The second setting also averages recalibrated batch-norm statistics over the processes
 # and mixes batches with CutMix on each.
 @pytest.mark.parametrize("extra", [{}, {"recalibrate_bn": True, "cutmix": 0.5}])
-def test_two_cpu_processes_end_with_identical_weights(tmp_path, extra):
-    tree = write_tree(tmp_path / "data")
+def test_two_cpu_processes_end_with_identical_weights(tree, tmp_path, extra):
     mp.spawn(
         _worker,
         args=(2, free_port(), str(tree), str(tmp_path / "run"), str(tmp_path), extra),
@@ -75,42 +71,14 @@ def test_two_cpu_processes_end_with_identical_weights(tmp_path, extra):
 
 
 @pytest.mark.slow
-def test_torchrun_cli_two_processes(tmp_path):
+def test_torchrun_cli_two_processes(tree, tmp_path):
     """The documented command line: torchrun --nproc-per-node 2 -m squeezenet train."""
-    tree = write_tree(tmp_path / "data")
     out = tmp_path / "run"
-    env = {**os.environ, "SQUEEZENET_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        "2",
-        "--master-port",
-        str(free_port()),
-        "-m",
-        "squeezenet",
-        "train",
-        "--data",
-        str(tree),
-        "--output",
-        str(out),
-        "--model",
-        "squeezenet_cifar",
-        "--image-size",
-        "16",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "4",
-        "--amp",
-        "off",
-        "--no-progress",
-        "--no-tensorboard",
-        "--no-plot",
-    ]
-    for k, v in TINY.items():
-        cmd += ["--model-arg", f"{k}={v}"]
+    cmd = torchrun_command(
+        "--nproc-per-node", 2, "--master-port", free_port(), "-m", "squeezenet", "train",
+        *train_args(tree, "--output", out, "--epochs", 1, "--batch-size", 4, "--amp", "off"),
+    )  # fmt: skip
+    env = subprocess_env(OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "2 process(es)" in proc.stdout + proc.stderr
@@ -119,46 +87,16 @@ def test_torchrun_cli_two_processes(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_nodes_on_localhost_end_with_identical_weights(tmp_path):
+def test_two_nodes_on_localhost_end_with_identical_weights(tree, tmp_path):
     """The documented multi-node launch, with 127.0.0.1 standing in for the first machine:
     two torchrun agents of one process each meet at a c10d rendezvous and train together."""
-    tree = write_tree(tmp_path / "data")
-    env = subprocess_env(
-        SQUEEZENET_CACHE=str(tmp_path / "cache"),
-        SQUEEZENET_TEST_DUMP=str(tmp_path),
-        OMP_NUM_THREADS="1",
-    )
-    endpoint = f"127.0.0.1:{free_port()}"
-    train = [
-        "--data", str(tree), "--model", "squeezenet_cifar", "--image-size", "16",
-        "--epochs", "2", "--batch-size", "4", "--max-steps-per-epoch", "3", "--lr", "0.05",
-        "--select", "last", "--amp", "off", "--threads", "1", "--deterministic",
-        "--no-progress", "--no-tensorboard", "--no-plot", "--no-batchnorm",
-    ]  # fmt: skip
-    for k, v in TINY.items():
-        train += ["--model-arg", f"{k}={v}"]
+    env = subprocess_env(SQUEEZENET_TEST_DUMP=str(tmp_path), OMP_NUM_THREADS="1")
+    train = train_args(
+        tree, "--epochs", 2, "--batch-size", 4, "--max-steps-per-epoch", 3, "--lr", 0.05,
+        "--select", "last", "--amp", "off", "--threads", 1, "--deterministic", "--no-batchnorm",
+    )  # fmt: skip
     # Each machine has its own output folder here, as it would without a shared filesystem.
-    nodes = [
-        torchrun_command(
-            "--nnodes",
-            "2",
-            "--nproc-per-node",
-            "1",
-            "--rdzv-backend",
-            "c10d",
-            "--rdzv-endpoint",
-            endpoint,
-            "--rdzv-id",
-            "two-nodes",
-            "--max-restarts",
-            "0",
-            TORCHRUN_TRAIN,
-            *train,
-            "--output",
-            str(tmp_path / f"node{n}"),
-        )  # fmt: skip
-        for n in range(2)
-    ]
+    nodes = two_machines("two-nodes", 0, lambda n: [*train, "--output", tmp_path / f"node{n}"])
     results = run_together(nodes, [env, env], tmp_path / "logs", timeout=240)
     for code, output in results:
         assert code == 0, output[-3000:]

@@ -3,34 +3,20 @@ last checkpoint by itself, and never from the checkpoint of a differently config
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
 from helpers import (
-    TINY,
-    free_port,
+    TORCHRUN_TRAIN,
     run_together,
     subprocess_env,
     tiny_config,
     torchrun_command,
-    write_tree,
+    train_args,
+    two_machines,
 )
 from squeezenet.train import fit
 from squeezenet.train.checkpoint import config_differences, load_checkpoint
-
-TORCHRUN_TRAIN = os.path.join(os.path.dirname(__file__), "torchrun_train.py")
-
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture
-def tree(tmp_path):
-    return write_tree(tmp_path / "data")
 
 
 class Interrupt(Exception):
@@ -106,15 +92,11 @@ def test_config_differences_compare_what_a_run_computes():
 
 
 def _train_args(tree, out) -> list[str]:
-    args = [
-        "--data", str(tree), "--output", str(out), "--model", "squeezenet_cifar",
-        "--image-size", "16", "--epochs", "3", "--batch-size", "4", "--lr", "0.05",
-        "--schedule", "onecycle", "--batchnorm", "--label-smoothing", "0.1", "--amp", "off",
-        "--threads", "1", "--deterministic", "--no-progress", "--no-tensorboard", "--no-plot",
-    ]  # fmt: skip
-    for k, v in TINY.items():
-        args += ["--model-arg", f"{k}={v}"]
-    return args
+    return train_args(
+        tree, "--output", out, "--epochs", 3, "--batch-size", 4, "--lr", 0.05,
+        "--schedule", "onecycle", "--batchnorm", "--label-smoothing", 0.1, "--amp", "off",
+        "--threads", 1, "--deterministic",
+    )  # fmt: skip
 
 
 @pytest.mark.slow
@@ -126,33 +108,14 @@ def test_a_worker_killed_mid_epoch_restarts_and_ends_as_an_uninterrupted_run(tre
     Once on one machine (2 processes), once on two (1 process each, as docs/training.md
     launches them, each with an output folder of its own): there rank 1's machine never holds
     last.pt, and its agent alone counts the restart."""
-    env = subprocess_env(SQUEEZENET_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+    env = subprocess_env(OMP_NUM_THREADS="1")
     kill = {"SQUEEZENET_TEST_KILL": "1:1:1"}
     one_machine = ["--standalone", "--nproc-per-node", "2", TORCHRUN_TRAIN]
     straight = torchrun_command(*one_machine, *_train_args(tree, tmp_path / "a"))
     killed = torchrun_command(
         "--max-restarts", "1", *one_machine, *_train_args(tree, tmp_path / "b")
     )
-    endpoint = f"127.0.0.1:{free_port()}"
-    machines = [
-        torchrun_command(
-            "--nnodes",
-            "2",
-            "--nproc-per-node",
-            "1",
-            "--rdzv-backend",
-            "c10d",
-            "--rdzv-endpoint",
-            endpoint,
-            "--rdzv-id",
-            "killed",
-            "--max-restarts",
-            "1",
-            TORCHRUN_TRAIN,
-            *_train_args(tree, tmp_path / f"node{n}"),
-        )  # fmt: skip
-        for n in range(2)
-    ]
+    machines = two_machines("killed", 1, lambda n: _train_args(tree, tmp_path / f"node{n}"))
     two_machines_env = {
         **env,
         **kill,

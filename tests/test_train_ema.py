@@ -7,20 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import tiny_config, write_tree
+from helpers import tiny_config
 from squeezenet.train import fit
 from squeezenet.train.checkpoint import load_checkpoint
 from squeezenet.train.trainer import weight_average
-
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture
-def tree(tmp_path):
-    return write_tree(tmp_path / "data")
 
 
 def test_the_average_follows_decay_times_average_plus_the_rest_times_weights():

@@ -4,14 +4,12 @@ Run on a GPU machine with ``pytest -m gpu tests/test_train_gpu.py``."""
 from __future__ import annotations
 
 import math
-import os
 import subprocess
-import sys
 
 import pytest
 import torch
 
-from helpers import TINY, free_port, tiny_config, write_tree
+from helpers import free_port, subprocess_env, tiny_config, torchrun_command, train_args
 
 pytestmark = [
     pytest.mark.gpu,
@@ -19,17 +17,11 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
-
-
 @pytest.mark.parametrize("amp", ["fp16", "bf16"])
-def test_cuda_amp_training_and_resume(tmp_path, amp):
+def test_cuda_amp_training_and_resume(tree, tmp_path, amp):
     from squeezenet.train import fit
     from squeezenet.train.checkpoint import load_checkpoint
 
-    tree = write_tree(tmp_path / "data")
     out = tmp_path / amp
     result = fit(tiny_config(tree, out, device="cuda", amp=amp, epochs=2, deterministic=False))
     assert next(result["model"].parameters()).is_cuda
@@ -49,10 +41,9 @@ def test_cuda_amp_training_and_resume(tmp_path, amp):
     )
 
 
-def test_cuda_compile(tmp_path):
+def test_cuda_compile(tree, tmp_path):
     from squeezenet.train import fit
 
-    tree = write_tree(tmp_path / "data")
     result = fit(
         tiny_config(
             tree,
@@ -68,45 +59,16 @@ def test_cuda_compile(tmp_path):
 
 
 @pytest.mark.parametrize("nproc", [1, 2])
-def test_torchrun_nccl(tmp_path, nproc):
+def test_torchrun_nccl(tree, tmp_path, nproc):
     if nproc > torch.cuda.device_count():
         pytest.skip(f"needs {nproc} GPUs")
-    tree = write_tree(tmp_path / "data")
     out = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        str(nproc),
-        "--master-port",
-        str(free_port()),
-        "-m",
-        "squeezenet",
-        "train",
-        "--data",
-        str(tree),
-        "--output",
-        str(out),
-        "--model",
-        "squeezenet_cifar",
-        "--image-size",
-        "16",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "4",
-        "--amp",
-        "fp16",
-        "--batchnorm",
-        "--no-progress",
-        "--no-tensorboard",
-        "--no-plot",
-    ]
-    for k, v in TINY.items():
-        cmd += ["--model-arg", f"{k}={v}"]
-    env = {**os.environ, "SQUEEZENET_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    flags = ["--output", out, "--epochs", 2, "--batch-size", 4, "--amp", "fp16", "--batchnorm"]
+    cmd = torchrun_command(
+        "--nproc-per-node", nproc, "--master-port", free_port(), "-m", "squeezenet", "train",
+        *train_args(tree, *flags),
+    )  # fmt: skip
+    proc = subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True, timeout=300)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
     assert f"device cuda:0, amp fp16, {nproc} process(es)" in log

@@ -8,7 +8,7 @@ import warnings
 import pytest
 import torch
 
-from helpers import TINY, tiny_config, write_tree
+from helpers import TINY, tiny_config
 from squeezenet import create_model
 from squeezenet.train import fit, resolve_config
 from squeezenet.train.config import FINETUNE_LR
@@ -33,8 +33,7 @@ def test_dead_classifier_rule():
     assert not dead_classifier({"loss": 0.9, "flat_outputs": 0.99}, 3)
 
 
-def test_training_warns_about_a_dead_classifier(tmp_path):
-    tree = write_tree(tmp_path / "data")
+def test_training_warns_about_a_dead_classifier(tree, tmp_path):
     model = create_model("squeezenet_cifar", num_classes=3, **TINY)
     state = model.state_dict()
     state["classifier.1.bias"] = torch.full((3,), -1e4)  # conv10 + ReLU: 0 for every input
@@ -53,8 +52,7 @@ def test_training_warns_about_a_dead_classifier(tmp_path):
     assert result["best_val_top1"] == pytest.approx(1 / 3)
 
 
-def test_healthy_training_does_not_warn(tmp_path):
-    tree = write_tree(tmp_path / "data")
+def test_healthy_training_does_not_warn(tree, tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit(tiny_config(tree, tmp_path / "run", epochs=1))
@@ -74,8 +72,7 @@ def test_not_learning_rule():
     assert not not_learning(5.0, 1)
 
 
-def test_training_stuck_at_the_uniform_loss_warns_and_suggests_batchnorm(tmp_path):
-    tree = write_tree(tmp_path / "data")
+def test_training_stuck_at_the_uniform_loss_warns_and_suggests_batchnorm(tree, tmp_path):
     # A learning rate so small that nothing moves: the loss stays at ln 3.
     cfg = tiny_config(tree, tmp_path / "run", epochs=2, batchnorm=False, lr=1e-9)
     with warnings.catch_warnings(record=True) as caught:

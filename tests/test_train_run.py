@@ -16,16 +16,6 @@ from squeezenet.train import TrainingDiverged, fit
 from squeezenet.train.checkpoint import load_checkpoint
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture
-def tree(tmp_path):
-    return write_tree(tmp_path / "data")
-
-
 def test_fit_writes_checkpoints_logs_and_a_plain_model(tree, tmp_path):
     out = tmp_path / "run"
     result = fit(tiny_config(tree, out, tensorboard=True, plot=True))

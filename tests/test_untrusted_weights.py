@@ -12,6 +12,7 @@ import pytest
 import torch
 import torchvision
 
+from helpers import tiny_model
 from squeezenet import create_model
 from squeezenet.cli import main
 from squeezenet.compress.pipeline import lossless
@@ -23,19 +24,15 @@ from squeezenet.weights.sqz.fileformat import MAGIC
 from squeezenet.weights.sqz.modeldesc import describe_model
 
 
-def _tiny():
-    return create_model("squeezenet1_1", base_e=16, incr_e=16, num_classes=7)
-
-
 def _good_sqz() -> bytes:
     rng = np.random.default_rng(0)
-    state = {}
-    for k, v in _tiny().state_dict().items():
+    model, state = tiny_model(), {}
+    for k, v in model.state_dict().items():
         a = rng.normal(size=v.shape).astype(np.float32)
         if v.dim() >= 2:
             a = rng.normal(size=4).astype(np.float32)[rng.integers(0, 4, v.shape)]
         state[k] = torch.from_numpy(a)
-    return fileformat.to_bytes(lossless(state, describe_model(_tiny(), "squeezenet1_1"), "ans"))
+    return fileformat.to_bytes(lossless(state, describe_model(model, "squeezenet1_1"), "ans"))
 
 
 GOOD = _good_sqz()

@@ -7,18 +7,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers import tiny_config, write_tree
+from helpers import tiny_config
 from squeezenet.cli import main
 from squeezenet.files import OutputError
 from squeezenet.train import checkpoint, fit
 from squeezenet.train.checkpoint import load_checkpoint
 from squeezenet.weights.sqz import fileformat
 from test_untrusted_weights import GOOD
-
-
-@pytest.fixture
-def tree(tmp_path):
-    return write_tree(tmp_path / "data")
 
 
 def test_train_out_that_cannot_be_a_folder_is_refused_at_once(tree, tmp_path, capsys):
