@@ -3,6 +3,7 @@ reference data, tiny SqueezeNets, an image tree they can learn, and torchrun lau
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -28,6 +29,22 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"reference data not found: {path} (set SQUEEZENET_SHARED)")
     return path
+
+
+@contextlib.contextmanager
+def time_limit(seconds: int, what: str = "still running"):
+    """Turn a hang into a failure: TimeoutError("<what> after <seconds> s") once ``seconds``
+    have passed (SIGALRM, so in the main thread only)."""
+
+    def stop(*_):
+        raise TimeoutError(f"{what} after {seconds} s")
+
+    signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
 
 
 def free_port() -> int:
@@ -197,6 +214,20 @@ def tiny_config(tree, out, **kw):
     )
     settings.update(kw)
     return resolve_config(None, settings)
+
+
+class Interrupt(Exception):
+    """What stop_after raises: a run that ends early, as if the machine went away."""
+
+
+def stop_after(epochs: int):
+    """An ``on_epoch_end`` callback for fit() that interrupts the run after ``epochs`` epochs."""
+
+    def stop(epoch, metrics):
+        if epoch + 1 == epochs:
+            raise Interrupt
+
+    return stop
 
 
 def train_args(tree, *flags) -> list[str]:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import importlib.util
 import random
 import resource
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from helpers import time_limit
 
 FUZZ = Path(__file__).with_name("fuzz")
 REGRESSIONS = Path(__file__).with_name("data") / "fuzz-regressions"
@@ -30,18 +31,10 @@ def _rss_mb() -> int:
 def _run_bounded(target: str, data: bytes) -> None:
     """Run one input as the fuzzer does: documented errors only, at most 20 s (the fuzzer
     allows 2; a loaded test machine is slower), at most 256 MiB of new peak memory."""
-
-    def stop(*_):
-        raise TimeoutError(f"{target}: input still running after 20 s")
-
     before = _rss_mb()
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    signal.signal(signal.SIGALRM, stop)
-    signal.alarm(20)
-    try:
+    with time_limit(20, f"{target}: input still running"):
         TARGETS[target](data)
-    finally:
-        signal.alarm(0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     assert peak <= peak_before or peak - before <= 256, f"{target}: peak grew to {peak} MiB"
 

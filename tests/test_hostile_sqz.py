@@ -5,7 +5,6 @@ loops over header values are closed-form."""
 from __future__ import annotations
 
 import json
-import signal
 import struct
 import zlib
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import time_limit
 from squeezenet.models import SqueezeNetSpec
 from squeezenet.weights import create_model
 from squeezenet.weights.sqz import CompressedFormatError, fileformat
@@ -150,24 +150,11 @@ def test_trailing_bytes_after_the_raw_section_are_refused():
         fileformat.from_bytes(grown, "t.sqz")
 
 
-def _alarm(seconds: int) -> None:
-    """Turn a hang into a failure (SIGALRM raises in the main thread)."""
-
-    def stop(*_):
-        raise TimeoutError(f"still running after {seconds} s")
-
-    signal.signal(signal.SIGALRM, stop)
-    signal.alarm(seconds)
-
-
 def test_min_input_size_is_closed_form():
     # 64 pools: the search of earlier versions took about 2**64 steps.
     spec = SqueezeNetSpec(num_fire=64, pool_before=tuple(range(64)))
-    _alarm(20)
-    try:
+    with time_limit(20):
         assert spec.min_input_size == ((1 << 64) - 1) * 2 + 7
-    finally:
-        signal.alarm(0)
     assert SqueezeNetSpec().min_input_size == 21
     assert SqueezeNetSpec(stem_kernel=3, pool_before=(0, 2, 4)).min_input_size == 17
 
@@ -177,12 +164,11 @@ def test_header_with_64_pools_is_read_without_a_search():
         h["model"]["spec"].update(num_fire=64, pool_before=list(range(64)))
 
     data = _edit_header(TINY_SQZ.read_bytes(), many_pools)
-    _alarm(20)
-    try:
-        with pytest.raises(
+    with (
+        time_limit(20),
+        pytest.raises(
             CompressedFormatError,
             match="p.sqz: tensor 'features.4.squeeze.weight' is not in the header's model",
-        ):
-            fileformat.from_bytes(data, "p.sqz")
-    finally:
-        signal.alarm(0)
+        ),
+    ):
+        fileformat.from_bytes(data, "p.sqz")

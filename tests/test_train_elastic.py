@@ -8,7 +8,9 @@ import torch
 
 from helpers import (
     TORCHRUN_TRAIN,
+    Interrupt,
     run_together,
+    stop_after,
     subprocess_env,
     tiny_config,
     torchrun_command,
@@ -19,22 +21,10 @@ from squeezenet.train import fit
 from squeezenet.train.checkpoint import config_differences, load_checkpoint
 
 
-class Interrupt(Exception):
-    pass
-
-
-def _stop_after(epochs: int):
-    def stop(epoch, metrics):
-        if epoch + 1 == epochs:
-            raise Interrupt
-
-    return stop
-
-
 def test_a_restarted_run_resumes_from_its_last_checkpoint(tree, tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     with pytest.raises(Interrupt):
-        fit(tiny_config(tree, out, epochs=3), on_epoch_end=_stop_after(2))
+        fit(tiny_config(tree, out, epochs=3), on_epoch_end=stop_after(2))
     ran = []
     monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
     result = fit(tiny_config(tree, out, epochs=3), on_epoch_end=lambda e, m: ran.append(e))
@@ -51,7 +41,7 @@ def test_a_first_attempt_ignores_an_old_checkpoint_and_a_restart_without_one_sta
 ):
     out = tmp_path / "run"
     with pytest.raises(Interrupt):
-        fit(tiny_config(tree, out, epochs=2), on_epoch_end=_stop_after(1))
+        fit(tiny_config(tree, out, epochs=2), on_epoch_end=stop_after(1))
     # Attempt 0 is a new run, whatever the folder holds: it trains from the first epoch.
     monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "0")
     ran = []

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import tiny_config
+from helpers import Interrupt, stop_after, tiny_config
 from squeezenet.train import fit
 from squeezenet.train.checkpoint import load_checkpoint
 from squeezenet.train.trainer import weight_average
@@ -47,15 +47,8 @@ def test_the_average_replaces_the_final_weights(tree, tmp_path):
 def test_a_resumed_run_continues_the_average_exactly(tree, tmp_path):
     straight = fit(tiny_config(tree, tmp_path / "a", ema_decay=0.9))["model"].state_dict()
 
-    class Interrupt(Exception):
-        pass
-
-    def stop_after_two(epoch, metrics):
-        if epoch == 1:
-            raise Interrupt
-
     with pytest.raises(Interrupt):
-        fit(tiny_config(tree, tmp_path / "b", ema_decay=0.9), on_epoch_end=stop_after_two)
+        fit(tiny_config(tree, tmp_path / "b", ema_decay=0.9), on_epoch_end=stop_after(2))
     resumed = fit(tiny_config(tree, tmp_path / "b", ema_decay=0.9, resume=True))
     state = resumed["model"].state_dict()
     for k in straight:

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from helpers import CLASSES, TINY, tiny_config, write_tree
+from helpers import CLASSES, TINY, Interrupt, stop_after, tiny_config, write_tree
 from squeezenet import create_model
 from squeezenet.train import TrainingDiverged, fit
 from squeezenet.train.checkpoint import load_checkpoint
@@ -60,15 +60,8 @@ def test_resume_is_bit_exact(tree, tmp_path):
     """Interrupt after epoch 2 of 3, resume, and end with the uninterrupted run's weights."""
     straight = fit(tiny_config(tree, tmp_path / "a"))["model"].state_dict()
 
-    class Interrupt(Exception):
-        pass
-
-    def stop_after_two(epoch, metrics):
-        if epoch == 1:
-            raise Interrupt
-
     with pytest.raises(Interrupt):
-        fit(tiny_config(tree, tmp_path / "b"), on_epoch_end=stop_after_two)
+        fit(tiny_config(tree, tmp_path / "b"), on_epoch_end=stop_after(2))
     assert load_checkpoint(tmp_path / "b" / "last.pt")["epoch"] == 2
     resumed = fit(tiny_config(tree, tmp_path / "b", resume=True))
     assert resumed["epochs"] == 3
@@ -85,17 +78,10 @@ def test_streamed_resume_is_bit_exact_with_worker_processes(tree, tmp_path):
     the DataLoader worker that decodes them: resuming (which starts new workers) and the
     number of workers change nothing."""
 
-    class Interrupt(Exception):
-        pass
-
-    def stop_after_two(epoch, metrics):
-        if epoch == 1:
-            raise Interrupt
-
     streamed = dict(in_memory="no", workers=1)
     straight = fit(tiny_config(tree, tmp_path / "a", **streamed))["model"].state_dict()
     with pytest.raises(Interrupt):
-        fit(tiny_config(tree, tmp_path / "b", **streamed), on_epoch_end=stop_after_two)
+        fit(tiny_config(tree, tmp_path / "b", **streamed), on_epoch_end=stop_after(2))
     resumed = fit(tiny_config(tree, tmp_path / "b", resume=True, **streamed))
     in_process = fit(tiny_config(tree, tmp_path / "c", in_memory="no", workers=0))
     for other in (resumed["model"].state_dict(), in_process["model"].state_dict()):
@@ -335,15 +321,8 @@ def test_pruning_while_training_reaches_the_density_and_resumes_exactly(tree, tm
     masks = load_checkpoint(tmp_path / "a" / "last.pt")["masks"]
     assert masks and all(m.dtype == torch.bool for m in masks.values())
 
-    class Interrupt(Exception):
-        pass
-
-    def stop_after_one(epoch, metrics):
-        if epoch == 0:
-            raise Interrupt
-
     with pytest.raises(Interrupt):
-        fit(tiny_config(tree, tmp_path / "b", **kw), on_epoch_end=stop_after_one)
+        fit(tiny_config(tree, tmp_path / "b", **kw), on_epoch_end=stop_after(1))
     resumed = fit(tiny_config(tree, tmp_path / "b", resume=True, **kw))
     a, b = straight["model"].state_dict(), resumed["model"].state_dict()
     for k in a:
