@@ -16,7 +16,7 @@ from squeezenet.compress.pipeline import CompressConfig, compress
 from squeezenet.compress.quantize import Quantizer, kmeans_1d, parse_bits
 from squeezenet.pruning import (
     SQUEEZENET_PROFILE,
-    Pruner,
+    MagnitudeSparsifier,
     magnitude_mask,
     parse_prune,
     prunable,
@@ -52,8 +52,8 @@ def test_paper_profile_densities_equal_han_release(han_net):
 
 def test_masks_survive_momentum_and_checkpoints():
     model = tiny_model(5)
-    pruner = Pruner(model)
-    pruner.prune({"classifier.1.weight": 0.25, "features.3.expand3x3.weight": 0.5})
+    pruner = MagnitudeSparsifier(model)
+    pruner.step({"classifier.1.weight": 0.25, "features.3.expand3x3.weight": 0.5})
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
     pruner.hook_optimizer(opt)
     x = torch.randn(4, 3, 32, 32)
@@ -69,10 +69,10 @@ def test_masks_survive_momentum_and_checkpoints():
     saved = {"model": model.state_dict(), "masks": pruner.state_dict()}
     with torch.no_grad():
         w.add_(1.0)
-    restored = Pruner(model)
+    restored = MagnitudeSparsifier(model)
     restored.load_state_dict(saved["masks"])
     assert torch.count_nonzero(model.classifier[1].weight[~mask]) == 0
-    restored.remove()
+    restored.squash_mask()
     assert restored.masks == {}
 
 
@@ -92,7 +92,7 @@ def test_kernel_granularity_keeps_whole_kernels_by_l2_norm():
     with pytest.raises(ValueError, match="unknown pruning granularity 'row'"):
         magnitude_mask(w, 0.5, "row")
     with pytest.raises(ValueError, match="unknown pruning granularity 'row'"):
-        Pruner(tiny_model(5), "row")
+        MagnitudeSparsifier(tiny_model(5), "row")
 
 
 def test_kernel_sparse_positions_cost_less():
@@ -111,10 +111,10 @@ def test_kernel_sparse_positions_cost_less():
 
 def test_pruning_is_monotone():
     model = tiny_model(5)
-    pruner = Pruner(model)
-    pruner.prune({"classifier.1.weight": 0.5})
+    pruner = MagnitudeSparsifier(model)
+    pruner.step({"classifier.1.weight": 0.5})
     first = pruner.masks["classifier.1.weight"].clone()
-    pruner.prune({"classifier.1.weight": 0.2})
+    pruner.step({"classifier.1.weight": 0.2})
     assert not (pruner.masks["classifier.1.weight"] & ~first).any()
 
 
@@ -125,7 +125,7 @@ def test_kmeans_linear_init_and_zeros():
     assert np.allclose(sorted(centroids), [-0.5, 0.01, 1.0])
     np.testing.assert_allclose(centroids[assign], values)
     model = tiny_model(5)
-    Pruner(model).prune({"classifier.1.weight": 0.3})
+    MagnitudeSparsifier(model).step({"classifier.1.weight": 0.3})
     zeros = model.classifier[1].weight == 0
     Quantizer(model, 3)
     w = model.classifier[1].weight

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from squeezenet.compress.sensitivity import allocate, estimated_bytes, measure
+from squeezenet.pruning import allocate, estimated_bytes, measure
 
 
 def test_measure_prunes_one_layer_at_a_time_and_restores_it():

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..pruning import Pruner, parse_prune, prunable, resolve_per_layer
+from ..pruning import GeometricScheduler, MagnitudeSparsifier, target_densities
 from ..weights.sqz.codec import SharedTensor
 from ..weights.sqz.entropy import default_coder
 from ..weights.sqz.fileformat import CompressedModel
@@ -148,34 +148,30 @@ def compress(
     report = Report(model, name, config.coder)
     report.stage("uncompressed", score(model) if score else None)
 
-    names = prunable(model)
-    profile = parse_prune(config.prune)
-    targets = resolve_per_layer(model, profile, names)
-    pruner = Pruner(model, config.prune_granularity)
+    targets = target_densities(model, config.prune)
+    names = list(targets)
+    sparsifier = MagnitudeSparsifier(model, config.prune_granularity)
+    schedule = GeometricScheduler(sparsifier, targets, max(1, config.prune_steps))
     params = [p for p in model.parameters() if p.requires_grad]
     if any(d < 1.0 for d in targets.values()):
-        rounds = max(1, config.prune_steps)
-        for r in range(1, rounds + 1):
-            # Geometric steps in density (each round removes the same fraction of what is
-            # left), as in iterative pruning (Han et al. 2015, section 3.3).
-            step = {n: d ** (r / rounds) for n, d in targets.items()}
-            pruner.prune(step)
+        for t in range(schedule.rounds):
+            (r,) = schedule.step(t)  # one round a step, each followed by fine-tuning
             if tuner is not None and config.finetune_steps:
                 tuner.run(
                     model,
                     params,
                     config.finetune_steps,
                     config.lr,
-                    pruner.mask_gradients,
-                    pruner.apply,
-                    desc=f"prune {r}/{rounds}",
+                    sparsifier.mask_gradients,
+                    sparsifier.apply,
+                    desc=f"prune {r}/{schedule.rounds}",
                     seed=config.seed + r,
                 )
         report.stage(
             "pruned" + (" + fine-tuned" if tuner is not None and config.finetune_steps else ""),
             score(model) if score else None,
         )
-    pruner.remove()  # zeros are now exact; quantization keeps them zero
+    sparsifier.squash_mask()  # zeros are now exact; quantization keeps them zero
 
     if config.quantizer == "gptq":
         if calib_inputs is None:

@@ -1,6 +1,6 @@
 """The pruning-sensitivity sweep of a trained model on held-out training images, and the
 ``--prune`` profile chosen from it (``squeezenet sensitivity``; the measurement and the
-allocation themselves are in :mod:`.sensitivity`).
+allocation themselves are in :mod:`squeezenet.pruning.sensitivity`).
 
 Scores top-1 on a held-out part of the training data (never the test split) with each
 prunable layer pruned alone to each of ``densities``, then picks each layer's density so that
@@ -14,14 +14,13 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ..pruning import prunable, resolve_per_layer
+from ..pruning import allocate, measure, prunable, resolve_per_layer
 from ..train.config import resolve_config
 from ..train.data import build_data
 from ..train.engine import evaluate
 from ..train.trainer import prepare_for
 from ..weights import create_model
 from .quantize import parse_bits
-from .sensitivity import allocate, measure
 
 
 def sensitivity_sweep(

@@ -18,6 +18,7 @@ from ..evaluate import cpu_has_native_bf16
 from ..files import make_folder
 from ..models import default_input_size
 from ..models.batchnorm import add_batchnorm, fuse_batchnorm, has_batchnorm, init_batchnorm_identity
+from ..pruning import GeometricScheduler, MagnitudeSparsifier, target_densities
 from ..weights import create_model
 from . import distributed as dist
 from .checkpoint import (
@@ -97,40 +98,16 @@ def build_teacher(
     return Teacher(model, cfg.distill_weight, cfg.distill_temperature)
 
 
-class PruneSchedule:
-    """Iterative magnitude pruning during training (Deep Compression section 2; Han et al.
-    2015): ``rounds`` rounds, spread over the first ``until`` fraction of the epochs, each
-    removing the same fraction of what is left (geometric steps in density). The masks are
-    re-applied after every optimizer step, so momentum and weight decay cannot revive a
-    pruned weight, and travel in the checkpoints."""
-
-    def __init__(self, model: nn.Module, cfg: TrainConfig, optimizer) -> None:
-        from ..pruning import Pruner, parse_prune, prunable, resolve_per_layer
-
-        assert cfg.prune is not None  # a schedule is built only for a run that prunes
-        self.targets = resolve_per_layer(model, parse_prune(cfg.prune), prunable(model))
-        self.rounds = cfg.prune_rounds
-        span = cfg.prune_until * cfg.epochs
-        self.epoch_of = [int(r * span / self.rounds) for r in range(self.rounds)]
-        self.pruner = Pruner(model, cfg.prune_granularity)
-        self.pruner.hook_optimizer(optimizer)
-
-    @property
-    def last_epoch(self) -> int:
-        """The epoch (0-based) whose start holds the final round."""
-        return self.epoch_of[-1]
-
-    def start_epoch(self, epoch: int) -> None:
-        for r, at in enumerate(self.epoch_of):
-            if at == epoch:
-                self.pruner.prune(
-                    {n: d ** ((r + 1) / self.rounds) for n, d in self.targets.items()}
-                )
-
-    def density(self) -> float:
-        masks = self.pruner.masks
-        total = sum(m.numel() for m in masks.values())
-        return sum(int(m.sum()) for m in masks.values()) / max(total, 1)
+def _prune_schedule(model: nn.Module, cfg: TrainConfig, optimizer) -> GeometricScheduler:
+    """Iterative magnitude pruning while training: ``prune_rounds`` rounds over the first
+    ``prune_until`` fraction of the epochs. The masks are re-applied after every optimizer
+    step, so momentum and weight decay cannot revive a pruned weight, and travel in the
+    checkpoints."""
+    assert cfg.prune is not None  # a schedule is built only for a run that prunes
+    sparsifier = MagnitudeSparsifier(model, cfg.prune_granularity)
+    sparsifier.hook_optimizer(optimizer)
+    targets = target_densities(model, cfg.prune)
+    return GeometricScheduler(sparsifier, targets, cfg.prune_rounds, cfg.prune_until * cfg.epochs)
 
 
 def weight_average(model: nn.Module, decay: float) -> AveragedModel:
@@ -189,7 +166,7 @@ class _Run:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
     accum: int
-    prune: PruneSchedule | None
+    prune: GeometricScheduler | None
     teacher: Teacher | None
     log: RunLog
     cutmix: CutMix | None
@@ -215,7 +192,7 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_e
             on_epoch_end(epoch, metrics)
     minutes = (time.perf_counter() - start_time) / 60
     prune = run.prune
-    extra = {"density": prune.density(), "prune": str(cfg.prune)} if prune is not None else {}
+    extra = {"density": prune.sparsifier.density(), "prune": str(cfg.prune)} if prune else {}
     return _finish(run, minutes, extra)
 
 
@@ -250,7 +227,7 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
         # the loaded network's function (DDP then broadcasts rank 0's values).
         data.train.set_epoch(0)
         init_batchnorm_identity(model, first_inputs(data.train, prepare_for(cfg, device)))
-    prune = PruneSchedule(model, cfg, optimizer) if cfg.prune is not None else None
+    prune = _prune_schedule(model, cfg, optimizer) if cfg.prune is not None else None
     ema = weight_average(model, cfg.ema_decay) if cfg.ema_decay is not None else None
     teacher = build_teacher(cfg, data.num_classes, image_size, device)
     # The effective batch's lr: lr is given for batch x world x accum images per step.
@@ -264,7 +241,7 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
         start_epoch, best, history = ckpt["epoch"], ckpt["best"], ckpt["history"]
         set_rng_state(ckpt["rng"])
         if prune is not None and ckpt.get("masks"):
-            prune.pruner.load_state_dict(ckpt["masks"])
+            prune.sparsifier.load_state_dict(ckpt["masks"])
         if ema is not None:
             if ckpt.get("ema") is None:
                 raise ValueError(f"{Path(cfg.output) / 'last.pt'}: holds no weight average")
@@ -361,7 +338,7 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
     if run.cutmix is not None:
         run.cutmix.set_epoch(epoch)
     if prune is not None:
-        prune.start_epoch(epoch)
+        prune.step(epoch)
     average = None if run.ema is None else partial(run.ema.update_parameters, run.raw_model)
     try:
         metrics = train_one_epoch(
@@ -416,7 +393,7 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
     is_best = (
         epoch + 1 == cfg.epochs
         if cfg.select == "last"
-        else selected > run.best["top1"] and (prune is None or epoch >= prune.last_epoch)
+        else selected > run.best["top1"] and (prune is None or epoch >= prune.last_step)
     )
     if is_best:
         run.best = {"top1": selected, "epoch": epoch + 1}
@@ -431,7 +408,7 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
             best=run.best,
             history=run.history,
             config=cfg.to_dict(),
-            masks=prune.pruner.state_dict() if prune else None,
+            masks=prune.sparsifier.state_dict() if prune else None,
             ema=None if run.ema is None else run.ema.state_dict(),
         )
         save_atomic(ckpt, out / "last.pt")

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..pruning import magnitude_mask
+from .sparsifier import magnitude_mask
 
 
 def estimated_bytes(numel: int, density: float, bits: int) -> float:
