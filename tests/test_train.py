@@ -330,14 +330,12 @@ def test_batchnorm_folds_into_a_plain_squeezenet():
         torch.testing.assert_close(plain(x), expected, rtol=1e-4, atol=1e-5)
 
 
-def test_old_setting_name_out_is_read_as_output(tmp_path):
+def test_unknown_setting_names_the_known_ones(tmp_path):
     from squeezenet.train import resolve_config
 
     config = tmp_path / "old.yaml"
     config.write_text("data: d.zip\nout: runs/old\n")
-    assert resolve_config(config).output == "runs/old"
-    config.write_text("data: d.zip\nout: runs/old\noutput: runs/new\n")
-    with pytest.raises(ValueError, match="give 'output' or its old name 'out', not both"):
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['out'\]; known: .*'output'"):
         resolve_config(config)
 
 

@@ -242,7 +242,7 @@ _SHORT = {
 
 
 def register(sub, formatter) -> None:
-    from .common import add_deprecated_alias, add_model_arg_flag
+    from .common import add_model_arg_flag
 
     p = sub.add_parser(
         "train",
@@ -268,7 +268,6 @@ def register(sub, formatter) -> None:
             p.add_argument(*flags, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
             p.add_argument(*flags, type=kind, default=None, metavar=name.upper(), help=text)
-    add_deprecated_alias(p, "--out", "--output")
     add_model_arg_flag(p, "passed to the model")
     p.add_argument(
         "--json", action="store_true", help="print the final summary as one JSON object on stdout"

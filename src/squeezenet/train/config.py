@@ -202,19 +202,6 @@ class TrainConfig:
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
-# Setting names of earlier releases, still read from YAML files and overrides.
-_RENAMED = {"out": "output"}
-
-
-def _rename_old_keys(d: dict, where: str) -> dict:
-    for old, new in _RENAMED.items():
-        if old in d:
-            if new in d:
-                raise ValueError(f"{where}: give {new!r} or its old name {old!r}, not both")
-            d = {(new if k == old else k): v for k, v in d.items()}
-    return d
-
-
 def _check_keys(d: dict, where: str) -> None:
     unknown = sorted(set(d) - set(_FIELDS))
     if unknown:
@@ -234,7 +221,6 @@ def read_yaml(path: str | os.PathLike) -> dict:
         raise ValueError(f"{path}: not valid YAML ({e})") from None
     if not isinstance(d, dict):
         raise ValueError(f"{path}: expected a mapping of settings, got {type(d).__name__}")
-    d = _rename_old_keys(d, str(path))
     _check_keys(d, str(path))
     return d
 
@@ -247,7 +233,6 @@ def resolve_config(
 
     from_file = read_yaml(file) if file else {}
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    overrides = _rename_old_keys(overrides, "overrides")
     _check_keys(overrides, "overrides")
     recipe = overrides.get("recipe", from_file.get("recipe"))
     merged: dict[str, Any] = {}
