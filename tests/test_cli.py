@@ -341,3 +341,27 @@ def test_model_args_rebuild_a_trained_variant_for_predict(tmp_path, capsys):
         main([*argv, "--model-arg", "sr", str(image)])
     assert e.value.code == 2
     assert "argument --model-arg: expects KEY=VALUE, got 'sr'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_states_each_default_once(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: None)" not in text
+    for action in _subparser(command)._actions:
+        assert (action.help or "").count("default") <= 1, action.option_strings
+    if command == "train":  # the dataclass's defaults, and what changes them
+        assert "number of epochs (default: 30; a --recipe may set it)" in text
+        assert "default: the --recipe's, else 0.1, or 0.001 when fine-tuning from --weights" in text
+
+
+def test_library_setting_errors_name_the_flags(tmp_path, capsys, tv11_fp16_weights):
+    argv = ["compress", "-w", str(tv11_fp16_weights), "-o", str(tmp_path / "x.sqz")]
+    assert main([*argv, "--calibration", "a", "--data", "b"]) == 2
+    err = capsys.readouterr().err
+    assert "error: give --calibration (distillation) or --data (labels), not both" in err
+    assert main(["train", "--optimizer", "adam", "-d", "x"]) == 2
+    assert (
+        "error: --optimizer must be one of ('sgd', 'adamw'), got 'adam'" in capsys.readouterr().err
+    )

@@ -98,7 +98,7 @@ def test_bad_config_files_are_named(tmp_path, text, message):
 
 
 def test_invalid_values_are_reported():
-    with pytest.raises(ValueError, match="schedule must be one of"):
+    with pytest.raises(ValueError, match="`schedule` must be one of"):
         resolve_config(None, {"data": "d", "schedule": "step"})
     with pytest.raises(ValueError, match="unknown recipe 'fast'"):
         resolve_config(None, {"data": "d", "recipe": "fast"})

@@ -365,7 +365,7 @@ def test_bad_prune_setting_is_refused_before_training(tree, tmp_path):
         tiny_config(tree, tmp_path / "x", prune="lots")
     with pytest.raises(ValueError, match="prune_rounds"):
         tiny_config(tree, tmp_path / "x", prune=0.5, prune_rounds=0)
-    with pytest.raises(ValueError, match="prune_granularity must be one of"):
+    with pytest.raises(ValueError, match="`prune_granularity` must be one of"):
         tiny_config(tree, tmp_path / "x", prune=0.5, prune_granularity="filter")
 
 

@@ -32,15 +32,11 @@ def setting(
     *,
     choices: tuple | None = None,
     short: str | None = None,
-    metavar: str | None = None,
-    factory: Any = dataclasses.MISSING,
-    flag: bool = True,
 ) -> Any:
-    """A config field with its description: ``help``, the ``choices`` allowed (checked by
-    :func:`check_choices`), the CLI's ``short`` flag and ``metavar``; ``flag=False``: no
-    flag of its own."""
-    meta = {"help": help, "choices": choices, "short": short, "metavar": metavar, "flag": flag}
-    return dataclasses.field(default=default, default_factory=factory, metadata=meta)
+    """A config field with its description: ``help`` (citing other settings as `name`), the
+    ``choices`` allowed (checked by :func:`check_choices`) and the CLI's ``short`` flag."""
+    meta = {"help": help, "choices": choices, "short": short}
+    return dataclasses.field(default=default, metadata=meta)
 
 
 def check_choices(config: object) -> None:
