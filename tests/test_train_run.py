@@ -463,5 +463,5 @@ def test_select_last_keeps_the_final_epoch(tree, tmp_path, monkeypatch):
     best, last = (load_checkpoint(tmp_path / "run" / f"{n}.pt") for n in ("best", "last"))
     for k, v in last["model"].items():
         assert torch.equal(best["model"][k], v), k
-    with pytest.raises(ValueError, match="select must be one of"):
+    with pytest.raises(ValueError, match="`select` must be one of"):
         tiny_config(tree, tmp_path / "x", select="median")
