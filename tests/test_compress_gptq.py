@@ -7,7 +7,8 @@ import torch
 
 from squeezenet import create_model
 from squeezenet.cli import build_parser
-from squeezenet.cli.compress import apply_preset
+from squeezenet.cli.compress import settings
+from squeezenet.compress import compress
 from squeezenet.compress.gptq import (
     REFERENCE_FISHER,
     fisher_diagonal,
@@ -15,7 +16,9 @@ from squeezenet.compress.gptq import (
     gptq_round,
     grid_steps,
 )
-from squeezenet.compress.pipeline import CompressConfig, compress
+from squeezenet.compress.pipeline import CompressConfig
+from squeezenet.compress.presets import COMPRESS_PRESETS
+from squeezenet.compress.weights_file import FineTuneData
 from squeezenet.pruning import prunable
 from squeezenet.weights.sqz import fileformat
 
@@ -114,8 +117,10 @@ def test_dense_target_brings_the_rounded_network_closer_to_the_dense_one():
 def test_pipeline_with_gptq_writes_what_it_scores(tmp_path):
     model = _tiny()
     x = torch.randn(16, 3, 64, 64, generator=torch.Generator().manual_seed(4))
-    config = CompressConfig(prune="none", quantizer="gptq", grid_scale=0.05, batch_size=8)
-    cm, report = compress(model, "squeezenet", config, x)
+    # The preset's settings (no pruning, GPTQ, float16 biases), two of them overridden.
+    cm, report = compress(
+        model, "squeezenet", tuner=x, preset="imagenet", grid_scale=0.05, batch_size=8
+    )
     path = tmp_path / "m.sqz"
     fileformat.save(cm, path)
     decoded = fileformat.read_state_dict(path)
@@ -130,16 +135,25 @@ def test_gptq_without_calibration_images_is_refused():
         compress(_tiny(), "squeezenet", config, None)
 
 
-def test_preset_sets_defaults_and_flags_override_it():
-    parser = build_parser()
-    base = ["compress", "-m", "squeezenet1_1", "-w", "w.pth", "-o", "o.sqz"]
-    args = apply_preset(parser.parse_args([*base, "--preset", "imagenet"]))
-    assert (args.prune, args.quantizer, args.grid_scale) == ("none", "gptq", 0.024)
-    assert (args.calibration_size, args.bias_dtype) == (256, "float16")
-    args = apply_preset(parser.parse_args([*base, "--preset", "imagenet", "--grid-scale", "0.03"]))
-    assert args.grid_scale == 0.03
-    args = apply_preset(parser.parse_args(base))  # no preset: the built-in defaults
-    assert (args.prune, args.quantizer, args.calibration_size) == ("paper", "kmeans", 512)
+def test_preset_sets_defaults_and_explicit_values_override_it():
+    from squeezenet.settings import SettingError, with_preset
+
+    config = with_preset(CompressConfig, COMPRESS_PRESETS, "imagenet")
+    assert (config.prune, config.quantizer, config.grid_scale) == ("none", "gptq", 0.024)
+    assert config.bias_dtype == "float16"
+    assert with_preset(FineTuneData, COMPRESS_PRESETS, "imagenet").calibration_size == 256
+    assert (
+        with_preset(CompressConfig, COMPRESS_PRESETS, "imagenet", grid_scale=0.03).grid_scale
+        == 0.03
+    )
+    config = with_preset(CompressConfig, COMPRESS_PRESETS, None)  # no preset: the defaults
+    assert (config.prune, config.quantizer) == ("paper", "kmeans")
+    with pytest.raises(SettingError, match="unknown `preset` 'nosuch'"):
+        with_preset(CompressConfig, COMPRESS_PRESETS, "nosuch")
+    # The CLI passes the flags given, and only those, as settings over the preset.
+    base = ["compress", "-m", "squeezenet1_1", "-w", "w.pth", "-o", "o.sqz", "--preset", "imagenet"]
+    args = build_parser().parse_args([*base, "--grid-scale", "0.03", "--no-progress"])
+    assert settings(args) == {"grid_scale": 0.03, "progress": False}
 
 
 def test_calibration_takes_several_sources():

@@ -366,7 +366,7 @@ def test_labelled_retraining_keeps_pruned_zeros_and_scores_the_test_split(tmp_pa
     model = create_model("squeezenet_cifar", num_classes=3, **TINY)
     config = CompressConfig(
         prune=0.5,
-        prune_steps=2,
+        prune_rounds=2,
         bits=4,
         finetune_steps=6,
         lr=0.05,

@@ -334,7 +334,7 @@ def test_bad_prune_setting_is_refused_before_training(tree, tmp_path):
         tiny_config(tree, tmp_path / "x", prune="lots")
     with pytest.raises(ValueError, match="prune_rounds"):
         tiny_config(tree, tmp_path / "x", prune=0.5, prune_rounds=0)
-    with pytest.raises(ValueError, match="prune_granularity must be one of"):
+    with pytest.raises(ValueError, match="`prune_granularity` must be one of"):
         tiny_config(tree, tmp_path / "x", prune=0.5, prune_granularity="filter")
 
 
@@ -432,5 +432,5 @@ def test_select_last_keeps_the_final_epoch(tree, tmp_path, monkeypatch):
     best, last = (load_checkpoint(tmp_path / "run" / f"{n}.pt") for n in ("best", "last"))
     for k, v in last["model"].items():
         assert torch.equal(best["model"][k], v), k
-    with pytest.raises(ValueError, match="select must be one of"):
+    with pytest.raises(ValueError, match="`select` must be one of"):
         tiny_config(tree, tmp_path / "x", select="median")

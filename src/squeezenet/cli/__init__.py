@@ -25,7 +25,13 @@ COMMANDS = [
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+    """States each option's default once: argparse's default is shown unless it is None
+    ("not given": the help says what applies then) or the help already names the default."""
+
+    def _get_help_string(self, action):
+        if action.default is None or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from ..data import DatasetError, ImageError
+    from ..settings import SettingError
     from ..weights import WeightsError
     from .common import check_model_args
 
@@ -55,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         args.usage_error(problem)  # exits with status 2, as argparse does
     try:
         return int(args.func(args) or 0)
+    except SettingError as e:
+        # The library names its settings; here they are the flags of the same name.
+        flag = e.cited_as(lambda name: "--" + name.replace("_", "-"))
+        print(f"squeezenet {args.command}: error: {flag}", file=sys.stderr)
+        return 2
     except (WeightsError, ImageError, DatasetError, ValueError, OSError) as e:
         # Expected, user-facing failures: one clear line, no traceback. OSError covers
         # OutputError (a result that cannot be written) and unreadable inputs; both name

@@ -13,7 +13,6 @@ def register(sub, formatter) -> None:
     from .common import (
         add_batch_size_arg,
         add_calibration_args,
-        add_deprecated_alias,
         add_json_arg,
         add_model_args,
         add_preprocess_arg,
@@ -48,10 +47,8 @@ def register(sub, formatter) -> None:
         help="batch-1 calls per backend per round (batch-N: iters/8, at least 1)",
     )
     add_batch_size_arg(p, 32, "batch size of the throughput rows")
-    add_deprecated_alias(p, "--batch", "--batch-size")
     add_calibration_args(p, "calibration images for the INT8 backends (image folder or zip)")
     add_preprocess_arg(p)
-    add_deprecated_alias(p, "--input-size", "--image-size")
     add_json_arg(p, "print a JSON list, one object per backend and batch size")
     p.set_defaults(func=run)
 

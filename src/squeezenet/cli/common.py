@@ -1,59 +1,17 @@
 """Options shared by several sub-commands: one spelling per concept (``-m/--model``,
 ``-w/--weights``, ``-d/--data``, ``-o/--output``, ``-b/--batch-size``, ``--device``,
-``--threads``, ``--json``, ``--no-progress``, ``--calibration``), and hidden aliases for the
-spellings of earlier releases."""
+``--threads``, ``--json``, ``--no-progress``, ``--calibration``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from ..data import get_preprocess
 from ..data.transforms import PRESETS, Preprocess
 from ..models import default_input_size
 from .argtypes import conv10_padding, image_size, positive_int
-
-
-class _DeprecatedAlias(argparse.Action):
-    """An old spelling of an option: hidden from --help, stores into the new option's
-    destination, and says once which spelling to use instead."""
-
-    def __init__(self, option_strings, dest, canonical: str, **kwargs):
-        self.canonical = canonical
-        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        print(f"note: {option_string} is deprecated; use {self.canonical}", file=sys.stderr)
-        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
-
-
-def add_deprecated_alias(p: argparse.ArgumentParser, old: str, canonical: str) -> None:
-    """Accept ``old`` as a hidden synonym of the existing option ``canonical``."""
-    action = p._option_string_actions[canonical]
-    if action.nargs == 0:  # a switch: store_true / store_false / BooleanOptionalAction
-        value = action.const if action.const is not None else True
-        p.add_argument(
-            old,
-            action=_DeprecatedAlias,
-            canonical=canonical,
-            dest=action.dest,
-            nargs=0,
-            const=value,
-            default=argparse.SUPPRESS,
-        )
-        return
-    extra: dict[str, Any] = {"type": action.type} if action.type is not None else {}
-    p.add_argument(
-        old,
-        action=_DeprecatedAlias,
-        canonical=canonical,
-        dest=action.dest,
-        metavar=action.metavar,
-        default=argparse.SUPPRESS,
-        **extra,
-    )
 
 
 def add_output_arg(
@@ -258,7 +216,6 @@ def add_preprocess_arg(p: argparse.ArgumentParser) -> None:
         help="side of the square network input: the preprocessing's center crop (default: "
         "the preset's, 224 or 227; 32 for CIFAR models)",
     )
-    add_deprecated_alias(p, "--crop", "--image-size")
 
 
 def add_decode_arg(p: argparse.ArgumentParser) -> None:

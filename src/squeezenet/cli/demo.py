@@ -6,7 +6,7 @@ from .argtypes import positive_int
 
 
 def register(sub, formatter) -> None:
-    from .common import add_deprecated_alias, add_json_arg, add_output_arg, add_progress_arg
+    from .common import add_json_arg, add_output_arg, add_progress_arg
 
     p = sub.add_parser(
         "demo",
@@ -21,7 +21,6 @@ def register(sub, formatter) -> None:
     add_output_arg(
         p, "folder for model.pth, model.sqz, report.json and plot.png", "squeezenet-demo"
     )
-    add_deprecated_alias(p, "--out", "--output")
     p.add_argument("--epochs", type=positive_int, default=40, help="training epochs")
     p.add_argument(
         "--coder",

@@ -13,7 +13,6 @@ def register(sub, formatter) -> None:
     from .common import (
         add_batch_size_arg,
         add_data_arg,
-        add_deprecated_alias,
         add_device_arg,
         add_json_arg,
         add_output_arg,
@@ -37,7 +36,6 @@ def register(sub, formatter) -> None:
         required=True,
     )
     add_output_arg(p, "sweep folder (results.json, explore.csv, checkpoints)", "squeezenet-explore")
-    add_deprecated_alias(p, "--out", "--output")
     p.add_argument(
         "--experiments",
         default="sr,pct3x3,bypass",

@@ -12,7 +12,6 @@ def register(sub, formatter) -> None:
     from ..deploy.export import FORMATS
     from .common import (
         add_calibration_args,
-        add_deprecated_alias,
         add_json_arg,
         add_model_args,
         add_output_arg,
@@ -41,7 +40,6 @@ def register(sub, formatter) -> None:
     )
     add_output_arg(p, "output file (default: <model>[-int8].onnx / .pt / .xml)")
     add_preprocess_arg(p)
-    add_deprecated_alias(p, "--input-size", "--image-size")
     p.add_argument(
         "--int8",
         action="store_true",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def register(sub, formatter) -> None:
-    from .common import add_deprecated_alias, add_output_arg
+    from .common import add_output_arg
 
     p = sub.add_parser(
         "report",
@@ -25,7 +25,6 @@ def register(sub, formatter) -> None:
         "the default is where `squeezenet explore` writes",
     )
     add_output_arg(p, "folder to write README.md and its PNG plots into", "squeezenet-report")
-    add_deprecated_alias(p, "--out", "--output")
     p.add_argument(
         "--han-net",
         default=None,

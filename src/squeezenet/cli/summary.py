@@ -6,7 +6,6 @@ import json
 
 
 def register(sub, formatter) -> None:
-    from .common import add_deprecated_alias
 
     p = sub.add_parser(
         "summary",
@@ -28,7 +27,6 @@ def register(sub, formatter) -> None:
         action="store_true",
         help="list the registered pretrained weights (names for -w/--weights) instead",
     )
-    add_deprecated_alias(p, "--weights", "--list-weights")
     p.set_defaults(func=run)
 
 

@@ -1,10 +1,23 @@
 """Deep Compression (Han et al., ICLR 2016): pruning, trained quantization and the pipeline
-that writes the compressed weights file (its format: :mod:`squeezenet.weights.sqz`).
+that writes the compressed weights file (its format: :mod:`squeezenet.weights.sqz`):
+``compress(model, name, preset="imagenet", tuner=calibration_images)``.
 
-Importing this package stays light: the optional coder (constriction), plotting and data
-loading are imported inside the functions that use them.
+The optional coder (constriction) and plotting are imported inside the functions that use
+them.
 """
 
 from ..weights.sqz import MAGIC, CompressedFormatError, CompressedModel, SharedTensor, load, save
+from .pipeline import CompressConfig, compress
+from .presets import COMPRESS_PRESETS
 
-__all__ = ["MAGIC", "CompressedFormatError", "CompressedModel", "SharedTensor", "load", "save"]
+__all__ = [
+    "COMPRESS_PRESETS",
+    "MAGIC",
+    "CompressConfig",
+    "CompressedFormatError",
+    "CompressedModel",
+    "SharedTensor",
+    "compress",
+    "load",
+    "save",
+]

@@ -199,14 +199,14 @@ def run_demo(
     # Distillation without mirroring: a mirrored digit is another symbol.
     config = CompressConfig(
         prune=DEMO_PRUNE,
-        prune_steps=2,
+        prune_rounds=2,
         bits=DEMO_BITS,
         finetune_steps=200,
         codebook_steps=200,
         lr=2e-3,
         codebook_lr=3e-4,
         batch_size=64,
-        temperature=2.0,
+        distill_temperature=2.0,
         seed=seed,
         flip=False,
         progress=progress,

@@ -19,12 +19,14 @@ import torch
 from torch import nn
 
 from ..pruning import GeometricScheduler, MagnitudeSparsifier, target_densities
+from ..settings import SettingError, with_preset
 from ..weights.sqz.codec import SharedTensor
 from ..weights.sqz.entropy import default_coder
 from ..weights.sqz.fileformat import CompressedModel
 from ..weights.sqz.modeldesc import describe_model
 from .distill import Calibration, Distillation
 from .gptq import fisher_diagonal, gptq_quantize, grid_steps
+from .presets import COMPRESS_PRESETS
 from .quantize import Quantizer, parse_bits
 from .stages import Report
 
@@ -50,18 +52,19 @@ class Tuner(Protocol):
 
 @dataclass(frozen=True)
 class CompressConfig:
-    """What to do; the CLI parses flags into one of these."""
+    """What to do; each field is the ``squeezenet compress`` flag of the same name, and a
+    preset (:data:`.presets.COMPRESS_PRESETS`) is a set of values for some of them."""
 
     prune: str | float | dict = "paper"
-    prune_steps: int = 1  # iterative pruning: reach the target densities in this many rounds
-    prune_granularity: str = "weight"  # or "kernel": whole k x k kernels (pruning.py)
+    prune_rounds: int = 1  # iterative pruning: reach the target densities in this many rounds
+    prune_granularity: str = "weight"  # or "kernel": whole k x k kernels (squeezenet.pruning)
     bits: str | int | dict = 8
     finetune_steps: int = 0  # fine-tuning steps after each pruning round
     codebook_steps: int = 0  # fine-tuning steps on the centroids (section 3.3)
     lr: float = 1e-4
     codebook_lr: float = 1e-4
     batch_size: int = 32
-    temperature: float = 2.0
+    distill_temperature: float = 2.0
     coder: str = field(default_factory=default_coder)
     bias_dtype: str = "float32"  # "float16" halves the (small) bias storage
     seed: int = 0
@@ -91,7 +94,9 @@ def lossless(
         array = t.detach().cpu().numpy()
         if t.dim() >= 2 and t.is_floating_point():
             if t.dtype != torch.float32:
-                raise ValueError(f"{name}: --lossless needs float32 weights, got {t.dtype}")
+                raise SettingError(
+                    f"{name}: `lossless` needs float32 weights, got {t.dtype}", "lossless"
+                )
             tensors[name] = SharedTensor.from_dense(array, name)
         else:
             tensors[name] = array
@@ -125,14 +130,23 @@ def to_compressed(
 def compress(
     model: nn.Module,
     name: str,
-    config: CompressConfig,
+    config: CompressConfig | None = None,
     tuner: Tuner | torch.Tensor | None = None,
     score: Callable[[nn.Module], float] | None = None,
+    *,
+    preset: str | None = None,
+    **settings,
 ) -> tuple[CompressedModel, Report]:
     """Run the pipeline on ``model`` (modified in place); returns the file contents and the
-    per-stage report. ``tuner`` fine-tunes after each stage: a :class:`Tuner` (e.g.
-    ``LabelledRetraining``) or a tensor of unlabeled calibration inputs to distil on.
-    ``score(model)`` (e.g. top-1 on a validation set) is measured after every stage."""
+    per-stage report. ``config`` or else the named ``preset`` with ``settings`` (fields of
+    :class:`CompressConfig`) overriding it says what to do. ``tuner`` fine-tunes after each
+    stage: a :class:`Tuner` (e.g. ``LabelledRetraining``) or a tensor of unlabeled
+    calibration inputs to distil on. ``score(model)`` (e.g. top-1 on a validation set) is
+    measured after every stage."""
+    if config is None:
+        config = with_preset(CompressConfig, COMPRESS_PRESETS, preset, **settings)
+    elif preset is not None or settings:
+        raise TypeError("give a config, or a preset and settings, not both")
     torch.manual_seed(config.seed)
     calib_inputs = tuner if isinstance(tuner, torch.Tensor) else None
     if isinstance(tuner, torch.Tensor) and not (config.finetune_steps or config.codebook_steps):
@@ -142,7 +156,7 @@ def compress(
         tuner = Distillation(
             Calibration(tuner, teacher, flip=config.flip),
             config.batch_size,
-            config.temperature,
+            config.distill_temperature,
             progress=config.progress,
         )
     report = Report(model, name, config.coder)
@@ -151,7 +165,7 @@ def compress(
     targets = target_densities(model, config.prune)
     names = list(targets)
     sparsifier = MagnitudeSparsifier(model, config.prune_granularity)
-    schedule = GeometricScheduler(sparsifier, targets, max(1, config.prune_steps))
+    schedule = GeometricScheduler(sparsifier, targets, max(1, config.prune_rounds))
     params = [p for p in model.parameters() if p.requires_grad]
     if any(d < 1.0 for d in targets.values()):
         for t in range(schedule.rounds):
@@ -175,9 +189,10 @@ def compress(
 
     if config.quantizer == "gptq":
         if calib_inputs is None:
-            raise ValueError(
-                "the gptq quantizer needs unlabeled calibration images (--calib) for its "
-                "Fisher information and layer inputs"
+            raise SettingError(
+                "the gptq quantizer needs unlabeled calibration images (`calibration`) for its "
+                "Fisher information and layer inputs",
+                "calibration",
             )
         quantizer = _gptq(model, names, calib_inputs, config)
         report.stage("quantized (GPTQ)", score(model) if score else None, bits=quantizer.bits)
@@ -185,7 +200,9 @@ def compress(
         quantizer = Quantizer(model, parse_bits(config.bits))
         report.stage("quantized", score(model) if score else None, bits=quantizer.bits)
     else:
-        raise ValueError(f"unknown quantizer {config.quantizer!r}; choose kmeans or gptq")
+        raise SettingError(
+            f"unknown `quantizer` {config.quantizer!r}; choose kmeans or gptq", "quantizer"
+        )
     if tuner is not None and config.codebook_steps:
         biases = [p for n, p in model.named_parameters() if n not in quantizer.codebooks]
         tuner.run(

@@ -42,7 +42,7 @@ def sensitivity_sweep(
     the chosen ``profile``, the ``prune`` flag value that applies it, and what it was scored
     on. ``log`` receives progress lines."""
     overrides: dict = {
-        "out": os.devnull,
+        "output": os.devnull,
         "channels_last": False,
         "val_fraction": val_fraction,
         "progress": False,

@@ -1,7 +1,8 @@
 """Compress a model's weights into a ``.sqz`` file: what ``squeezenet compress`` does, for the
-Python API too. Picks the tuner (labelled retraining with ``train_data``, distillation on
-``calib`` images, or none), the score (top-1 on ``eval_dir``, else on the training data's
-test split when retraining) and the file's metadata, then runs :func:`.pipeline.compress`.
+Python API too. Picks the tuner (labelled retraining on ``data``, distillation on
+``calibration`` images, or none), the score (top-1 on ``eval_dir``, else on the training
+data's test split when retraining) and the file's metadata, then runs
+:func:`.pipeline.compress`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
@@ -18,26 +19,29 @@ from ..data import sample_images, scan_folder
 from ..data.images import default_class_list
 from ..data.transforms import Preprocess
 from ..evaluate import evaluate
+from ..settings import SettingError, with_preset
 from ..weights import read_state_dict, resolve_source
 from ..weights.loading import num_outputs
 from ..weights.sqz import fileformat
 from ..weights.sqz.modeldesc import describe_model
 from .pipeline import CompressConfig, compress, lossless
+from .presets import COMPRESS_PRESETS
 from .retrain import LabelledRetraining
 from .stages import Report
 
 
 @dataclass(frozen=True)
 class FineTuneData:
-    """Where fine-tuning data comes from: unlabeled ``calib`` images (distillation) or
-    labelled ``train_data`` (retraining, as the paper does); at most one of them."""
+    """Where fine-tuning data comes from: unlabeled ``calibration`` images (distillation) or
+    labelled ``data`` (retraining, as the paper does); at most one of them."""
 
-    calib: str | Sequence[str] | None = None  # one source or several, sharing the draw equally
-    calib_prefix: str = ""
-    calib_images: int = 512
-    train_data: str | None = None
-    train_recipe: str = "cifar10-fast"
-    weight_decay: float = 5e-5
+    # one source or several, sharing the draw equally
+    calibration: str | Sequence[str] | None = None
+    calibration_prefix: str = ""  # only zip members under this prefix
+    calibration_size: int = 512  # images drawn (fixed seed)
+    data: str | None = None  # labelled data in any format `squeezenet train` reads
+    recipe: str = "cifar10-fast"  # gives ``data``'s normalisation and augmentation
+    weight_decay: float = 5e-5  # when retraining on ``data``
 
 
 def check_writable(output: str | os.PathLike) -> None:
@@ -68,15 +72,31 @@ def compress_weights_file(
     name: str,
     weights: str,
     output: str | os.PathLike,
-    config: CompressConfig,
     preprocess: Preprocess,
-    data: FineTuneData = FineTuneData(),
+    *,
+    preset: str | None = None,
     eval_dir: str | None = None,
     classes: str | None = None,
     device: str = "cpu",
+    **settings,
 ) -> tuple[int, Report]:
     """Compress ``model`` (loaded from ``weights``; modified in place) into ``output``;
-    returns the file size and the per-stage report."""
+    returns the file size and the per-stage report. ``settings`` are fields of
+    :class:`.pipeline.CompressConfig` and :class:`FineTuneData` (``None``: not given); they
+    override the named ``preset``'s values."""
+    tuning_names = {f.name for f in fields(FineTuneData)}
+    tuning = with_preset(
+        FineTuneData,
+        COMPRESS_PRESETS,
+        preset,
+        **{k: v for k, v in settings.items() if k in tuning_names},
+    )
+    config = with_preset(
+        CompressConfig,
+        COMPRESS_PRESETS,
+        preset,
+        **{k: v for k, v in settings.items() if k not in tuning_names},
+    )
     score = None
     eval_names: set[str] = set()
     if eval_dir:
@@ -95,33 +115,39 @@ def compress_weights_file(
                 decode="exact",  # the stages' recorded scores stay comparable across releases
             )["top1"]
 
-    calib = [data.calib] if isinstance(data.calib, str) else list(data.calib or [])
-    if calib and data.train_data:
-        raise ValueError("give --calibration (distillation) or --data (labels), not both")
+    calib = (
+        [tuning.calibration]
+        if isinstance(tuning.calibration, str)
+        else list(tuning.calibration or [])
+    )
+    if calib and tuning.data:
+        raise SettingError(
+            "give `calibration` (distillation) or `data` (labels), not both", "calibration", "data"
+        )
     tuner: LabelledRetraining | torch.Tensor | None = None
-    if data.train_data:
+    if tuning.data:
         tuner = LabelledRetraining(
-            data.train_data,
-            data.train_recipe,
+            tuning.data,
+            tuning.recipe,
             config.batch_size,
             device,
             config.seed,
-            weight_decay=data.weight_decay,
+            weight_decay=tuning.weight_decay,
             progress=config.progress,
         )
         if score is None:
             score = tuner.score
             print(
-                f"scoring every stage on {data.train_data}'s {tuner.score_split} split",
+                f"scoring every stage on {tuning.data}'s {tuner.score_split} split",
                 file=sys.stderr,
             )
     elif calib:
         tuner = sample_images(
             calib,
             preprocess,
-            data.calib_images,
+            tuning.calibration_size,
             config.seed,
-            prefix=data.calib_prefix,
+            prefix=tuning.calibration_prefix,
             progress=config.progress,
         ).to(device)
     cm, report = compress(model, name, config, tuner, score)
@@ -132,7 +158,7 @@ def compress_weights_file(
         quantizer=config.quantizer,
         grid_scale=config.grid_scale if config.quantizer == "gptq" else None,
         calib=", ".join(os.path.basename(os.path.normpath(c)) for c in calib) or None,
-        train_data=os.path.basename(data.train_data or "") or None,
+        train_data=os.path.basename(tuning.data or "") or None,
         calib_overlaps_eval=bool(
             eval_names
             and any(os.path.realpath(c) == os.path.realpath(eval_dir or "") for c in calib)

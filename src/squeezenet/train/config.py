@@ -14,6 +14,7 @@ from typing import Any
 
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..files import write_text
+from ..settings import SettingError, check_choices, setting
 
 DEFAULT_LR = 0.1
 # The rate of PyTorch's fine-tuning tutorial for SqueezeNet (SGD, momentum 0.9, batch 8);
@@ -23,89 +24,235 @@ FINETUNE_LR = 0.001
 
 @dataclass
 class TrainConfig:
+    """What a training run does; each field with a help text is the ``squeezenet train`` flag
+    of the same name (cli/train.py generates them from this table)."""
+
     # -- model ------------------------------------------------------------------------------
-    model: str = "squeezenet_cifar"
-    weights: str | None = None  # any source create_model accepts (fine-tuning)
-    freeze_features: bool = False  # train only the classifier (conv10)
-    # Train-time BN after each conv, folded away at the end. None: on when training from
-    # scratch (plain SqueezeNet from scratch often stalls at the uniform-guess loss), off
-    # when fine-tuning from ``weights``.
-    batchnorm: bool | None = None
+    model: str = setting(
+        "squeezenet_cifar",
+        "registered model name (see `squeezenet summary`)",
+        short="-m",
+    )
+    weights: str | None = setting(
+        None,
+        "start from these weights (registered name, path or URL); the classifier is replaced "
+        "when the data has a different number of classes (fine-tuning)",
+        short="-w",
+    )
+    freeze_features: bool = setting(
+        False,
+        "train only the classifier (conv10); the features stay fixed",
+    )
+    batchnorm: bool | None = setting(
+        None,
+        "add batch norm after every conv for training; it is folded into the convs when the "
+        "model is saved, so model.pth is a plain SqueezeNet (default: on when training from "
+        "scratch, where a plain SqueezeNet often stalls; off when fine-tuning from `weights`)",
+    )
     model_args: dict = field(default_factory=dict)  # SqueezeNetSpec overrides, e.g. dropout
     # -- data -------------------------------------------------------------------------------
-    data: str | None = None  # zip, ImageFolder root (train/, val/), torchvision dir
-    data_format: str = "auto"  # auto | cifar10-zip | imagefolder | torchvision-cifar10
-    image_size: int | None = None  # default: the model's input size
-    in_memory: str = "auto"  # auto | yes | no: decode once into uint8 tensors
-    val_fraction: float = 0.1  # held out from train when there is no val/ split
-    strict_data: bool = False  # a corrupt image stops the run instead of a warning
-    workers: int = 2  # decoding processes for streamed (not in-memory) data
+    data: str | None = setting(
+        None,
+        "training data: the CIFAR-10 JPEG zip, an ImageFolder root with train/ (and val/, "
+        "test/), or torchvision's cifar-10-batches-py folder",
+        short="-d",
+    )
+    data_format: str = setting(
+        "auto",
+        "layout of the training data (auto: recognised from the path)",
+        choices=("auto", "cifar10-zip", "imagefolder", "torchvision-cifar10"),
+    )
+    image_size: int | None = setting(
+        None,
+        "training/eval image side (default: the model's input size)",
+    )
+    in_memory: str = setting(
+        "auto",
+        "auto, yes or no: decode the data once into uint8 tensors in memory (auto: yes below 4 "
+        "GiB of pixels) instead of streaming files with worker processes",
+        choices=("auto", "yes", "no"),
+    )
+    val_fraction: float = setting(
+        0.1,
+        "fraction of train held out for validation (best-checkpoint selection) when the data "
+        "has no val/ split; the test split is never used to select",
+    )
+    strict_data: bool = setting(
+        False,
+        "stop at the first corrupt image instead of warning and skipping it",
+    )
+    workers: int = setting(2, "image-decoding worker processes when streaming from files")
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
-    crop_padding: int = 4  # in-memory: random crop from a zero-padded image
-    flip: bool = True
-    cutout: int = 0  # in-memory: zero a random square this wide (0: off)
-    cutmix: float = 0.0  # probability that a batch is mixed by CutMix (Yun et al., 2019)
-    # Random-resized crops covering this fraction of the image or more (Inception crops, as
-    # torchvision's RandomResizedCrop), resized to image_size. In memory, None means padded
-    # crops; streamed data always makes random-resized crops (None: torchvision's 0.08).
-    crop_scale: float | None = None
-    decode_size: int | None = None  # in-memory ImageFolder: side kept in memory for training
-    # With crop_scale: the training side grows from this to image_size (progressive resizing).
-    image_size_start: int | None = None
-    eval_image_size: int | None = None  # validation/test side (default: image_size)
-    # After the last epoch, re-estimate batch-norm statistics on the training images as they
-    # are evaluated (whole images at eval_image_size, no augmentation): FixRes's answer to the
-    # train/test resolution discrepancy (Touvron et al., 2019). Needs batchnorm.
-    recalibrate_bn: bool = False
+    crop_padding: int = setting(4, "in-memory data: pad by this many pixels, then random-crop back")
+    flip: bool = setting(True, "random horizontal flips")
+    cutout: int = setting(0, "in-memory data: zero a random square this many pixels wide (0: off)")
+    cutmix: float = setting(
+        0.0,
+        "probability that a training batch is mixed by CutMix (Yun et al., 2019): a box of "
+        "each image is replaced by another image's, and the loss weighs both labels by area "
+        "(0: off)",
+    )
+    crop_scale: float | None = setting(
+        None,
+        "random-resized crops (as torchvision's RandomResizedCrop) covering at least this "
+        "fraction of the image, resized to `image_size`: for in-memory data instead of padded "
+        "crops, e.g. 0.35 for photographs; for streamed data the minimum area of its crops "
+        "(default 0.08, torchvision's)",
+    )
+    decode_size: int | None = setting(
+        None,
+        "in-memory ImageFolder data: side at which training images are held in memory "
+        "(default: `image_size`); larger than `image_size` with `crop_scale`, so crops keep "
+        "detail",
+    )
+    image_size_start: int | None = setting(
+        None,
+        "with `crop_scale`: progressive resizing, the training side grows from this to "
+        "`image_size` over the first three quarters of the epochs (cheaper early epochs)",
+    )
+    eval_image_size: int | None = setting(
+        None,
+        "side of validation/test images (default: `image_size`); a little larger than the "
+        "training side suits random-resized-crop training (Touvron et al., 2019)",
+    )
+    recalibrate_bn: bool = setting(
+        False,
+        "after the last epoch, re-estimate the batch-norm statistics on the training images "
+        "seen as at evaluation (whole images at `eval_image_size`, no augmentation) before the "
+        "final validation and the fold into model.pth (FixRes, Touvron et al., 2019)",
+    )
     # -- optimisation -----------------------------------------------------------------------
-    epochs: int = 30
-    batch_size: int = 128  # per process
-    effective_batch: int | None = None  # reached by gradient accumulation (paper: 512)
-    optimizer: str = "sgd"
-    # For the effective batch. Default: 0.1 from scratch, FINETUNE_LR when starting from
-    # ``weights`` (a fresh conv10 behind a ReLU dies at high rates on pretrained features).
-    lr: float | None = None
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 5e-4
-    decay_norm_and_bias: bool = True  # False: no weight decay on 1-D parameters
-    schedule: str = "linear"  # linear (to 0) | onecycle | cosine | constant
-    warmup_fraction: float = 0.0  # onecycle: fraction of the steps spent warming up
-    label_smoothing: float = 0.0
-    # Exponential moving average of the weights, updated after every optimizer step with
-    # this decay (about 1 / (1 - decay) steps remembered); the average replaces the final
-    # epoch's weights before its validation. None: off.
-    ema_decay: float | None = None
+    epochs: int = setting(30, "number of epochs")
+    batch_size: int = setting(128, "images per forward pass, per process", short="-b")
+    effective_batch: int | None = setting(
+        None,
+        "images per optimizer step, reached by gradient accumulation (must be a multiple of "
+        "batch size x processes)",
+    )
+    optimizer: str = setting("sgd", "the optimizer", choices=("sgd", "adamw"))
+    lr: float | None = setting(
+        None,
+        "peak learning rate (for the effective batch); default: the `recipe`'s, else "
+        f"{DEFAULT_LR}, or {FINETUNE_LR} when fine-tuning from `weights` (higher rates can kill "
+        "a fresh conv10: a warning says so)",
+    )
+    momentum: float = setting(0.9, "SGD momentum")
+    nesterov: bool = setting(False, "Nesterov momentum")
+    weight_decay: float = setting(5e-4, "L2 weight decay")
+    decay_norm_and_bias: bool = setting(
+        True,
+        "weight decay on 1-D parameters (biases, batch-norm scales) too",
+    )
+    schedule: str = setting(
+        "linear",
+        "lr schedule per step: linear (to 0), onecycle, cosine or constant",
+        choices=("linear", "onecycle", "cosine", "constant"),
+    )
+    warmup_fraction: float = setting(0.0, "fraction of the steps spent warming the lr up")
+    label_smoothing: float = setting(0.0, "label smoothing of the cross-entropy loss")
+    ema_decay: float | None = setting(
+        None,
+        "keep an exponential moving average of the weights, updated after every optimizer step "
+        "with this decay (e.g. 0.998: about the last 500 steps); it replaces the final epoch's "
+        "weights before the last validation, `recalibrate_bn` and model.pth",
+    )
     # -- knowledge distillation (Hinton et al., 2015) ---------------------------------------------
-    teacher: str | None = None  # weights of a trained `model` to distil from
-    distill_weight: float = 0.5  # loss = (1 - w) cross-entropy + w T^2 KL(teacher||student)
-    distill_temperature: float = 4.0  # T
+    teacher: str | None = setting(
+        None,
+        "distil from this trained copy of the model (weights: registered name, path, URL or "
+        "compressed file; Hinton et al. 2015), e.g. when retraining a pruned model",
+    )
+    distill_weight: float = setting(
+        0.5,
+        "with `teacher`: weight of the distillation term (the rest goes to the cross-entropy "
+        "with the labels)",
+    )
+    distill_temperature: float = setting(
+        4.0,
+        "with `teacher`: softmax temperature of the distillation",
+    )
     # -- pruning (Deep Compression section 2) ------------------------------------------------
-    prune: str | float | dict | None = None  # target densities: 0.25, 'paper', 'pattern=d,...'
-    prune_rounds: int = 3  # iterative pruning: reach the targets in this many rounds
-    prune_until: float = 0.5  # ... spread over this first fraction of the epochs
-    prune_granularity: str = "weight"  # weight | kernel (whole k x k kernels by L2 norm)
+    prune: str | float | dict | None = setting(
+        None,
+        "prune while training (Deep Compression section 2) to these densities: one number for "
+        "every conv (0.25), 'paper' (Table 1's profile) or 'pattern=density,...' over "
+        "parameter names or fire aliases; masks are re-applied after every step, kept in "
+        "checkpoints, and the best checkpoint is chosen only at the final density",
+    )
+    prune_rounds: int = setting(
+        3,
+        "pruning rounds (each removes the same fraction of what is left)",
+    )
+    prune_until: float = setting(0.5, "spread the rounds over this first fraction of the epochs")
+    prune_granularity: str = setting(
+        "weight",
+        "'weight' (each weight by magnitude, as Deep Compression) or 'kernel' (whole k x k "
+        "kernels by L2 norm, Mao et al. 2017: positions cost far less in the compressed file, "
+        "so a kernel-sparse layer can keep more weights; 1x1 layers are pruned weight by "
+        "weight either way)",
+        choices=("weight", "kernel"),
+    )
     # -- speed ------------------------------------------------------------------------------
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: str = "auto"  # auto | bf16 | fp16 | off
-    channels_last: bool = True
-    compile: bool = False
-    threads: int | None = None  # CPU intra-op threads (default: torch's choice)
+    device: str = setting(
+        "auto",
+        "auto, cpu, cuda or cuda:N (under torchrun each process takes its LOCAL_RANK's GPU)",
+    )
+    amp: str = setting(
+        "auto",
+        "mixed precision: auto (bf16 on CPUs/GPUs that have it, else fp16 with a GradScaler on "
+        "CUDA, else off), bf16, fp16 or off",
+        choices=("auto", "bf16", "fp16", "off"),
+    )
+    channels_last: bool = setting(True, "channels-last memory format (faster convolutions)")
+    compile: bool = setting(False, "torch.compile the model")
+    threads: int | None = setting(None, "CPU threads for the model (default: torch's choice)")
     # -- run --------------------------------------------------------------------------------
-    recipe: str | None = None
-    output: str = "runs/train"  # the run directory
-    resume: bool = False  # continue from <output>/last.pt (automatic after a torchrun restart)
-    seed: int = 0
-    deterministic: bool = False
-    eval_test: bool = True  # score the best checkpoint on the test split at the end
-    tta: bool = False  # also score val/test on mirrored images (mean logits)
-    val_every: int = 1  # validate every N epochs (and always after the last)
-    select: str = "best"  # best (by validation) | last: the epoch model.pth keeps
-    max_steps_per_epoch: int | None = None  # cut epochs short (smoke tests)
-    progress: bool = True
-    tensorboard: bool = True
-    plot: bool = True
+    recipe: str | None = setting(
+        None,
+        "named recipe to start from: 'paper' (the paper's ImageNet solver), 'cifar10-fast' "
+        "(CIFAR-10 on a CPU in under 30 minutes) or 'imagenette' (a folder of full-size "
+        "photographs, such as Imagenette2, on a CPU)",
+    )
+    output: str = setting(
+        "runs/train",
+        "run directory: config.yaml, metrics.csv, last.pt, best.pt, model.pth, results.json, "
+        "curves.png, tensorboard/",
+        short="-o",
+    )
+    resume: bool = setting(
+        False,
+        "continue from <output>/last.pt (model, optimizer, schedule, scaler, epoch, RNG "
+        "state); refused if it was written with different settings. Under torchrun "
+        "--max-restarts a restarted run resumes by itself",
+    )
+    seed: int = setting(0, "random seed (data order, augmentation, initialisation)")
+    deterministic: bool = setting(False, "use deterministic algorithms only")
+    eval_test: bool = setting(True, "score the best checkpoint on the test split at the end")
+    tta: bool = setting(
+        False,
+        "also score val/test with mirrored-image test-time augmentation (mean logits); the "
+        "best checkpoint is then chosen by that score",
+    )
+    val_every: int = setting(
+        1,
+        "validate every N epochs and after the last one; checkpoints are still "
+        "written every epoch, and 'best' selection only sees validated epochs",
+    )
+    select: str = setting(
+        "best",
+        "which epoch's weights become best.pt / model.pth and are tested: 'best' (highest "
+        "validation top-1) or 'last' (e.g. when the validation split is too small to rank "
+        "epochs)",
+        choices=("best", "last"),
+    )
+    max_steps_per_epoch: int | None = setting(
+        None,
+        "stop each epoch after this many batches (smoke tests)",
+    )
+    progress: bool = setting(True, "progress bar with images/s and ETA")
+    tensorboard: bool = setting(True, "write TensorBoard logs (needs the tensorboard package)")
+    plot: bool = setting(True, "write curves.png at the end (needs matplotlib)")
 
     def accum_steps(self, world_size: int) -> int:
         """Micro-batches per optimizer step so that batch x world x accum = effective batch."""
@@ -120,20 +267,9 @@ class TrainConfig:
         return self.effective_batch // per_step
 
     def validate(self) -> None:
-        choices = {
-            "data_format": ("auto", "cifar10-zip", "imagefolder", "torchvision-cifar10"),
-            "in_memory": ("auto", "yes", "no"),
-            "optimizer": ("sgd", "adamw"),
-            "schedule": ("linear", "onecycle", "cosine", "constant"),
-            "amp": ("auto", "bf16", "fp16", "off"),
-            "select": ("best", "last"),
-            "prune_granularity": ("weight", "kernel"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        check_choices(self)
         if self.data is None:
-            raise ValueError("no training data: set `data` (a path) in the config or --data")
+            raise SettingError("no training data: set `data` (a path)", "data")
         for name in ("epochs", "batch_size", "val_every"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
@@ -202,19 +338,6 @@ class TrainConfig:
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
-# Setting names of earlier releases, still read from YAML files and overrides.
-_RENAMED = {"out": "output"}
-
-
-def _rename_old_keys(d: dict, where: str) -> dict:
-    for old, new in _RENAMED.items():
-        if old in d:
-            if new in d:
-                raise ValueError(f"{where}: give {new!r} or its old name {old!r}, not both")
-            d = {(new if k == old else k): v for k, v in d.items()}
-    return d
-
-
 def _check_keys(d: dict, where: str) -> None:
     unknown = sorted(set(d) - set(_FIELDS))
     if unknown:
@@ -234,7 +357,6 @@ def read_yaml(path: str | os.PathLike) -> dict:
         raise ValueError(f"{path}: not valid YAML ({e})") from None
     if not isinstance(d, dict):
         raise ValueError(f"{path}: expected a mapping of settings, got {type(d).__name__}")
-    d = _rename_old_keys(d, str(path))
     _check_keys(d, str(path))
     return d
 
@@ -247,7 +369,6 @@ def resolve_config(
 
     from_file = read_yaml(file) if file else {}
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    overrides = _rename_old_keys(overrides, "overrides")
     _check_keys(overrides, "overrides")
     recipe = overrides.get("recipe", from_file.get("recipe"))
     merged: dict[str, Any] = {}
