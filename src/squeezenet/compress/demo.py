@@ -128,7 +128,7 @@ def plot(stages: list[dict], path: Path) -> bool:
         from matplotlib.ticker import FuncFormatter, PercentFormatter
     except ImportError:
         return False
-    from .stages import STORAGE
+    from .report import STORAGE
 
     base = stages[0]["bytes"]
     x = np.arange(len(stages))

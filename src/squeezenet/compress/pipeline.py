@@ -26,7 +26,7 @@ from ..weights.sqz.modeldesc import describe_model
 from .distill import Calibration, Distillation
 from .gptq import fisher_diagonal, gptq_quantize, grid_steps
 from .quantize import Quantizer, parse_bits
-from .stages import Report
+from .report import Report
 
 
 class Tuner(Protocol):

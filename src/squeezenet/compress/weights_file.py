@@ -24,7 +24,7 @@ from ..weights.sqz import fileformat
 from ..weights.sqz.modeldesc import describe_model
 from .pipeline import CompressConfig, compress, lossless
 from .retrain import LabelledRetraining
-from .stages import Report
+from .report import Report
 
 
 @dataclass(frozen=True)
