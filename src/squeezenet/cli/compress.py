@@ -209,17 +209,18 @@ def apply_preset(args):
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     from ..compress.pipeline import CompressConfig
     from ..compress.weights_file import (
         FineTuneData,
-        check_writable,
         compress_lossless,
         compress_weights_file,
     )
-    from ..files import write_text
+    from ..files import make_folder, write_text
     from ..weights.sqz.entropy import default_coder
 
-    check_writable(args.output)
+    make_folder(Path(args.output).absolute().parent)  # fail now, not after minutes of work
     args.device = resolve_device(args.device)
     model = build_model(args).to(args.device)
     coder = args.coder or default_coder()

@@ -23,8 +23,8 @@ from ..weights.loading import num_outputs
 from ..weights.sqz import fileformat
 from ..weights.sqz.modeldesc import describe_model
 from .pipeline import CompressConfig, compress, lossless
-from .retrain import LabelledRetraining
 from .report import Report
+from .retrain import LabelledRetraining
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,6 @@ class FineTuneData:
     train_data: str | None = None
     train_recipe: str = "cifar10-fast"
     weight_decay: float = 5e-5
-
-
-def check_writable(output: str | os.PathLike) -> None:
-    """Fail before minutes of compression, not after: the output folder must be writable."""
-    out_dir = os.path.dirname(os.path.abspath(output))
-    os.makedirs(out_dir, exist_ok=True)
-    if not os.access(out_dir, os.W_OK):
-        raise ValueError(f"{output}: cannot write to {out_dir}")
 
 
 def compress_lossless(
