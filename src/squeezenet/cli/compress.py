@@ -19,8 +19,7 @@ from .common import (
     add_output_arg,
     add_preprocess_arg,
     add_progress_arg,
-    build_model,
-    choose_preprocess,
+    model_from_args,
     resolve_device,
 )
 
@@ -218,11 +217,12 @@ def run(args) -> int:
         compress_weights_file,
     )
     from ..files import make_folder, write_text
+    from ..weights import preprocess_for
     from ..weights.sqz.entropy import default_coder
 
     make_folder(Path(args.output).absolute().parent)  # fail now, not after minutes of work
     args.device = resolve_device(args.device)
-    model = build_model(args).to(args.device)
+    model = model_from_args(args).to(args.device)
     coder = args.coder or default_coder()
     if args.lossless:
         size, original = compress_lossless(model, args.model, args.weights, args.output, coder)
@@ -266,7 +266,7 @@ def run(args) -> int:
         args.weights,
         args.output,
         config,
-        choose_preprocess(args, model),
+        preprocess_for(args.model, model, args.preprocess, args.image_size),
         data,
         eval_dir=args.eval,
         classes=args.classes,

@@ -109,17 +109,17 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..data import ImageError, load_transformed
+    from ..weights import preprocess_for
     from .common import (
         build_backend,
-        build_model,
-        choose_preprocess,
+        model_from_args,
         place_model,
         printable,
         report_broken_links,
     )
 
-    model = place_model(args, build_model(args).eval())
-    preprocess = choose_preprocess(args, model)
+    model = place_model(args, model_from_args(args).eval())
+    preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
     device = next(model.parameters(), torch.empty(0)).device
     model = build_backend(args, model, preprocess)
     broken: list[str] = []
