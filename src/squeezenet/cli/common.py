@@ -309,7 +309,11 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
 
 def build_backend(args: argparse.Namespace, model, preprocess: Preprocess):
     """``model`` itself for ``--backend torch``, else the named runtime's callable."""
-    if args.backend == "torch" and args.threads is None:
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.backend == "torch":
         return model
     from ..deploy.backends import BACKENDS, create_backends
 
@@ -318,10 +322,6 @@ def build_backend(args: argparse.Namespace, model, preprocess: Preprocess):
         from ..data import sample_images
 
         calibration = sample_images(args.calibration, preprocess, args.calibration_size)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     return create_backends(
         [args.backend], model.eval(), preprocess.crop, args.threads, calibration
     )[0]

@@ -92,15 +92,8 @@ def run(args) -> int:
     images = scan_folder(args.data, default_class_list(args.classes, num_outputs(model)))
     preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
     report_broken_links("evaluate", images.broken, args.strict)
-    model = place_model(args, model)
-    if args.backend == "torch":
-        # The module itself: evaluate() runs it channels-last at --precision.
-        if args.threads:
-            import torch
-
-            torch.set_num_threads(args.threads)
-    else:
-        model = build_backend(args, model, preprocess)
+    # --backend torch: the module itself, which evaluate() runs channels-last at --precision.
+    model = build_backend(args, place_model(args, model), preprocess)
     result = evaluate(
         model,
         images,
