@@ -394,7 +394,7 @@ def test_labelled_retraining_keeps_pruned_zeros_and_scores_the_test_split(tmp_pa
 
 
 def test_stage_bytes_count_the_weights_as_stored():
-    from squeezenet.compress.stages import stored_bytes
+    from squeezenet.compress.report import stored_bytes
 
     model = nn.Sequential(nn.Conv2d(1, 2, 3))  # 18 weights + 2 biases
     assert stored_bytes(model) == (80, "dense")  # 20 fp32 values

@@ -71,7 +71,7 @@ def test_shipped_model_scores_its_record_on_all_1000_classes(imagenet_dev, tv11_
 
 def test_demo_classifies_the_sample_photos_with_the_shipped_model():
     pytest.importorskip("sklearn")
-    from squeezenet.compress.demo import classify_sample_photos
+    from squeezenet.demo import classify_sample_photos
 
     results = classify_sample_photos(k=5)
     assert [r["photo"] for r in results] == ["china.jpg", "flower.jpg"]

@@ -57,7 +57,8 @@ def run(args) -> int:
     from ..deploy.backends import BACKENDS, available_backends
     from ..deploy.bench import format_table, run_bench
     from ..models import default_input_size
-    from .common import build_model, choose_preprocess
+    from ..weights import preprocess_for
+    from .common import model_from_args
 
     if args.image_size is None:
         args.image_size = default_input_size(args.model)
@@ -73,14 +74,14 @@ def run(args) -> int:
             names = [n for n in names if n not in skipped]
             if skipped:
                 print(f"note: skipping {', '.join(skipped)} (no --calibration)", file=sys.stderr)
-    model = build_model(args).eval()
+    model = model_from_args(args).eval()
     calibration = None
     if args.calibration is not None and any(
         BACKENDS.get(n) and BACKENDS[n].precision == "int8" for n in names
     ):
         from ..data import sample_images
 
-        preprocess = choose_preprocess(args, model).with_crop(args.image_size)
+        preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
         calibration = sample_images(args.calibration, preprocess, args.calibration_size)
     rows = run_bench(
         model,

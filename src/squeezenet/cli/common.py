@@ -8,9 +8,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..data import get_preprocess
 from ..data.transforms import PRESETS, Preprocess
-from ..models import default_input_size
 from .argtypes import conv10_padding, image_size, positive_int
 
 
@@ -230,7 +228,8 @@ def add_decode_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_model(args: argparse.Namespace):
+def model_from_args(args: argparse.Namespace):
+    """``create_model`` from -m, -w, --conv10-padding and --model-arg."""
     from ..weights import create_model
 
     return create_model(
@@ -239,26 +238,6 @@ def build_model(args: argparse.Namespace):
         conv10_padding=getattr(args, "conv10_padding", None),
         **parse_model_args(getattr(args, "model_arg", None)),
     )
-
-
-def choose_preprocess(args: argparse.Namespace, model) -> Preprocess:
-    """The explicit --preprocess, else what the weights need."""
-    name = args.preprocess
-    if name is None:
-        record = getattr(model, "weights_record", None)
-        path = getattr(model, "weights_path", None)
-        if record is not None:
-            name = record.preprocess
-        elif path is not None and str(path).endswith(".net"):
-            name = "caffe"
-        elif default_input_size(args.model) == 32:
-            name = "cifar"  # the 32x32 models are trained with CIFAR statistics
-        else:
-            name = "torchvision"
-    preprocess = get_preprocess(name)
-    if args.image_size:
-        preprocess = preprocess.with_crop(args.image_size)
-    return preprocess
 
 
 def add_backend_arg(p: argparse.ArgumentParser) -> None:
@@ -287,7 +266,11 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
 
 def build_backend(args: argparse.Namespace, model, preprocess: Preprocess):
     """``model`` itself for ``--backend torch``, else the named runtime's callable."""
-    if args.backend == "torch" and args.threads is None:
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.backend == "torch":
         return model
     from ..deploy.backends import BACKENDS, create_backends
 
@@ -296,10 +279,6 @@ def build_backend(args: argparse.Namespace, model, preprocess: Preprocess):
         from ..data import sample_images
 
         calibration = sample_images(args.calibration, preprocess, args.calibration_size)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     return create_backends(
         [args.backend], model.eval(), preprocess.crop, args.threads, calibration
     )[0]

@@ -21,8 +21,7 @@ from .common import (
     add_output_arg,
     add_preprocess_arg,
     add_progress_arg,
-    build_model,
-    choose_preprocess,
+    model_from_args,
     resolve_device,
 )
 
@@ -210,13 +209,16 @@ def settings(args) -> dict:
 
 
 def run(args) -> int:
-    from ..compress.weights_file import check_writable, compress_lossless, compress_weights_file
-    from ..files import write_text
+    from pathlib import Path
+
+    from ..compress.weights_file import compress_lossless, compress_weights_file
+    from ..files import make_folder, write_text
+    from ..weights import preprocess_for
     from ..weights.sqz.entropy import default_coder
 
-    check_writable(args.output)
+    make_folder(Path(args.output).absolute().parent)  # fail now, not after minutes of work
     args.device = resolve_device(args.device)
-    model = build_model(args).to(args.device)
+    model = model_from_args(args).to(args.device)
     if args.lossless:
         coder = args.coder or default_coder()
         size, original = compress_lossless(model, args.model, args.weights, args.output, coder)
@@ -230,7 +232,7 @@ def run(args) -> int:
         args.model,
         args.weights,
         args.output,
-        choose_preprocess(args, model),
+        preprocess_for(args.model, model, args.preprocess, args.image_size),
         preset=args.preset,
         eval_dir=args.eval,
         classes=args.classes,

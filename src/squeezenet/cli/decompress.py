@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 
 def register(sub, formatter) -> None:
@@ -32,37 +31,18 @@ def register(sub, formatter) -> None:
 
 def run(args) -> int:
     from ..weights import save_state_dict
-    from ..weights.sqz import fileformat
-    from ..weights.sqz.codec import SharedTensor
-    from ..weights.sqz.modeldesc import model_from_description
+    from ..weights.sqz.fileformat import describe, read_state_dict
 
-    cm = fileformat.load(args.input)
-    state = cm.state_dict()
-    # Check the architecture too: the state_dict must fit the model the header names.
-    model_from_description(cm.model, {k: tuple(v.shape) for k, v in state.items()}, args.input)
-    shared = [t for t in cm.tensors.values() if isinstance(t, SharedTensor)]
-    params = sum(v.numel() for v in state.values())
-    nonzero = sum(int((v != 0).sum()) for v in state.values())
-    info = {
-        "file": args.input,
-        "bytes": os.path.getsize(args.input),
-        "model": cm.model["name"],
-        "coder": cm.coder,
-        "tensors": len(state),
-        "shared_tensors": len(shared),
-        "params": params,
-        "nonzero": nonzero,
-        "meta": cm.meta,
-    }
+    info = describe(args.input)
     if args.output:
-        save_state_dict(state, args.output)
+        save_state_dict(read_state_dict(args.input), args.output)
         info["output"] = args.output
     if args.json:
         print(json.dumps(info))
     else:
         print(
-            f"{args.input}: {info['model']}, {params:,} parameters ({nonzero / params:.1%} "
-            f"non-zero) in {info['bytes']:,} bytes, coder {cm.coder}"
-            + (f" -> {args.output}" if args.output else "")
+            f"{args.input}: {info['model']}, {info['params']:,} parameters "
+            f"({info['nonzero'] / info['params']:.1%} non-zero) in {info['bytes']:,} bytes, "
+            f"coder {info['coder']}" + (f" -> {args.output}" if args.output else "")
         )
     return 0

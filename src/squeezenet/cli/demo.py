@@ -37,7 +37,7 @@ def register(sub, formatter) -> None:
 def run(args) -> int:
     import json
 
-    from ..compress.demo import SHIPPED_WEIGHTS, classify_sample_photos, run_demo
+    from ..demo import SHIPPED_WEIGHTS, classify_sample_photos, run_demo
     from ..weights import get_weights_record
 
     r = run_demo(

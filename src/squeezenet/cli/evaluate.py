@@ -18,8 +18,7 @@ from .common import (
     add_preprocess_arg,
     add_progress_arg,
     build_backend,
-    build_model,
-    choose_preprocess,
+    model_from_args,
     place_model,
     report_broken_links,
 )
@@ -86,21 +85,15 @@ def run(args) -> int:
     from ..data import scan_folder
     from ..data.images import default_class_list
     from ..evaluate import evaluate, resolve_precision
+    from ..weights import preprocess_for
     from ..weights.loading import num_outputs
 
-    model = build_model(args)
+    model = model_from_args(args)
     images = scan_folder(args.data, default_class_list(args.classes, num_outputs(model)))
-    preprocess = choose_preprocess(args, model)
+    preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
     report_broken_links("evaluate", images.broken, args.strict)
-    model = place_model(args, model)
-    if args.backend == "torch":
-        # The module itself: evaluate() runs it channels-last at --precision.
-        if args.threads:
-            import torch
-
-            torch.set_num_threads(args.threads)
-    else:
-        model = build_backend(args, model, preprocess)
+    # --backend torch: the module itself, which evaluate() runs channels-last at --precision.
+    model = build_backend(args, place_model(args, model), preprocess)
     result = evaluate(
         model,
         images,

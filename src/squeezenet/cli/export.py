@@ -107,14 +107,15 @@ def _default_size(args, crop: int) -> int:
 def run(args) -> int:
     from ..deploy.backends import load_exported
     from ..deploy.export import FORMATS, compare_outputs, export_model
-    from .common import build_model, choose_preprocess
+    from ..weights import preprocess_for
+    from .common import model_from_args
 
     if args.int8 and args.calibration is None:
         raise ValueError("--int8 needs --calibration (an image folder or a zip of images)")
     if args.int8 and args.format == "torchscript":
         raise ValueError("--int8 is available for --format onnx and openvino only")
-    model = build_model(args).eval()
-    preprocess = choose_preprocess(args, model)
+    model = model_from_args(args).eval()
+    preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
     input_size = args.image_size or _default_size(args, preprocess.crop)
     if input_size != preprocess.crop:
         preprocess = preprocess.with_crop(input_size)

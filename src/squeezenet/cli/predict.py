@@ -61,21 +61,6 @@ def register(sub, formatter) -> None:
     p.set_defaults(func=run)
 
 
-def class_names(num_classes: int, path: str | None) -> list[str]:
-    """Short names of the classes: from ``path``, else ImageNet-1k's for 1000 outputs."""
-    from ..data import imagenet_class_list, read_class_list, short_name
-
-    if path is not None:
-        _, names = read_class_list(path)
-    elif num_classes == 1000:
-        _, names = imagenet_class_list()
-    else:
-        return [f"class {i}" for i in range(num_classes)]
-    if len(names) != num_classes:
-        raise ValueError(f"{path}: lists {len(names)} classes, the model has {num_classes}")
-    return [short_name(n) for n in names]
-
-
 def expand_inputs(paths: list[str], broken: list[str] | None = None) -> list[str]:
     """Files as given; folders become their image files (sorted, recursively). Links
     inside a folder that lead nowhere (dangling, or a loop) are appended to ``broken``."""
@@ -105,83 +90,53 @@ def expand_inputs(paths: list[str], broken: list[str] | None = None) -> list[str
 def run(args) -> int:
     import sys
 
-    import torch
     from tqdm import tqdm
 
-    from ..data import ImageError, load_transformed
+    from ..predict import predict
+    from ..weights import preprocess_for
     from .common import (
         build_backend,
-        build_model,
-        choose_preprocess,
+        model_from_args,
         place_model,
         printable,
         report_broken_links,
     )
 
-    model = place_model(args, build_model(args).eval())
-    preprocess = choose_preprocess(args, model)
-    device = next(model.parameters(), torch.empty(0)).device
+    model = place_model(args, model_from_args(args).eval())
+    preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
     model = build_backend(args, model, preprocess)
     broken: list[str] = []
     paths = expand_inputs(args.images, broken)
     report_broken_links("predict", broken, args.strict)
-    # Reduced-size JPEG decoding (as evaluate does): large photos decode several times
-    # faster, at the price of slightly different pixels; --decode exact reads them in full.
-    decode_size = preprocess.decode_size if args.decode == "fast" else None
-    out = _Output(args.json)
     if args.weights is None and not args.json:
         print("note: no --weights given; the model is randomly initialised")
-    skipped = len(broken)
-    names = None
-    bar = tqdm(
-        total=len(paths),
-        desc="predict",
-        unit="img",
-        file=sys.stderr,
-        disable=args.no_progress or len(paths) <= args.batch_size,
-    )
-    try:
-        with torch.inference_mode():
-            # Stream in batches: a folder of thousands of images never sits in memory at once,
-            # and each batch's results are printed before the next is read.
-            for start in range(0, len(paths), args.batch_size):
-                batch, inputs = [], []
-                for path in paths[start : start + args.batch_size]:
-                    try:
-                        inputs.append(load_transformed(path, preprocess, decode_size))
-                        batch.append(path)
-                    except ImageError as e:
-                        if args.strict:
-                            raise
-                        skipped += 1
-                        tqdm.write(
-                            f"squeezenet predict: skipped {printable(str(e))}", file=sys.stderr
-                        )
-                bar.update(len(paths[start : start + args.batch_size]))
-                if not batch:
-                    continue
-                x = torch.stack(inputs).to(device)
-                probs = torch.as_tensor(model(x)).float().cpu().softmax(1)
-                names = names or class_names(probs.shape[1], args.classes)
-                top = probs.topk(min(args.topk, probs.shape[1]), dim=1)
-                for path, values, indices in zip(batch, top.values, top.indices):
-                    out.write(
-                        {
-                            "image": path,
-                            "top": [
-                                {"index": int(i), "name": names[int(i)], "prob": float(p)}
-                                for p, i in zip(values, indices)
-                            ],
-                        }
-                    )
-    finally:  # a run stopped early still ends its output and its bar
-        bar.close()
+    skipped = [*broken]
+
+    def skip(message: str) -> None:
+        skipped.append(message)
+        tqdm.write(f"squeezenet predict: skipped {printable(message)}", file=sys.stderr)
+
+    out = _Output(args.json)
+    try:  # a run stopped early still ends its output
+        for result in predict(
+            model,
+            paths,
+            preprocess,
+            args.topk,
+            args.batch_size,
+            args.classes,
+            strict=args.strict,
+            on_skip=skip,
+            decode=args.decode,
+            progress=not args.no_progress,
+        ):
+            out.write(result)
+    finally:
         out.close()
     if skipped:
         print(
-            f"squeezenet predict: error: {skipped} of {len(paths) + len(broken)} images "
-            "could not be read "
-            "(named above); the others were classified",
+            f"squeezenet predict: error: {len(skipped)} of {len(paths) + len(broken)} images "
+            "could not be read (named above); the others were classified",
             file=sys.stderr,
         )
         return 1

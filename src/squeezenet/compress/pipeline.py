@@ -28,7 +28,7 @@ from .distill import Calibration, Distillation
 from .gptq import fisher_diagonal, gptq_quantize, grid_steps
 from .presets import COMPRESS_PRESETS
 from .quantize import Quantizer, parse_bits
-from .stages import Report
+from .report import Report
 
 
 class Tuner(Protocol):

@@ -26,8 +26,8 @@ from ..weights.sqz import fileformat
 from ..weights.sqz.modeldesc import describe_model
 from .pipeline import CompressConfig, compress, lossless
 from .presets import COMPRESS_PRESETS
+from .report import Report
 from .retrain import LabelledRetraining
-from .stages import Report
 
 
 @dataclass(frozen=True)
@@ -42,14 +42,6 @@ class FineTuneData:
     data: str | None = None  # labelled data in any format `squeezenet train` reads
     recipe: str = "cifar10-fast"  # gives ``data``'s normalisation and augmentation
     weight_decay: float = 5e-5  # when retraining on ``data``
-
-
-def check_writable(output: str | os.PathLike) -> None:
-    """Fail before minutes of compression, not after: the output folder must be writable."""
-    out_dir = os.path.dirname(os.path.abspath(output))
-    os.makedirs(out_dir, exist_ok=True)
-    if not os.access(out_dir, os.W_OK):
-        raise ValueError(f"{output}: cannot write to {out_dir}")
 
 
 def compress_lossless(

@@ -62,7 +62,7 @@ def resolve_amp(amp: str, device: torch.device) -> str:
     return "bf16" if cpu_has_native_bf16() else "off"
 
 
-def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
+def model_to_train(cfg: TrainConfig, num_classes: int) -> nn.Module:
     """The registered model, from ``weights`` when given (classifier replaced to fit the
     data's classes), with optional train-time batch norm and frozen features."""
     model = create_model(cfg.model, weights=cfg.weights, num_classes=num_classes, **cfg.model_args)
@@ -213,7 +213,7 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
         image_size=image_size,
         pin_memory=device.type == "cuda",
     )
-    model = build_model(cfg, data.num_classes).to(device)
+    model = model_to_train(cfg, data.num_classes).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     accum = cfg.accum_steps(info.world_size)

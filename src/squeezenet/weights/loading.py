@@ -5,17 +5,21 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from ..models import build_model
+from ..models import build_model, default_input_size
 from .deep_compression import deep_compression_state_dict
 from .errors import WeightsError
 from .fetch import check_hash, fetch, is_url
 from .records import _RECORDS, WeightsRecord, get_weights_record
 from .safety import check_classifier, check_model_size, check_tensors
 from .sqz import fileformat as sqz
+
+if TYPE_CHECKING:
+    from ..data.transforms import Preprocess
 
 _ZIP_MAGIC = b"PK\x03\x04"
 # torch.save's legacy (pre-zip, torch < 1.6) format: pickle protocol 2, then the magic
@@ -190,6 +194,30 @@ def create_model(
         return build_model(name, num_classes=num_classes, **overrides)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return load_weights(name, weights, num_classes=num_classes, **overrides)
+
+
+def preprocess_for(
+    name: str, model: nn.Module, preset: str | None = None, image_size: int | None = None
+) -> Preprocess:
+    """The preprocessing ``model`` (registered model ``name``, from :func:`create_model`)
+    needs, as torchvision's ``weights.transforms()``: ``preset`` when given, else the one its
+    weights record names, ``caffe`` for a Deep Compression ``.net`` file, ``cifar`` for the
+    32x32 models, else ``torchvision``; center-cropped to ``image_size`` when given."""
+    from ..data import get_preprocess
+
+    if preset is None:
+        record = getattr(model, "weights_record", None)
+        path = getattr(model, "weights_path", None)
+        if record is not None:
+            preset = record.preprocess
+        elif path is not None and str(path).endswith(".net"):
+            preset = "caffe"
+        elif default_input_size(name) == 32:
+            preset = "cifar"  # the 32x32 models are trained with CIFAR statistics
+        else:
+            preset = "torchvision"
+    preprocess = get_preprocess(preset)
+    return preprocess.with_crop(image_size) if image_size else preprocess
 
 
 def num_outputs(model: nn.Module) -> int:

@@ -35,7 +35,7 @@ from ...files import write_bytes
 from .codec import SharedTensor, decode_shared, encode_shared, kernel_block
 from .entropy import CODERS
 from .errors import CompressedFormatError
-from .modeldesc import check_model_desc, model_shapes
+from .modeldesc import check_model_desc, model_from_description, model_shapes
 
 MAGIC = b"\x89SQZ\r\n\x1a\n"
 VERSION = 2  # the newest this module reads and writes; files that need nothing new stay 1
@@ -352,3 +352,23 @@ def load(path: str | os.PathLike) -> CompressedModel:
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The reader ``squeezenet.weights.read_state_dict`` uses for compressed files."""
     return load(path).state_dict()
+
+
+def describe(path: str | os.PathLike) -> dict:
+    """What a compressed file holds (``squeezenet decompress`` prints it): its size, model,
+    coder, tensor and parameter counts, non-zero weights and metadata. Every tensor is
+    decoded and the state_dict checked against the model the header names."""
+    cm = load(path)
+    state = cm.state_dict()
+    model_from_description(cm.model, {k: tuple(v.shape) for k, v in state.items()}, str(path))
+    return {
+        "file": str(path),
+        "bytes": os.path.getsize(path),
+        "model": cm.model["name"],
+        "coder": cm.coder,
+        "tensors": len(state),
+        "shared_tensors": sum(isinstance(t, SharedTensor) for t in cm.tensors.values()),
+        "params": sum(v.numel() for v in state.values()),
+        "nonzero": sum(int((v != 0).sum()) for v in state.values()),
+        "meta": cm.meta,
+    }

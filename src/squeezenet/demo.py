@@ -1,6 +1,8 @@
 """The end-to-end demo: train a small SqueezeNet on scikit-learn's handwritten digits (no
 download: the 1,797 8x8 images ship inside scikit-learn), compress it with the full Deep
-Compression pipeline, check the written file, and plot size against accuracy."""
+Compression pipeline, check the written file, and plot size against accuracy; then classify
+scikit-learn's two sample photographs with the compressed ImageNet model that ships inside the
+package."""
 
 from __future__ import annotations
 
@@ -15,14 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.images import imagenet_class_list, short_name
-from ..data.transforms import get_preprocess
-from ..evaluate import topk_correct
-from ..models.squeezenet import SqueezeNetSpec, build_squeezenet
-from ..train.engine import Step, run_steps
-from ..weights import create_model, get_weights_record
-from ..weights.sqz import fileformat
-from .pipeline import CompressConfig, compress
+from .compress.pipeline import CompressConfig, compress
+from .compress.report import STORAGE
+from .evaluate import topk_correct
+from .models.squeezenet import SqueezeNetSpec, build_squeezenet
+from .predict import predict
+from .train.engine import Step, run_steps
+from .weights import create_model, get_weights_record, preprocess_for
+from .weights.sqz import fileformat
 
 # A SqueezeNet for 1x16x16 inputs: a 3x3 stride-1 stem, v1.1's pool placement and an
 # quarter of v1.0's expand widths (base_e=32, incr_e=32), SR=0.25: 92,266 parameters.
@@ -128,8 +130,6 @@ def plot(stages: list[dict], path: Path) -> bool:
         from matplotlib.ticker import FuncFormatter, PercentFormatter
     except ImportError:
         return False
-    from .stages import STORAGE
-
     base = stages[0]["bytes"]
     x = np.arange(len(stages))
     labels = [f"{s['stage'].replace(' + ', chr(10) + '+ ')}" for s in stages]
@@ -246,18 +246,14 @@ def classify_sample_photos(k: int = 5) -> list[dict[str, Any]]:
     from PIL import Image
     from sklearn.datasets import load_sample_image
 
-    record = get_weights_record(SHIPPED_WEIGHTS)
-    model = create_model(record.model, weights=SHIPPED_WEIGHTS).eval()
-    preprocess = get_preprocess(record.preprocess)
-    _, names = imagenet_class_list()
-    results = []
-    with torch.inference_mode():
-        for photo in SAMPLE_PHOTOS:
-            x = preprocess(Image.fromarray(load_sample_image(photo)))[None]
-            top = model(x).softmax(1)[0].topk(k)
-            classes = [
-                {"class": short_name(names[i]), "probability": round(float(p), 4)}
-                for p, i in zip(top.values.tolist(), top.indices.tolist())
-            ]
-            results.append({"photo": photo, "top": classes})
-    return results
+    name = get_weights_record(SHIPPED_WEIGHTS).model
+    model = create_model(name, weights=SHIPPED_WEIGHTS).eval()
+    preprocess = preprocess_for(name, model)
+    photos = [Image.fromarray(load_sample_image(photo)) for photo in SAMPLE_PHOTOS]
+    return [
+        {
+            "photo": photo,
+            "top": [{"class": c["name"], "probability": round(c["prob"], 4)} for c in r["top"]],
+        }
+        for photo, r in zip(SAMPLE_PHOTOS, predict(model, photos, preprocess, k))
+    ]

@@ -10,7 +10,7 @@ pytest.importorskip("sklearn", reason="the demo needs the 'demo' extra (scikit-l
 
 
 def test_digits_data_split_and_model_fit():
-    from squeezenet.compress.demo import DIGITS_SPEC, SIZE, load_digits_tensors
+    from squeezenet.demo import DIGITS_SPEC, SIZE, load_digits_tensors
     from squeezenet.models.squeezenet import build_squeezenet
 
     xtr, ytr, xte, yte = load_digits_tensors(0)

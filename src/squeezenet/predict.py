@@ -1,0 +1,111 @@
+"""Top-k classes of images, a batch at a time: what ``squeezenet predict`` prints."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+from PIL import Image
+
+from .data import ImageError, imagenet_class_list, load_transformed, read_class_list, short_name
+from .data.transforms import Preprocess
+from .evaluate import DECODE_MODES
+
+ImageSource = str | os.PathLike | Image.Image
+
+
+def class_names(num_classes: int, path: str | None = None) -> list[str]:
+    """Short names of the classes: from the class list ``path``, else ImageNet-1k's for
+    1000 outputs, else ``class N``."""
+    if path is not None:
+        _, names = read_class_list(path)
+    elif num_classes == 1000:
+        _, names = imagenet_class_list()
+    else:
+        return [f"class {i}" for i in range(num_classes)]
+    if len(names) != num_classes:
+        raise ValueError(f"{path}: lists {len(names)} classes, the model has {num_classes}")
+    return [short_name(n) for n in names]
+
+
+def predict(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    images: Sequence[ImageSource],
+    preprocess: Preprocess,
+    k: int = 5,
+    batch_size: int = 32,
+    classes: str | None = None,
+    strict: bool = False,
+    on_skip: Callable[[str], None] | None = None,
+    decode: str = "fast",
+    progress: bool = False,
+) -> Iterator[dict]:
+    """Yield ``{"image", "top": [{"index", "name", "prob"}, ...]}`` for each of ``images``
+    (files, or PIL images) in order: its ``k`` most probable classes by softmax, named from
+    the class list ``classes`` (see :func:`class_names`).
+
+    ``model`` is any callable from a float batch to logits; a module gets its batches on
+    its own device. Images are read one batch at a time, so thousands never sit in memory
+    at once and each batch's results come before the next is read. An unreadable image
+    raises :class:`ImageError` when ``strict``; otherwise the rest of its batch is kept and
+    its message passed to ``on_skip``. ``decode`` as for :func:`squeezenet.evaluate.evaluate`.
+    """
+    from tqdm import tqdm
+
+    if decode not in DECODE_MODES:
+        raise ValueError(f"decode must be one of {DECODE_MODES}, got {decode!r}")
+    decode_size = preprocess.decode_size if decode == "fast" else None
+    device = torch.device("cpu")
+    if isinstance(model, torch.nn.Module):
+        device = next(model.parameters(), torch.empty(0)).device
+    names = None
+    disable = not progress or len(images) <= batch_size
+    with tqdm(
+        total=len(images), desc="predict", unit="img", file=sys.stderr, disable=disable
+    ) as bar:
+        for start in range(0, len(images), batch_size):
+            chunk = images[start : start + batch_size]
+            read, inputs = _read(chunk, preprocess, decode_size, strict, on_skip)
+            bar.update(len(chunk))
+            if not read:
+                continue
+            with torch.inference_mode():
+                x = torch.stack(inputs).to(device)
+                probs = torch.as_tensor(model(x)).float().cpu().softmax(1)
+            names = names or class_names(probs.shape[1], classes)
+            top = probs.topk(min(k, probs.shape[1]), dim=1)
+            for image, values, indices in zip(read, top.values, top.indices):
+                yield {
+                    "image": image,
+                    "top": [
+                        {"index": int(i), "name": names[int(i)], "prob": float(p)}
+                        for p, i in zip(values, indices)
+                    ],
+                }
+
+
+def _read(
+    chunk: Sequence[ImageSource],
+    preprocess: Preprocess,
+    decode_size: int | None,
+    strict: bool,
+    on_skip: Callable[[str], None] | None,
+) -> tuple[list[ImageSource], list[torch.Tensor]]:
+    """The images of ``chunk`` that could be read, and their input tensors."""
+    read: list[ImageSource] = []
+    inputs: list[torch.Tensor] = []
+    for image in chunk:
+        try:
+            if isinstance(image, Image.Image):
+                inputs.append(preprocess(image))
+            else:
+                inputs.append(load_transformed(image, preprocess, decode_size))
+            read.append(image)
+        except ImageError as e:
+            if strict:
+                raise
+            if on_skip is not None:
+                on_skip(str(e))
+    return read, inputs
