@@ -49,9 +49,9 @@ from torchvision import datasets
 from torchvision import transforms as T
 
 from squeezenet.data import ImageDataset, get_preprocess, scan_folder
+from squeezenet.engine import NormalizeBatch
 from squeezenet.train import resolve_config
 from squeezenet.train.data import build_data
-from squeezenet.train.engine import NormalizeBatch
 
 
 def _take(batches, images: int) -> int:

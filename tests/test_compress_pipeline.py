@@ -369,8 +369,8 @@ def test_batchnorm_inserted_starts_as_identity_and_folds_into_the_same_parameter
     tmp_path, monkeypatch
 ):
     from squeezenet.compress.retrain import LabelledRetraining
+    from squeezenet.engine import first_inputs
     from squeezenet.models.batchnorm import batchnorm_inserted
-    from squeezenet.train.engine import first_inputs
 
     monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
     tuner = LabelledRetraining(

@@ -17,12 +17,12 @@ from PIL import Image
 
 from squeezenet import create_model
 from squeezenet.data import DatasetError, ImageError
+from squeezenet.engine import lr_factor
 from squeezenet.models import default_input_size
 from squeezenet.models.batchnorm import add_batchnorm, fuse_batchnorm
 from squeezenet.models.cifar import SQUEEZENET_CIFAR
 from squeezenet.train import RECIPES, TrainConfig, resolve_config, save_config
 from squeezenet.train.data import cutout, holdout, random_crop_flip
-from squeezenet.train.optim import lr_factor
 from squeezenet.train.sources import CorruptImageWarning, load_decoded, read_cifar_batch
 
 

@@ -132,7 +132,7 @@ def _stream(*batches):
 
 
 def test_recalibrated_statistics_are_the_mean_of_the_batch_statistics_without_dropout():
-    from squeezenet.train.engine import NormalizeBatch, recalibrate_batchnorm
+    from squeezenet.engine import NormalizeBatch, recalibrate_batchnorm
 
     prepare = NormalizeBatch(torch.device("cpu"), (0.5,) * 3, (0.25,) * 3, channels_last=False)
     a, b = (torch.randint(0, 256, (n, 3, 12, 12), dtype=torch.uint8) for n in (6, 3))
@@ -153,7 +153,7 @@ def test_recalibrated_statistics_are_the_mean_of_the_batch_statistics_without_dr
 
 
 def test_recalibration_resizes_batches_to_the_evaluation_side():
-    from squeezenet.train.engine import NormalizeBatch, recalibrate_batchnorm
+    from squeezenet.engine import NormalizeBatch, recalibrate_batchnorm
 
     prepare = NormalizeBatch(torch.device("cpu"), (0.0,) * 3, (1 / 255,) * 3, channels_last=False)
     model, sides = _conv_bn(), []
@@ -185,7 +185,7 @@ def test_recalibrate_bn_and_cutmix_in_a_run_and_recalibration_needs_batchnorm(tm
 
 
 def test_cutmix_pastes_one_box_and_weighs_labels_by_area():
-    from squeezenet.train.engine import CutMix
+    from squeezenet.data.augment import CutMix
 
     x = torch.arange(8.0).view(8, 1, 1, 1).expand(8, 3, 20, 20).clone()
     y = torch.arange(8)
@@ -209,7 +209,7 @@ def test_cutmix_pastes_one_box_and_weighs_labels_by_area():
 
 
 def test_cutmix_is_reproducible_per_epoch_and_off_at_probability_zero():
-    from squeezenet.train.engine import CutMix
+    from squeezenet.data.augment import CutMix
 
     x, y = torch.randn(6, 3, 16, 16), torch.arange(6)
     a, b = CutMix(1.0, 3, 1), CutMix(1.0, 3, 1)

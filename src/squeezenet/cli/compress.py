@@ -21,7 +21,6 @@ from .common import (
     add_progress_arg,
     build_model,
     choose_preprocess,
-    resolve_device,
 )
 
 
@@ -216,6 +215,7 @@ def run(args) -> int:
         compress_lossless,
         compress_weights_file,
     )
+    from ..engine import resolve_device
     from ..files import write_text
     from ..weights.sqz.entropy import default_coder
 

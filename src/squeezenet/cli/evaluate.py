@@ -85,7 +85,7 @@ def run(args) -> int:
 
     from ..data import scan_folder
     from ..data.images import default_class_list
-    from ..evaluate import evaluate, resolve_precision
+    from ..engine import evaluate, resolve_precision
     from ..weights.loading import num_outputs
 
     model = build_model(args)

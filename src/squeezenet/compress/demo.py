@@ -17,9 +17,8 @@ from torch import nn
 
 from ..data.images import imagenet_class_list, short_name
 from ..data.transforms import get_preprocess
-from ..evaluate import topk_correct
+from ..engine import Step, run_steps, topk_correct
 from ..models.squeezenet import SqueezeNetSpec, build_squeezenet
-from ..train.engine import Step, run_steps
 from ..weights import create_model, get_weights_record
 from ..weights.sqz import fileformat
 from .pipeline import CompressConfig, compress

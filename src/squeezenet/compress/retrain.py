@@ -16,20 +16,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import default_input_size
-from ..models.batchnorm import batchnorm_inserted
-from ..train.config import resolve_config
-from ..train.data import build_data
-from ..train.engine import (
+from ..engine import (
     NormalizeBatch,
     Step,
     autocast,
-    evaluate,
+    evaluate_batches,
     first_inputs,
+    param_groups,
+    resolve_amp,
     run_steps,
     tail_mean,
 )
-from ..train.trainer import resolve_amp
+from ..models import default_input_size
+from ..models.batchnorm import batchnorm_inserted
+from ..train import resolve_config
+from ..train.data import build_data
 
 
 class LabelledRetraining:
@@ -136,20 +137,12 @@ class LabelledRetraining:
     def _run(self, model, params, steps, lr, before_step, after_step, desc, centroids):
         # Weight decay on weight tensors only; centroids and biases are few and decaying
         # centroids would drag every weight of a cluster toward zero at once.
-        decay = [p for p in params if p.ndim > 1]
-        other = [p for p in params if p.ndim <= 1]
-        groups = [
-            g
-            for g in (
-                {"params": decay, "weight_decay": self.weight_decay},
-                {"params": other, "weight_decay": 0.0},
-            )
-            if g["params"]
-        ]
         optimizer = (
             torch.optim.Adam(params, lr=lr)
             if centroids
-            else torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
+            else torch.optim.SGD(
+                param_groups(params, self.weight_decay), lr=lr, momentum=0.9, nesterov=True
+            )
         )
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
@@ -179,4 +172,4 @@ class LabelledRetraining:
     def score(self, model: nn.Module) -> float:
         """Top-1 on the test split (else the validation split), float32."""
         split = self.data.test if self.data.test is not None else self.data.val
-        return evaluate(model, split, self.prepare, device=self.device, amp="off")["top1"]
+        return evaluate_batches(model, split, self.prepare, device=self.device)["top1"]

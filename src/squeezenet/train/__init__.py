@@ -7,8 +7,8 @@ Modules: ``config`` (TrainConfig, YAML + overrides), ``recipes`` (``paper``,
 ``trainer`` (the run).
 """
 
+from ..engine import TrainingDiverged
 from .config import TrainConfig, resolve_config, save_config
-from .engine import TrainingDiverged
 from .recipes import RECIPES
 from .trainer import fit
 
