@@ -27,6 +27,7 @@ import torch.nn.functional as F
 import torchvision
 
 from squeezenet import create_model
+from squeezenet.data.loaders import TensorBatches
 from squeezenet.engine import (
     EpochSettings,
     NormalizeBatch,
@@ -35,7 +36,6 @@ from squeezenet.engine import (
     resolve_amp,
     train_one_epoch,
 )
-from squeezenet.train.data import TensorBatches
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 

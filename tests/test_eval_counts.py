@@ -9,7 +9,7 @@ import torch
 import torch.multiprocessing as mp
 
 from helpers import free_port
-from squeezenet.train.data import EvalShard, TensorBatches
+from squeezenet.data.loaders import EvalShard, TensorBatches
 
 N = 45  # odd: two processes cannot get equal shares
 

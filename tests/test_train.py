@@ -17,13 +17,14 @@ from PIL import Image
 
 from squeezenet import create_model
 from squeezenet.data import DatasetError, ImageError
+from squeezenet.data.augment import cutout, random_crop_flip
+from squeezenet.data.loaders import holdout
+from squeezenet.data.sources import CorruptImageWarning, load_decoded, read_cifar_batch
 from squeezenet.engine import lr_factor
 from squeezenet.models import default_input_size
 from squeezenet.models.batchnorm import add_batchnorm, fuse_batchnorm
 from squeezenet.models.cifar import SQUEEZENET_CIFAR
 from squeezenet.train import RECIPES, TrainConfig, resolve_config, save_config
-from squeezenet.train.data import cutout, holdout, random_crop_flip
-from squeezenet.train.sources import CorruptImageWarning, load_decoded, read_cifar_batch
 
 
 @pytest.fixture(autouse=True)
@@ -342,7 +343,7 @@ def test_old_setting_name_out_is_read_as_output(tmp_path):
 
 
 def test_streamed_images_decode_large_jpegs_at_reduced_size(tmp_path, monkeypatch):
-    import squeezenet.train.data as train_data
+    import squeezenet.data.loaders as train_data
     from squeezenet.data import LabelledImages
 
     path = tmp_path / "big.jpg"

@@ -8,8 +8,9 @@ import torch
 
 from helpers import tiny_config, write_tree
 from squeezenet.data import DatasetError
+from squeezenet.data.augment import random_resized_crop_flip
+from squeezenet.data.loaders import build_loaders, progressive_sizes
 from squeezenet.train import resolve_config
-from squeezenet.train.data import build_data, progressive_sizes, random_resized_crop_flip
 
 
 def _columns(n: int, side: int) -> torch.Tensor:
@@ -67,7 +68,7 @@ def test_in_memory_folder_trains_on_crops_and_validates_at_its_own_size(tmp_path
         crop_scale=0.5,
         epochs=4,
     )
-    data = build_data(cfg, rank=0, world_size=1, image_size=16, pin_memory=False)
+    data = build_loaders(cfg, rank=0, world_size=1, image_size=16, pin_memory=False)
     assert data.train.images.shape[-1] == 24  # kept at decode_size
     assert next(iter(data.val))[0].shape[-1] == 20
     seen = []
@@ -175,7 +176,7 @@ def test_recalibrate_bn_and_cutmix_in_a_run_and_recalibration_needs_batchnorm(tm
     # The statistics in the final checkpoint come from one pass over the training images,
     # in training-size batches, not from the training steps.
     cfg = tiny_config(tree, out, recalibrate_bn=True, **settings)
-    data = build_data(cfg, rank=0, world_size=1, image_size=16, pin_memory=False)
+    data = build_loaders(cfg, rank=0, world_size=1, image_size=16, pin_memory=False)
     assert data.calibration is not None
     state = torch.load(out / "last.pt", weights_only=True)["model"]
     counts = {int(v) for k, v in state.items() if k.endswith("num_batches_tracked")}
@@ -230,7 +231,7 @@ def test_calibration_batches_are_whole_training_images_in_shuffled_order(tmp_pat
     tree = write_tree(tmp_path / "data", size=24)
     settings = dict(image_size=16, decode_size=24, crop_scale=0.5, batch_size=4)
     cfg = tiny_config(tree, tmp_path / "run", recalibrate_bn=True, **settings)
-    data = build_data(cfg, rank=0, world_size=1, image_size=16, pin_memory=False)
+    data = build_loaders(cfg, rank=0, world_size=1, image_size=16, pin_memory=False)
     assert data.calibration is not None
     store = data.train.images
     labels = []
@@ -243,4 +244,4 @@ def test_calibration_batches_are_whole_training_images_in_shuffled_order(tmp_pat
     assert labels != sorted(labels)
     streamed = tiny_config(tree, tmp_path / "run2", recalibrate_bn=True, in_memory="no")
     with pytest.raises(DatasetError, match="recalibrate_bn needs the images in memory"):
-        build_data(streamed, rank=0, world_size=1, image_size=16, pin_memory=False)
+        build_loaders(streamed, rank=0, world_size=1, image_size=16, pin_memory=False)

@@ -118,9 +118,9 @@ def test_cifar_recipe_step_throughput_on_gpu(capsys):
     import time
 
     from squeezenet import create_model
+    from squeezenet.data.loaders import TensorBatches
     from squeezenet.engine import EpochSettings, NormalizeBatch, Step, train_one_epoch
     from squeezenet.models.batchnorm import add_batchnorm
-    from squeezenet.train.data import TensorBatches
 
     device = torch.device("cuda")
     model = add_batchnorm(create_model("squeezenet_cifar")).to(device)

@@ -258,7 +258,7 @@ def test_streamed_imagefolder_skips_corrupt_files(tree, tmp_path):
     """in_memory: no -> DataLoader workers decode files each epoch; a corrupt file is named
     in a warning and skipped rather than stopping the run."""
     from squeezenet.data import ImageError
-    from squeezenet.train.sources import CorruptImageWarning
+    from squeezenet.data.sources import CorruptImageWarning
 
     (tree / "train" / "cat" / "broken.png").write_bytes(b"not a png")
     with pytest.warns(CorruptImageWarning, match=r"broken\.png"):

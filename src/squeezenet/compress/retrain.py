@@ -1,7 +1,7 @@
 """Fine-tuning with labels, as Deep Compression does it: retrain the surviving weights after
 each pruning round (section 2) and the shared centroids after quantization (section 3.3).
 
-The batches come from the training engine (``squeezenet.train.data``): the same formats
+The batches come from the training engine (``squeezenet.data.loaders``): the same formats
 (CIFAR-10 zip, ImageFolder, torchvision CIFAR-10), in-memory uint8 tensors, the recipe's
 crops, flips and normalisation. Best used when the training data of the model is at hand
 (the CIFAR-10 model of ``squeezenet train``); without labels, ``distill.py`` is the fallback.
@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.loaders import build_loaders
 from ..engine import (
     NormalizeBatch,
     Step,
@@ -30,7 +31,6 @@ from ..engine import (
 from ..models import default_input_size
 from ..models.batchnorm import batchnorm_inserted
 from ..train import resolve_config
-from ..train.data import build_data
 
 
 class LabelledRetraining:
@@ -71,7 +71,7 @@ class LabelledRetraining:
         )
         self.device = torch.device(device)
         size = self.cfg.image_size or default_input_size(self.cfg.model)
-        self.data = build_data(
+        self.data = build_loaders(
             self.cfg, rank=0, world_size=1, image_size=size, pin_memory=self.device.type == "cuda"
         )
         self.prepare = NormalizeBatch(self.device, self.cfg.mean, self.cfg.std, channels_last=False)

@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from ..data.loaders import build_loaders
 from ..engine import NormalizeBatch, evaluate_batches
 from ..pruning import prunable, resolve_per_layer
 from ..train import resolve_config
-from ..train.data import build_data
 from ..weights import create_model
 from .quantize import parse_bits
 from .sensitivity import allocate, measure
@@ -52,7 +52,7 @@ def sensitivity_sweep(
     cfg = resolve_config(config, overrides)
     net = create_model(model or cfg.model, weights=weights).eval()
     cpu = torch.device("cpu")
-    loaded = build_data(
+    loaded = build_loaders(
         cfg, rank=0, world_size=1, image_size=cfg.image_size or 32, pin_memory=False
     )
     prep = NormalizeBatch(cpu, cfg.mean, cfg.std, cfg.channels_last)

@@ -24,6 +24,13 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 _MAX_RESIZED_PIXELS = 8192 * 8192
 
 
+def resize_crop(image: Image.Image, resize: int, crop: int) -> Image.Image:
+    """The shorter side bilinearly resized to ``resize``, then the center ``crop`` x ``crop``
+    square (torchvision's ``Resize`` + ``CenterCrop``)."""
+    image = F.resize(image, resize, interpolation=F.InterpolationMode.BILINEAR)
+    return F.center_crop(image, crop)
+
+
 @dataclass(frozen=True)
 class Preprocess:
     name: str
@@ -53,9 +60,7 @@ class Preprocess:
                 f"resizing {w} x {h} to a shorter side of {self.resize} needs "
                 f"{out_pixels:,} pixels, over the limit of {_MAX_RESIZED_PIXELS:,}"
             )
-        image = F.resize(image, self.resize, interpolation=F.InterpolationMode.BILINEAR)
-        image = F.center_crop(image, self.crop)
-        return F.pil_to_tensor(image)
+        return F.pil_to_tensor(resize_crop(image, self.resize, self.crop))
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 RGB ``(..., 3, H, W)`` -> the float input the model expects (the same

@@ -15,6 +15,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..data.augment import CutMix
+from ..data.loaders import DataBundle, build_loaders
 from ..engine import (
     DeadClassifierWarning,
     EpochSettings,
@@ -48,7 +49,6 @@ from .checkpoint import (
     set_rng_state,
 )
 from .config import TrainConfig, save_config
-from .data import DataBundle, build_data
 from .logs import RunLog
 
 
@@ -217,7 +217,7 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
     _seed_everything(cfg.seed, cfg.deterministic)
     amp = resolve_amp(cfg.amp, device)
     image_size = cfg.image_size or default_input_size(cfg.model)
-    data = build_data(
+    data = build_loaders(
         cfg,
         rank=info.rank,
         world_size=info.world_size,
