@@ -9,7 +9,6 @@ crops, flips and normalisation. Best used when the training data of the model is
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -21,6 +20,7 @@ from ..engine import (
     NormalizeBatch,
     Step,
     autocast,
+    build_scheduler,
     evaluate_batches,
     first_inputs,
     param_groups,
@@ -144,9 +144,7 @@ class LabelledRetraining:
                 param_groups(params, self.weight_decay), lr=lr, momentum=0.9, nesterov=True
             )
         )
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
-        )
+        schedule = build_scheduler(optimizer, "cosine", steps)
         model.train()
 
         def loss_of(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
