@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import torch
 
+from ..data.transforms import normalize
+
 
 class NormalizeBatch:
-    """Turns uint8 batches into normalised float batches on the device."""
+    """Turns uint8 batches into normalised float batches on the device (the arithmetic of
+    :class:`~squeezenet.data.Preprocess`, torchvision's bit for bit)."""
 
     def __init__(self, device: torch.device, mean, std, channels_last: bool):
         self.device, self.channels_last = device, channels_last
-        # Fold /255 into mean and std: x_norm = (x - 255 mean) / (255 std).
-        self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255
-        self.std = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255
+        self.mean, self.std = tuple(mean), tuple(std)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor):
         non_blocking = self.device.type == "cuda"
         x = x.to(self.device, non_blocking=non_blocking)
         y = y.to(self.device, non_blocking=non_blocking)
-        x = (x.float() - self.mean) / self.std
+        x = normalize(x, self.mean, self.std)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, y
