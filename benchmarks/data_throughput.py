@@ -5,7 +5,7 @@ Each pipeline delivers normalised float batches (what the model consumes), in th
 process, in interleaved rounds (the order rotates each round); figures are medians over rounds.
 
 * ``train``: what ``squeezenet train --data DIR --image-size PX`` feeds its training loop:
-  ``build_data`` (in-memory uint8 images for a tree this size, augmented per batch with tensor
+  ``build_loaders`` (in-memory uint8 images for a tree this size, augmented per batch with tensor
   ops), normalised as the engine does. Baseline: ImageFolder over ``DIR/train`` with the same
   augmentation as PIL transforms (resize + center crop to PX, then the configuration's
   random crop and flip), ``ToTensor``, ``Normalize``, shuffled. With ``--config`` (e.g.
@@ -49,9 +49,9 @@ from torchvision import datasets
 from torchvision import transforms as T
 
 from squeezenet.data import ImageDataset, get_preprocess, scan_folder
+from squeezenet.data.loaders import build_loaders
+from squeezenet.engine import NormalizeBatch
 from squeezenet.train import resolve_config
-from squeezenet.train.data import build_data
-from squeezenet.train.engine import NormalizeBatch
 
 
 def _take(batches, images: int) -> int:
@@ -132,10 +132,10 @@ def main() -> None:
         os.environ["SQUEEZENET_CACHE"] = cache
         try:
             t = time.perf_counter()
-            build_data(cfg, rank=0, world_size=1, image_size=size, pin_memory=False)
+            build_loaders(cfg, rank=0, world_size=1, image_size=size, pin_memory=False)
             decode_s = time.perf_counter() - t
             t = time.perf_counter()
-            bundle = build_data(cfg, rank=0, world_size=1, image_size=size, pin_memory=False)
+            bundle = build_loaders(cfg, rank=0, world_size=1, image_size=size, pin_memory=False)
             cache_s = time.perf_counter() - t
         finally:
             if previous is None:

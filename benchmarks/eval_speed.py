@@ -7,7 +7,7 @@ and includes starting the decoding workers, as a user's run does:
 * ``before``: the pipeline ``evaluate`` had before this benchmark existed: every JPEG
   decoded in full, float tensors normalised in the workers, the model in fp32 in the default
   memory layout;
-* ``exact``: :func:`squeezenet.evaluate.evaluate` with ``decode="exact"``,
+* ``exact``: :func:`squeezenet.engine.evaluate` with ``decode="exact"``,
   ``precision="fp32"`` (full decode; uint8 crops from the workers, channels-last model);
 * ``fast``: as ``squeezenet evaluate`` runs by default: the same with reduced-size JPEG
   decoding;
@@ -40,7 +40,7 @@ import torch
 
 from squeezenet import create_model
 from squeezenet.data import ImageDataset, get_preprocess, scan_folder
-from squeezenet.evaluate import evaluate, resolve_precision, topk_correct
+from squeezenet.engine import evaluate, resolve_precision, topk_correct
 
 
 def _before(model, images, preprocess, batch_size: int, workers: int) -> tuple[int, int]:

@@ -3,7 +3,7 @@
 Both train torchvision's squeezenet1_1 architecture (ours is the registry's ``squeezenet1_1``,
 the same layers) with SGD on the same batch size, in the same process, in interleaved rounds;
 each figure is the median over rounds. "Ours" is the library's real epoch function
-(``squeezenet.train.engine.train_one_epoch``) fed by its in-memory batches: uint8 images,
+(``squeezenet.engine.train_one_epoch``) fed by its in-memory batches: uint8 images,
 tensor crop/flip augmentation, normalisation, channels_last, bf16 autocast (where the CPU
 has native bf16) and, with ``--compile``, torch.compile. The baseline gets ready-made float
 batches, so augmentation time counts only against us. ``--model-only`` gives ours ready-made
@@ -27,9 +27,15 @@ import torch.nn.functional as F
 import torchvision
 
 from squeezenet import create_model
-from squeezenet.train.data import TensorBatches
-from squeezenet.train.engine import NormalizeBatch, autocast, train_one_epoch
-from squeezenet.train.trainer import resolve_amp
+from squeezenet.data.loaders import TensorBatches
+from squeezenet.engine import (
+    EpochSettings,
+    NormalizeBatch,
+    Step,
+    autocast,
+    resolve_amp,
+    train_one_epoch,
+)
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -95,21 +101,9 @@ class _Loop:
         elif self.ours:
             self.batches.set_epoch(self.epoch)
             self.epoch += 1
-            train_one_epoch(
-                self.model,
-                self.batches,
-                self.prepare,
-                self.opt,
-                self.sched,
-                self.scaler,
-                device=torch.device("cpu"),
-                amp=self.amp,
-                accum_steps=1,
-                label_smoothing=0.0,
-                epoch=0,
-                epochs=1,
-                progress=False,
-            )
+            step = Step(self.opt, self.sched, scaler=self.scaler)
+            settings = EpochSettings(torch.device("cpu"), amp=self.amp)
+            train_one_epoch(self.model, self.batches, self.prepare, step, settings, 0)
         else:
             self.model.train()
             for x, y in self.float_batches:

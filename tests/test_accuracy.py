@@ -5,7 +5,7 @@ import pytest
 
 from squeezenet import create_model
 from squeezenet.data import get_preprocess, scan_folder
-from squeezenet.evaluate import evaluate
+from squeezenet.engine import evaluate
 
 
 @pytest.fixture

@@ -337,8 +337,8 @@ def test_prunable_ignores_biases():
 
 def test_batchnorm_inserted_starts_as_identity_and_folds_into_the_same_parameters(tmp_path):
     from squeezenet.compress.retrain import LabelledRetraining
+    from squeezenet.engine import first_inputs
     from squeezenet.models.batchnorm import batchnorm_inserted
-    from squeezenet.train.engine import first_inputs
 
     tree = write_tree(tmp_path / "d", ["r", "g", "b"], (10, 10), splits=("train", "test"))
     tuner = LabelledRetraining(str(tree), batch_size=8, progress=False, amp="off")

@@ -9,7 +9,7 @@ import torch
 import torch.multiprocessing as mp
 
 from helpers import free_port
-from squeezenet.train.data import EvalShard, TensorBatches
+from squeezenet.data.loaders import EvalShard, TensorBatches
 
 N = 45  # odd: two processes cannot get equal shares
 
@@ -45,8 +45,8 @@ def _worker(rank: int, world: int, port: int, dump: str) -> None:
     os.environ.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world)
     )
-    from squeezenet.train import distributed as dist
-    from squeezenet.train.engine import NormalizeBatch, evaluate
+    from squeezenet.engine import NormalizeBatch, evaluate_batches
+    from squeezenet.engine import distributed as dist
 
     torch.set_num_threads(1)
     device = torch.device("cpu")
@@ -56,7 +56,7 @@ def _worker(rank: int, world: int, port: int, dump: str) -> None:
         batches = TensorBatches(images, labels, 8, train=False, rank=rank, world_size=world)
         std = (1 / 255, 1 / 255, 1 / 255)
         prepare = NormalizeBatch(device, (0, 0, 0), std, channels_last=False)
-        out = evaluate(ReadBack(), batches, prepare, device=device, amp="off")
+        out = evaluate_batches(ReadBack(), batches, prepare, device=device)
         torch.save(out, os.path.join(dump, f"eval{rank}.pt"))
     finally:
         dist.shutdown()

@@ -11,7 +11,7 @@ import torch
 
 from squeezenet import create_model
 from squeezenet.data import get_preprocess, scan_folder
-from squeezenet.evaluate import evaluate
+from squeezenet.engine import evaluate
 from squeezenet.weights import get_weights_record
 from squeezenet.weights.sqz import fileformat
 

@@ -1,9 +1,9 @@
-"""Top-k accuracy counts (squeezenet.evaluate): the one implementation that evaluation,
+"""Top-k accuracy counts (squeezenet.engine): the one implementation that evaluation,
 the running training top-1 and the demo all use."""
 
 import torch
 
-from squeezenet.evaluate import topk_correct, topk_hits
+from squeezenet.engine import topk_correct, topk_hits
 
 # Row 0: label ranked 1st; row 1: 2nd; row 2: 3rd; row 3: last (4th of 4 classes).
 LOGITS = torch.tensor(
@@ -42,7 +42,7 @@ def test_top1_agrees_with_argmax_on_float_logits():
 def test_training_top1_counts_every_image_of_the_epoch():
     from torch import nn
 
-    from squeezenet.train.engine import NormalizeBatch, train_one_epoch
+    from squeezenet.engine import EpochSettings, NormalizeBatch, Step, train_one_epoch
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 10))
@@ -59,21 +59,8 @@ def test_training_top1_counts_every_image_of_the_epoch():
         expected = sum(int((model(prepare(x, y)[0]).argmax(1) == y).sum()) for x, y in batches)
     assert 0 < expected < 37
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
-    metrics = train_one_epoch(
-        model,
-        batches,
-        prepare,
-        optimizer,
-        torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0),
-        torch.amp.GradScaler("cpu", enabled=False),
-        device=torch.device("cpu"),
-        amp="off",
-        accum_steps=1,
-        label_smoothing=0.0,
-        epoch=0,
-        epochs=1,
-        progress=False,
-    )
+    settings = EpochSettings(torch.device("cpu"))
+    metrics = train_one_epoch(model, batches, prepare, Step(optimizer), settings, 0)
     assert metrics["train_top1"] == expected / 37
 
 
@@ -96,7 +83,7 @@ def test_evaluate_runs_a_channels_last_copy_and_checks_its_options(tmp_path):
     from PIL import Image
 
     from squeezenet.data import get_preprocess, scan_folder
-    from squeezenet.evaluate import evaluate
+    from squeezenet.engine import evaluate
 
     for c, name in enumerate(("0_red", "1_green")):
         (tmp_path / name).mkdir()

@@ -17,13 +17,14 @@ from PIL import Image
 
 from squeezenet import create_model
 from squeezenet.data import DatasetError, ImageError
+from squeezenet.data.augment import cutout, random_crop_flip
+from squeezenet.data.loaders import holdout
+from squeezenet.data.sources import CorruptImageWarning, load_decoded, read_cifar_batch
+from squeezenet.engine import lr_factor
 from squeezenet.models import default_input_size
 from squeezenet.models.batchnorm import add_batchnorm, fuse_batchnorm
 from squeezenet.models.cifar import SQUEEZENET_CIFAR
 from squeezenet.train import RECIPES, TrainConfig, resolve_config, save_config
-from squeezenet.train.data import cutout, holdout, random_crop_flip
-from squeezenet.train.optim import lr_factor
-from squeezenet.train.sources import CorruptImageWarning, load_decoded, read_cifar_batch
 
 
 def _jpeg(rgb, size=8) -> bytes:
@@ -142,7 +143,9 @@ def test_zip_decodes_to_uint8_tensors_and_is_cached(tmp_path):
 
 def test_corrupt_image_is_named_and_skipped_or_fatal_when_strict(tmp_path):
     path = _make_zip(tmp_path / "c.zip", corrupt=True)
-    with pytest.warns(CorruptImageWarning, match=r"c\.zip:cifar10/train/red/0099\.jpg"):
+    with pytest.warns(
+        CorruptImageWarning, match=r"c\.zip!cifar10/train/red/0099\.jpg: not a readable image"
+    ):
         ds = load_decoded(path, progress=False)
     assert len(ds.splits["train"]) == 6
     with pytest.raises(ImageError, match=r"0099\.jpg.*--strict-data"):
@@ -335,7 +338,7 @@ def test_unknown_setting_names_the_known_ones(tmp_path):
 
 
 def test_streamed_images_decode_large_jpegs_at_reduced_size(tmp_path, monkeypatch):
-    import squeezenet.train.data as train_data
+    import squeezenet.data.loaders as train_data
     from squeezenet.data import LabelledImages
 
     path = tmp_path / "big.jpg"

@@ -8,8 +8,9 @@ import torch
 
 from helpers import tiny_config, write_tree
 from squeezenet.data import DatasetError
+from squeezenet.data.augment import random_resized_crop_flip
+from squeezenet.data.loaders import build_loaders, progressive_sizes
 from squeezenet.train import resolve_config
-from squeezenet.train.data import build_data, progressive_sizes, random_resized_crop_flip
 
 
 def _columns(n: int, side: int) -> torch.Tensor:
@@ -67,7 +68,7 @@ def test_in_memory_folder_trains_on_crops_and_validates_at_its_own_size(tmp_path
         crop_scale=0.5,
         epochs=4,
     )
-    data = build_data(cfg, rank=0, world_size=1, image_size=16, pin_memory=False)
+    data = build_loaders(cfg, rank=0, world_size=1, image_size=16, pin_memory=False)
     assert data.train.images.shape[-1] == 24  # kept at decode_size
     assert next(iter(data.val))[0].shape[-1] == 20
     seen = []
@@ -131,7 +132,7 @@ def _stream(*batches):
 
 
 def test_recalibrated_statistics_are_the_mean_of_the_batch_statistics_without_dropout():
-    from squeezenet.train.engine import NormalizeBatch, recalibrate_batchnorm
+    from squeezenet.engine import NormalizeBatch, recalibrate_batchnorm
 
     prepare = NormalizeBatch(torch.device("cpu"), (0.5,) * 3, (0.25,) * 3, channels_last=False)
     a, b = (torch.randint(0, 256, (n, 3, 12, 12), dtype=torch.uint8) for n in (6, 3))
@@ -152,7 +153,7 @@ def test_recalibrated_statistics_are_the_mean_of_the_batch_statistics_without_dr
 
 
 def test_recalibration_resizes_batches_to_the_evaluation_side():
-    from squeezenet.train.engine import NormalizeBatch, recalibrate_batchnorm
+    from squeezenet.engine import NormalizeBatch, recalibrate_batchnorm
 
     prepare = NormalizeBatch(torch.device("cpu"), (0.0,) * 3, (1 / 255,) * 3, channels_last=False)
     model, sides = _conv_bn(), []
@@ -174,7 +175,7 @@ def test_recalibrate_bn_and_cutmix_in_a_run_and_recalibration_needs_batchnorm(tm
     # The statistics in the final checkpoint come from one pass over the training images,
     # in training-size batches, not from the training steps.
     cfg = tiny_config(tree, out, recalibrate_bn=True, **settings)
-    data = build_data(cfg, rank=0, world_size=1, image_size=16, pin_memory=False)
+    data = build_loaders(cfg, rank=0, world_size=1, image_size=16, pin_memory=False)
     assert data.calibration is not None
     state = torch.load(out / "last.pt", weights_only=True)["model"]
     counts = {int(v) for k, v in state.items() if k.endswith("num_batches_tracked")}
@@ -184,7 +185,7 @@ def test_recalibrate_bn_and_cutmix_in_a_run_and_recalibration_needs_batchnorm(tm
 
 
 def test_cutmix_pastes_one_box_and_weighs_labels_by_area():
-    from squeezenet.train.engine import CutMix
+    from squeezenet.data.augment import CutMix
 
     x = torch.arange(8.0).view(8, 1, 1, 1).expand(8, 3, 20, 20).clone()
     y = torch.arange(8)
@@ -208,7 +209,7 @@ def test_cutmix_pastes_one_box_and_weighs_labels_by_area():
 
 
 def test_cutmix_is_reproducible_per_epoch_and_off_at_probability_zero():
-    from squeezenet.train.engine import CutMix
+    from squeezenet.data.augment import CutMix
 
     x, y = torch.randn(6, 3, 16, 16), torch.arange(6)
     a, b = CutMix(1.0, 3, 1), CutMix(1.0, 3, 1)
@@ -229,7 +230,7 @@ def test_calibration_batches_are_whole_training_images_in_shuffled_order(tmp_pat
     tree = write_tree(tmp_path / "data", size=24)
     settings = dict(image_size=16, decode_size=24, crop_scale=0.5, batch_size=4)
     cfg = tiny_config(tree, tmp_path / "run", recalibrate_bn=True, **settings)
-    data = build_data(cfg, rank=0, world_size=1, image_size=16, pin_memory=False)
+    data = build_loaders(cfg, rank=0, world_size=1, image_size=16, pin_memory=False)
     assert data.calibration is not None
     store = data.train.images
     labels = []
@@ -242,4 +243,4 @@ def test_calibration_batches_are_whole_training_images_in_shuffled_order(tmp_pat
     assert labels != sorted(labels)
     streamed = tiny_config(tree, tmp_path / "run2", recalibrate_bn=True, in_memory="no")
     with pytest.raises(DatasetError, match="recalibrate_bn needs the images in memory"):
-        build_data(streamed, rank=0, world_size=1, image_size=16, pin_memory=False)
+        build_loaders(streamed, rank=0, world_size=1, image_size=16, pin_memory=False)

@@ -80,9 +80,9 @@ def test_cifar_recipe_step_throughput_on_gpu(capsys):
     import time
 
     from squeezenet import create_model
+    from squeezenet.data.loaders import TensorBatches
+    from squeezenet.engine import EpochSettings, NormalizeBatch, Step, train_one_epoch
     from squeezenet.models.batchnorm import add_batchnorm
-    from squeezenet.train.data import TensorBatches
-    from squeezenet.train.engine import NormalizeBatch, train_one_epoch
 
     device = torch.device("cuda")
     model = add_batchnorm(create_model("squeezenet_cifar")).to(device)
@@ -99,21 +99,8 @@ def test_cifar_recipe_step_throughput_on_gpu(capsys):
         batches.set_epoch(epoch)
         torch.cuda.synchronize()
         t = time.perf_counter()
-        m = train_one_epoch(
-            model,
-            batches,
-            prepare,
-            opt,
-            sched,
-            scaler,
-            device=device,
-            amp="bf16",
-            accum_steps=1,
-            label_smoothing=0.1,
-            epoch=0,
-            epochs=1,
-            progress=False,
-        )
+        settings = EpochSettings(device, amp="bf16", label_smoothing=0.1)
+        m = train_one_epoch(model, batches, prepare, Step(opt, sched, scaler=scaler), settings, 0)
         torch.cuda.synchronize()
         rate = n / (time.perf_counter() - t)
     with capsys.disabled():

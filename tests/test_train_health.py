@@ -10,14 +10,14 @@ import torch
 
 from helpers import TINY, tiny_config
 from squeezenet import create_model
-from squeezenet.train import fit, resolve_config
-from squeezenet.train.config import FINETUNE_LR
-from squeezenet.train.engine import (
+from squeezenet.engine import (
     DeadClassifierWarning,
     NotLearningWarning,
     dead_classifier,
     not_learning,
 )
+from squeezenet.train import fit, resolve_config
+from squeezenet.train.config import FINETUNE_LR
 
 
 def test_lr_default_is_the_fine_tuning_rate_when_starting_from_weights(tmp_path):

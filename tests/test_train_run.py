@@ -234,7 +234,7 @@ def test_streamed_imagefolder_skips_corrupt_files(tree, tmp_path):
     """in_memory: no -> DataLoader workers decode files each epoch; a corrupt file is named
     in a warning and skipped rather than stopping the run."""
     from squeezenet.data import ImageError
-    from squeezenet.train.sources import CorruptImageWarning
+    from squeezenet.data.sources import CorruptImageWarning
 
     (tree / "train" / "cat" / "broken.png").write_bytes(b"not a png")
     with pytest.warns(CorruptImageWarning, match=r"broken\.png"):
@@ -278,7 +278,7 @@ def test_finetune_from_the_imagenet_weights(tmp_path, tv11_fp16_weights):
 
 
 def test_tta_scores_the_mean_logits_of_each_image_and_its_mirror(tree, tmp_path):
-    from squeezenet.train.engine import NormalizeBatch, evaluate
+    from squeezenet.engine import NormalizeBatch, evaluate_batches
 
     cfg = tiny_config(tree, tmp_path / "run", epochs=1, tta=True)
     result = fit(cfg)
@@ -295,7 +295,7 @@ def test_tta_scores_the_mean_logits_of_each_image_and_its_mirror(tree, tmp_path)
     x = torch.randint(0, 256, (10, 3, 16, 16), dtype=torch.uint8)
     y = torch.arange(10) % 3
     prepare = NormalizeBatch(torch.device("cpu"), cfg.mean, cfg.std, channels_last=False)
-    out = evaluate(model, [(x, y)], prepare, device=torch.device("cpu"), amp="off", tta=True)
+    out = evaluate_batches(model, [(x, y)], prepare, device=torch.device("cpu"), tta=True)
     with torch.no_grad():
         xn, _ = prepare(x, y)
         mean_logits = (model(xn) + model(xn.flip(3))) / 2
@@ -379,7 +379,7 @@ def test_finetuning_with_inserted_batchnorm_starts_from_the_loaded_function(tree
 def test_distillation_loss_mixes_cross_entropy_and_the_teachers_soft_targets():
     import torch.nn.functional as F
 
-    from squeezenet.train.engine import Teacher
+    from squeezenet.engine import Teacher
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 5))
@@ -424,7 +424,7 @@ def test_select_last_keeps_the_final_epoch(tree, tmp_path, monkeypatch):
     def falling(*args, **kwargs):
         return {"loss": 1.0, "top1": next(scores), "top5": 1.0, "n": 12}
 
-    monkeypatch.setattr(trainer, "evaluate", falling)
+    monkeypatch.setattr(trainer, "evaluate_batches", falling)
     kw = dict(epochs=3, eval_test=False)
     assert fit(tiny_config(tree, tmp_path / "best", **kw))["best_epoch"] == 1
     result = fit(tiny_config(tree, tmp_path / "run", select="last", **kw))

@@ -19,7 +19,7 @@ import torch
 
 import squeezenet.train
 from squeezenet.cli import main
-from squeezenet.train.data import TensorBatches
+from squeezenet.data.loaders import TensorBatches
 
 
 def _dump_final_weights(directory: str) -> None:

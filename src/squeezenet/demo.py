@@ -19,10 +19,9 @@ from torch import nn
 
 from .compress.pipeline import CompressConfig, compress
 from .compress.report import STORAGE
-from .evaluate import topk_correct
+from .engine import Step, run_steps, topk_correct
 from .models.squeezenet import SqueezeNetSpec, build_squeezenet
 from .predict import predict
-from .train.engine import Step, run_steps
 from .weights import create_model, get_weights_record, preprocess_for
 from .weights.sqz import fileformat
 

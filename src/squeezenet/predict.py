@@ -11,7 +11,7 @@ from PIL import Image
 
 from .data import ImageError, imagenet_class_list, load_transformed, read_class_list, short_name
 from .data.transforms import Preprocess
-from .evaluate import DECODE_MODES
+from .engine.evaluate import DECODE_MODES
 
 ImageSource = str | os.PathLike | Image.Image
 
@@ -50,7 +50,7 @@ def predict(
     its own device. Images are read one batch at a time, so thousands never sit in memory
     at once and each batch's results come before the next is read. An unreadable image
     raises :class:`ImageError` when ``strict``; otherwise the rest of its batch is kept and
-    its message passed to ``on_skip``. ``decode`` as for :func:`squeezenet.evaluate.evaluate`.
+    its message passed to ``on_skip``. ``decode`` as for :func:`squeezenet.engine.evaluate`.
     """
     from tqdm import tqdm
 

@@ -34,20 +34,13 @@ def add_device_arg(p: argparse.ArgumentParser, what: str) -> None:
     )
 
 
-def resolve_device(spec: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is available, else ``cpu``; other names pass through."""
-    if spec != "auto":
-        return spec
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def place_model(args: argparse.Namespace, model):
     """``model`` on ``--device`` (the torch backend runs there; other runtimes choose their
     own device, so another --device is a usage error for them)."""
+    from ..engine import resolve_device
+
     device = resolve_device(getattr(args, "device", "cpu"))
-    if device == "cpu":
+    if device.type == "cpu":
         return model
     if getattr(args, "backend", "torch") != "torch":
         raise ValueError(f"--device {args.device} applies to --backend torch only")

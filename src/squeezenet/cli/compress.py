@@ -22,7 +22,6 @@ from .common import (
     add_preprocess_arg,
     add_progress_arg,
     model_from_args,
-    resolve_device,
 )
 
 # The library's settings, which are these flags: each flag defaults to None ("not given"), so
@@ -212,6 +211,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..compress.weights_file import compress_lossless, compress_weights_file
+    from ..engine import resolve_device
     from ..files import make_folder, write_text
     from ..weights import preprocess_for
     from ..weights.sqz.entropy import default_coder

@@ -84,7 +84,7 @@ def run(args) -> int:
 
     from ..data import scan_folder
     from ..data.images import default_class_list
-    from ..evaluate import evaluate, resolve_precision
+    from ..engine import evaluate, resolve_precision
     from ..weights import preprocess_for
     from ..weights.loading import num_outputs
 

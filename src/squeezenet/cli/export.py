@@ -84,12 +84,12 @@ def _check_batch(args, preprocess, input_size: int, in_channels: int):
         gen = torch.Generator().manual_seed(0)
         return torch.randn(4, in_channels, input_size, input_size, generator=gen), "random"
     from ..data import load_image
-    from ..data.images import is_image_file
+    from ..data.images import list_images
 
     root = Path(args.check_images)
     if not root.is_dir():
         raise ValueError(f"{root}: --check-images must be a folder of images")
-    files = sorted(p for p in root.rglob("*") if is_image_file(p))[: args.check_count]
+    files = list_images(root)[0][: args.check_count]
     if not files:
         raise ValueError(f"{root}: no images to compare outputs on")
     return torch.stack([preprocess(load_image(f)) for f in files]), str(root)

@@ -66,22 +66,17 @@ def expand_inputs(paths: list[str], broken: list[str] | None = None) -> list[str
     inside a folder that lead nowhere (dangling, or a loop) are appended to ``broken``."""
     from pathlib import Path
 
-    from ..data.images import is_broken_link, is_image_file
+    from ..data.images import list_images
 
     out = []
     for p in paths:
         if Path(p).is_dir():
-            found, bad = [], []
-            for f in Path(p).rglob("*"):
-                if is_image_file(f):
-                    found.append(str(f))
-                elif is_broken_link(f):
-                    bad.append(str(f))
+            found, bad = list_images(p)
             if broken is not None:
-                broken += sorted(bad)
+                broken += sorted(str(f) for f in bad)
             if not found:
                 raise ValueError(f"{p}: folder holds no images")
-            out += sorted(found)
+            out += sorted(str(f) for f in found)  # (as strings: the order output has kept)
         else:
             out.append(p)
     return out

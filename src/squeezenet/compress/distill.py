@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..train.engine import Step, distillation_loss, run_steps, tail_mean
+from ..engine import Step, distillation_loss, run_steps, tail_mean
 
 
 class Calibration:

@@ -1,7 +1,7 @@
 """Fine-tuning with labels, as Deep Compression does it: retrain the surviving weights after
 each pruning round (section 2) and the shared centroids after quantization (section 3.3).
 
-The batches come from the training engine (``squeezenet.train.data``): the same formats
+The batches come from the training engine (``squeezenet.data.loaders``): the same formats
 (CIFAR-10 zip, ImageFolder, torchvision CIFAR-10), in-memory uint8 tensors, the recipe's
 crops, flips and normalisation. Best used when the training data of the model is at hand
 (the CIFAR-10 model of ``squeezenet train``); without labels, ``distill.py`` is the fallback.
@@ -9,27 +9,28 @@ crops, flips and normalisation. Best used when the training data of the model is
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import default_input_size
-from ..models.batchnorm import batchnorm_inserted
-from ..train.config import resolve_config
-from ..train.data import build_data
-from ..train.engine import (
+from ..data.loaders import build_loaders
+from ..engine import (
     NormalizeBatch,
     Step,
     autocast,
-    evaluate,
+    build_scheduler,
+    evaluate_batches,
     first_inputs,
+    param_groups,
+    resolve_amp,
     run_steps,
     tail_mean,
 )
-from ..train.trainer import resolve_amp
+from ..models import default_input_size
+from ..models.batchnorm import batchnorm_inserted
+from ..train import resolve_config
 
 
 class LabelledRetraining:
@@ -70,7 +71,7 @@ class LabelledRetraining:
         )
         self.device = torch.device(device)
         size = self.cfg.image_size or default_input_size(self.cfg.model)
-        self.data = build_data(
+        self.data = build_loaders(
             self.cfg, rank=0, world_size=1, image_size=size, pin_memory=self.device.type == "cuda"
         )
         self.prepare = NormalizeBatch(self.device, self.cfg.mean, self.cfg.std, channels_last=False)
@@ -136,24 +137,14 @@ class LabelledRetraining:
     def _run(self, model, params, steps, lr, before_step, after_step, desc, centroids):
         # Weight decay on weight tensors only; centroids and biases are few and decaying
         # centroids would drag every weight of a cluster toward zero at once.
-        decay = [p for p in params if p.ndim > 1]
-        other = [p for p in params if p.ndim <= 1]
-        groups = [
-            g
-            for g in (
-                {"params": decay, "weight_decay": self.weight_decay},
-                {"params": other, "weight_decay": 0.0},
-            )
-            if g["params"]
-        ]
         optimizer = (
             torch.optim.Adam(params, lr=lr)
             if centroids
-            else torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
+            else torch.optim.SGD(
+                param_groups(params, self.weight_decay), lr=lr, momentum=0.9, nesterov=True
+            )
         )
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
-        )
+        schedule = build_scheduler(optimizer, "cosine", steps)
         model.train()
 
         def loss_of(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
@@ -179,4 +170,4 @@ class LabelledRetraining:
     def score(self, model: nn.Module) -> float:
         """Top-1 on the test split (else the validation split), float32."""
         split = self.data.test if self.data.test is not None else self.data.val
-        return evaluate(model, split, self.prepare, device=self.device, amp="off")["top1"]
+        return evaluate_batches(model, split, self.prepare, device=self.device)["top1"]

@@ -14,11 +14,10 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from ..data.loaders import build_loaders
+from ..engine import NormalizeBatch, evaluate_batches
 from ..pruning import allocate, measure, prunable, resolve_per_layer
-from ..train.config import resolve_config
-from ..train.data import build_data
-from ..train.engine import evaluate
-from ..train.trainer import prepare_for
+from ..train import resolve_config
 from ..weights import create_model
 from .quantize import parse_bits
 
@@ -52,13 +51,13 @@ def sensitivity_sweep(
     cfg = resolve_config(config, overrides)
     net = create_model(model or cfg.model, weights=weights).eval()
     cpu = torch.device("cpu")
-    loaded = build_data(
+    loaded = build_loaders(
         cfg, rank=0, world_size=1, image_size=cfg.image_size or 32, pin_memory=False
     )
-    prep = prepare_for(cfg, cpu)
+    prep = NormalizeBatch(cpu, cfg.mean, cfg.std, cfg.channels_last)
 
     def score(m):
-        return evaluate(m, loaded.val, prep, device=cpu, amp="off")["top1"]
+        return evaluate_batches(m, loaded.val, prep, device=cpu)["top1"]
 
     skipped = set(skip)
     layers = [n for n in prunable(net) if n not in skipped]

@@ -18,7 +18,7 @@ from torch import nn
 from ..data import sample_images, scan_folder
 from ..data.images import default_class_list
 from ..data.transforms import Preprocess
-from ..evaluate import evaluate
+from ..engine import evaluate
 from ..settings import SettingError, with_preset
 from ..weights import read_state_dict, resolve_source
 from ..weights.loading import num_outputs

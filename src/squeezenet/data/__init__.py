@@ -1,4 +1,6 @@
-"""Images, labelled folders, calibration samples and preprocessing presets."""
+"""Images, labelled folders, calibration samples and preprocessing presets; training data in
+``sources`` (datasets decoded once into uint8 tensors), ``loaders`` (sharded batches) and
+``augment`` (crops, flips, cutout, CutMix)."""
 
 from .images import (
     DatasetError,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,8 +142,34 @@ def load_transformed(
         raise ImageError(f"{path}: cannot be preprocessed ({e})") from None
 
 
+def is_image_name(name: str) -> bool:
+    """Whether a file or zip-member name ends in one of ``IMAGE_EXTENSIONS``."""
+    return not name.endswith("/") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
 def is_image_file(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
+    return path.is_file() and is_image_name(path.name)
+
+
+def list_images(folder: str | os.PathLike) -> tuple[list[Path], list[Path]]:
+    """The image files under ``folder`` (recursively) and the links there that lead nowhere
+    (dangling, or a loop), each sorted."""
+    found = list(Path(folder).rglob("*"))
+    return sorted(p for p in found if is_image_file(p)), sorted(filter(is_broken_link, found))
+
+
+def zip_image_names(z: zipfile.ZipFile) -> list[str]:
+    """The members of ``z`` named as images, in the archive's order."""
+    return [n for n in z.namelist() if is_image_name(n)]
+
+
+def open_zip_image(z: zipfile.ZipFile, name: str, source: str | os.PathLike) -> Image.Image:
+    """Member ``name`` of ``z`` (the archive ``source``) decoded as RGB."""
+    try:
+        with Image.open(io.BytesIO(z.read(name))) as im:
+            return im.convert("RGB")
+    except OSError as e:
+        raise ImageError(f"{source}!{name}: not a readable image ({e})") from None
 
 
 def is_broken_link(path: Path) -> bool:
@@ -228,9 +256,8 @@ def scan_folder(
             classes = list(names)
         samples, broken = [], []
         for d in subdirs:
-            found = list(d.rglob("*"))
-            files = sorted(p for p in found if is_image_file(p))
-            broken += sorted(p for p in found if is_broken_link(p))
+            files, bad = list_images(d)
+            broken += bad
             if not files:
                 raise DatasetError(f"{d}: class folder holds no images")
             samples += [(p, index[d.name]) for p in files]

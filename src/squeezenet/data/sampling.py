@@ -5,7 +5,6 @@ distillation while compressing (``compress --calibration``) and for INT8 activat
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import random
 import sys
@@ -17,38 +16,28 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from .images import IMAGE_EXTENSIONS, DatasetError, ImageError, load_image
+from .images import (
+    IMAGE_EXTENSIONS,
+    DatasetError,
+    list_images,
+    load_image,
+    open_zip_image,
+    zip_image_names,
+)
 
 
 def _folder_images(folder: Path, exclude: set[str]) -> list[str]:
-    return sorted(
-        str(p)
-        for p in folder.rglob("*")
-        if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() and p.name not in exclude
-    )
+    # Sorted as strings (not as paths): the order a seed draws from.
+    return sorted(str(p) for p in list_images(folder)[0] if p.name not in exclude)
 
 
 def _zip_images(path: Path, prefix: str, exclude: set[str]) -> list[str]:
     try:
         with zipfile.ZipFile(path) as z:
-            names = z.namelist()
+            names = zip_image_names(z)
     except zipfile.BadZipFile:
         raise DatasetError(f"{path}: not a readable zip file") from None
-    return sorted(
-        n
-        for n in names
-        if n.startswith(prefix)
-        and n.lower().endswith(IMAGE_EXTENSIONS)
-        and Path(n).name not in exclude
-    )
-
-
-def _zip_image(z: zipfile.ZipFile, name: str, source: Path) -> Image.Image:
-    try:
-        with Image.open(io.BytesIO(z.read(name))) as im:
-            return im.convert("RGB")
-    except OSError as e:
-        raise ImageError(f"{source}!{name}: not a readable image ({e})") from None
+    return sorted(n for n in names if n.startswith(prefix) and Path(n).name not in exclude)
 
 
 def _source_images(source: Path, prefix: str, exclude: set[str]) -> list[str]:
@@ -134,7 +123,7 @@ def sample_images(
                     read: Callable[[str], Image.Image] = load_image
                 else:
                     archive = opened.enter_context(zipfile.ZipFile(src))
-                    read = partial(_zip_image, archive, source=src)
+                    read = partial(open_zip_image, archive, source=src)
                 for name in names:
                     images.append(transform(read(name)))
                     bar.update()

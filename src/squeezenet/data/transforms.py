@@ -24,6 +24,30 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 _MAX_RESIZED_PIXELS = 8192 * 8192
 
 
+def normalize(
+    x: torch.Tensor, mean, std, scale: float = 1 / 255, bgr: bool = False
+) -> torch.Tensor:
+    """uint8 RGB ``(..., 3, H, W)`` -> ``(x * scale - mean) / std`` in float32, on ``x``'s
+    device (channels reversed first with ``bgr``)."""
+    # In place on one float copy: several times faster over a batch than a new tensor per
+    # step, and the same operations in the same order as torchvision's ``ToTensor`` +
+    # ``Normalize``, so the same bits (INT8 calibration notices the last bit).
+    x = x.to(torch.float32, copy=True)  # never scale the caller's tensor in place
+    if bgr:
+        x = x.flip(-3)
+    if scale != 1.0:
+        x.mul_(scale)
+    mean = torch.tensor(mean, device=x.device).view(-1, 1, 1)
+    return x.sub_(mean).div_(torch.tensor(std, device=x.device).view(-1, 1, 1))
+
+
+def resize_crop(image: Image.Image, resize: int, crop: int) -> Image.Image:
+    """The shorter side bilinearly resized to ``resize``, then the center ``crop`` x ``crop``
+    square (torchvision's ``Resize`` + ``CenterCrop``)."""
+    image = F.resize(image, resize, interpolation=F.InterpolationMode.BILINEAR)
+    return F.center_crop(image, crop)
+
+
 @dataclass(frozen=True)
 class Preprocess:
     name: str
@@ -53,24 +77,12 @@ class Preprocess:
                 f"resizing {w} x {h} to a shorter side of {self.resize} needs "
                 f"{out_pixels:,} pixels, over the limit of {_MAX_RESIZED_PIXELS:,}"
             )
-        image = F.resize(image, self.resize, interpolation=F.InterpolationMode.BILINEAR)
-        image = F.center_crop(image, self.crop)
-        return F.pil_to_tensor(image)
+        return F.pil_to_tensor(resize_crop(image, self.resize, self.crop))
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 RGB ``(..., 3, H, W)`` -> the float input the model expects (the same
         arithmetic per image or per batch)."""
-        # (x * scale - mean) / std in place on one float copy: several times faster over a
-        # batch than a new tensor per step (the main process of ``evaluate`` normalises
-        # every batch), and the same operations in the same order as torchvision's
-        # ``normalize``, so the same bits (INT8 calibration notices the last bit).
-        x = x.to(torch.float32, copy=True)  # never scale the caller's tensor in place
-        if self.bgr:
-            x = x.flip(-3)
-        if self.scale != 1.0:
-            x.mul_(self.scale)
-        mean = torch.tensor(self.mean).view(3, 1, 1)
-        return x.sub_(mean).div_(torch.tensor(self.std).view(3, 1, 1))
+        return normalize(x, self.mean, self.std, self.scale, self.bgr)
 
     @property
     def decode_size(self) -> int:

@@ -3,7 +3,7 @@
 ``torch`` (eager), ``torch-cl`` (eager, channels-last memory layout: oneDNN's preferred
 layout, no conversions between convolutions), ``onnxruntime`` / ``openvino`` (fp32) and their
 ``-int8`` variants (post-training static INT8, :mod:`.quantize_int8`). Any backend plugs into
-:func:`squeezenet.evaluate.evaluate` and the ``predict`` / ``evaluate`` commands.
+:func:`squeezenet.engine.evaluate` and the ``predict`` / ``evaluate`` commands.
 """
 
 from __future__ import annotations

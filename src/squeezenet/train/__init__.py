@@ -1,14 +1,13 @@
 """Training and fine-tuning: ``fit(resolve_config(...))`` or ``squeezenet train``.
 
 Modules: ``config`` (TrainConfig, YAML + overrides), ``recipes`` (``paper``,
-``cifar10-fast``), ``sources`` (decoding datasets into cached uint8 tensors), ``data``
-(batches and tensor augmentation), ``engine`` (one epoch, one evaluation), ``optim``,
-``checkpoint``, ``distributed`` (torchrun/DDP), ``logs`` (CSV, TensorBoard, PNG) and
-``trainer`` (the run).
+``cifar10-fast``), ``checkpoint``, ``logs`` (CSV, TensorBoard, PNG) and ``trainer`` (the
+run). The batches come from ``squeezenet.data.loaders``; the step, the epoch, evaluation,
+lr schedules and DDP from ``squeezenet.engine``.
 """
 
+from ..engine import TrainingDiverged
 from .config import TrainConfig, resolve_config, save_config
-from .engine import TrainingDiverged
 from .recipes import RECIPES
 from .trainer import fit
 

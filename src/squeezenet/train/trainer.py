@@ -14,13 +14,34 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from ..evaluate import cpu_has_native_bf16
+from ..data.augment import CutMix
+from ..data.loaders import DataBundle, build_loaders
+from ..engine import (
+    DeadClassifierWarning,
+    EpochSettings,
+    NormalizeBatch,
+    NotLearningWarning,
+    Step,
+    Teacher,
+    TrainingDiverged,
+    build_optimizer,
+    build_scheduler,
+    dead_classifier,
+    dead_classifier_message,
+    evaluate_batches,
+    first_inputs,
+    not_learning,
+    not_learning_message,
+    recalibrate_batchnorm,
+    resolve_amp,
+    train_one_epoch,
+)
+from ..engine import distributed as dist
 from ..files import make_folder
 from ..models import default_input_size
 from ..models.batchnorm import add_batchnorm, fuse_batchnorm, has_batchnorm, init_batchnorm_identity
 from ..pruning import GeometricScheduler, MagnitudeSparsifier, target_densities
 from ..weights import create_model
-from . import distributed as dist
 from .checkpoint import (
     config_differences,
     make_checkpoint,
@@ -29,37 +50,7 @@ from .checkpoint import (
     set_rng_state,
 )
 from .config import TrainConfig, save_config
-from .data import DataBundle, build_data
-from .engine import (
-    CutMix,
-    DeadClassifierWarning,
-    NormalizeBatch,
-    NotLearningWarning,
-    Teacher,
-    TrainingDiverged,
-    dead_classifier,
-    dead_classifier_message,
-    evaluate,
-    first_inputs,
-    not_learning,
-    not_learning_message,
-    recalibrate_batchnorm,
-    train_one_epoch,
-)
 from .logs import RunLog
-from .optim import build_optimizer, build_scheduler
-
-
-def resolve_amp(amp: str, device: torch.device) -> str:
-    """``auto``: bf16 on CPUs with native bf16 (AVX512-BF16/AMX) and on bf16-capable GPUs,
-    fp16 (with a GradScaler) on older GPUs, else off."""
-    if amp != "auto":
-        if amp == "fp16" and device.type == "cpu":
-            raise ValueError("amp fp16 is for CUDA; use bf16 on the CPU")
-        return amp
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if cpu_has_native_bf16() else "off"
 
 
 def model_to_train(cfg: TrainConfig, num_classes: int) -> nn.Module:
@@ -139,7 +130,7 @@ def fit(cfg: TrainConfig, on_epoch_end: Callable[[int, dict], None] | None = Non
     """
     cfg.validate()
     info = dist.from_env()
-    device = dist.choose_device(cfg.device, info)
+    device = dist.resolve_device(cfg.device, info.local_rank)
     dist.init(info, device)
     try:
         return _fit(cfg, info, device, on_epoch_end)
@@ -153,8 +144,7 @@ class _Run:
 
     cfg: TrainConfig
     info: dist.DistInfo
-    device: torch.device
-    amp: str
+    settings: EpochSettings  # device, amp, teacher, cutmix, ...
     data: DataBundle
     raw_model: nn.Module  # the model itself: what is saved
     model: nn.Module  # what is called: compiled and/or DDP-wrapped raw_model
@@ -167,9 +157,7 @@ class _Run:
     scaler: torch.amp.GradScaler
     accum: int
     prune: GeometricScheduler | None
-    teacher: Teacher | None
     log: RunLog
-    cutmix: CutMix | None
     ema: AveragedModel | None = None
     start_epoch: int = 0
     best: dict = field(default_factory=lambda: {"top1": -1.0, "epoch": 0})
@@ -206,7 +194,7 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
     _seed_everything(cfg.seed, cfg.deterministic)
     amp = resolve_amp(cfg.amp, device)
     image_size = cfg.image_size or default_input_size(cfg.model)
-    data = build_data(
+    data = build_loaders(
         cfg,
         rank=info.rank,
         world_size=info.world_size,
@@ -219,14 +207,17 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
     accum = cfg.accum_steps(info.world_size)
     optimizer = build_optimizer(model, cfg)
     steps_per_epoch = -(-len(data.train) // accum)
-    scheduler = build_scheduler(optimizer, cfg, cfg.epochs * steps_per_epoch)
+    scheduler = build_scheduler(
+        optimizer, cfg.schedule, cfg.epochs * steps_per_epoch, cfg.warmup_fraction
+    )
     scaler = torch.amp.GradScaler(device.type, enabled=(amp == "fp16"))
     ckpt = _checkpoint_to_resume(cfg, info, device)
+    prepare = NormalizeBatch(device, cfg.mean, cfg.std, cfg.channels_last)
     if cfg.weights and cfg.batchnorm and ckpt is None:
         # Inserted batch norm starts as the identity on the data, so fine-tuning starts from
         # the loaded network's function (DDP then broadcasts rank 0's values).
         data.train.set_epoch(0)
-        init_batchnorm_identity(model, first_inputs(data.train, prepare_for(cfg, device)))
+        init_batchnorm_identity(model, first_inputs(data.train, prepare))
     prune = _prune_schedule(model, cfg, optimizer) if cfg.prune is not None else None
     ema = weight_average(model, cfg.ema_decay) if cfg.ema_decay is not None else None
     teacher = build_teacher(cfg, data.num_classes, image_size, device)
@@ -254,7 +245,6 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
     if info.enabled:
         ids = [device.index] if device.type == "cuda" else None
         model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    prepare = prepare_for(cfg, device)
     log = RunLog(
         out, enabled=info.is_main, tensorboard=cfg.tensorboard, history=history, plot=cfg.plot
     )
@@ -268,28 +258,34 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
             f"batch {cfg.batch_size} x {info.world_size} x {accum} accumulation",
             cfg,
         )
+    settings = EpochSettings(
+        device=device,
+        amp=amp,
+        label_smoothing=cfg.label_smoothing,
+        epochs=cfg.epochs,
+        progress=cfg.progress and info.is_main,
+        teacher=teacher,
+        cutmix=CutMix(cfg.cutmix, cfg.seed, info.rank) if cfg.cutmix > 0 else None,
+    )
     return _Run(
-        cfg,
-        info,
-        device,
-        amp,
-        data,
-        raw_model,
-        model,
-        eval_model,
-        prepare,
-        optimizer,
-        scheduler,
-        scaler,
-        accum,
-        prune,
-        teacher,
-        log,
-        CutMix(cfg.cutmix, cfg.seed, info.rank) if cfg.cutmix > 0 else None,
-        ema,
-        start_epoch,
-        best,
-        history,
+        cfg=cfg,
+        info=info,
+        settings=settings,
+        data=data,
+        raw_model=raw_model,
+        model=model,
+        eval_model=eval_model,
+        prepare=prepare,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=scaler,
+        accum=accum,
+        prune=prune,
+        log=log,
+        ema=ema,
+        start_epoch=start_epoch,
+        best=best,
+        history=history,
     )
 
 
@@ -335,29 +331,21 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
     """One epoch, its validation, the checkpoint choice and the logs; returns its metrics."""
     cfg, out, prune = run.cfg, run.out, run.prune
     run.data.train.set_epoch(epoch)
-    if run.cutmix is not None:
-        run.cutmix.set_epoch(epoch)
+    if run.settings.cutmix is not None:
+        run.settings.cutmix.set_epoch(epoch)
     if prune is not None:
         prune.step(epoch)
     average = None if run.ema is None else partial(run.ema.update_parameters, run.raw_model)
     try:
-        metrics = train_one_epoch(
-            run.model,
-            run.data.train,
-            run.prepare,
+        update = Step(
             run.optimizer,
             run.scheduler,
-            run.scaler,
-            device=run.device,
-            amp=run.amp,
+            scaler=run.scaler,
             accum_steps=run.accum,
-            label_smoothing=cfg.label_smoothing,
-            epoch=epoch,
-            epochs=cfg.epochs,
-            progress=cfg.progress and run.info.is_main,
-            teacher=run.teacher,
-            cutmix=run.cutmix,
             after_step=average,
+        )
+        metrics = train_one_epoch(
+            run.model, run.data.train, run.prepare, update, run.settings, epoch
         )
     except TrainingDiverged as e:
         kept = out / "last.pt"
@@ -378,8 +366,13 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
     # larger evaluation size); the final epoch is always validated.
     val = None
     if (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs:
-        val = evaluate(
-            run.eval_model, run.data.val, run.prepare, device=run.device, amp=run.amp, tta=cfg.tta
+        val = evaluate_batches(
+            run.eval_model,
+            run.data.val,
+            run.prepare,
+            device=run.settings.device,
+            amp=run.settings.amp,
+            tta=cfg.tta,
         )
         metrics.update(val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"])
         if cfg.tta:
@@ -460,7 +453,12 @@ def _recalibrate(run: _Run) -> None:
     size = cfg.eval_image_size or data.image_size
     start = time.perf_counter()
     seen = recalibrate_batchnorm(
-        run.raw_model, data.calibration, run.prepare, device=run.device, amp=run.amp, size=size
+        run.raw_model,
+        data.calibration,
+        run.prepare,
+        device=run.settings.device,
+        amp=run.settings.amp,
+        size=size,
     )
     if run.info.is_main:
         _say(
@@ -490,19 +488,21 @@ def _finish(run: _Run, minutes: float, extra: dict) -> dict:
     # Rank 0 wrote best.pt; on other machines the output folder may lack it, or hold an older
     # run's, so every rank tests the bytes rank 0 reads.
     best_file = dist.broadcast_bytes(
-        best_path.read_bytes() if run.info.is_main and best_path.is_file() else None, run.device
+        best_path.read_bytes() if run.info.is_main and best_path.is_file() else None,
+        run.settings.device,
     )
     if best_file is not None:
         raw_model.load_state_dict(parse_checkpoint(best_file, best_path)["model"])
     if cfg.eval_test and data.test is not None:
-        test = evaluate(
+        test = evaluate_batches(
             run.eval_model,
             data.test,
             run.prepare,
-            device=run.device,
-            amp=run.amp,
+            device=run.settings.device,
+            amp=run.settings.amp,
             desc="test",
             progress=cfg.progress and run.info.is_main,
+            total=data.test.num_samples,
             tta=cfg.tta,
         )
         result.update(test_top1=test["top1"], test_top5=test["top5"], test_n=test["n"])
@@ -524,10 +524,6 @@ def _finish(run: _Run, minutes: float, extra: dict) -> dict:
     raw_model.load_state_dict(final_state)
     result["model"] = raw_model
     return result
-
-
-def prepare_for(cfg: TrainConfig, device: torch.device) -> NormalizeBatch:
-    return NormalizeBatch(device, cfg.mean, cfg.std, cfg.channels_last)
 
 
 def _plain_copy(model: nn.Module) -> nn.Module:

@@ -1,4 +1,4 @@
-"""Training/validation/test batches for the engine.
+"""Training/validation/test batches for the training loops (``build_loaders``).
 
 In-memory data (CIFAR-10 and other small sets) stays as uint8 tensors; each batch is cropped
 (from a zero-padded copy) and flipped with a handful of tensor ops in the main process, so no
@@ -10,17 +10,18 @@ evaluation shards with :class:`EvalShard`, which counts every image exactly once
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DistributedSampler
 
-from ..data.images import DatasetError, ImageError, LabelledImages, load_image, scan_folder
+from .augment import cutout, random_crop_flip, random_resized_crop_flip
+from .images import DatasetError, ImageError, LabelledImages, load_image, scan_folder
 from .sources import CorruptImageWarning, TensorSplit, detect_format, load_decoded
+from .transforms import resize_crop
 
 #: ``in_memory: auto`` decodes an ImageFolder tree into memory below this many bytes.
 IN_MEMORY_LIMIT = 4 << 30
@@ -57,81 +58,6 @@ def _sampler(n: int, *, train: bool, rank: int, world_size: int, seed: int):
         seed=seed,
         drop_last=True,
     )
-
-
-def random_crop_flip(
-    x: torch.Tensor, padding: int, flip: bool, gen: torch.Generator
-) -> torch.Tensor:
-    """Per-sample random crop of a zero-padded uint8 batch ``(N, C, H, W)`` plus a random
-    horizontal flip, as one gather (no Python loop over images)."""
-    n, c, h, w = x.shape
-    if padding:
-        xp = F.pad(x, (padding, padding, padding, padding))
-        oy = torch.randint(0, 2 * padding + 1, (n,), generator=gen)
-        ox = torch.randint(0, 2 * padding + 1, (n,), generator=gen)
-        rows = (oy[:, None] + torch.arange(h))[:, None, :, None]
-        cols = (ox[:, None] + torch.arange(w))[:, None, None, :]
-        x = xp[
-            torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols
-        ]
-    if flip:
-        flips = torch.rand(n, generator=gen) < 0.5
-        x = torch.where(flips[:, None, None, None], x.flip(3), x)
-    return x
-
-
-def random_resized_crop_flip(
-    x: torch.Tensor,
-    size: int,
-    min_scale: float,
-    flip: bool,
-    gen: torch.Generator,
-    index: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Per-sample random-resized crops of a uint8 batch ``(N, C, H, W)``, resized to ``size``
-    x ``size`` and randomly mirrored: the Inception-style crop torchvision's
-    ``RandomResizedCrop`` makes (area fraction in ``[min_scale, 1]``, aspect ratio in
-    ``[3/4, 4/3]``). A crop wider or taller than the image is clipped to it (torchvision
-    retries instead; the difference is in the rare extreme aspect ratios).
-
-    Each crop is a view resized by PyTorch's uint8 bilinear kernel in channels-last layout
-    (no antialiasing: crops are at most ``H / size`` times larger than the output), which is
-    several times faster than resampling the batch in float. With ``index``, the batch is
-    ``x[index]``, cropped straight from ``x`` (keep ``x`` channels-last: no batch copy)."""
-    _, c, h, w = x.shape
-    n = len(index) if index is not None else x.shape[0]
-    area = torch.empty(n).uniform_(min_scale, 1.0, generator=gen) * (h * w)
-    ratio = torch.empty(n).uniform_(math.log(3 / 4), math.log(4 / 3), generator=gen).exp()
-    cw = (area * ratio).sqrt().round().clamp(1, w).long()
-    ch = (area / ratio).sqrt().round().clamp(1, h).long()
-    left = (torch.rand(n, generator=gen) * (w - cw + 1)).long()
-    top = (torch.rand(n, generator=gen) * (h - ch + 1)).long()
-    flips = torch.rand(n, generator=gen) < 0.5 if flip else torch.zeros(n, dtype=torch.bool)
-    rows = index.tolist() if index is not None else list(range(n))
-    src = x if index is not None else x.contiguous(memory_format=torch.channels_last)
-    out = torch.empty(n, c, size, size, dtype=x.dtype).contiguous(memory_format=torch.channels_last)
-    boxes = zip(rows, top.tolist(), left.tolist(), ch.tolist(), cw.tolist())
-    for i, (j, t, le, hh, ww) in enumerate(boxes):
-        crop = src[j : j + 1, :, t : t + hh, le : le + ww]
-        out[i : i + 1] = F.interpolate(
-            crop, size=(size, size), mode="bilinear", align_corners=False, antialias=False
-        )
-    if flips.any():
-        out[flips] = out[flips].flip(3)
-    return out
-
-
-def cutout(x: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
-    """Zero one ``size`` x ``size`` square per image, centred anywhere in it (clipped at the
-    border), as in DeVries & Taylor (2017); one broadcast mask, no Python loop."""
-    n, _, h, w = x.shape
-    cy = torch.randint(0, h, (n,), generator=gen)[:, None, None]
-    cx = torch.randint(0, w, (n,), generator=gen)[:, None, None]
-    top, left = cy - size // 2, cx - size // 2
-    rows = torch.arange(h)[None, :, None]
-    cols = torch.arange(w)[None, None, :]
-    inside = (rows >= top) & (rows < top + size) & (cols >= left) & (cols < left + size)
-    return x * ~inside[:, None]
 
 
 class TensorBatches:
@@ -256,7 +182,7 @@ class _StreamedImages(torch.utils.data.Dataset):
         self.transform = (
             T.Compose([T.RandomResizedCrop(size, scale=(min_scale, 1.0)), T.RandomHorizontalFlip()])
             if train
-            else T.Compose([T.Resize(resize), T.CenterCrop(size)])
+            else partial(resize_crop, resize=resize, crop=size)
         )
         self.decode_size = size if train else resize
 
@@ -392,7 +318,9 @@ def holdout(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Ten
     return perm[k:].sort().values, perm[:k].sort().values
 
 
-def build_data(cfg, *, rank: int, world_size: int, image_size: int, pin_memory: bool) -> DataBundle:
+def build_loaders(
+    cfg, *, rank: int, world_size: int, image_size: int, pin_memory: bool
+) -> DataBundle:
     """Open ``cfg.data`` and make the three batch streams (errors come before training)."""
     path = Path(cfg.data)
     fmt = detect_format(path) if cfg.data_format == "auto" else cfg.data_format

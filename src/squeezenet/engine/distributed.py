@@ -1,4 +1,4 @@
-"""Process-group setup for ``torchrun`` (DDP): gloo on CPU, NCCL on CUDA.
+"""Device choice and process-group setup for ``torchrun`` (DDP): gloo on CPU, NCCL on CUDA.
 
 torchrun sets ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``; a plain ``python -m squeezenet
 train`` has none of them and runs as a single process with the same code path. Under
@@ -40,14 +40,15 @@ def from_env() -> DistInfo:
     )
 
 
-def choose_device(spec: str, info: DistInfo) -> torch.device:
-    """``auto`` -> this process's GPU when CUDA is present, else the CPU."""
+def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
+    """``auto`` -> this process's GPU (``local_rank``) when CUDA is present, else the CPU;
+    ``cuda`` must be available; other names (``cpu``, ``cuda:1``) pass through."""
     if spec == "auto":
         spec = "cuda" if torch.cuda.is_available() else "cpu"
     if spec == "cuda":
         if not torch.cuda.is_available():
             raise ValueError("device 'cuda' requested but CUDA is not available")
-        return torch.device("cuda", info.local_rank % torch.cuda.device_count())
+        return torch.device("cuda", local_rank % torch.cuda.device_count())
     return torch.device(spec)
 
 

@@ -15,7 +15,6 @@ on the model rather than on per-image Python work; the decoded tensors are cache
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import pickle
 import warnings
@@ -27,8 +26,16 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data.images import DatasetError, ImageError, is_image_file, load_image
 from ..files import torch_save
+from .images import (
+    DatasetError,
+    ImageError,
+    list_images,
+    load_image,
+    open_zip_image,
+    zip_image_names,
+)
+from .transforms import resize_crop
 
 CIFAR10_CLASSES = [
     "airplane",
@@ -124,10 +131,7 @@ def _fit(image: Image.Image, size: int | None) -> Image.Image:
     """Resize the shorter side to ``size`` and center-crop a square (no-op when it fits)."""
     if size is None or image.size == (size, size):
         return image
-    from torchvision.transforms import functional as F
-
-    image = F.resize(image, size, interpolation=F.InterpolationMode.BILINEAR)
-    return F.center_crop(image, size)
+    return resize_crop(image, size, size)
 
 
 def _stack(
@@ -152,10 +156,10 @@ def _decode_zip(path: Path, size: int | None, progress: bool) -> DecodedDataset:
         raise DatasetError(f"{path}: not a readable zip archive ({e})") from None
     with zf:
         members: dict[str, dict[str, list[str]]] = {}
-        for name in zf.namelist():
+        for name in zip_image_names(zf):
             parts = name.split("/")
             # <top>/<split>/<class>/<file>; tolerate a missing top folder.
-            if len(parts) >= 3 and not name.endswith("/") and is_image_name(parts[-1]):
+            if len(parts) >= 3:
                 split, cls = parts[-3], parts[-2]
                 members.setdefault(split, {}).setdefault(cls, []).append(name)
         if "train" not in members:
@@ -179,19 +183,14 @@ def _decode_zip(path: Path, size: int | None, progress: bool) -> DecodedDataset:
                 leave=False,
             ):
                 try:
-                    with Image.open(io.BytesIO(zf.read(name))) as im:
-                        im = _fit(im.convert("RGB"), size)
-                        arrays.append(np.asarray(im, dtype=np.uint8))
+                    im = _fit(open_zip_image(zf, name, path), size)
+                    arrays.append(np.asarray(im, dtype=np.uint8))
                 except Exception as e:  # noqa: BLE001 - any decode failure means a bad member
-                    skipped.append(f"{path}:{name} ({e})")
+                    skipped.append(str(e) if isinstance(e, ImageError) else f"{path}!{name} ({e})")
                     continue
                 labels.append(label)
             splits[split] = _stack(arrays, labels, skipped, f"{path}:{split}/")
     return DecodedDataset(classes, splits, str(path))
-
-
-def is_image_name(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 # -- ImageFolder tree -------------------------------------------------------------------------
@@ -276,7 +275,7 @@ def _decode_folder_split(
         d = root / cls
         if not d.is_dir():
             continue
-        found = sorted(p for p in d.rglob("*") if is_image_file(p))
+        found = list_images(d)[0]
         if not found:
             raise DatasetError(f"{d}: class folder holds no images")
         files += [(p, label) for p in found]

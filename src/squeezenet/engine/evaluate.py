@@ -1,15 +1,20 @@
-"""Top-1 / top-5 accuracy of a classifier over a labelled image collection."""
+"""Top-1 / top-5 accuracy of a classifier: one loop over batches, used by training's
+validation, compression's scoring and the evaluation of a labelled image collection."""
 
 from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 from tqdm import tqdm
 
-from .data import ImageDataset, ImageError, LabelledImages, Preprocess
+from ..data import ImageDataset, ImageError, LabelledImages, Preprocess
+from . import distributed as dist
+from .precision import autocast, resolve_precision
 
 
 class _Skipping(torch.utils.data.Dataset):
@@ -42,27 +47,6 @@ def _collate(items):
 
 
 DECODE_MODES = ("fast", "exact")
-PRECISIONS = ("auto", "fp32", "bf16")
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX): only there is bf16
-    inference faster than fp32."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_precision(precision: str) -> str:
-    """``auto`` -> ``bf16`` on CPUs with native bf16, else ``fp32``."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision == "auto":
-        return "bf16" if cpu_has_native_bf16() else "fp32"
-    return precision
 
 
 def topk_hits(
@@ -84,7 +68,66 @@ def topk_correct(
     return [int(c) for c in topk_hits(logits, labels, ks)]
 
 
-@torch.inference_mode()
+@torch.no_grad()
+def evaluate_batches(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    batches: Iterable,
+    prepare: Callable,
+    *,
+    device: torch.device,
+    amp: str = "off",
+    tta: bool = False,
+    desc: str = "evaluate",
+    progress: bool = False,
+    total: int | None = None,
+) -> dict:
+    """Top-1 / top-5 accuracy and mean loss of ``model`` over ``(images, labels)`` batches,
+    each made ready by ``prepare(x, y)``, summed over all processes. With ``tta``, also
+    ``tta_top1`` / ``tta_top5``: the mean logits of each image and its mirror image.
+    ``flat_outputs`` is the fraction of images whose logits are all equal."""
+    if isinstance(model, nn.Module):
+        model.eval()
+    # loss, top1, top5, n, tta top1, tta top5, images whose logits are all equal
+    sums = torch.zeros(7, dtype=torch.float64)
+    bar = tqdm(total=total, desc=desc, unit="img", file=sys.stderr, disable=not progress)
+    try:
+        for x, y in batches:
+            x, y = prepare(x, y)
+            if len(y) == 0:
+                continue
+            with autocast(device, amp):
+                logits = torch.as_tensor(model(x)).float()
+                mirrored = torch.as_tensor(model(x.flip(3))).float() if tta else logits
+            # (a class list longer than the model's outputs gives labels it has no logit for)
+            if int(y.max()) < logits.shape[1]:
+                sums[0] += F.cross_entropy(logits, y, reduction="sum").item()
+            sums[1:3] += torch.tensor(topk_correct(logits, y), dtype=torch.float64)
+            sums[3] += len(y)
+            # A dead classifier (SqueezeNet's conv10 + ReLU outputting 0 everywhere) gives
+            # every class the same logit for every image.
+            sums[6] += (logits.amax(1) == logits.amin(1)).sum().item()
+            if tta:
+                both = (logits + mirrored) / 2
+                sums[4:6] += torch.tensor(topk_correct(both, y), dtype=torch.float64)
+            bar.update(len(y))
+            bar.set_postfix(top1=f"{sums[1] / sums[3]:.3f}", top5=f"{sums[2] / sums[3]:.3f}")
+    finally:  # a run stopped by an unreadable image still ends its bar
+        bar.close()
+    loss_sum, c1, c5, n, t1, t5, flat = dist.all_reduce_sum(sums.tolist(), device)
+    out = {
+        "loss": loss_sum / max(n, 1),
+        "top1": c1 / max(n, 1),
+        "top5": c5 / max(n, 1),
+        "n": int(n),
+        "correct1": int(c1),
+        "correct5": int(c5),
+        "flat_outputs": flat / max(n, 1),
+    }
+    if tta:
+        out.update(tta_top1=t1 / max(n, 1), tta_top5=t5 / max(n, 1))
+    return out
+
+
 def evaluate(
     model: Callable[[torch.Tensor], torch.Tensor],
     images: LabelledImages,
@@ -98,7 +141,8 @@ def evaluate(
     channels_last: bool = True,
     precision: str = "fp32",
 ) -> dict:
-    """Return ``{"top1", "top5"}`` as fractions plus ``n`` and the raw counts.
+    """Return ``{"top1", "top5"}`` as fractions plus ``n`` and the raw counts, scored by
+    :func:`evaluate_batches` over the images of a labelled collection.
 
     ``model`` is any callable from a float batch to logits (a module or a runtime session).
     An unreadable image raises :class:`ImageError` naming it when ``strict``; otherwise it is
@@ -119,14 +163,13 @@ def evaluate(
     # A Preprocess hands uint8 crops from the workers (a quarter of the bytes of floats
     # through shared memory) and normalises whole batches here.
     per_image = transform.crop_uint8 if isinstance(transform, Preprocess) else transform
-    is_module = isinstance(model, torch.nn.Module)
+    is_module = isinstance(model, nn.Module)
     channels_last = channels_last and is_module
     bf16 = resolve_precision(precision) == "bf16" and is_module
     device = torch.device("cpu")
-    if isinstance(model, torch.nn.Module):  # (not is_module: mypy narrows on isinstance)
+    if isinstance(model, nn.Module):  # (not is_module: mypy narrows on isinstance)
         # A module moved to a GPU (--device) gets its batches there.
         device = next(model.parameters(), torch.empty(0)).device
-        model.eval()
         if channels_last:
             model = copy.deepcopy(model).to(memory_format=torch.channels_last)
     loader = torch.utils.data.DataLoader(
@@ -135,41 +178,31 @@ def evaluate(
         num_workers=num_workers,
         collate_fn=_collate,
     )
-    n = c1 = c5 = skipped = 0
-    bar = tqdm(
-        total=len(images), desc="evaluate", unit="img", file=sys.stderr, disable=not progress
-    )
-    try:
+    skipped = []
+
+    def readable():
         for x, y, errors in loader:
             for message in errors:
                 if strict:
                     raise ImageError(message)
-                skipped += 1
+                skipped.append(message)
                 if on_skip is not None:
                     on_skip(message)
-            bar.update(len(errors))
-            if x is None:
-                continue
-            if channels_last:  # on the uint8 batch: a quarter of the bytes to move
-                x = x.contiguous(memory_format=torch.channels_last)
-            if isinstance(transform, Preprocess):
-                x = transform.normalize(x)
-            if channels_last:  # (normalize keeps the layout; this is then a no-op)
-                x = x.contiguous(memory_format=torch.channels_last)
-            x = x.to(device)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                logits = torch.as_tensor(model(x)).float().cpu()
-            a, b = topk_correct(logits, y)
-            n, c1, c5 = n + len(y), c1 + a, c5 + b
-            bar.update(len(y))
-            bar.set_postfix(top1=f"{c1 / n:.3f}", top5=f"{c5 / n:.3f}")
-    finally:  # a run stopped by --strict still ends its bar
-        bar.close()
-    return {
-        "top1": c1 / n if n else 0.0,
-        "top5": c5 / n if n else 0.0,
-        "n": n,
-        "correct1": c1,
-        "correct5": c5,
-        "skipped": skipped,
-    }
+            if x is not None:
+                yield x, y
+
+    def prepare(x: torch.Tensor, y: torch.Tensor):
+        if channels_last:  # on the uint8 batch: a quarter of the bytes to move
+            x = x.contiguous(memory_format=torch.channels_last)
+        if isinstance(transform, Preprocess):
+            x = transform.normalize(x)
+        if channels_last:  # (normalize keeps the layout; this is then a no-op)
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x.to(device), y.to(device)
+
+    amp = "bf16" if bf16 else "off"
+    scores = evaluate_batches(
+        model, readable(), prepare, device=device, amp=amp, progress=progress, total=len(images)
+    )
+    keys = ("top1", "top5", "n", "correct1", "correct5")
+    return {**{k: scores[k] for k in keys}, "skipped": len(skipped)}

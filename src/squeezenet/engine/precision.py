@@ -1,0 +1,49 @@
+"""Arithmetic precision: autocast for training and evaluation, and the ``auto`` choices."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX): only there is bf16
+    inference faster than fp32."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str) -> str:
+    """``auto`` -> ``bf16`` on CPUs with native bf16, else ``fp32``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    return precision
+
+
+def resolve_amp(amp: str, device: torch.device) -> str:
+    """``auto``: bf16 on CPUs with native bf16 (AVX512-BF16/AMX) and on bf16-capable GPUs,
+    fp16 (with a GradScaler) on older GPUs, else off."""
+    if amp != "auto":
+        if amp == "fp16" and device.type == "cpu":
+            raise ValueError("amp fp16 is for CUDA; use bf16 on the CPU")
+        return amp
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if cpu_has_native_bf16() else "off"
+
+
+def autocast(device: torch.device, amp: str):
+    """bf16 / fp16 autocast, or nothing for ``off``."""
+    if amp == "off":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
