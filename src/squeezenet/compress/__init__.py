@@ -9,15 +9,3 @@ them.
 from ..weights.sqz import MAGIC, CompressedFormatError, CompressedModel, SharedTensor, load, save
 from .pipeline import CompressConfig, compress
 from .presets import COMPRESS_PRESETS
-
-__all__ = [
-    "COMPRESS_PRESETS",
-    "MAGIC",
-    "CompressConfig",
-    "CompressedFormatError",
-    "CompressedModel",
-    "SharedTensor",
-    "compress",
-    "load",
-    "save",
-]
