@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..data.transforms import PRESETS, Preprocess
 from .argtypes import conv10_padding, image_size, positive_int
@@ -257,14 +257,19 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_backend(args: argparse.Namespace, model, preprocess: Preprocess):
-    """``model`` itself for ``--backend torch``, else the named runtime's callable."""
+def build_backend(args: argparse.Namespace, model) -> tuple[Callable, Preprocess]:
+    """What runs ``model`` for ``--backend`` (the module itself, on ``--device``, for
+    ``torch``; else the named runtime's callable) and the model's preprocessing."""
+    from ..weights import preprocess_for
+
+    model = place_model(args, model.eval())
+    preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     if args.backend == "torch":
-        return model
+        return model, preprocess
     from ..deploy.backends import BACKENDS, create_backends
 
     calibration = None
@@ -272,6 +277,5 @@ def build_backend(args: argparse.Namespace, model, preprocess: Preprocess):
         from ..data import sample_images
 
         calibration = sample_images(args.calibration, preprocess, args.calibration_size)
-    return create_backends(
-        [args.backend], model.eval(), preprocess.crop, args.threads, calibration
-    )[0]
+    runtimes = create_backends([args.backend], model, preprocess.crop, args.threads, calibration)
+    return runtimes[0], preprocess

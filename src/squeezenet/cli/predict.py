@@ -88,18 +88,9 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..predict import predict
-    from ..weights import preprocess_for
-    from .common import (
-        build_backend,
-        model_from_args,
-        place_model,
-        printable,
-        report_broken_links,
-    )
+    from .common import build_backend, model_from_args, printable, report_broken_links
 
-    model = place_model(args, model_from_args(args).eval())
-    preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
-    model = build_backend(args, model, preprocess)
+    model, preprocess = build_backend(args, model_from_args(args))
     broken: list[str] = []
     paths = expand_inputs(args.images, broken)
     report_broken_links("predict", broken, args.strict)

@@ -25,7 +25,7 @@ class Calibration:
         self.inputs = inputs.to(torch.float16)
         self.flip = flip
         teacher.eval()
-        device = _device(teacher)
+        device = next(teacher.parameters()).device
 
         def logits(x: torch.Tensor) -> torch.Tensor:
             with torch.inference_mode():
@@ -87,7 +87,7 @@ class Distillation:
             if isinstance(m, nn.Dropout):
                 m.eval()
         batches = self.calib.batches(min(self.batch_size, len(self.calib)), g)
-        device = _device(model)
+        device = next(model.parameters()).device
 
         def loss_of(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
             x, target = batch
@@ -99,7 +99,3 @@ class Distillation:
         )
         model.eval()
         return tail_mean(losses)
-
-
-def _device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
