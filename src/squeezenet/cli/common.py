@@ -34,19 +34,6 @@ def add_device_arg(p: argparse.ArgumentParser, what: str) -> None:
     )
 
 
-def place_model(args: argparse.Namespace, model):
-    """``model`` on ``--device`` (the torch backend runs there; other runtimes choose their
-    own device, so another --device is a usage error for them)."""
-    from ..engine import resolve_device
-
-    device = resolve_device(getattr(args, "device", "cpu"))
-    if device.type == "cpu":
-        return model
-    if getattr(args, "backend", "torch") != "torch":
-        raise ValueError(f"--device {args.device} applies to --backend torch only")
-    return model.to(device)
-
-
 def printable(text: str) -> str:
     """``text`` with control characters (a newline in a file name) escaped, so that one
     result stays one line of output."""
@@ -255,14 +242,22 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
         default=None,
         help="inference threads (default: the runtime's own choice)",
     )
+    add_device_arg(p, "run the model (--backend torch)")
 
 
 def build_backend(args: argparse.Namespace, model) -> tuple[Callable, Preprocess]:
     """What runs ``model`` for ``--backend`` (the module itself, on ``--device``, for
     ``torch``; else the named runtime's callable) and the model's preprocessing."""
+    from ..engine import resolve_device
     from ..weights import preprocess_for
 
-    model = place_model(args, model.eval())
+    device = resolve_device(args.device)
+    if device.type != "cpu":
+        # Other runtimes choose their own device: another --device is a usage error there.
+        if args.backend != "torch":
+            raise ValueError(f"--device {args.device} applies to --backend torch only")
+        model = model.to(device)
+    model = model.eval()
     preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
     if args.threads:
         import torch

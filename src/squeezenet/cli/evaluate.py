@@ -12,7 +12,6 @@ from .common import (
     add_batch_size_arg,
     add_data_arg,
     add_decode_arg,
-    add_device_arg,
     add_json_arg,
     add_model_args,
     add_preprocess_arg,
@@ -68,7 +67,6 @@ def register(sub, formatter) -> None:
     )
     add_json_arg(p, "print one JSON object with top1, top5 (fractions), n and skipped")
     add_progress_arg(p)
-    add_device_arg(p, "run the model (--backend torch)")
     p.add_argument(
         "--strict",
         action="store_true",

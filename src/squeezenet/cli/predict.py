@@ -12,7 +12,6 @@ def register(sub, formatter) -> None:
         add_backend_arg,
         add_batch_size_arg,
         add_decode_arg,
-        add_device_arg,
         add_json_arg,
         add_model_args,
         add_preprocess_arg,
@@ -51,7 +50,6 @@ def register(sub, formatter) -> None:
     add_batch_size_arg(p, 32, "images per forward pass (folders stream through in batches)")
     add_json_arg(p, "print a JSON list, one object per image")
     add_progress_arg(p)
-    add_device_arg(p, "run the model (--backend torch)")
     p.add_argument(
         "--strict",
         action="store_true",
