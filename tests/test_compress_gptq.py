@@ -119,7 +119,7 @@ def test_pipeline_with_gptq_writes_what_it_scores(tmp_path):
     x = torch.randn(16, 3, 64, 64, generator=torch.Generator().manual_seed(4))
     # The preset's settings (no pruning, GPTQ, float16 biases), two of them overridden.
     cm, report = compress(
-        model, "squeezenet", tuner=x, preset="imagenet", grid_scale=0.05, batch_size=8
+        model, "squeezenet", calibration=x, preset="imagenet", grid_scale=0.05, batch_size=8
     )
     path = tmp_path / "m.sqz"
     fileformat.save(cm, path)
@@ -132,7 +132,7 @@ def test_pipeline_with_gptq_writes_what_it_scores(tmp_path):
 def test_gptq_without_calibration_images_is_refused():
     config = CompressConfig(prune="none", quantizer="gptq")
     with pytest.raises(ValueError, match="gptq quantizer needs unlabeled calibration images"):
-        compress(_tiny(), "squeezenet", config, None)
+        compress(_tiny(), "squeezenet", config)
 
 
 def test_preset_sets_defaults_and_explicit_values_override_it():

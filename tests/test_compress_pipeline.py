@@ -166,8 +166,8 @@ def test_pipeline_with_distillation_keeps_the_model_close(tmp_path):
         model,
         "squeezenet1_1",
         config,
-        x,
-        lambda m: float((m(x).argmax(1) == teacher_out.argmax(1)).float().mean()),
+        score=lambda m: float((m(x).argmax(1) == teacher_out.argmax(1)).float().mean()),
+        calibration=x,
     )
     assert [s["stage"] for s in report.stages] == [
         "uncompressed",

@@ -3,7 +3,8 @@ the running training top-1 and the demo all use."""
 
 import torch
 
-from squeezenet.engine import topk_correct, topk_hits
+from squeezenet.engine import topk_correct
+from squeezenet.engine.evaluate import topk_hits
 
 # Row 0: label ranked 1st; row 1: 2nd; row 2: 3rd; row 3: last (4th of 4 classes).
 LOGITS = torch.tensor(

@@ -20,7 +20,7 @@ from squeezenet.data import DatasetError, ImageError
 from squeezenet.data.augment import cutout, random_crop_flip
 from squeezenet.data.loaders import holdout
 from squeezenet.data.sources import CorruptImageWarning, load_decoded, read_cifar_batch
-from squeezenet.engine import lr_factor
+from squeezenet.engine.optim import lr_factor
 from squeezenet.models import default_input_size
 from squeezenet.models.batchnorm import add_batchnorm, fuse_batchnorm
 from squeezenet.models.cifar import SQUEEZENET_CIFAR

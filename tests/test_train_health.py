@@ -10,7 +10,7 @@ import torch
 
 from helpers import TINY, tiny_config
 from squeezenet import create_model
-from squeezenet.engine import (
+from squeezenet.engine.health import (
     DeadClassifierWarning,
     NotLearningWarning,
     dead_classifier,

@@ -211,7 +211,9 @@ def run_demo(
         progress=progress,
         **coder_arg,
     )
-    cm, report = compress(model, "squeezenet", config, xtr, lambda m: accuracy(m, xte, yte))
+    cm, report = compress(
+        model, "squeezenet", config, score=lambda m: accuracy(m, xte, yte), calibration=xtr
+    )
     cm.meta.update(source="squeezenet demo (scikit-learn digits)")
     size = fileformat.save(cm, out / "model.sqz")
     report.set_file_bytes(size)

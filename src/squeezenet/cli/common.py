@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..data.transforms import PRESETS, Preprocess
 from .argtypes import conv10_padding, image_size, positive_int
@@ -32,19 +32,6 @@ def add_device_arg(p: argparse.ArgumentParser, what: str) -> None:
         default="auto",
         help=f"where to {what}: auto (cuda if available, else cpu), cpu, cuda or cuda:N",
     )
-
-
-def place_model(args: argparse.Namespace, model):
-    """``model`` on ``--device`` (the torch backend runs there; other runtimes choose their
-    own device, so another --device is a usage error for them)."""
-    from ..engine import resolve_device
-
-    device = resolve_device(getattr(args, "device", "cpu"))
-    if device.type == "cpu":
-        return model
-    if getattr(args, "backend", "torch") != "torch":
-        raise ValueError(f"--device {args.device} applies to --backend torch only")
-    return model.to(device)
 
 
 def printable(text: str) -> str:
@@ -255,16 +242,29 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
         default=None,
         help="inference threads (default: the runtime's own choice)",
     )
+    add_device_arg(p, "run the model (--backend torch)")
 
 
-def build_backend(args: argparse.Namespace, model, preprocess: Preprocess):
-    """``model`` itself for ``--backend torch``, else the named runtime's callable."""
+def build_backend(args: argparse.Namespace, model) -> tuple[Callable, Preprocess]:
+    """What runs ``model`` for ``--backend`` (the module itself, on ``--device``, for
+    ``torch``; else the named runtime's callable) and the model's preprocessing."""
+    from ..engine import resolve_device
+    from ..weights import preprocess_for
+
+    device = resolve_device(args.device)
+    if device.type != "cpu":
+        # Other runtimes choose their own device: another --device is a usage error there.
+        if args.backend != "torch":
+            raise ValueError(f"--device {args.device} applies to --backend torch only")
+        model = model.to(device)
+    model = model.eval()
+    preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     if args.backend == "torch":
-        return model
+        return model, preprocess
     from ..deploy.backends import BACKENDS, create_backends
 
     calibration = None
@@ -272,6 +272,5 @@ def build_backend(args: argparse.Namespace, model, preprocess: Preprocess):
         from ..data import sample_images
 
         calibration = sample_images(args.calibration, preprocess, args.calibration_size)
-    return create_backends(
-        [args.backend], model.eval(), preprocess.crop, args.threads, calibration
-    )[0]
+    runtimes = create_backends([args.backend], model, preprocess.crop, args.threads, calibration)
+    return runtimes[0], preprocess

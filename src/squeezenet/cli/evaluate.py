@@ -12,14 +12,12 @@ from .common import (
     add_batch_size_arg,
     add_data_arg,
     add_decode_arg,
-    add_device_arg,
     add_json_arg,
     add_model_args,
     add_preprocess_arg,
     add_progress_arg,
     build_backend,
     model_from_args,
-    place_model,
     report_broken_links,
 )
 
@@ -69,7 +67,6 @@ def register(sub, formatter) -> None:
     )
     add_json_arg(p, "print one JSON object with top1, top5 (fractions), n and skipped")
     add_progress_arg(p)
-    add_device_arg(p, "run the model (--backend torch)")
     p.add_argument(
         "--strict",
         action="store_true",
@@ -85,15 +82,13 @@ def run(args) -> int:
     from ..data import scan_folder
     from ..data.images import default_class_list
     from ..engine import evaluate, resolve_precision
-    from ..weights import preprocess_for
     from ..weights.loading import num_outputs
 
     model = model_from_args(args)
     images = scan_folder(args.data, default_class_list(args.classes, num_outputs(model)))
-    preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
     report_broken_links("evaluate", images.broken, args.strict)
     # --backend torch: the module itself, which evaluate() runs channels-last at --precision.
-    model = build_backend(args, place_model(args, model), preprocess)
+    model, preprocess = build_backend(args, model)
     result = evaluate(
         model,
         images,

@@ -12,7 +12,6 @@ def register(sub, formatter) -> None:
         add_backend_arg,
         add_batch_size_arg,
         add_decode_arg,
-        add_device_arg,
         add_json_arg,
         add_model_args,
         add_preprocess_arg,
@@ -51,7 +50,6 @@ def register(sub, formatter) -> None:
     add_batch_size_arg(p, 32, "images per forward pass (folders stream through in batches)")
     add_json_arg(p, "print a JSON list, one object per image")
     add_progress_arg(p)
-    add_device_arg(p, "run the model (--backend torch)")
     p.add_argument(
         "--strict",
         action="store_true",
@@ -88,18 +86,9 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..predict import predict
-    from ..weights import preprocess_for
-    from .common import (
-        build_backend,
-        model_from_args,
-        place_model,
-        printable,
-        report_broken_links,
-    )
+    from .common import build_backend, model_from_args, printable, report_broken_links
 
-    model = place_model(args, model_from_args(args).eval())
-    preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
-    model = build_backend(args, model, preprocess)
+    model, preprocess = build_backend(args, model_from_args(args))
     broken: list[str] = []
     paths = expand_inputs(args.images, broken)
     report_broken_links("predict", broken, args.strict)

@@ -1,6 +1,6 @@
 """Deep Compression (Han et al., ICLR 2016): pruning, trained quantization and the pipeline
 that writes the compressed weights file (its format: :mod:`squeezenet.weights.sqz`):
-``compress(model, name, preset="imagenet", tuner=calibration_images)``.
+``compress(model, name, preset="imagenet", calibration=calibration_images)``.
 
 The optional coder (constriction) and plotting are imported inside the functions that use
 them.
@@ -9,15 +9,3 @@ them.
 from ..weights.sqz import MAGIC, CompressedFormatError, CompressedModel, SharedTensor, load, save
 from .pipeline import CompressConfig, compress
 from .presets import COMPRESS_PRESETS
-
-__all__ = [
-    "COMPRESS_PRESETS",
-    "MAGIC",
-    "CompressConfig",
-    "CompressedFormatError",
-    "CompressedModel",
-    "SharedTensor",
-    "compress",
-    "load",
-    "save",
-]

@@ -8,12 +8,11 @@ that pruning and quantization cost.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
 from ..engine import Step, distillation_loss, run_steps, tail_mean
+from .tuner import FineTune
 
 
 class Calibration:
@@ -26,7 +25,7 @@ class Calibration:
         self.inputs = inputs.to(torch.float16)
         self.flip = flip
         teacher.eval()
-        device = _device(teacher)
+        device = next(teacher.parameters()).device
 
         def logits(x: torch.Tensor) -> torch.Tensor:
             with torch.inference_mode():
@@ -59,50 +58,9 @@ class Calibration:
                 yield x, target
 
 
-def finetune(
-    model: nn.Module,
-    calib: Calibration,
-    params: list[nn.Parameter],
-    steps: int,
-    lr: float,
-    batch_size: int = 32,
-    temperature: float = 2.0,
-    before_step: Callable[[], None] | None = None,
-    after_step: Callable[[], None] | None = None,
-    desc: str = "finetune",
-    seed: int = 0,
-    progress: bool = True,
-) -> float:
-    """Adam on ``params`` for ``steps`` batches; returns the mean loss of the last 10%.
-
-    ``before_step`` runs between backward and the update (gradient masking, per-cluster
-    gradient sums); ``after_step`` after it (re-applying masks or shared values)."""
-    if steps <= 0 or not params:
-        return float("nan")
-    g = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(params, lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-    model.train()
-    # Dropout would make the student chase noise the teacher (in eval mode) never had.
-    for m in model.modules():
-        if isinstance(m, nn.Dropout):
-            m.eval()
-    batches = calib.batches(min(batch_size, len(calib)), g)
-    device = _device(model)
-
-    def loss_of(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        x, target = batch
-        return distillation_loss(model(x.to(device)), target.to(device), temperature)
-
-    step = Step(optimizer, schedule, before_step=before_step, after_step=after_step)
-    losses = run_steps(model, batches, loss_of, step, steps, desc=desc, progress=progress)
-    model.eval()
-    return tail_mean(losses)
-
-
 class Distillation:
-    """The distillation tuner: :func:`finetune` on a :class:`Calibration`, with the same
-    ``run`` signature as :class:`~squeezenet.compress.retrain.LabelledRetraining`."""
+    """The distillation tuner: Adam on the stage's parameters, matching the teacher's logits
+    of a :class:`Calibration` (Adam already suits centroids: ``centroids`` changes nothing)."""
 
     def __init__(
         self,
@@ -114,34 +72,30 @@ class Distillation:
         self.calib, self.batch_size, self.temperature = calib, batch_size, temperature
         self.progress = progress
 
-    def run(
-        self,
-        model: nn.Module,
-        params: list[nn.Parameter],
-        steps: int,
-        lr: float,
-        before_step: Callable[[], None] | None = None,
-        after_step: Callable[[], None] | None = None,
-        desc: str = "finetune",
-        seed: int = 0,
-        centroids: bool = False,
-    ) -> float:
-        # Adam already suits centroids (``centroids`` changes nothing here).
-        return finetune(
-            model,
-            self.calib,
-            params,
-            steps,
-            lr,
-            self.batch_size,
-            self.temperature,
-            before_step,
-            after_step,
-            desc=desc,
-            seed=seed,
-            progress=self.progress,
+    def run(self, job: FineTune) -> float:
+        """Adam on ``job.params`` for ``job.steps`` batches; returns the mean loss of the last
+        10%."""
+        model = job.model
+        if job.steps <= 0 or not job.params:
+            return float("nan")
+        g = torch.Generator().manual_seed(job.seed)
+        optimizer = torch.optim.Adam(job.params, lr=job.lr)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, job.steps)
+        model.train()
+        # Dropout would make the student chase noise the teacher (in eval mode) never had.
+        for m in model.modules():
+            if isinstance(m, nn.Dropout):
+                m.eval()
+        batches = self.calib.batches(min(self.batch_size, len(self.calib)), g)
+        device = next(model.parameters()).device
+
+        def loss_of(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+            x, target = batch
+            return distillation_loss(model(x.to(device)), target.to(device), self.temperature)
+
+        step = Step(optimizer, schedule, before_step=job.before_step, after_step=job.after_step)
+        losses = run_steps(
+            model, batches, loss_of, step, job.steps, desc=job.desc, progress=self.progress
         )
-
-
-def _device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
+        model.eval()
+        return tail_mean(losses)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 import torch
@@ -29,25 +28,7 @@ from .gptq import fisher_diagonal, gptq_quantize, grid_steps
 from .presets import COMPRESS_PRESETS
 from .quantize import Quantizer, parse_bits
 from .report import Report
-
-
-class Tuner(Protocol):
-    """Fine-tunes ``params`` of ``model`` for ``steps`` steps at ``lr``; ``before_step`` runs
-    between backward and the update, ``after_step`` after it; ``centroids`` says that
-    ``params`` are shared values (codebook fine-tuning). Returns a final loss."""
-
-    def run(
-        self,
-        model: nn.Module,
-        params: list[nn.Parameter],
-        steps: int,
-        lr: float,
-        before_step: Callable[[], None] | None = None,
-        after_step: Callable[[], None] | None = None,
-        desc: str = "",
-        seed: int = 0,
-        centroids: bool = False,
-    ) -> float: ...
+from .tuner import FineTune, Tuner
 
 
 @dataclass(frozen=True)
@@ -131,30 +112,34 @@ def compress(
     model: nn.Module,
     name: str,
     config: CompressConfig | None = None,
-    tuner: Tuner | torch.Tensor | None = None,
+    tuner: Tuner | None = None,
     score: Callable[[nn.Module], float] | None = None,
     *,
+    calibration: torch.Tensor | None = None,
     preset: str | None = None,
     **settings,
 ) -> tuple[CompressedModel, Report]:
     """Run the pipeline on ``model`` (modified in place); returns the file contents and the
     per-stage report. ``config`` or else the named ``preset`` with ``settings`` (fields of
-    :class:`CompressConfig`) overriding it says what to do. ``tuner`` fine-tunes after each
-    stage: a :class:`Tuner` (e.g. ``LabelledRetraining``) or a tensor of unlabeled
-    calibration inputs to distil on. ``score(model)`` (e.g. top-1 on a validation set) is
-    measured after every stage."""
+    :class:`CompressConfig`) overriding it says what to do. ``tuner`` (e.g.
+    ``LabelledRetraining``) fine-tunes after each stage; without one, the model distils
+    itself on ``calibration``, a tensor of unlabeled inputs (which the gptq quantizer also
+    needs). ``score(model)`` (e.g. top-1 on a validation set) is measured after every
+    stage."""
     if config is None:
         config = with_preset(CompressConfig, COMPRESS_PRESETS, preset, **settings)
     elif preset is not None or settings:
         raise TypeError("give a config, or a preset and settings, not both")
     torch.manual_seed(config.seed)
-    calib_inputs = tuner if isinstance(tuner, torch.Tensor) else None
-    if isinstance(tuner, torch.Tensor) and not (config.finetune_steps or config.codebook_steps):
-        tuner = None  # post-training: no teacher outputs needed
-    if isinstance(tuner, torch.Tensor):
+    # Post-training (no fine-tuning steps) needs no teacher outputs.
+    if (
+        tuner is None
+        and calibration is not None
+        and (config.finetune_steps or config.codebook_steps)
+    ):
         teacher = copy.deepcopy(model).eval()
         tuner = Distillation(
-            Calibration(tuner, teacher, flip=config.flip),
+            Calibration(calibration, teacher, flip=config.flip),
             config.batch_size,
             config.distill_temperature,
             progress=config.progress,
@@ -172,14 +157,16 @@ def compress(
             (r,) = schedule.step(t)  # one round a step, each followed by fine-tuning
             if tuner is not None and config.finetune_steps:
                 tuner.run(
-                    model,
-                    params,
-                    config.finetune_steps,
-                    config.lr,
-                    sparsifier.mask_gradients,
-                    sparsifier.apply,
-                    desc=f"prune {r}/{schedule.rounds}",
-                    seed=config.seed + r,
+                    FineTune(
+                        model,
+                        params,
+                        config.finetune_steps,
+                        config.lr,
+                        sparsifier.mask_gradients,
+                        sparsifier.apply,
+                        desc=f"prune {r}/{schedule.rounds}",
+                        seed=config.seed + r,
+                    )
                 )
         report.stage(
             "pruned" + (" + fine-tuned" if tuner is not None and config.finetune_steps else ""),
@@ -188,13 +175,13 @@ def compress(
     sparsifier.squash_mask()  # zeros are now exact; quantization keeps them zero
 
     if config.quantizer == "gptq":
-        if calib_inputs is None:
+        if calibration is None:
             raise SettingError(
                 "the gptq quantizer needs unlabeled calibration images (`calibration`) for its "
                 "Fisher information and layer inputs",
                 "calibration",
             )
-        quantizer = _gptq(model, names, calib_inputs, config)
+        quantizer = _gptq(model, names, calibration, config)
         report.stage("quantized (GPTQ)", score(model) if score else None, bits=quantizer.bits)
     elif config.quantizer == "kmeans":
         quantizer = Quantizer(model, parse_bits(config.bits))
@@ -206,15 +193,17 @@ def compress(
     if tuner is not None and config.codebook_steps:
         biases = [p for n, p in model.named_parameters() if n not in quantizer.codebooks]
         tuner.run(
-            model,
-            quantizer.parameters() + biases,
-            config.codebook_steps,
-            config.codebook_lr,
-            quantizer.accumulate_grads,
-            quantizer.apply,
-            desc="codebook",
-            seed=config.seed + 1000,
-            centroids=True,
+            FineTune(
+                model,
+                quantizer.parameters() + biases,
+                config.codebook_steps,
+                config.codebook_lr,
+                quantizer.accumulate_grads,
+                quantizer.apply,
+                desc="codebook",
+                seed=config.seed + 1000,
+                centroids=True,
+            )
         )
         report.stage("codebook fine-tuned", score(model) if score else None, bits=quantizer.bits)
     cm = to_compressed(model, name, quantizer.shared_tensors(), config)

@@ -9,8 +9,6 @@ crops, flips and normalisation. Best used when the training data of the model is
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,6 +29,7 @@ from ..engine import (
 from ..models import default_input_size
 from ..models.batchnorm import batchnorm_inserted
 from ..train import resolve_config
+from .tuner import FineTune
 
 
 class LabelledRetraining:
@@ -97,54 +96,32 @@ class LabelledRetraining:
             self._epoch += 1
             yield from self.data.train
 
-    def run(
-        self,
-        model: nn.Module,
-        params: list[nn.Parameter],
-        steps: int,
-        lr: float,
-        before_step: Callable[[], None] | None = None,
-        after_step: Callable[[], None] | None = None,
-        desc: str = "retrain",
-        seed: int = 0,
-        centroids: bool = False,
-    ) -> float:
-        """``steps`` SGD steps on ``params``; returns the mean loss of the last 10%.
+    def run(self, job: FineTune) -> float:
+        """``job.steps`` SGD steps on ``job.params``; returns the mean loss of the last 10%.
 
-        ``before_step`` runs between backward and the update (gradient masking, per-cluster
-        sums); ``after_step`` after it (re-applying masks or shared values). With
-        ``centroids`` (codebook fine-tuning) the optimizer is Adam: a centroid's gradient is
-        the sum over its cluster (section 3.3), and cluster sizes differ by orders of
-        magnitude between layers, which no single SGD learning rate suits."""
-
-        if steps <= 0 or not params:
+        With ``job.centroids`` (codebook fine-tuning) the optimizer is Adam: a centroid's
+        gradient is the sum over its cluster (section 3.3), and cluster sizes differ by orders
+        of magnitude between layers, which no single SGD learning rate suits."""
+        if job.steps <= 0 or not job.params:
             return float("nan")
-        if self.batchnorm and not centroids:
+        if self.batchnorm and not job.centroids:
             inputs = first_inputs(self.data.train, self.prepare)
-            with batchnorm_inserted(model, inputs) as bn_params:
-                return self._run(
-                    model,
-                    list(params) + bn_params,
-                    steps,
-                    lr,
-                    before_step,
-                    after_step,
-                    desc,
-                    centroids,
-                )
-        return self._run(model, params, steps, lr, before_step, after_step, desc, centroids)
+            with batchnorm_inserted(job.model, inputs) as bn_params:
+                return self._run(job, list(job.params) + bn_params)
+        return self._run(job, job.params)
 
-    def _run(self, model, params, steps, lr, before_step, after_step, desc, centroids):
+    def _run(self, job: FineTune, params: list[nn.Parameter]) -> float:
+        model, lr, desc = job.model, job.lr, job.desc
         # Weight decay on weight tensors only; centroids and biases are few and decaying
         # centroids would drag every weight of a cluster toward zero at once.
         optimizer = (
             torch.optim.Adam(params, lr=lr)
-            if centroids
+            if job.centroids
             else torch.optim.SGD(
                 param_groups(params, self.weight_decay), lr=lr, momentum=0.9, nesterov=True
             )
         )
-        schedule = build_scheduler(optimizer, "cosine", steps)
+        schedule = build_scheduler(optimizer, "cosine", job.steps)
         model.train()
 
         def loss_of(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
@@ -156,9 +133,9 @@ class LabelledRetraining:
                 raise ValueError(f"{desc}: the loss became {loss.item()} (lr {lr} too high?)")
             return loss
 
-        step = Step(optimizer, schedule, before_step=before_step, after_step=after_step)
+        step = Step(optimizer, schedule, before_step=job.before_step, after_step=job.after_step)
         losses = run_steps(
-            model, self._batches(), loss_of, step, steps, desc=desc, progress=self.progress
+            model, self._batches(), loss_of, step, job.steps, desc=desc, progress=self.progress
         )
         model.eval()
         return tail_mean(losses)

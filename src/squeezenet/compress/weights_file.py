@@ -116,7 +116,8 @@ def compress_weights_file(
         raise SettingError(
             "give `calibration` (distillation) or `data` (labels), not both", "calibration", "data"
         )
-    tuner: LabelledRetraining | torch.Tensor | None = None
+    tuner: LabelledRetraining | None = None
+    inputs: torch.Tensor | None = None
     if tuning.data:
         tuner = LabelledRetraining(
             tuning.data,
@@ -134,7 +135,7 @@ def compress_weights_file(
                 file=sys.stderr,
             )
     elif calib:
-        tuner = sample_images(
+        inputs = sample_images(
             calib,
             preprocess,
             tuning.calibration_size,
@@ -142,7 +143,7 @@ def compress_weights_file(
             prefix=tuning.calibration_prefix,
             progress=config.progress,
         ).to(device)
-    cm, report = compress(model, name, config, tuner, score)
+    cm, report = compress(model, name, config, tuner, score, calibration=inputs)
     cm.meta.update(
         source=os.path.basename(str(weights)),
         prune=str(config.prune),

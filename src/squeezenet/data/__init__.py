@@ -16,20 +16,3 @@ from .images import (
 )
 from .sampling import sample_images
 from .transforms import PRESETS, Preprocess, get_preprocess
-
-__all__ = [
-    "DatasetError",
-    "ImageDataset",
-    "ImageError",
-    "LabelledImages",
-    "PRESETS",
-    "Preprocess",
-    "get_preprocess",
-    "imagenet_class_list",
-    "load_image",
-    "load_transformed",
-    "read_class_list",
-    "sample_images",
-    "scan_folder",
-    "short_name",
-]

@@ -9,13 +9,3 @@ extras, imported only inside the functions that need them.
 
 from .backends import BACKENDS, Backend, available_backends, create_backends
 from .export import FORMATS, compare_outputs, export_model
-
-__all__ = [
-    "BACKENDS",
-    "Backend",
-    "FORMATS",
-    "available_backends",
-    "compare_outputs",
-    "create_backends",
-    "export_model",
-]

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from ..data import ImageDataset, ImageError, LabelledImages, Preprocess
 from . import distributed as dist
-from .precision import autocast, resolve_precision
+from .batches import autocast, resolve_precision
 
 
 class _Skipping(torch.utils.data.Dataset):

@@ -17,10 +17,9 @@ from torch import nn
 
 from ..data.augment import CutMix
 from . import distributed as dist
+from .batches import NormalizeBatch, autocast
 from .evaluate import topk_hits
 from .health import TrainingDiverged
-from .inputs import NormalizeBatch
-from .precision import autocast
 from .teacher import Teacher
 
 

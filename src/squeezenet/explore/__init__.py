@@ -2,5 +2,3 @@
 
 from .points import SweepPoint, sweep_points, unique_trainings
 from .runner import run_sweep
-
-__all__ = ["SweepPoint", "run_sweep", "sweep_points", "unique_trainings"]

@@ -47,6 +47,4 @@ TABLE1_DENSITY = {
     "features.12": (0.5, 1.0, 0.3),
     "classifier.1": 0.2,
 }
-TABLE1_BITS = 6
-TABLE1_PARAMS_BEFORE = 1_248_424
 TABLE1_PARAMS_AFTER = 421_098

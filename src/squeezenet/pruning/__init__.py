@@ -5,25 +5,4 @@ round (scheduler.py) and per-layer sensitivity (sensitivity.py)."""
 from .scheduler import GeometricScheduler
 from .sensitivity import allocate, estimated_bytes, measure
 from .sparsifier import GRANULARITIES, MagnitudeSparsifier, magnitude_mask
-from .spec import (
-    SQUEEZENET_PROFILE,
-    parse_prune,
-    prunable,
-    resolve_per_layer,
-    target_densities,
-)
-
-__all__ = [
-    "GRANULARITIES",
-    "SQUEEZENET_PROFILE",
-    "GeometricScheduler",
-    "MagnitudeSparsifier",
-    "allocate",
-    "estimated_bytes",
-    "magnitude_mask",
-    "measure",
-    "parse_prune",
-    "prunable",
-    "resolve_per_layer",
-    "target_densities",
-]
+from .spec import SQUEEZENET_PROFILE, parse_prune, prunable, resolve_per_layer, target_densities

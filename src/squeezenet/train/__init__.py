@@ -6,9 +6,7 @@ run). The batches come from ``squeezenet.data.loaders``; the step, the epoch, ev
 lr schedules and DDP from ``squeezenet.engine``.
 """
 
-from ..engine import TrainingDiverged
+from ..engine.health import TrainingDiverged
 from .config import TrainConfig, resolve_config, save_config
 from .recipes import RECIPES
 from .trainer import fit
-
-__all__ = ["RECIPES", "TrainConfig", "TrainingDiverged", "fit", "resolve_config", "save_config"]

@@ -17,26 +17,28 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from ..data.augment import CutMix
 from ..data.loaders import DataBundle, build_loaders
 from ..engine import (
-    DeadClassifierWarning,
     EpochSettings,
     NormalizeBatch,
-    NotLearningWarning,
     Step,
     Teacher,
-    TrainingDiverged,
     build_optimizer,
     build_scheduler,
-    dead_classifier,
-    dead_classifier_message,
     evaluate_batches,
     first_inputs,
-    not_learning,
-    not_learning_message,
     recalibrate_batchnorm,
     resolve_amp,
     train_one_epoch,
 )
 from ..engine import distributed as dist
+from ..engine.health import (
+    DeadClassifierWarning,
+    NotLearningWarning,
+    TrainingDiverged,
+    dead_classifier,
+    dead_classifier_message,
+    not_learning,
+    not_learning_message,
+)
 from ..files import make_folder
 from ..models import default_input_size
 from ..models.batchnorm import add_batchnorm, fuse_batchnorm, has_batchnorm, init_batchnorm_identity

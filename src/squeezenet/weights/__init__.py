@@ -15,24 +15,3 @@ from .loading import (
 )
 from .records import WeightsRecord, get_weights_record, list_weights, register_weights
 from .saving import save_state_dict
-
-__all__ = [
-    "SharedWeightLayer",
-    "WeightsError",
-    "WeightsRecord",
-    "check_state_dict",
-    "create_model",
-    "deep_compression_state_dict",
-    "fetch",
-    "get_weights_record",
-    "list_weights",
-    "load_weights",
-    "preprocess_for",
-    "read_deep_compression",
-    "read_state_dict",
-    "register_reader",
-    "register_weights",
-    "resolve_source",
-    "save_state_dict",
-    "sha256_file",
-]

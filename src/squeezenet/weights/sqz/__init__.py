@@ -9,13 +9,3 @@ writes that kind of file. The algorithms that produce its contents live in
 from .codec import SharedTensor
 from .errors import CompressedFormatError
 from .fileformat import MAGIC, CompressedModel, describe, load, save
-
-__all__ = [
-    "MAGIC",
-    "CompressedFormatError",
-    "CompressedModel",
-    "SharedTensor",
-    "describe",
-    "load",
-    "save",
-]
