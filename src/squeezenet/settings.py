@@ -32,11 +32,14 @@ def setting(
     *,
     choices: tuple | None = None,
     short: str | None = None,
+    metavar: str | None = None,
+    factory: Any = dataclasses.MISSING,
 ) -> Any:
     """A config field with its description: ``help`` (citing other settings as `name`), the
-    ``choices`` allowed (checked by :func:`check_choices`) and the CLI's ``short`` flag."""
-    meta = {"help": help, "choices": choices, "short": short}
-    return dataclasses.field(default=default, metadata=meta)
+    ``choices`` allowed (checked by :func:`check_choices`), the CLI's ``short`` flag and
+    ``metavar`` (what its value is); ``factory`` makes the default when it is not a constant."""
+    meta = {"help": help, "choices": choices, "short": short, "metavar": metavar}
+    return dataclasses.field(default=default, default_factory=factory, metadata=meta)
 
 
 def check_choices(config: object) -> None:

@@ -5,11 +5,58 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from ..data.transforms import PRESETS, Preprocess
 from .argtypes import conv10_padding, image_size, positive_int
+
+
+def flag(name: str) -> str:
+    """The flag of setting ``name``: ``prune_rounds`` is ``--prune-rounds``."""
+    return "--" + name.replace("_", "-")
+
+
+def add_setting_flags(
+    p: argparse.ArgumentParser,
+    settings: Iterable[dataclasses.Field],
+    parse: dict[str, Callable],
+    presets: dict[str, dict],
+    preset_flag: str,
+    check_choices: bool = False,
+) -> None:
+    """A flag for each config field in ``settings``, described by the field's metadata (see
+    :func:`squeezenet.settings.setting`). Each defaults to None = "not given", so that only the
+    flags a user sets override ``presets``; the help states the field's default, and that
+    ``preset_flag`` may set it. Values are parsed by ``parse[name]``, else as a positive int,
+    a float or a str by the field's type; ``check_choices``: argparse refuses other values
+    (else the config does)."""
+    for f in settings:
+        text = re.sub(r"`(\w+)`", lambda m: flag(m.group(1)), f.metadata["help"])
+        if "default" not in text and f.default is not None:
+            shown = ("on" if f.default else "off") if isinstance(f.default, bool) else f.default
+            given = any(f.name in values for values in presets.values())
+            text += f" (default: {shown}{f'; a {preset_flag} may set it' if given else ''})"
+        names = [f.metadata["short"], flag(f.name)] if f.metadata["short"] else [flag(f.name)]
+        kind, choices = str(f.type).split(" | ")[0], f.metadata["choices"]
+        if kind == "bool":
+            p.add_argument(*names, action=argparse.BooleanOptionalAction, help=text)
+            continue
+        metavar = f.metadata.get("metavar") or (
+            "{" + ",".join(choices) + "}" if choices else f.name.upper()
+        )
+        many = "Sequence[" in str(f.type)  # one value or several, the flag repeatable
+        p.add_argument(
+            *names,
+            nargs="+" if many else None,
+            action="extend" if many else "store",
+            type=parse.get(f.name, {"int": positive_int, "float": float}.get(kind, str)),
+            choices=choices if check_choices else None,
+            metavar=metavar,
+            help=text,
+        )
 
 
 def add_output_arg(

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..pruning import GeometricScheduler, MagnitudeSparsifier, target_densities
-from ..settings import SettingError, with_preset
+from ..settings import SettingError, setting, with_preset
 from ..weights.sqz.codec import SharedTensor
 from ..weights.sqz.entropy import default_coder
 from ..weights.sqz.fileformat import CompressedModel
@@ -36,29 +36,69 @@ class CompressConfig:
     """What to do; each field is the ``squeezenet compress`` flag of the same name, and a
     preset (:data:`.presets.COMPRESS_PRESETS`) is a set of values for some of them."""
 
-    prune: str | float | dict = "paper"
-    prune_rounds: int = 1  # iterative pruning: reach the target densities in this many rounds
-    prune_granularity: str = "weight"  # or "kernel": whole k x k kernels (squeezenet.pruning)
-    bits: str | int | dict = 8
-    finetune_steps: int = 0  # fine-tuning steps after each pruning round
-    codebook_steps: int = 0  # fine-tuning steps on the centroids (section 3.3)
-    lr: float = 1e-4
-    codebook_lr: float = 1e-4
-    batch_size: int = 32
-    distill_temperature: float = 2.0
-    coder: str = field(default_factory=default_coder)
-    bias_dtype: str = "float32"  # "float16" halves the (small) bias storage
-    seed: int = 0
+    prune: str | float | dict = setting(
+        "paper",
+        "target densities: 'paper' (the SqueezeNet paper's Table 1 profile), 'none', one "
+        "density for all layers (0.4), or 'pattern=density,...' over parameter names or fire "
+        "aliases (fire9.squeeze.weight)",
+    )
+    prune_rounds: int = setting(1, "iterative pruning: reach the densities in this many rounds")
+    prune_granularity: str = setting(
+        "weight",
+        "prune single weights by magnitude (Deep Compression) or whole k x k kernels by L2 "
+        "norm (cheaper positions; 1x1 layers stay per weight)",
+        choices=("weight", "kernel"),
+    )
+    bits: str | int | dict = setting(
+        8,
+        "index bits per layer (codebook of 2**bits shared values): one number or "
+        "'pattern=bits,...' (first match wins; unmatched layers stay float)",
+    )
+    finetune_steps: int = setting(0, "fine-tuning steps (batches) after each pruning round")
+    codebook_steps: int = setting(
+        0, "fine-tuning steps on the shared values (centroids, section 3.3) and biases"
+    )
+    lr: float = setting(
+        1e-4,
+        "learning rate after pruning (Adam for distillation, SGD with `data`, where ~1e-2 suits)",
+    )
+    codebook_lr: float = setting(1e-4, "centroid learning rate")
+    batch_size: int = setting(32, "fine-tuning batch size", short="-b", metavar="N")
+    distill_temperature: float = setting(2.0, "distillation temperature")
+    coder: str = setting(
+        help="entropy coder (default: ans if constriction is installed)",
+        choices=("ans", "huffman"),
+        factory=default_coder,
+    )
+    bias_dtype: str = setting(
+        "float32", "storage of biases and other unshared tensors", choices=("float32", "float16")
+    )
+    seed: int = setting(0, "seed for sampling and fine-tuning")
     flip: bool = True  # mirror calibration images (not for data like digits)
-    # "kmeans" (Deep Compression section 3: 2**bits shared values per layer) or "gptq": a
-    # uniform grid per layer, its step from the Fisher information, with GPTQ rounding
-    # (gptq.py); then ``bits`` is not used and ``grid_scale`` sets the size.
-    quantizer: str = "kmeans"
-    grid_scale: float = 0.024
-    bias_correction: bool = False  # gptq: biases absorb the mean shift of the rounding
-    # gptq: each layer reproduces the unrounded network's output at that layer, correcting
-    # the error that the rounded layers before it pass on (gptq.gptq_quantize)
-    dense_target: bool = False
+    quantizer: str = setting(
+        "kmeans",
+        "weight sharing: 'kmeans' (Deep Compression section 3: 2**bits shared values per "
+        "layer; the default) or 'gptq' (a uniform grid per layer, finer where the Fisher "
+        "information is larger, GPTQ rounding on the `calibration` images; `grid_scale` sets "
+        "the size)",
+        choices=("kmeans", "gptq"),
+    )
+    grid_scale: float = setting(
+        0.024,
+        "with `quantizer` gptq: grid step of a layer of typical sensitivity; larger = smaller "
+        "file, less accurate",
+    )
+    bias_correction: bool = setting(
+        False,
+        "with `quantizer` gptq: let each layer's bias absorb the mean output shift that "
+        "rounding its weights causes on the calibration images",
+    )
+    dense_target: bool = setting(
+        False,
+        "with `quantizer` gptq: make each layer reproduce what the uncompressed network "
+        "computes there, correcting the error the rounded layers before it pass on (about "
+        "twice the rounding time)",
+    )
     progress: bool = True  # progress bars of the fine-tuning stages
 
 

@@ -19,7 +19,7 @@ from ..data import sample_images, scan_folder
 from ..data.images import default_class_list
 from ..data.transforms import Preprocess
 from ..engine import evaluate
-from ..settings import SettingError, with_preset
+from ..settings import SettingError, setting, with_preset
 from ..weights import read_state_dict, resolve_source
 from ..weights.loading import num_outputs
 from ..weights.sqz import fileformat
@@ -35,13 +35,31 @@ class FineTuneData:
     """Where fine-tuning data comes from: unlabeled ``calibration`` images (distillation) or
     labelled ``data`` (retraining, as the paper does); at most one of them."""
 
-    # one source or several, sharing the draw equally
-    calibration: str | Sequence[str] | None = None
-    calibration_prefix: str = ""  # only zip members under this prefix
-    calibration_size: int = 512  # images drawn (fixed seed)
-    data: str | None = None  # labelled data in any format `squeezenet train` reads
-    recipe: str = "cifar10-fast"  # gives ``data``'s normalisation and augmentation
-    weight_decay: float = 5e-5  # when retraining on ``data``
+    calibration: str | Sequence[str] | None = setting(
+        None,
+        "unlabeled images for fine-tuning by distillation (folder or zip; several sources "
+        "share the draw equally, a source with fewer images than its share gives them all); "
+        "without them (and without `data`) the compression is post-training only",
+        metavar="DIR|ZIP",
+    )
+    calibration_prefix: str = setting("", "only zip members under this prefix (default: all)")
+    calibration_size: int = setting(
+        512, "how many calibration images to draw (fixed seed)", metavar="N"
+    )
+    data: str | None = setting(
+        None,
+        "labelled training data in any format `squeezenet train` reads (e.g. the CIFAR-10 JPEG "
+        "zip): fine-tune with labels (SGD, cosine lr) instead of distillation; without --eval, "
+        "every stage is scored on its test split (else its validation split)",
+        short="-d",
+        metavar="PATH",
+    )
+    recipe: str = setting(
+        "cifar10-fast",
+        "training recipe giving `data`'s normalisation and augmentation (must match how the "
+        "model was trained)",
+    )
+    weight_decay: float = setting(5e-5, "weight decay when retraining with `data`")
 
 
 def compress_lossless(
