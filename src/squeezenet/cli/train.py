@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import re
 
-from .argtypes import float_in, non_negative_int, positive_int, prune_spec
+from .argtypes import float_in, non_negative_int, prune_spec
 
 # How a flag's text becomes its field's value, where plain int/float/str would admit values
 # the field cannot take (a usage error then names the flag); other ints are positive.
@@ -21,10 +19,6 @@ _PARSE = {
 }
 
 
-def flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def _options() -> list[dataclasses.Field]:
     """The TrainConfig fields that are flags: those with a help text."""
     from ..train.config import TrainConfig
@@ -32,20 +26,9 @@ def _options() -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(TrainConfig) if f.metadata.get("help")]
 
 
-def _help(f: dataclasses.Field) -> str:
-    """The field's help with settings cited as flags, and its default unless it says it."""
-    from ..train.recipes import RECIPES
-
-    text = re.sub(r"`(\w+)`", lambda m: flag(m.group(1)), f.metadata["help"])
-    if "default" in text or f.default is None:
-        return text
-    shown = ("on" if f.default else "off") if isinstance(f.default, bool) else f.default
-    recipes = "; a --recipe may set it" if any(f.name in r for r in RECIPES.values()) else ""
-    return f"{text} (default: {shown}{recipes})"
-
-
 def register(sub, formatter) -> None:
-    from .common import add_model_arg_flag
+    from ..train.recipes import RECIPES
+    from .common import add_model_arg_flag, add_setting_flags
 
     p = sub.add_parser(
         "train",
@@ -65,19 +48,8 @@ def register(sub, formatter) -> None:
         help="YAML file of settings (the names "
         "below, with underscores: lr, batch_size, model_args, ...)",
     )
-    # Every flag defaults to None = "not given", so only the flags a user sets override the
-    # YAML file and the recipe; allowed values are checked with the config (TrainConfig).
-    for f in _options():
-        flags = [f.metadata["short"]] if f.metadata["short"] else []
-        kind, choices = str(f.type).split(" | ")[0], f.metadata["choices"]
-        if kind == "bool":
-            p.add_argument(
-                *flags, flag(f.name), action=argparse.BooleanOptionalAction, help=_help(f)
-            )
-            continue
-        parse = _PARSE.get(f.name, {"int": positive_int, "float": float}.get(kind, str))
-        metavar = "{" + ",".join(choices) + "}" if choices else f.name.upper()
-        p.add_argument(*flags, flag(f.name), type=parse, metavar=metavar, help=_help(f))
+    # Allowed values are checked with the config (TrainConfig), which a YAML file sets too.
+    add_setting_flags(p, _options(), _PARSE, RECIPES, "--recipe")
     add_model_arg_flag(p, "passed to the model")
     p.add_argument(
         "--json", action="store_true", help="print the final summary as one JSON object on stdout"
