@@ -352,7 +352,7 @@ def test_help_states_each_default_once(command, capsys):
     for action in _subparser(command)._actions:
         assert (action.help or "").count("default") <= 1, action.option_strings
     if command == "train":  # the dataclass's defaults, and what changes them
-        assert "number of epochs (default: 30; a --recipe may set it)" in text
+        assert "number of epochs (default: 30; 15 when fine-tuning a photo folder from " in text
         assert "default: the --recipe's, else 0.1, or 0.001 when fine-tuning from --weights" in text
 
 

@@ -34,6 +34,7 @@ def _options() -> list[dataclasses.Field]:
 
 def _help(f: dataclasses.Field) -> str:
     """The field's help with settings cited as flags, and its default unless it says it."""
+    from ..train.defaults import FINETUNE_PHOTOS
     from ..train.recipes import RECIPES
 
     text = re.sub(r"`(\w+)`", lambda m: flag(m.group(1)), f.metadata["help"])
@@ -41,6 +42,10 @@ def _help(f: dataclasses.Field) -> str:
         return text
     shown = ("on" if f.default else "off") if isinstance(f.default, bool) else f.default
     recipes = "; a --recipe may set it" if any(f.name in r for r in RECIPES.values()) else ""
+    if f.name in FINETUNE_PHOTOS:  # the automatic fine-tuning settings (train/defaults.py)
+        value = FINETUNE_PHOTOS[f.name]
+        value = ("on" if value else "off") if isinstance(value, bool) else value
+        recipes = f"; {value} when fine-tuning a photo folder from --weights{recipes}"
     return f"{text} (default: {shown}{recipes})"
 
 
@@ -53,7 +58,11 @@ def register(sub, formatter) -> None:
         help="train or fine-tune a model (one CPU, or many GPUs with torchrun)",
         description="Train or fine-tune. Settings come from --recipe, then --config (YAML), "
         "then the flags below (a flag given overrides the file). The resolved settings are "
-        "saved as <output>/config.yaml. Distributed: `torchrun --nproc-per-node N -m squeezenet "
+        "saved as <output>/config.yaml. Without --recipe, a photo folder (ImageFolder images "
+        "over 64 px) gets random-resized crops and validation resized and cropped as "
+        "`squeezenet evaluate` does (256/224); fine-tuning one from --weights also gets batch "
+        "8, 15 epochs, --freeze-features and a cosine schedule; any flag or config value "
+        "overrides each. Distributed: `torchrun --nproc-per-node N -m squeezenet "
         "train ...` (gloo on CPU, NCCL on CUDA; several machines: --nnodes, --rdzv-backend "
         "c10d, --rdzv-endpoint HOST:PORT); only rank 0 logs and writes.",
         argument_default=None,
