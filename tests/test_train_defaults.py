@@ -145,7 +145,8 @@ def test_last_partial_batch_is_kept_when_dropping_it_loses_much():
     assert len(dropping) == 2 and dropping.images_used == 256
 
 
-def test_the_batch_fits_the_data_and_the_header_says_so(tmp_path, capsys):
+@pytest.mark.parametrize("in_memory", ["yes", "no"])
+def test_the_batch_fits_the_data_and_the_header_says_so(in_memory, tmp_path, capsys):
     data = write_tree(tmp_path / "d", size=32, per_class=(12, 2))
     cfg = resolve_config(
         None,
@@ -155,6 +156,8 @@ def test_the_batch_fits_the_data_and_the_header_says_so(tmp_path, capsys):
             "epochs": 1,
             "image_size": 32,
             "model_args": {"dropout": 0.0},
+            "in_memory": in_memory,
+            "workers": 0,
             **QUIET,
         },
     )
@@ -164,7 +167,11 @@ def test_the_batch_fits_the_data_and_the_header_says_so(tmp_path, capsys):
         fit(cfg)
     header = capsys.readouterr().out.splitlines()[0]
     assert "36 train images/epoch" in header and "batch 36 x 1 x 1" in header
-    assert "padded crops" in header and "1 step(s)/epoch" in header
+    assert "1 step(s)/epoch" in header
+    augment = (
+        "padded crops (4 px)" if in_memory == "yes" else "random-resized crops (scale >= 0.08)"
+    )
+    assert augment in header
     few = [w for w in caught if issubclass(w.category, FewStepsWarning)]
     assert len(few) == 1 and "only 1 optimizer step(s) per epoch" in str(few[0].message)
 

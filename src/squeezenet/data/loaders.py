@@ -281,9 +281,13 @@ class StreamedBatches:
         return len(self.sampler)
 
     @property
+    def batch_size(self) -> int:
+        return self.loader.batch_size or 1
+
+    @property
     def images_used(self) -> int:
         """Images this process trains on per epoch (a dropped partial batch is not)."""
-        return min(len(self) * (self.loader.batch_size or 1), len(self.sampler))
+        return min(len(self) * self.batch_size, len(self.sampler))
 
     def __iter__(self):
         for step, batch in enumerate(self.loader):

@@ -15,7 +15,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..data.augment import CutMix
-from ..data.loaders import DataBundle, build_loaders
+from ..data.loaders import DataBundle, StreamedBatches, build_loaders
 from ..engine import (
     DeadClassifierWarning,
     EpochSettings,
@@ -325,30 +325,25 @@ def _header(cfg: TrainConfig, data: DataBundle, world: int, accum: int, device, 
     """The run's first line: what trains on what, with the images each epoch really uses."""
     train = data.train
     used, total = train.images_used * world, train.num_samples * world
-    images = f"{used} train images/epoch" if used == total else f"{used} of {total} train "
-    if used != total:
-        images += "images/epoch (a last partial batch is dropped)"
+    images = f"{used}" if used == total else f"{used} of {total}"
+    streamed = isinstance(train, StreamedBatches)  # always random-resized crops
     augment = (
-        f"random-resized crops (scale >= {cfg.crop_scale})"
-        if cfg.crop_scale is not None
+        f"random-resized crops (scale >= {cfg.crop_scale or 0.08})"
+        if cfg.crop_scale is not None or streamed
         else f"padded crops ({cfg.crop_padding} px)"
     )
     return (
-        f"train: {cfg.model} on {cfg.data} ({data.num_classes} classes, {images}, "
+        f"train: {cfg.model} on {cfg.data} ({data.num_classes} classes, {images} train "
+        f"images/epoch, "
         f"{augment}, validation: {data.val_source}), device {device}, amp {amp}, "
-        f"{world} process(es), batch {train_batch_size(train)} x {world} x {accum} "
+        f"{world} process(es), batch {train.batch_size} x {world} x {accum} "
         f"accumulation, {len(train)} step(s)/epoch"
     )
 
 
-def train_batch_size(train) -> int:
-    batch = getattr(train, "batch_size", None)
-    return batch if batch is not None else train.loader.batch_size
-
-
 def _warn_if_few_steps(cfg: TrainConfig, data: DataBundle, world: int, accum: int) -> None:
     steps = -(-len(data.train) // accum)
-    per_step = train_batch_size(data.train) * world * accum
+    per_step = data.train.batch_size * world * accum
     # A batch of 16 or fewer has no smaller batch to suggest: the data is tiny.
     if cfg.max_steps_per_epoch or steps >= FEW_STEPS or per_step <= 16:
         return
