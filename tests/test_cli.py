@@ -4,7 +4,11 @@ import argparse
 import json
 
 import pytest
+import torch
+from PIL import Image
 
+from helpers import write_tree
+from squeezenet import create_model
 from squeezenet.cli import COMMANDS, build_parser, main
 
 
@@ -352,7 +356,7 @@ def test_help_states_each_default_once(command, capsys):
     for action in _subparser(command)._actions:
         assert (action.help or "").count("default") <= 1, action.option_strings
     if command == "train":  # the dataclass's defaults, and what changes them
-        assert "number of epochs (default: 30; a --recipe may set it)" in text
+        assert "number of epochs (default: 30; 15 when fine-tuning a photo folder from " in text
         assert "default: the --recipe's, else 0.1, or 0.001 when fine-tuning from --weights" in text
 
 
@@ -365,3 +369,35 @@ def test_library_setting_errors_name_the_flags(tmp_path, capsys, tv11_fp16_weigh
     assert (
         "error: --optimizer must be one of ('sgd', 'adamw'), got 'adam'" in capsys.readouterr().err
     )
+
+
+def test_evaluate_shows_top5_only_for_more_than_five_classes(tmp_path, capsys):
+    root = write_tree(
+        tmp_path / "two", classes=["cat", "dog"], size=40, per_class=(2,), splits=("val",)
+    )
+    weights = tmp_path / "two.pth"
+    torch.save(create_model("squeezenet1_1", num_classes=2).state_dict(), weights)
+    argv = [
+        "evaluate",
+        "-w",
+        str(weights),
+        "-d",
+        str(root / "val"),
+        "--workers",
+        "0",
+        "--no-progress",
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "top-1" in out and "top-5" not in out
+    assert main([*argv, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["num_classes"] == 2
+
+
+def test_predict_lists_at_most_the_models_classes(tmp_path, capsys):
+    weights = tmp_path / "two.pth"
+    torch.save(create_model("squeezenet1_1", num_classes=2).state_dict(), weights)
+    image = tmp_path / "a.png"
+    Image.new("RGB", (40, 40), (10, 200, 30)).save(image)
+    assert main(["predict", "-w", str(weights), "--json", str(image)]) == 0
+    assert len(json.loads(capsys.readouterr().out)[0]["top"]) == 2

@@ -19,6 +19,10 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _shown(value: object) -> str:
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)
+
+
 def add_setting_flags(
     p: argparse.ArgumentParser,
     settings: Iterable[dataclasses.Field],
@@ -26,17 +30,21 @@ def add_setting_flags(
     presets: dict[str, dict],
     preset_flag: str,
     check_choices: bool = False,
+    also: tuple[dict, str] = ({}, ""),
 ) -> None:
     """A flag for each config field in ``settings``, described by the field's metadata (see
     :func:`squeezenet.settings.setting`). Each defaults to None = "not given", so that only the
     flags a user sets override ``presets``; the help states the field's default, and that
     ``preset_flag`` may set it. Values are parsed by ``parse[name]``, else as a positive int,
     a float or a str by the field's type; ``check_choices``: argparse refuses other values
-    (else the config does)."""
+    (else the config does); ``also``: other defaults and when they apply (``({name: value},
+    "when ...")``)."""
     for f in settings:
         text = re.sub(r"`(\w+)`", lambda m: flag(m.group(1)), f.metadata["help"])
         if "default" not in text and f.default is not None:
-            shown = ("on" if f.default else "off") if isinstance(f.default, bool) else f.default
+            shown = _shown(f.default)
+            if f.name in also[0]:
+                shown += f"; {_shown(also[0][f.name])} {also[1]}"
             given = any(f.name in values for values in presets.values())
             text += f" (default: {shown}{f'; a {preset_flag} may set it' if given else ''})"
         names = [f.metadata["short"], flag(f.name)] if f.metadata["short"] else [flag(f.name)]

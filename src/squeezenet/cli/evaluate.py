@@ -85,7 +85,8 @@ def run(args) -> int:
     from ..weights.loading import num_outputs
 
     model = model_from_args(args)
-    images = scan_folder(args.data, default_class_list(args.classes, num_outputs(model)))
+    classes = num_outputs(model)
+    images = scan_folder(args.data, default_class_list(args.classes, classes))
     report_broken_links("evaluate", images.broken, args.strict)
     # --backend torch: the module itself, which evaluate() runs channels-last at --precision.
     model, preprocess = build_backend(args, model)
@@ -111,6 +112,7 @@ def run(args) -> int:
         decode=args.decode,
         precision=precision,
         data=args.data,
+        num_classes=classes,
     )
     if args.json:
         print(json.dumps(result))
@@ -119,8 +121,13 @@ def run(args) -> int:
             f"{args.model} ({args.weights or 'random init'}), preprocess {preprocess.name} "
             f"crop {preprocess.crop}, {args.decode} decode"
             + (f", {precision}" if precision else "")
-            + f": top-1 {result['top1']:.2%} ({result['correct1']}/"
-            f"{result['n']}), top-5 {result['top5']:.2%} ({result['correct5']}/{result['n']})"
+            + f": top-1 {result['top1']:.2%} ({result['correct1']}/{result['n']})"
+            # With 5 classes or fewer every label is in the top 5: nothing to report.
+            + (
+                f", top-5 {result['top5']:.2%} ({result['correct5']}/{result['n']})"
+                if classes > 5
+                else ""
+            )
         )
     skipped = result["skipped"] + len(images.broken)
     if skipped:

@@ -27,6 +27,7 @@ def _options() -> list[dataclasses.Field]:
 
 
 def register(sub, formatter) -> None:
+    from ..train.defaults import FINETUNE_PHOTOS
     from ..train.recipes import RECIPES
     from .common import add_model_arg_flag, add_setting_flags
 
@@ -36,7 +37,11 @@ def register(sub, formatter) -> None:
         help="train or fine-tune a model (one CPU, or many GPUs with torchrun)",
         description="Train or fine-tune. Settings come from --recipe, then --config (YAML), "
         "then the flags below (a flag given overrides the file). The resolved settings are "
-        "saved as <output>/config.yaml. Distributed: `torchrun --nproc-per-node N -m squeezenet "
+        "saved as <output>/config.yaml. Without --recipe, a photo folder (ImageFolder images "
+        "over 64 px) gets random-resized crops and validation resized and cropped as "
+        "`squeezenet evaluate` does (256/224); fine-tuning one from --weights also gets batch "
+        "8, 15 epochs, --freeze-features and a cosine schedule; any flag or config value "
+        "overrides each. Distributed: `torchrun --nproc-per-node N -m squeezenet "
         "train ...` (gloo on CPU, NCCL on CUDA; several machines: --nnodes, --rdzv-backend "
         "c10d, --rdzv-endpoint HOST:PORT); only rank 0 logs and writes.",
         argument_default=None,
@@ -49,7 +54,14 @@ def register(sub, formatter) -> None:
         "below, with underscores: lr, batch_size, model_args, ...)",
     )
     # Allowed values are checked with the config (TrainConfig), which a YAML file sets too.
-    add_setting_flags(p, _options(), _PARSE, RECIPES, "--recipe")
+    add_setting_flags(
+        p,
+        _options(),
+        _PARSE,
+        RECIPES,
+        "--recipe",
+        also=(FINETUNE_PHOTOS, "when fine-tuning a photo folder from --weights"),
+    )
     add_model_arg_flag(p, "passed to the model")
     p.add_argument(
         "--json", action="store_true", help="print the final summary as one JSON object on stdout"

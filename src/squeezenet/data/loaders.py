@@ -47,6 +47,14 @@ class EvalShard(torch.utils.data.Sampler):
         """Evaluation order does not change between epochs."""
 
 
+def keeps_last_batch(n: int, batch_size: int) -> bool:
+    """Whether a training epoch of ``n`` images (per process) also trains on its last,
+    partial batch: when dropping it would leave out more than 5% of the images (a few
+    hundred photos at batch 128); below that, dropping keeps every step's batch statistics
+    alike, as the CIFAR-10 and Imagenette recipes were tuned with."""
+    return (n % batch_size) * 20 > n
+
+
 def _sampler(n: int, *, train: bool, rank: int, world_size: int, seed: int):
     if not train:
         return EvalShard(n, rank, world_size)
@@ -108,13 +116,19 @@ class TensorBatches:
 
     def __len__(self) -> int:
         n = len(self.sampler)
-        steps = n // self.batch_size if self.train else -(-n // self.batch_size)
+        drop = self.train and not keeps_last_batch(n, self.batch_size)
+        steps = n // self.batch_size if drop else -(-n // self.batch_size)
         return min(steps, self.max_steps) if self.max_steps else steps
 
     @property
     def num_samples(self) -> int:
         """Samples this process sees per epoch (eval: its share, never padded)."""
         return len(self.sampler)
+
+    @property
+    def images_used(self) -> int:
+        """Images this process trains on per epoch (a dropped partial batch is not)."""
+        return min(len(self) * self.batch_size, len(self.sampler))
 
     def __iter__(self):
         index = torch.tensor(list(iter(self.sampler)), dtype=torch.int64)
@@ -240,6 +254,7 @@ class StreamedBatches:
         self.sampler = _sampler(
             len(dataset), train=train, rank=rank, world_size=world_size, seed=seed
         )
+        n = len(self.sampler)
         self.loader = torch.utils.data.DataLoader(
             dataset,
             batch_size=batch_size,
@@ -249,7 +264,7 @@ class StreamedBatches:
             generator=torch.Generator(),
             num_workers=workers,
             pin_memory=pin_memory,
-            drop_last=train,
+            drop_last=train and not keeps_last_batch(n, batch_size),
             collate_fn=_collate_skipping,
             persistent_workers=workers > 0,
         )
@@ -264,6 +279,15 @@ class StreamedBatches:
     @property
     def num_samples(self) -> int:
         return len(self.sampler)
+
+    @property
+    def batch_size(self) -> int:
+        return self.loader.batch_size or 1
+
+    @property
+    def images_used(self) -> int:
+        """Images this process trains on per epoch (a dropped partial batch is not)."""
+        return min(len(self) * self.batch_size, len(self.sampler))
 
     def __iter__(self):
         for step, batch in enumerate(self.loader):
@@ -342,6 +366,7 @@ def build_loaders(
             fmt,
             image_size=decode_size if folder else None,
             eval_size=eval_size if folder else None,
+            eval_crop=cfg.eval_crop if folder else 1.0,
             strict=cfg.strict_data,
             progress=cfg.progress and rank == 0,
         )
@@ -356,6 +381,7 @@ def build_loaders(
             tr_x, tr_y = train.images[keep], train.labels[keep]
             va_x, va_y = train.images[held], train.labels[held]
             val_source = f"{len(held)} images held out of train"
+        batch = train_batch(cfg.batch_size, len(tr_y), world_size)
         size = tr_x.shape[-1]
         resized_crop = None
         if cfg.crop_scale is not None:
@@ -378,7 +404,7 @@ def build_loaders(
         eval_bs = max(cfg.batch_size, 256)
         test = ds.splits.get("test")
         return DataBundle(
-            mk(tr_x, tr_y, True, cfg.batch_size),
+            mk(tr_x, tr_y, True, batch),
             mk(va_x, va_y, False, eval_bs),
             mk(*_xy(test), False, eval_bs) if test is not None else None,
             ds.classes,
@@ -402,12 +428,13 @@ def build_loaders(
         train_images = LabelledImages([train_images.samples[i] for i in keep], classes)
         val_source = f"{len(held)} images held out of train"
     test_images = _scan_with(path / "test", classes) if (path / "test").is_dir() else None
+    batch = train_batch(cfg.batch_size, len(train_images), world_size)
     # Streamed: torchvision's random-resized crops at image_size (area fraction from
     # crop_scale, else torchvision's 0.08); validation resized and centre-cropped at its size.
     mk_streamed = lambda imgs, train: StreamedBatches(  # noqa: E731
         imgs,
         image_size if train else eval_size,
-        cfg.batch_size,
+        batch if train else cfg.batch_size,
         min_scale=cfg.crop_scale or 0.08,
         train=train,
         workers=cfg.workers,
@@ -424,6 +451,12 @@ def build_loaders(
         val_source,
         image_size,
     )
+
+
+def train_batch(batch_size: int, n: int, world_size: int) -> int:
+    """The training batch for ``n`` images over ``world_size`` processes: ``batch_size``,
+    at most each process's share of the images."""
+    return max(1, min(batch_size, n // world_size))
 
 
 def _calibration_batches(images, labels, batch_size: int, common: dict) -> TensorBatches:

@@ -127,11 +127,12 @@ def _warn_skipped(ds: DecodedDataset, strict: bool) -> None:
             warnings.warn(f"skipped corrupt image {msg}", CorruptImageWarning, stacklevel=3)
 
 
-def _fit(image: Image.Image, size: int | None) -> Image.Image:
-    """Resize the shorter side to ``size`` and center-crop a square (no-op when it fits)."""
-    if size is None or image.size == (size, size):
+def _fit(image: Image.Image, size: int | None, resize: int | None = None) -> Image.Image:
+    """Resize the shorter side to ``resize`` (default ``size``) and center-crop a ``size``
+    square (no-op when it fits)."""
+    if size is None or (image.size == (size, size) and resize in (None, size)):
         return image
-    return resize_crop(image, size, size)
+    return resize_crop(image, resize or size, size)
 
 
 def _stack(
@@ -211,8 +212,14 @@ class _FitFiles(torch.utils.data.Dataset):
     """``(path, label)`` -> ``(HWC uint8 array or None, label, error message)``: decoded at
     reduced size where ``size`` allows (``fast``), resized and center-cropped to ``size``."""
 
-    def __init__(self, files: list[tuple[Path, int]], size: int | None, fast: bool):
-        self.files, self.size, self.fast = files, size, fast
+    def __init__(
+        self,
+        files: list[tuple[Path, int]],
+        size: int | None,
+        fast: bool,
+        resize: int | None = None,
+    ):
+        self.files, self.size, self.fast, self.resize = files, size, fast, resize
 
     def __len__(self) -> int:
         return len(self.files)
@@ -220,7 +227,8 @@ class _FitFiles(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         path, label = self.files[i]
         try:
-            image = _fit(load_image(path, self.size if self.fast else None), self.size)
+            side = self.resize or self.size
+            image = _fit(load_image(path, side if self.fast else None), self.size, self.resize)
         except ImageError as e:
             return None, label, str(e)
         return np.asarray(image, dtype=np.uint8), label, ""
@@ -269,6 +277,7 @@ def _decode_folder_split(
     progress: bool,
     workers: int | None = None,
     fast: bool = True,
+    resize: int | None = None,
 ) -> TensorSplit:
     files: list[tuple[Path, int]] = []
     for label, cls in enumerate(classes):
@@ -283,7 +292,7 @@ def _decode_folder_split(
         raise DatasetError(f"{root}: no images")
     workers = decode_workers(len(files)) if workers is None else workers
     arrays, labels, skipped = [], [], []
-    dataset = _FitFiles(files, size, fast)
+    dataset = _FitFiles(files, size, fast, resize)
     for array, label, error in _decode_files(dataset, workers, f"decode {root.name}", progress):
         if array is None:
             skipped.append(error)
@@ -316,10 +325,11 @@ def _decode_folder(
     workers: int | None,
     fast: bool,
     eval_size: int | None = None,
+    eval_resize: int | None = None,
 ) -> DecodedDataset:
     classes = folder_classes(root / "train")
-    decode = lambda split, side: _decode_folder_split(  # noqa: E731
-        root / split, classes, side, progress, workers, fast
+    decode = lambda split, side, resize=None: _decode_folder_split(  # noqa: E731
+        root / split, classes, side, progress, workers, fast, resize
     )
     splits = {"train": decode("train", size)}
     for name in ("val", "test"):
@@ -327,7 +337,7 @@ def _decode_folder(
             extra = sorted(set(folder_classes(root / name)) - set(classes))
             if extra:
                 raise DatasetError(f"{root / name}: classes not in train/: {extra[:5]}")
-            splits[name] = decode(name, eval_size or size)
+            splits[name] = decode(name, eval_size or size, eval_resize)
     return DecodedDataset(classes, splits, str(root))
 
 
@@ -407,11 +417,14 @@ def load_decoded(
     decode: str = "fast",
     workers: int | None = None,
     eval_size: int | None = None,
+    eval_crop: float = 1.0,
 ) -> DecodedDataset:
     """Decode the dataset at ``path`` (or load it from the cache).
 
     ImageFolder trees: images are resized to ``image_size`` (train) and ``eval_size`` (val,
-    test; default ``image_size``). With ``decode="fast"`` and an ``image_size``, JPEGs are
+    test; default ``image_size``), val and test resized to ``eval_size / eval_crop`` first
+    and centre-cropped (``squeezenet evaluate``'s 256/224 is ``eval_crop`` 0.875). With
+    ``decode="fast"`` and an ``image_size``, JPEGs are
     decoded at reduced size (DCT scaling) as long as both sides stay >= the target size;
     ``"exact"`` decodes them in full. ``workers`` decoding processes (default:
     :func:`decode_workers`).
@@ -420,10 +433,14 @@ def load_decoded(
         raise ValueError(f"decode must be 'fast' or 'exact', got {decode!r}")
     path = Path(path)
     fmt = detect_format(path) if fmt == "auto" else fmt
+    eval_side = eval_size or image_size
+    eval_resize = None
+    if eval_crop != 1.0 and eval_side is not None:
+        eval_resize = round(eval_side / eval_crop)
     decoders = {
         "cifar10-zip": lambda: _decode_zip(path, image_size, progress),
         "imagefolder": lambda: _decode_folder(
-            path, image_size, progress, workers, decode == "fast", eval_size
+            path, image_size, progress, workers, decode == "fast", eval_size, eval_resize
         ),
         "torchvision-cifar10": lambda: _decode_torchvision(path),
     }
@@ -434,6 +451,8 @@ def load_decoded(
     # Reduced-size decoding changes pixels: its cache is not the exact one.
     reduced = fmt == "imagefolder" and image_size is not None and decode == "fast"
     sizes = f"{image_size}" if eval_size in (None, image_size) else f"{image_size}/{eval_size}"
+    if eval_resize is not None and fmt == "imagefolder":
+        sizes += f"@{eval_resize}"
     key = f"{fmt}:{sizes}" + (":fast" if reduced else "")
     cache = cache_dir() / f"{fmt}-{_source_key(path, key)}.pt"
     if use_cache and cache.is_file():

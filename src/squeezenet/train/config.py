@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -28,9 +29,13 @@ class TrainConfig:
     of the same name (cli/train.py generates them from this table)."""
 
     # -- model ------------------------------------------------------------------------------
+    # None until validate() derives it (from `weights`, else the data): a str after that.
     model: str = setting(
-        "squeezenet_cifar",
-        "registered model name (see `squeezenet summary`)",
+        None,
+        "registered model name (see `squeezenet summary`); default: the architecture the "
+        "`weights` file fits (a squeezenet1_1 state_dict: squeezenet1_1), else from the data: "
+        "squeezenet_cifar for CIFAR-10 and other images of at most 64 px, squeezenet1_1 for "
+        "photographs",
         short="-m",
     )
     weights: str | None = setting(
@@ -84,7 +89,9 @@ class TrainConfig:
     workers: int = setting(2, "image-decoding worker processes when streaming from files")
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
-    crop_padding: int = setting(4, "in-memory data: pad by this many pixels, then random-crop back")
+    crop_padding: int = setting(
+        4, "in-memory data without `crop_scale`: pad by this many pixels, then random-crop back"
+    )
     flip: bool = setting(True, "random horizontal flips")
     cutout: int = setting(0, "in-memory data: zero a random square this many pixels wide (0: off)")
     cutmix: float = setting(
@@ -98,13 +105,14 @@ class TrainConfig:
         "random-resized crops (as torchvision's RandomResizedCrop) covering at least this "
         "fraction of the image, resized to `image_size`: for in-memory data instead of padded "
         "crops, e.g. 0.35 for photographs; for streamed data the minimum area of its crops "
-        "(default 0.08, torchvision's)",
+        "(default: 0.35 for photo folders without a `recipe`, whose images are then held at "
+        "`decode_size` 256/224 of `image_size`; else none, and 0.08 for streamed data)",
     )
     decode_size: int | None = setting(
         None,
         "in-memory ImageFolder data: side at which training images are held in memory "
-        "(default: `image_size`); larger than `image_size` with `crop_scale`, so crops keep "
-        "detail",
+        "(default: `image_size`, or 256/224 of it for photo folders without a `recipe`); "
+        "larger than `image_size` with `crop_scale`, so crops keep detail",
     )
     image_size_start: int | None = setting(
         None,
@@ -116,6 +124,12 @@ class TrainConfig:
         "side of validation/test images (default: `image_size`); a little larger than the "
         "training side suits random-resized-crop training (Touvron et al., 2019)",
     )
+    eval_crop: float = setting(
+        1.0,
+        "in-memory ImageFolder data: validation/test images are resized to `eval_image_size` / "
+        "this, then centre-cropped to `eval_image_size` (default: 0.875 for photo folders "
+        "without a `recipe`, as `squeezenet evaluate`'s 256/224; else 1.0: whole images)",
+    )
     recalibrate_bn: bool = setting(
         False,
         "after the last epoch, re-estimate the batch-norm statistics on the training images "
@@ -124,7 +138,13 @@ class TrainConfig:
     )
     # -- optimisation -----------------------------------------------------------------------
     epochs: int = setting(30, "number of epochs")
-    batch_size: int = setting(128, "images per forward pass, per process", short="-b")
+    batch_size: int = setting(
+        128,
+        "images per forward pass, per process, at most each process's share of the training "
+        "images; a last partial batch is trained on when dropping it would leave out over a "
+        "20th of them",
+        short="-b",
+    )
     effective_batch: int | None = setting(
         None,
         "images per optimizer step, reached by gradient accumulation (must be a multiple of "
@@ -270,6 +290,10 @@ class TrainConfig:
         check_choices(self)
         if self.data is None:
             raise SettingError("no training data: set `data` (a path)", "data")
+        if self.model is None:
+            self.model = _derived_model(self.data, self.data_format, self.weights, self.model_args)
+        if not 0 < self.eval_crop <= 1:
+            raise ValueError(f"eval_crop must be in (0, 1], got {self.eval_crop}")
         for name in ("epochs", "batch_size", "val_every"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
@@ -381,9 +405,68 @@ def resolve_config(
     for key in ("mean", "std"):
         if key in merged:
             merged[key] = tuple(float(v) for v in merged[key])
+    if not recipe:
+        merged = {**_automatic(merged), **merged}
     cfg = TrainConfig(**merged)
     cfg.validate()
     return cfg
+
+
+def _derived_model(data: str, fmt: str, weights: str | None, model_args: dict) -> str:
+    """The model a run names none for: the one its weights fit, else the data's."""
+    from ..data.images import DatasetError
+    from .defaults import SMALL_IMAGE_MODEL, model_for_data, model_for_weights
+
+    if weights is not None:
+        from ..weights import WeightsError
+
+        try:
+            found = model_for_weights(weights, model_args)
+        except WeightsError:  # fit() reports it before any data is read
+            found = ""
+        if found is None:
+            raise SettingError(
+                f"{weights}: fits no registered model at its default settings; name it with "
+                "`model` (and its `--model-arg`s)",
+                "model",
+            )
+        if found:
+            return found
+    try:
+        return model_for_data(data, fmt)
+    except (DatasetError, OSError):  # reported when the data is opened
+        return SMALL_IMAGE_MODEL
+
+
+def _automatic(merged: dict) -> dict:
+    """Settings a run without a recipe gets from its data (lowest precedence: the YAML file
+    and flags override each): photo folders get photo augmentation and evaluate's validation
+    crop; fine-tuning one from `weights` also gets FINETUNE_PHOTOS."""
+    from ..data.images import DatasetError
+    from ..data.sources import detect_format
+    from ..models import default_input_size
+    from .defaults import FINETUNE_PHOTOS, SMALL_IMAGE_SIDE, data_is_small, photo_defaults
+
+    data, fmt = merged.get("data"), merged.get("data_format", "auto")
+    if data is None:
+        return {}
+    try:
+        fmt = detect_format(Path(data)) if fmt == "auto" else fmt
+        if fmt != "imagefolder" or data_is_small(data, fmt):
+            return {}
+    except (DatasetError, OSError):  # reported when the data is opened
+        return {}
+    model = merged.get("model") or _derived_model(
+        data, fmt, merged.get("weights"), merged.get("model_args") or {}
+    )
+    merged["model"] = model  # the weights file is read once
+    size = merged.get("image_size") or default_input_size(model)
+    if size <= SMALL_IMAGE_SIDE:
+        return {}
+    auto = photo_defaults(size)
+    if merged.get("weights") is not None:
+        auto.update(FINETUNE_PHOTOS)
+    return auto
 
 
 def save_config(cfg: TrainConfig, path: str | os.PathLike) -> None:

@@ -15,7 +15,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..data.augment import CutMix
-from ..data.loaders import DataBundle, build_loaders
+from ..data.loaders import DataBundle, StreamedBatches, build_loaders
 from ..engine import (
     EpochSettings,
     NormalizeBatch,
@@ -43,7 +43,7 @@ from ..files import make_folder
 from ..models import default_input_size
 from ..models.batchnorm import add_batchnorm, fuse_batchnorm, has_batchnorm, init_batchnorm_identity
 from ..pruning import GeometricScheduler, MagnitudeSparsifier, target_densities
-from ..weights import create_model
+from ..weights import WeightsError, create_model
 from .checkpoint import (
     config_differences,
     make_checkpoint,
@@ -52,6 +52,7 @@ from .checkpoint import (
     set_rng_state,
 )
 from .config import TrainConfig, save_config
+from .defaults import model_for_weights
 from .logs import RunLog
 
 
@@ -131,13 +132,49 @@ def fit(cfg: TrainConfig, on_epoch_end: Callable[[int, dict], None] | None = Non
     ``on_epoch_end(epoch, metrics)`` runs on every process after each epoch's checkpoint.
     """
     cfg.validate()
+    check_weights(cfg)  # before any folder is made or data decoded
     info = dist.from_env()
     device = dist.resolve_device(cfg.device, info.local_rank)
     dist.init(info, device)
+    out = Path(cfg.output)
+    existed = out.exists()
     try:
         return _fit(cfg, info, device, on_epoch_end)
+    except BaseException:
+        # A run that fails before writing anything leaves no empty run folder behind.
+        if info.is_main and not existed and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
     finally:
         dist.shutdown()
+
+
+#: Optimizer steps per epoch below which a run is warned that its batch is large for its data.
+FEW_STEPS = 10
+
+
+class FewStepsWarning(UserWarning):
+    """An epoch of only a handful of optimizer steps: the batch is large for the data."""
+
+
+def check_weights(cfg: TrainConfig) -> None:
+    """Load ``cfg.weights`` into ``cfg.model`` once, so that unusable weights fail at once;
+    when the file fits another registered model, the error ends with a one-line hint."""
+    if cfg.weights is None:
+        return
+    try:
+        create_model(cfg.model, weights=cfg.weights, **cfg.model_args)
+    except WeightsError as e:
+        try:
+            fits = model_for_weights(cfg.weights, cfg.model_args)
+        except WeightsError:
+            fits = None
+        if fits is None or fits == cfg.model:
+            raise
+        raise WeightsError(
+            f"{e}\nhint: {cfg.weights} holds {fits} weights: leave out --model (it is read "
+            f"from the weights) or pass --model {fits}"
+        ) from None
 
 
 @dataclass
@@ -253,13 +290,8 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
-        _say(
-            f"train: {cfg.model} on {cfg.data} ({data.num_classes} classes, "
-            f"{data.train.num_samples * info.world_size} train images/epoch, validation: "
-            f"{data.val_source}), device {device}, amp {amp}, {info.world_size} process(es), "
-            f"batch {cfg.batch_size} x {info.world_size} x {accum} accumulation",
-            cfg,
-        )
+        _say(_header(cfg, data, info.world_size, accum, device, amp), cfg)
+        _warn_if_few_steps(cfg, data, info.world_size, accum)
     settings = EpochSettings(
         device=device,
         amp=amp,
@@ -288,6 +320,42 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
         start_epoch=start_epoch,
         best=best,
         history=history,
+    )
+
+
+def _header(cfg: TrainConfig, data: DataBundle, world: int, accum: int, device, amp) -> str:
+    """The run's first line: what trains on what, with the images each epoch really uses."""
+    train = data.train
+    used, total = train.images_used * world, train.num_samples * world
+    images = f"{used}" if used == total else f"{used} of {total}"
+    streamed = isinstance(train, StreamedBatches)  # always random-resized crops
+    augment = (
+        f"random-resized crops (scale >= {cfg.crop_scale or 0.08})"
+        if cfg.crop_scale is not None or streamed
+        else f"padded crops ({cfg.crop_padding} px)"
+    )
+    return (
+        f"train: {cfg.model} on {cfg.data} ({data.num_classes} classes, {images} train "
+        f"images/epoch, "
+        f"{augment}, validation: {data.val_source}), device {device}, amp {amp}, "
+        f"{world} process(es), batch {train.batch_size} x {world} x {accum} "
+        f"accumulation, {len(train)} step(s)/epoch"
+    )
+
+
+def _warn_if_few_steps(cfg: TrainConfig, data: DataBundle, world: int, accum: int) -> None:
+    steps = -(-len(data.train) // accum)
+    per_step = data.train.batch_size * world * accum
+    # A batch of 16 or fewer has no smaller batch to suggest: the data is tiny.
+    if cfg.max_steps_per_epoch or steps >= FEW_STEPS or per_step <= 16:
+        return
+    warnings.warn(
+        f"only {steps} optimizer step(s) per epoch ({data.train.num_samples * world} images, "
+        f"{per_step} per step): too few for the "
+        "weights to move far; a smaller --batch-size (8-32 for a few hundred images) "
+        "usually trains better",
+        FewStepsWarning,
+        stacklevel=3,
     )
 
 
