@@ -441,7 +441,8 @@ def _derived_model(data: str, fmt: str, weights: str | None, model_args: dict) -
 def _automatic(merged: dict) -> dict:
     """Settings a run without a recipe gets from its data (lowest precedence: the YAML file
     and flags override each): photo folders get photo augmentation and evaluate's validation
-    crop; fine-tuning one from `weights` also gets FINETUNE_PHOTOS."""
+    crop; fine-tuning one from `weights` also gets FINETUNE_PHOTOS. The model a photo folder
+    implies is among them, so that it is derived (and a weights file read) once."""
     from ..data.images import DatasetError
     from ..data.sources import detect_format
     from ..models import default_input_size
@@ -459,13 +460,12 @@ def _automatic(merged: dict) -> dict:
     model = merged.get("model") or _derived_model(
         data, fmt, merged.get("weights"), merged.get("model_args") or {}
     )
-    merged["model"] = model  # the weights file is read once
+    auto: dict = {"model": model}  # derived here once: validate() would read the weights again
     size = merged.get("image_size") or default_input_size(model)
-    if size <= SMALL_IMAGE_SIDE:
-        return {}
-    auto = photo_defaults(size)
-    if merged.get("weights") is not None:
-        auto.update(FINETUNE_PHOTOS)
+    if size > SMALL_IMAGE_SIDE:
+        auto.update(photo_defaults(size))
+        if merged.get("weights") is not None:
+            auto.update(FINETUNE_PHOTOS)
     return auto
 
 

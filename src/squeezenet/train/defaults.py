@@ -54,7 +54,8 @@ def models_fitting(state: dict[str, torch.Tensor], model_args: dict | None = Non
     """Registered models whose parameter names and shapes (at the file's class count) are
     exactly the state_dict's, preferred first."""
     from ..models import build_model, list_models
-    from ..weights.loading import classifier_key
+    from ..weights import WeightsError
+    from ..weights.loading import check_state_dict, classifier_key
 
     found = []
     names = [n for n in _PREFERRED if n in list_models()]
@@ -69,11 +70,11 @@ def models_fitting(state: dict[str, torch.Tensor], model_args: dict | None = Non
                 probe = build_model(name, num_classes=state[key].shape[0], **(model_args or {}))
         except (TypeError, ValueError):  # model_args another model does not take
             continue
-        expected = probe.state_dict()
-        if set(expected) == set(state) and all(
-            expected[k].shape == state[k].shape for k in expected
-        ):
-            found.append(name)
+        try:
+            check_state_dict(probe, state, name)
+        except WeightsError:
+            continue
+        found.append(name)
     return found
 
 
