@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 
 from .data import ImageError, imagenet_class_list, load_transformed, read_class_list, short_name
+from .data.images import decode_min_size
 from .data.transforms import Preprocess
-from .engine.evaluate import DECODE_MODES
+from .engine.batches import input_device
 
 ImageSource = str | os.PathLike | Image.Image
 
@@ -54,12 +55,8 @@ def predict(
     """
     from tqdm import tqdm
 
-    if decode not in DECODE_MODES:
-        raise ValueError(f"decode must be one of {DECODE_MODES}, got {decode!r}")
-    decode_size = preprocess.decode_size if decode == "fast" else None
-    device = torch.device("cpu")
-    if isinstance(model, torch.nn.Module):
-        device = next(model.parameters(), torch.empty(0)).device
+    decode_size = decode_min_size(decode, preprocess.decode_size)
+    device = input_device(model)
     names = None
     disable = not progress or len(images) <= batch_size
     with tqdm(

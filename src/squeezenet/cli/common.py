@@ -252,9 +252,11 @@ def add_preprocess_arg(p: argparse.ArgumentParser) -> None:
 
 
 def add_decode_arg(p: argparse.ArgumentParser) -> None:
+    from ..data.images import DECODE_MODES
+
     p.add_argument(
         "--decode",
-        choices=("fast", "exact"),
+        choices=DECODE_MODES,
         default="fast",
         help="fast: decode each JPEG at a reduced size (1/2, 1/4 or 1/8, by DCT scaling) "
         "when it stays at least as large as the preprocessing's resize, which changes "

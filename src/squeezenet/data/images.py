@@ -128,6 +128,19 @@ def _check_png_chunks(path) -> None:
             offset += 12 + length
 
 
+#: How JPEGs are decoded: "fast" at a reduced size (DCT scaling) that keeps what the
+#: preprocessing needs, "exact" in full.
+DECODE_MODES = ("fast", "exact")
+
+
+def decode_min_size(decode: str, size: int | None) -> int | None:
+    """The ``min_size`` :func:`load_image` gets under ``decode``: ``size`` (what the
+    preprocessing resizes to) for ``fast``, None (full decoding) for ``exact``."""
+    if decode not in DECODE_MODES:
+        raise ValueError(f"decode must be one of {DECODE_MODES}, got {decode!r}")
+    return size if decode == "fast" else None
+
+
 def load_transformed(
     path: str | os.PathLike, transform: Callable[[Image.Image], torch.Tensor], min_size=None
 ) -> torch.Tensor:

@@ -28,6 +28,7 @@ from PIL import Image
 
 from ..files import torch_save
 from .images import (
+    DECODE_MODES,
     DatasetError,
     ImageError,
     list_images,
@@ -429,7 +430,7 @@ def load_decoded(
     ``"exact"`` decodes them in full. ``workers`` decoding processes (default:
     :func:`decode_workers`).
     """
-    if decode not in ("fast", "exact"):
+    if decode not in DECODE_MODES:
         raise ValueError(f"decode must be 'fast' or 'exact', got {decode!r}")
     path = Path(path)
     fmt = detect_format(path) if fmt == "auto" else fmt

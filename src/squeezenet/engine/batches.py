@@ -6,8 +6,17 @@ from __future__ import annotations
 import contextlib
 
 import torch
+from torch import nn
 
 from ..data.transforms import normalize
+
+
+def input_device(model) -> torch.device:
+    """Where ``model``'s batches go: a module's own device (a module moved to a GPU gets
+    its batches there); other callables (ONNX Runtime, OpenVINO) take CPU tensors."""
+    if isinstance(model, nn.Module):
+        return next(model.parameters(), torch.empty(0)).device
+    return torch.device("cpu")
 
 
 class NormalizeBatch:

@@ -13,8 +13,9 @@ from torch import nn
 from tqdm import tqdm
 
 from ..data import ImageDataset, ImageError, LabelledImages, Preprocess
+from ..data.images import decode_min_size
 from . import distributed as dist
-from .batches import autocast, resolve_precision
+from .batches import autocast, input_device, resolve_precision
 
 
 class _Skipping(torch.utils.data.Dataset):
@@ -44,9 +45,6 @@ def _collate(items):
     if not good:
         return None, None, errors
     return torch.stack([x for x, _ in good]), torch.tensor([y for _, y in good]), errors
-
-
-DECODE_MODES = ("fast", "exact")
 
 
 def topk_hits(
@@ -157,21 +155,16 @@ def evaluate(
     whose top classes are nearly tied can change), ``"auto"`` chooses bf16 only on such CPUs.
     Neither applies to other callables, which keep their own layout and precision.
     """
-    if decode not in DECODE_MODES:
-        raise ValueError(f"decode must be one of {DECODE_MODES}, got {decode!r}")
-    decode_size = getattr(transform, "decode_size", None) if decode == "fast" else None
+    decode_size = decode_min_size(decode, getattr(transform, "decode_size", None))
     # A Preprocess hands uint8 crops from the workers (a quarter of the bytes of floats
     # through shared memory) and normalises whole batches here.
     per_image = transform.crop_uint8 if isinstance(transform, Preprocess) else transform
     is_module = isinstance(model, nn.Module)
     channels_last = channels_last and is_module
     bf16 = resolve_precision(precision) == "bf16" and is_module
-    device = torch.device("cpu")
-    if isinstance(model, nn.Module):  # (not is_module: mypy narrows on isinstance)
-        # A module moved to a GPU (--device) gets its batches there.
-        device = next(model.parameters(), torch.empty(0)).device
-        if channels_last:
-            model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    device = input_device(model)
+    if isinstance(model, nn.Module) and channels_last:  # (mypy narrows on isinstance)
+        model = copy.deepcopy(model).to(memory_format=torch.channels_last)
     loader = torch.utils.data.DataLoader(
         _Skipping(images, per_image, decode_size),
         batch_size=batch_size,
