@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..pruning import GeometricScheduler, MagnitudeSparsifier, target_densities
+from ..pruning import GRANULARITIES, GeometricScheduler, MagnitudeSparsifier, target_densities
 from ..settings import SettingError, setting, with_preset
 from ..weights.sqz.codec import SharedTensor
 from ..weights.sqz.entropy import default_coder
@@ -47,7 +47,7 @@ class CompressConfig:
         "weight",
         "prune single weights by magnitude (Deep Compression) or whole k x k kernels by L2 "
         "norm (cheaper positions; 1x1 layers stay per weight)",
-        choices=("weight", "kernel"),
+        choices=GRANULARITIES,
     )
     bits: str | int | dict = setting(
         8,

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..files import write_text
+from ..pruning import GRANULARITIES
 from ..settings import SettingError, check_choices, setting
 
 DEFAULT_LR = 0.1
@@ -211,7 +212,7 @@ class TrainConfig:
         "kernels by L2 norm, Mao et al. 2017: positions cost far less in the compressed file, "
         "so a kernel-sparse layer can keep more weights; 1x1 layers are pruned weight by "
         "weight either way)",
-        choices=("weight", "kernel"),
+        choices=GRANULARITIES,
     )
     # -- speed ------------------------------------------------------------------------------
     device: str = setting(
