@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import torchvision
 from torch import nn
 
 from helpers import TINY, tiny_model, write_tree
@@ -247,9 +248,15 @@ def test_cli_compress_decompress(tmp_path, capsys):
     assert main(["decompress", str(out), "-o", str(pth), "--json"]) == 0
     info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert info["coder"] == "huffman" and info["model"] == "squeezenet1_1"
+    # The .pth keeps the file's description beside the tensors; --plain writes them bare.
     back = torch.load(pth, weights_only=True)
+    assert back["squeezenet"]["model"]["name"] == "squeezenet1_1"
+    assert back["squeezenet"]["preprocess"]["name"] == "torchvision"
     direct = read_state_dict(out)
-    assert all(torch.equal(back[k], direct[k]) for k in direct)
+    assert all(torch.equal(back["state_dict"][k], direct[k]) for k in direct)
+    plain = tmp_path / "plain.pth"
+    assert main(["decompress", str(out), "-o", str(plain), "--plain"]) == 0
+    torchvision.models.squeezenet1_1().load_state_dict(torch.load(plain, weights_only=True))
     assert abs(info["nonzero"] / info["params"] - 0.3) < 0.02
     # The same weights as safetensors, loaded back through --weights like any file.
     st = tmp_path / "back.safetensors"

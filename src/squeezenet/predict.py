@@ -17,18 +17,22 @@ from .engine.batches import input_device
 ImageSource = str | os.PathLike | Image.Image
 
 
-def class_names(num_classes: int, path: str | None = None) -> list[str]:
-    """Short names of the classes: from the class list ``path``, else ImageNet-1k's for
-    1000 outputs, else ``class N``."""
-    if path is not None:
-        _, names = read_class_list(path)
+def class_names(num_classes: int, path: str | Sequence[str] | None = None) -> list[str]:
+    """Names of the classes: the names themselves (as a model file carries them), else the
+    short names from the class list file ``path``, else ImageNet-1k's for 1000 outputs, else
+    ``class N``."""
+    if isinstance(path, (str, os.PathLike)):
+        names = [short_name(n) for n in read_class_list(path)[1]]
+    elif path is not None:
+        names = list(path)
     elif num_classes == 1000:
-        _, names = imagenet_class_list()
+        names = [short_name(n) for n in imagenet_class_list()[1]]
     else:
         return [f"class {i}" for i in range(num_classes)]
     if len(names) != num_classes:
-        raise ValueError(f"{path}: lists {len(names)} classes, the model has {num_classes}")
-    return [short_name(n) for n in names]
+        where = path if isinstance(path, (str, os.PathLike)) else "the class names given"
+        raise ValueError(f"{where}: lists {len(names)} classes, the model has {num_classes}")
+    return names
 
 
 def predict(
@@ -37,15 +41,16 @@ def predict(
     preprocess: Preprocess,
     k: int = 5,
     batch_size: int = 32,
-    classes: str | None = None,
+    classes: str | Sequence[str] | None = None,
     strict: bool = False,
     on_skip: Callable[[str], None] | None = None,
     decode: str = "fast",
     progress: bool = False,
 ) -> Iterator[dict]:
     """Yield ``{"image", "top": [{"index", "name", "prob"}, ...]}`` for each of ``images``
-    (files, or PIL images) in order: its ``k`` most probable classes by softmax, named from
-    the class list ``classes`` (see :func:`class_names`).
+    (files, or PIL images) in order: its ``k`` most probable classes by softmax (at most as
+    many as the model has), named from the class list ``classes`` (a file or the names; see
+    :func:`class_names`).
 
     ``model`` is any callable from a float batch to logits; a module gets its batches on
     its own device. Images are read one batch at a time, so thousands never sit in memory

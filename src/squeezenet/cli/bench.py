@@ -60,8 +60,11 @@ def run(args) -> int:
     from ..weights import preprocess_for
     from .common import model_from_args
 
-    if args.image_size is None:
-        args.image_size = default_input_size(args.model)
+    model = model_from_args(args).eval()
+    if args.image_size is None:  # the size the weights file was trained at, if it says
+        info = model.weights_info
+        trained = info.preprocess if info is not None else None
+        args.image_size = trained.crop if trained else default_input_size(args.model)
     for flag in ("threads", "rounds", "iters", "batch_size", "image_size"):
         if getattr(args, flag) < 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be at least 1")
@@ -74,7 +77,6 @@ def run(args) -> int:
             names = [n for n in names if n not in skipped]
             if skipped:
                 print(f"note: skipping {', '.join(skipped)} (no --calibration)", file=sys.stderr)
-    model = model_from_args(args).eval()
     calibration = None
     if args.calibration is not None and any(
         BACKENDS.get(n) and BACKENDS[n].precision == "int8" for n in names

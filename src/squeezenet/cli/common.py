@@ -149,10 +149,13 @@ def add_model_args(p: argparse.ArgumentParser, weights_required: bool = False) -
     p.add_argument(
         "-m",
         "--model",
-        default="squeezenet1_1",
+        default=None,
         choices=list_models(),
         metavar="NAME",
-        help="registered model name: " + ", ".join(list_models()),
+        help="registered model name: "
+        + ", ".join(list_models())
+        + " (default: the model the weights file describes, as files written by `squeezenet "
+        "train` and `compress` do, or its registered weights name implies; else squeezenet1_1)",
     )
     p.add_argument(
         "-w",
@@ -217,11 +220,16 @@ def parse_model_args(items: list | None) -> dict:
 def check_model_args(args: argparse.Namespace) -> str | None:
     """Why the ``--model-arg``/``--conv10-padding`` flags do not fit the chosen model, or
     None (``squeezenet train`` may name its model in its config: checked there)."""
+    from ..models import DEFAULT_MODEL
     from ..models.params import check_model_args as check
 
-    name = getattr(args, "model", None)
-    if name is None:
+    if not hasattr(args, "model"):
         return None
+    name = args.model
+    if name is None:
+        if getattr(args, "weights", None) is not None:
+            return None  # the weights file names the model: checked when it is read
+        name = DEFAULT_MODEL
     flags = {"--model-arg": parse_model_args(getattr(args, "model_arg", None))}
     if getattr(args, "conv10_padding", None) is not None:
         flags["--conv10-padding"] = {"conv10_padding": args.conv10_padding}
@@ -238,8 +246,9 @@ def add_preprocess_arg(p: argparse.ArgumentParser) -> None:
         "--preprocess",
         choices=sorted(PRESETS),
         default=None,
-        help="preprocessing preset; default: the one the weights record names, "
-        "'caffe' for .net files, 'cifar' for 32x32 models, else 'torchvision'",
+        help="preprocessing preset; default: the one the weights file describes (files "
+        "written by `squeezenet train` and `compress`) or its record names, 'caffe' for .net "
+        "files, 'cifar' for 32x32 models, else 'torchvision'",
     )
     p.add_argument(
         "--image-size",
@@ -247,7 +256,8 @@ def add_preprocess_arg(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="PX",
         help="side of the square network input: the preprocessing's center crop (default: "
-        "the preset's, 224 or 227; 32 for CIFAR models)",
+        "the preprocessing's own: 224 or 227 for the presets, 32 for CIFAR models, the "
+        "trained size for files written by `squeezenet train`)",
     )
 
 
@@ -266,15 +276,18 @@ def add_decode_arg(p: argparse.ArgumentParser) -> None:
 
 
 def model_from_args(args: argparse.Namespace):
-    """``create_model`` from -m, -w, --conv10-padding and --model-arg."""
+    """``create_model`` from -m, -w, --conv10-padding and --model-arg; ``args.model`` becomes
+    the model built (the weights file's own when -m is left out)."""
     from ..weights import create_model
 
-    return create_model(
+    model = create_model(
         args.model,
         weights=args.weights,
         conv10_padding=getattr(args, "conv10_padding", None),
         **parse_model_args(getattr(args, "model_arg", None)),
     )
+    args.model = model.model_name
+    return model
 
 
 def add_backend_arg(p: argparse.ArgumentParser) -> None:

@@ -102,9 +102,12 @@ def run(args) -> int:
     make_folder(Path(args.output).absolute().parent)  # fail now, not after minutes of work
     args.device = resolve_device(args.device)
     model = model_from_args(args).to(args.device)
+    preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
     if args.lossless:
         coder = args.coder or default_coder()
-        size, original = compress_lossless(model, args.model, args.weights, args.output, coder)
+        size, original = compress_lossless(
+            model, args.model, args.weights, args.output, coder, preprocess
+        )
         print(
             f"{args.output}: {size:,} bytes (source {original:,} bytes, "
             f"{original / size:.2f}x), lossless, coder {coder}"
@@ -115,7 +118,7 @@ def run(args) -> int:
         args.model,
         args.weights,
         args.output,
-        preprocess_for(args.model, model, args.preprocess, args.image_size),
+        preprocess,
         preset=args.preset,
         eval_dir=args.eval,
         classes=args.classes,

@@ -42,6 +42,7 @@ def register(sub, formatter) -> None:
         default=None,
         metavar="FILE",
         help="class list, one '<wnid> <names>' line per class in index order (default: "
+        "the class names the weights file carries, as `squeezenet train` writes them; else "
         "the ImageNet-1k list that ships with squeezenet for 1000-class models; else "
         "ImageFolder classes are the sorted folder names)",
     )
@@ -82,11 +83,11 @@ def run(args) -> int:
     from ..data import scan_folder
     from ..data.images import default_class_list
     from ..engine import evaluate, resolve_precision
-    from ..weights.loading import num_outputs
+    from ..weights.loading import model_classes, num_outputs
 
     model = model_from_args(args)
     classes = num_outputs(model)
-    images = scan_folder(args.data, default_class_list(args.classes, classes))
+    images = scan_folder(args.data, default_class_list(args.classes, classes, model_classes(model)))
     report_broken_links("evaluate", images.broken, args.strict)
     # --backend torch: the module itself, which evaluate() runs channels-last at --precision.
     model, preprocess = build_backend(args, model)

@@ -43,10 +43,17 @@ def register(sub, formatter) -> None:
         default=None,
         metavar="FILE",
         help="class list, one '<wnid> <names>' line per class in index order; "
-        "default: the ImageNet-1k list that ships with squeezenet for 1000-class models, "
+        "default: the class names the weights file carries (as `squeezenet train` writes "
+        "them), else the ImageNet-1k list that ships with squeezenet for 1000-class models, "
         "else 'class N'",
     )
-    p.add_argument("-k", "--topk", type=positive_int, default=5, help="how many classes to print")
+    p.add_argument(
+        "-k",
+        "--topk",
+        type=positive_int,
+        default=5,
+        help="how many classes to print (at most the model's classes)",
+    )
     add_batch_size_arg(p, 32, "images per forward pass (folders stream through in batches)")
     add_json_arg(p, "print a JSON list, one object per image")
     add_progress_arg(p)
@@ -86,9 +93,12 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..predict import predict
+    from ..weights.loading import model_classes
     from .common import build_backend, model_from_args, printable, report_broken_links
 
-    model, preprocess = build_backend(args, model_from_args(args))
+    model = model_from_args(args)
+    classes = args.classes or model_classes(model)
+    model, preprocess = build_backend(args, model)
     broken: list[str] = []
     paths = expand_inputs(args.images, broken)
     report_broken_links("predict", broken, args.strict)
@@ -108,7 +118,7 @@ def run(args) -> int:
             preprocess,
             args.topk,
             args.batch_size,
-            args.classes,
+            classes,
             strict=args.strict,
             on_skip=skip,
             decode=args.decode,

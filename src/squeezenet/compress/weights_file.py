@@ -21,7 +21,8 @@ from ..data.transforms import Preprocess
 from ..engine import evaluate
 from ..settings import SettingError, setting, with_preset
 from ..weights import read_state_dict, resolve_source
-from ..weights.loading import num_outputs
+from ..weights.info import ModelInfo
+from ..weights.loading import model_classes, num_outputs
 from ..weights.sqz import fileformat
 from ..weights.sqz.modeldesc import describe_model
 from .pipeline import CompressConfig, compress, lossless
@@ -62,8 +63,19 @@ class FineTuneData:
     weight_decay: float = setting(5e-5, "weight decay when retraining with `data`")
 
 
+def described(model: nn.Module, name: str, preprocess: Preprocess | None) -> dict:
+    """What a compressed file says of ``model`` beside its architecture: the class names its
+    weights file carries and the preprocessing it is used with (``ModelInfo.extras``)."""
+    return ModelInfo(describe_model(model, name), model_classes(model), preprocess).extras()
+
+
 def compress_lossless(
-    model: nn.Module, name: str, weights: str, output: str | os.PathLike, coder: str
+    model: nn.Module,
+    name: str,
+    weights: str,
+    output: str | os.PathLike,
+    coder: str,
+    preprocess: Preprocess | None = None,
 ) -> tuple[int, int]:
     """Re-encode already pruned + weight-shared ``weights`` exactly; returns (file size,
     source size)."""
@@ -72,7 +84,11 @@ def compress_lossless(
         read_state_dict(path),
         describe_model(model, name),
         coder,
-        meta={"source": os.path.basename(str(weights)), "lossless": True},
+        meta={
+            "source": os.path.basename(str(weights)),
+            "lossless": True,
+            **described(model, name, preprocess),
+        },
     )
     return fileformat.save(cm, output), os.path.getsize(path)
 
@@ -110,7 +126,9 @@ def compress_weights_file(
     score = None
     eval_names: set[str] = set()
     if eval_dir:
-        images = scan_folder(eval_dir, default_class_list(classes, num_outputs(model)))
+        images = scan_folder(
+            eval_dir, default_class_list(classes, num_outputs(model), model_classes(model))
+        )
         eval_names = {p.name for p, _ in images.samples}
 
         def score(m):
@@ -174,6 +192,7 @@ def compress_weights_file(
             eval_names
             and any(os.path.realpath(c) == os.path.realpath(eval_dir or "") for c in calib)
         ),
+        **described(model, name, preprocess),
     )
     size = fileformat.save(cm, output)
     report.set_file_bytes(size)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -234,7 +234,7 @@ class LabelledImages:
 
 
 def scan_folder(
-    root: str | os.PathLike, class_list: str | os.PathLike | None = None
+    root: str | os.PathLike, class_list: str | os.PathLike | Sequence[str] | None = None
 ) -> LabelledImages:
     """Label the images under ``root``.
 
@@ -244,8 +244,9 @@ def scan_folder(
     * Flat layout (``root/<wnid>_<anything>.JPEG``): needs ``class_list``; each file's class is
       the position of its wnid prefix in it.
 
-    ``class_list`` is a ``<wnid> <names>`` file, or ``"imagenet"`` for the ImageNet-1k list that
-    ships with the package.
+    ``class_list`` is a ``<wnid> <names>`` file, ``"imagenet"`` for the ImageNet-1k list that
+    ships with the package, or the class names a model file carries (a list: folder names
+    and file-name prefixes are matched against them).
     """
     root = Path(root)
     if not root.is_dir():
@@ -255,8 +256,11 @@ def scan_folder(
     if class_list == "imagenet":
         wnids, names = imagenet_class_list()
         class_list = "the ImageNet-1k class list"
-    elif class_list is not None:
+    elif isinstance(class_list, (str, os.PathLike)):
         wnids, names = read_class_list(class_list)
+    elif class_list is not None:
+        wnids, names = list(class_list), list(class_list)
+        class_list = "the model's classes"
     subdirs = sorted(p for p in root.iterdir() if p.is_dir())
     if subdirs:
         classes = [p.name for p in subdirs]
@@ -318,10 +322,14 @@ class ImageDataset(torch.utils.data.Dataset):
         return load_transformed(path, self.transform, self.decode_size), label
 
 
-def default_class_list(explicit: str | None, num_classes: int) -> str | None:
-    """The class list to label images with: ``explicit`` if given, else the packaged
-    ImageNet-1k list (``"imagenet"``) for 1000-class models, else None (the classes are then
-    the sorted folder names)."""
+def default_class_list(
+    explicit: str | None, num_classes: int, model_classes: Sequence[str] | None = None
+) -> str | Sequence[str] | None:
+    """The class list to label images with: ``explicit`` if given, else the class names the
+    model's file carries, else the packaged ImageNet-1k list (``"imagenet"``) for 1000-class
+    models, else None (the classes are then the sorted folder names)."""
     if explicit:
         return explicit
+    if model_classes is not None:
+        return model_classes
     return "imagenet" if num_classes == 1000 else None

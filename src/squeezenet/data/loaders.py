@@ -192,13 +192,18 @@ class _StreamedImages(torch.utils.data.Dataset):
         from torchvision import transforms as T
 
         self.images, self.strict, self.train, self.seed = images, strict, train, seed
-        resize = round(size * 256 / 224)
+        resize = self.eval_resize(size)
         self.transform = (
             T.Compose([T.RandomResizedCrop(size, scale=(min_scale, 1.0)), T.RandomHorizontalFlip()])
             if train
             else partial(resize_crop, resize=resize, crop=size)
         )
         self.decode_size = size if train else resize
+
+    @staticmethod
+    def eval_resize(size: int) -> int:
+        """The shorter side validation images are resized to before the centre crop."""
+        return round(size * 256 / 224)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -307,6 +312,9 @@ class DataBundle:
     # The training images without augmentation, shuffled, for recalibrate_bn (None unless
     # asked). They stay at decode_size; the recalibration resizes them to the evaluation side.
     calibration: TensorBatches | StreamedBatches | None = None
+    # How validation images are made from a photo: the shorter side resized to [0], then the
+    # centre [1] x [1] square (what a model file records as its preprocessing).
+    eval_resize_crop: tuple[int, int] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -413,6 +421,8 @@ def build_loaders(
             _calibration_batches(tr_x, tr_y, cfg.batch_size, common)
             if cfg.recalibrate_bn
             else None,
+            # Folders: as load_decoded resizes val; other formats hold images at their size.
+            (round(eval_size / cfg.eval_crop), eval_size) if folder else (va_x.shape[-1],) * 2,
         )
     if fmt != "imagefolder":
         raise DatasetError(f"{path}: in_memory 'no' is only for ImageFolder trees")
@@ -450,6 +460,7 @@ def build_loaders(
         classes,
         val_source,
         image_size,
+        eval_resize_crop=(_StreamedImages.eval_resize(eval_size), eval_size),
     )
 
 

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from PIL import Image
@@ -100,6 +100,22 @@ PRESETS: dict[str, Preprocess] = {
     "caffe": Preprocess("caffe", 256, 227, (104.0, 117.0, 123.0), (1.0, 1.0, 1.0), True, 1.0),
     "cifar": Preprocess("cifar", 32, 32, CIFAR10_MEAN, CIFAR10_STD, False, 1 / 255),
 }
+
+
+def rgb_preprocess(resize: int, crop: int, mean, std) -> Preprocess:
+    """The preprocessing of a model trained by this package: RGB pixels / 255, then
+    ``(x - mean) / std``, the shorter side resized to ``resize`` and the centre ``crop``
+    square; named after the preset it equals, else ``custom``."""
+    made = Preprocess("custom", resize, crop, _three(mean), _three(std), bgr=False, scale=1 / 255)
+    for preset in PRESETS.values():
+        if replace(made, name=preset.name) == preset:
+            return preset
+    return made
+
+
+def _three(values) -> tuple[float, float, float]:
+    a, b, c = (float(v) for v in values)
+    return a, b, c
 
 
 def get_preprocess(name: str) -> Preprocess:

@@ -10,6 +10,8 @@ from .alexnet import build_alexnet
 from .squeezenet import SQUEEZENET1_0, SQUEEZENET1_1, SqueezeNetSpec, build_squeezenet
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
+#: The model every command builds when neither a flag nor the weights file names one.
+DEFAULT_MODEL = "squeezenet1_1"
 _DEFAULT_INPUT_SIZE: dict[str, int] = {}
 
 

@@ -39,15 +39,17 @@ FINETUNE_PHOTOS: dict = {
 
 
 def _weights_state(weights: str) -> tuple[dict[str, torch.Tensor] | None, str | None]:
-    """(state_dict, None) for a file or URL; (None, model) for a registered weights name, whose
-    record names its architecture (nothing is downloaded). Errors are WeightsError."""
-    from ..weights import get_weights_record, read_state_dict, resolve_source
+    """(state_dict, None) for a plain file or URL; (None, model) for a file that describes
+    its model (written by ``squeezenet train`` or ``compress``) or a registered weights name,
+    whose record names its architecture (nothing is downloaded). Errors are WeightsError."""
+    from ..weights import get_weights_record, read_weights, resolve_source
     from ..weights.records import list_weights
 
     if weights in list_weights():
         return None, get_weights_record(weights).model
     path, _ = resolve_source(weights)
-    return read_state_dict(path), None
+    state, info = read_weights(path)
+    return (None, info.name) if info is not None else (state, None)
 
 
 def models_fitting(state: dict[str, torch.Tensor], model_args: dict | None = None) -> list[str]:

@@ -16,6 +16,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..data.augment import CutMix
 from ..data.loaders import DataBundle, StreamedBatches, build_loaders
+from ..data.transforms import rgb_preprocess
 from ..engine import (
     EpochSettings,
     NormalizeBatch,
@@ -43,7 +44,8 @@ from ..files import make_folder
 from ..models import default_input_size
 from ..models.batchnorm import add_batchnorm, fuse_batchnorm, has_batchnorm, init_batchnorm_identity
 from ..pruning import GeometricScheduler, MagnitudeSparsifier, target_densities
-from ..weights import WeightsError, create_model
+from ..weights import ModelInfo, WeightsError, create_model, save_state_dict
+from ..weights.sqz.modeldesc import describe_model
 from .checkpoint import (
     config_differences,
     make_checkpoint,
@@ -580,7 +582,7 @@ def _finish(run: _Run, minutes: float, extra: dict) -> dict:
             result.update(test_tta_top1=test["tta_top1"], test_tta_top5=test["tta_top5"])
     if run.info.is_main:
         exported = _plain_copy(raw_model)
-        save_atomic(exported.state_dict(), out / "model.pth")
+        save_state_dict(exported.state_dict(), out / "model.pth", _describe(exported, run))
         result["model_path"] = str(out / "model.pth")
         run.log.finish(result)
         msg = (
@@ -594,6 +596,14 @@ def _finish(run: _Run, minutes: float, extra: dict) -> dict:
     raw_model.load_state_dict(final_state)
     result["model"] = raw_model
     return result
+
+
+def _describe(model: nn.Module, run: _Run) -> ModelInfo:
+    """What model.pth says of itself: the architecture, the data's class names and the
+    preprocessing of the validation images (so later commands repeat none of them)."""
+    resize, crop = run.data.eval_resize_crop or (run.data.image_size,) * 2
+    preprocess = rgb_preprocess(resize, crop, run.cfg.mean, run.cfg.std)
+    return ModelInfo(describe_model(model, run.cfg.model), tuple(run.data.classes), preprocess)
 
 
 def _plain_copy(model: nn.Module) -> nn.Module:

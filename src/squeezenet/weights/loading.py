@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -10,10 +11,12 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from ..models import build_model, default_input_size
+from ..models import DEFAULT_MODEL, build_model, default_input_size
+from ..models.params import check_model_args
 from .deep_compression import deep_compression_state_dict
 from .errors import WeightsError
 from .fetch import check_hash, fetch, is_url
+from .info import INFO_KEY, ModelInfo
 from .records import _RECORDS, WeightsRecord, get_weights_record
 from .safety import check_classifier, check_model_size, check_tensors
 from .sqz import fileformat as sqz
@@ -25,10 +28,9 @@ _ZIP_MAGIC = b"PK\x03\x04"
 # torch.save's legacy (pre-zip, torch < 1.6) format: pickle protocol 2, then the magic
 # number 0x1950a86a20f9469cfc6c as a 10-byte LONG1. weights_only=True reads it safely too.
 _LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
-# Pickle-free formats known by their magic bytes; others may be added by register_reader.
-_READERS_BY_MAGIC: dict[bytes, Callable[[Path], dict[str, torch.Tensor]]] = {
-    sqz.MAGIC: sqz.read_state_dict
-}
+# Pickle-free formats known by their magic bytes (besides .sqz, read with its description);
+# others may be added by register_reader.
+_READERS_BY_MAGIC: dict[bytes, Callable[[Path], dict[str, torch.Tensor]]] = {}
 
 
 def register_reader(magic: bytes, reader: Callable[[Path], dict[str, torch.Tensor]]) -> None:
@@ -65,9 +67,13 @@ def resolve_source(source: str | os.PathLike) -> tuple[Path, WeightsRecord | Non
     return path, None
 
 
-def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
-    """Accept a bare state_dict or a training checkpoint holding one."""
+def _unwrap(obj: object, path: Path) -> tuple[dict[str, torch.Tensor], object]:
+    """Accept a bare state_dict, a model file holding one and its description (what
+    :func:`~squeezenet.weights.save_state_dict` writes), or a training checkpoint holding
+    one -> (state_dict, the raw description or None)."""
+    info = None
     if isinstance(obj, dict):
+        info = obj.get(INFO_KEY) if isinstance(obj.get("state_dict"), dict) else None
         for key in ("model", "state_dict", "model_state_dict"):
             inner = obj.get(key)
             if (
@@ -88,7 +94,7 @@ def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
             if key.startswith(prefix):
                 key = key[len(prefix) :]
         state[key] = value
-    return state
+    return state, info
 
 
 def _is_safetensors(path: Path, head: bytes) -> bool:
@@ -97,28 +103,53 @@ def _is_safetensors(path: Path, head: bytes) -> bool:
     return path.suffix == ".safetensors" or (len(head) > 8 and head[8:9] == b"{")
 
 
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], object]:
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     try:
         state = load_file(path, device="cpu")
+        with safe_open(path, framework="pt") as f:
+            text = (f.metadata() or {}).get(INFO_KEY)
     except (SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"{path}: not a readable safetensors file ({e})") from None
-    return _unwrap(state, path)
+    info = None
+    if text is not None:
+        try:
+            info = json.loads(text)
+        except (ValueError, RecursionError):
+            raise WeightsError(f"{path}: the model description is not valid JSON") from None
+    return _unwrap(state, path)[0], info
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read weights from a torch file (``weights_only=True``), a ``.safetensors`` file, a
-    registered pickle-free format, or a Deep Compression ``.net`` file. Nothing is unpickled
-    but tensors; errors name the file and the problem; expanded, oversized and non-finite
-    tensors are refused (see :mod:`.safety`)."""
-    state = _read_any(Path(path))
+    compressed ``.sqz`` file or another registered pickle-free format, or a Deep Compression
+    ``.net`` file. Nothing is unpickled but tensors and plain data; errors name the file and
+    the problem; expanded, oversized and non-finite tensors are refused (see :mod:`.safety`)."""
+    return read_weights(path)[0]
+
+
+def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], ModelInfo | None]:
+    """:func:`read_state_dict`, and the model's description when the file carries one
+    (:class:`ModelInfo`: written by ``squeezenet train`` and ``compress``; None for plain
+    state_dicts such as torchvision's). The description is checked, and its class list
+    against the classifier."""
+    state, raw = _read_any(Path(path))
     check_tensors(state, str(path))
-    return state
+    if raw is None:
+        return state, None
+    info = ModelInfo.from_dict(raw, str(path))
+    if info.classes is not None:
+        with torch.device("meta"):
+            probe = info.build()
+        key = classifier_key(probe)
+        if key in state:
+            info.check_outputs(state[key].shape[0], str(path))
+    return state, info
 
 
-def _read_any(path: Path) -> dict[str, torch.Tensor]:
+def _read_any(path: Path) -> tuple[dict[str, torch.Tensor], object]:
     try:
         with open(path, "rb") as f:
             head = f.read(max(9, len(_LEGACY_TORCH_MAGIC)))
@@ -126,9 +157,11 @@ def _read_any(path: Path) -> dict[str, torch.Tensor]:
         raise WeightsError(f"{path}: cannot read ({e.strerror})") from None
     if not head:
         raise WeightsError(f"{path}: the file is empty")
+    if head.startswith(sqz.MAGIC):
+        return sqz.read_weights(path)
     for magic, reader in _READERS_BY_MAGIC.items():
         if head.startswith(magic):
-            return reader(path)
+            return reader(path), None
     if _is_safetensors(path, head):
         return _read_safetensors(path)
     if head.startswith(_ZIP_MAGIC) or head[: len(_LEGACY_TORCH_MAGIC)] == _LEGACY_TORCH_MAGIC:
@@ -138,7 +171,7 @@ def _read_any(path: Path) -> dict[str, torch.Tensor]:
             raise WeightsError(f"{path}: not a readable PyTorch weights file ({e})") from None
         return _unwrap(obj, path)
     if path.suffix == ".net":
-        return deep_compression_state_dict(path)
+        return deep_compression_state_dict(path), None
     raise WeightsError(
         f"{path}: unrecognised weights format (not a PyTorch zip file, a safetensors "
         "file, a compressed squeezenet file or a Deep Compression .net file)"
@@ -178,7 +211,7 @@ def classifier_key(model: nn.Module) -> str:
 
 
 def create_model(
-    name: str,
+    name: str | None = None,
     weights: str | os.PathLike | None = None,
     num_classes: int | None = None,
     **overrides,
@@ -187,37 +220,55 @@ def create_model(
 
     ``weights`` is a registered weights name (``squeezenet1_1.tv_in1k``), a path, a URL, or a
     compressed file; ``num_classes`` replaces the classifier (when it differs from the weights'
-    classes, every layer but the classifier is loaded: fine-tuning). Overrides whose value is
-    ``None`` are dropped, so CLI flags can pass straight through.
+    classes, every layer but the classifier is loaded: fine-tuning). ``name`` may be left out
+    when the weights say which model they are (a file written by ``squeezenet train`` or
+    ``compress``, or a registered name); else it is ``squeezenet1_1``. Overrides whose value
+    is ``None`` are dropped, so CLI flags can pass straight through.
     """
     if weights is None:
-        return build_model(name, num_classes=num_classes, **overrides)
+        name = name or DEFAULT_MODEL
+        model = build_model(name, num_classes=num_classes, **overrides)
+        model.model_name = name  # type: ignore[assignment]
+        model.weights_info = None  # type: ignore[assignment]
+        return model
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return load_weights(name, weights, num_classes=num_classes, **overrides)
 
 
 def preprocess_for(
-    name: str, model: nn.Module, preset: str | None = None, image_size: int | None = None
+    name: str | None, model: nn.Module, preset: str | None = None, image_size: int | None = None
 ) -> Preprocess:
     """The preprocessing ``model`` (registered model ``name``, from :func:`create_model`)
     needs, as torchvision's ``weights.transforms()``: ``preset`` when given, else the one its
-    weights record names, ``caffe`` for a Deep Compression ``.net`` file, ``cifar`` for the
-    32x32 models, else ``torchvision``; center-cropped to ``image_size`` when given."""
+    weights file describes (a model written by ``squeezenet train``) or its weights record
+    names, ``caffe`` for a Deep Compression ``.net`` file, ``cifar`` for the 32x32 models, else
+    ``torchvision``; center-cropped to ``image_size`` when given."""
     from ..data import get_preprocess
 
-    if preset is None:
-        record = getattr(model, "weights_record", None)
-        path = getattr(model, "weights_path", None)
-        if record is not None:
-            preset = record.preprocess
-        elif path is not None and str(path).endswith(".net"):
-            preset = "caffe"
-        elif default_input_size(name) == 32:
-            preset = "cifar"  # the 32x32 models are trained with CIFAR statistics
-        else:
-            preset = "torchvision"
-    preprocess = get_preprocess(preset)
+    info = getattr(model, "weights_info", None)
+    name = name or getattr(model, "model_name", None) or DEFAULT_MODEL
+    if preset is None and info is not None and info.preprocess is not None:
+        preprocess = info.preprocess
+    else:
+        if preset is None:
+            record = getattr(model, "weights_record", None)
+            path = getattr(model, "weights_path", None)
+            if record is not None:
+                preset = record.preprocess
+            elif path is not None and str(path).endswith(".net"):
+                preset = "caffe"
+            elif default_input_size(name) == 32:
+                preset = "cifar"  # the 32x32 models are trained with CIFAR statistics
+            else:
+                preset = "torchvision"
+        preprocess = get_preprocess(preset)
     return preprocess.with_crop(image_size) if image_size else preprocess
+
+
+def model_classes(model: nn.Module) -> tuple[str, ...] | None:
+    """The class names ``model``'s weights file carries (None when it names none)."""
+    info = getattr(model, "weights_info", None)
+    return info.classes if info is not None else None
 
 
 def num_outputs(model: nn.Module) -> int:
@@ -226,44 +277,75 @@ def num_outputs(model: nn.Module) -> int:
 
 
 def load_weights(
-    name: str,
+    name: str | None,
     source: str | os.PathLike,
     num_classes: int | None = None,
     **overrides,
 ) -> nn.Module:
     """Build registered model ``name`` with the weights from ``source`` loaded strictly.
 
-    The model is built with as many classes as the file has; if ``num_classes`` differs, the
-    classifier is then replaced with a fresh one (fine-tuning). The record (if any) is kept
-    as ``model.weights_record`` so callers can pick the right preprocessing.
+    A file that describes its model (:class:`ModelInfo`) builds that architecture, with
+    ``overrides`` applied; ``name``, when given, must be the one it describes. The model is
+    built with as many classes as the file has; if ``num_classes`` differs, the classifier is
+    then replaced with a fresh one (fine-tuning). The record (if any) is kept as
+    ``model.weights_record``, the description as ``model.weights_info`` (its classes dropped
+    when the classifier is replaced), the name as ``model.model_name``, so callers can pick
+    the right preprocessing and class names.
     """
     # A registered name for another model is refused before anything is downloaded.
-    if str(source) in _RECORDS and get_weights_record(str(source)).model != name:
+    if (
+        name is not None
+        and str(source) in _RECORDS
+        and get_weights_record(str(source)).model != name
+    ):
         other = get_weights_record(str(source))
         raise WeightsError(f"{other.name}: weights for {other.model}, not for {name}")
     path, record = resolve_source(source)
     if record is not None:
+        name = name or record.model
         overrides = {**record.model_kwargs, **overrides}
-    state = read_state_dict(path)
+    state, info = read_weights(path)
+    if info is not None:
+        if name is not None and name != info.name:
+            raise WeightsError(
+                f"{path}: holds a {info.name} (the file describes its model), not a {name}; "
+                "leave out the model name to use the file's"
+            )
+        name = info.name
+        try:
+            check_model_args(name, overrides)
+        except ValueError as e:
+            raise WeightsError(f"{path}: {e}") from None
+    name = name or DEFAULT_MODEL
+
+    def build(**kwargs) -> nn.Module:
+        if info is not None:
+            return info.build(**overrides, **kwargs)
+        return build_model(name, **overrides, **kwargs)
+
     # Every shape is checked against the architecture on the meta device (no memory) before
     # the real model is built: the file only chooses the class count, within a cap.
     with torch.device("meta"):
-        probe = build_model(name, **overrides)
+        probe = build()
     key = classifier_key(probe)
     if key not in state:
         check_state_dict(probe, state, str(path))  # reports the missing key(s)
     file_classes = check_classifier(probe, key, state[key], str(path))
     with torch.device("meta"):
-        probe = build_model(name, num_classes=file_classes, **overrides)
+        probe = build(num_classes=file_classes)
     check_model_size(probe, str(path))
     check_state_dict(probe, state, str(path))
-    model = build_model(name, num_classes=file_classes, **overrides)
+    model = build(num_classes=file_classes)
     model.load_state_dict(state, strict=True)
     if num_classes is not None and num_classes != file_classes:
         _reset_classifier(model, num_classes)
+        if info is not None:  # the file's class names belong to the classifier replaced
+            info = ModelInfo(info.model, None, info.preprocess)
     # torch types Module.__setattr__'s value Tensor | Module; any value is stored as is.
     model.weights_record = record  # type: ignore[assignment]
     model.weights_path = path  # type: ignore[assignment]
+    model.weights_info = info  # type: ignore[assignment]
+    model.model_name = name  # type: ignore[assignment]
     return model
 
 

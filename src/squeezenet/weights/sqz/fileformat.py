@@ -350,8 +350,22 @@ def load(path: str | os.PathLike) -> CompressedModel:
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The reader ``squeezenet.weights.read_state_dict`` uses for compressed files."""
+    """A compressed file's tensors as a state_dict."""
     return load(path).state_dict()
+
+
+#: The ``meta`` keys that describe the model beside the header's architecture (the class
+#: names and preprocessing of :class:`squeezenet.weights.info.ModelInfo`).
+INFO_META_KEYS = ("classes", "preprocess")
+
+
+def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """The reader ``squeezenet.weights.read_weights`` uses for compressed files: the
+    state_dict and the (unchecked) model description, the header's architecture plus the
+    class names and preprocessing its metadata holds."""
+    cm = load(path)
+    info = {"model": cm.model, **{k: cm.meta[k] for k in INFO_META_KEYS if k in cm.meta}}
+    return cm.state_dict(), info
 
 
 def describe(path: str | os.PathLike) -> dict:

@@ -13,17 +13,21 @@ from torch import nn
 
 from ...models import build_from_spec, build_model
 from ...models.params import check_value, spec_kinds
+from ..errors import WeightsError
 from .errors import CompressedFormatError
 
 
-def check_model_desc(desc: object, source: str) -> None:
-    """Raise CompressedFormatError unless ``desc`` is ``{"name": <registered model>}`` plus
+def check_model_desc(
+    desc: object, source: str, error: type[WeightsError] = CompressedFormatError
+) -> None:
+    """Raise ``error`` unless ``desc`` is ``{"name": <registered model>}`` plus
     ``"spec"`` (all SqueezeNetSpec fields) or ``"kwargs"`` (some of them, or
     ``num_classes``/``dropout`` for any model), with values of the fields' types."""
     from ...models import list_models
 
-    def fail(problem: str) -> CompressedFormatError:
-        return CompressedFormatError(f"{source}: the header's model is invalid ({problem})")
+    def fail(problem: str) -> WeightsError:
+        where = "header's" if error is CompressedFormatError else "description's"
+        return error(f"{source}: the {where} model is invalid ({problem})")
 
     if not isinstance(desc, dict):
         raise fail(f"an object is expected, got {type(desc).__name__}")
@@ -62,16 +66,18 @@ def model_shapes(desc: dict, source: str) -> dict[str, tuple[int, ...]]:
     check_model_desc(desc, source)
     try:
         with torch.device("meta"):
-            probe = _build(desc)
+            probe = build_described(desc)
     except (ValueError, TypeError) as e:
         raise CompressedFormatError(f"{source}: the header's model is invalid ({e})") from None
     return {k: tuple(v.shape) for k, v in probe.state_dict().items()}
 
 
-def _build(desc: dict) -> nn.Module:
+def build_described(desc: dict, **overrides) -> nn.Module:
+    """The model a (checked) description names, with fresh parameters; ``overrides`` replace
+    spec fields or keyword arguments (``--model-arg``)."""
     if "spec" in desc:
-        return build_from_spec(desc["spec"])
-    return build_model(desc["name"], **desc["kwargs"])
+        return build_from_spec({**desc["spec"], **overrides})
+    return build_model(desc["name"], **{**desc["kwargs"], **overrides})
 
 
 def model_from_description(
@@ -83,4 +89,4 @@ def model_from_description(
         raise CompressedFormatError(
             f"{source}: tensors do not match the header's model {desc.get('name')!r}"
         )
-    return _build(desc)
+    return build_described(desc)
