@@ -23,7 +23,7 @@ def register(sub, formatter) -> None:
         default=None,
         metavar="PATH",
         help="weights file to write: a PyTorch state_dict (.pth) or, for names ending in "
-        ".safetensors, a safetensors file",
+        ".safetensors, a safetensors file; without it, only describe the file",
     )
     p.add_argument("--json", action="store_true", help="print the description as JSON")
     p.set_defaults(func=run)
