@@ -1,7 +1,9 @@
 """The command line: help texts, outputs and one-line errors."""
 
 import argparse
+import dataclasses
 import json
+import re
 
 import pytest
 import torch
@@ -347,17 +349,120 @@ def test_model_args_rebuild_a_trained_variant_for_predict(tmp_path, capsys):
     assert "argument --model-arg: expects KEY=VALUE, got 'sr'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_help_states_each_default_once(command, capsys):
-    with pytest.raises(SystemExit):
-        main([command, "--help"])
-    text = " ".join(capsys.readouterr().out.split())
-    assert "(default: None)" not in text
-    for action in _subparser(command)._actions:
-        assert (action.help or "").count("default") <= 1, action.option_strings
-    if command == "train":  # the dataclass's defaults, and what changes them
+def _parsers(parser, path=()):
+    """(command path, parser) for ``parser`` and every sub-command under it, nested ones too."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, (*path, name))
+
+
+def _config_defaults(command):
+    """What the library uses for each setting flag of ``command`` that is left out (these
+    flags default to None = "not given"): its config field's default; None for a field whose
+    default is computed."""
+    from squeezenet.compress.pipeline import CompressConfig
+    from squeezenet.compress.weights_file import FineTuneData
+    from squeezenet.train.config import TrainConfig
+
+    configs = {"train": (TrainConfig,), "compress": (CompressConfig, FineTuneData)}
+    return {
+        f.name: None if f.default is dataclasses.MISSING else f.default
+        for c in configs.get(command, ())
+        for f in dataclasses.fields(c)
+    }
+
+
+def _presets(command):
+    """(flag naming a preset, fields the presets set) for ``command``."""
+    from squeezenet.compress.presets import COMPRESS_PRESETS
+    from squeezenet.train.recipes import RECIPES
+
+    presets = {"train": ("--recipe", RECIPES), "compress": ("--preset", COMPRESS_PRESETS)}
+    flag, named = presets.get(command, ("", {}))
+    return flag, {k for values in named.values() for k in values}
+
+
+_MODEL_FLAGS = ("--model", "--weights", "--conv10-padding", "--model-arg", "--preprocess")
+# Options whose help the rule below does not check (yet).
+DEFAULT_EXCEPTIONS = {
+    # model/preprocess flags: defaults come from the weights file
+    *((c, f) for c in ("predict", "evaluate", "compress", "export", "bench") for f in _MODEL_FLAGS),
+    *((c, "--image-size") for c in ("predict", "evaluate", "compress", "export", "bench")),
+    ("train", "--model-arg"),
+    # compress's --preset and --recipe: their defaults are being reworked
+    ("compress", "--preset"),
+    ("compress", "--recipe"),
+}
+
+
+def _shown(value):
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)
+
+
+@pytest.mark.parametrize(
+    "path", [p for p, _ in _parsers(build_parser())], ids=lambda p: " ".join(("squeezenet", *p))
+)
+def test_help_states_the_default_used(path):
+    """The rule: every option --help lists says what applies when it is left out, once.
+    A real default (the argparse default, or for a flag that defaults to None = "not given"
+    the config field's default the library then uses) is stated as "default: VALUE" (on/off
+    for booleans); an option without one says "default: ..." in words or what happens
+    "without it"/"without them". Required options and on/off switches (--json) need
+    neither; a switch shows no "(default: False)"."""
+    parser = dict(_parsers(build_parser()))[path]
+    command = path[0] if path else ""
+    formatter = parser._get_formatter()
+    config = _config_defaults(command)
+    preset_flag, preset_set = _presets(command)
+    problems = []
+    for action in parser._actions:
+        if action.help == argparse.SUPPRESS or isinstance(
+            action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)
+        ):
+            continue
+        name = action.option_strings[-1] if action.option_strings else action.dest
+        shown = " ".join(formatter._expand_help(action).split())
+        where = f"{name}: {shown!r}"
+        if "(default: None)" in shown or shown.count("default") > 1:
+            problems.append(f"{where} states its default more than once, or as None")
+        if action.dest in preset_set and preset_flag not in shown:
+            problems.append(f"{where} does not say that a {preset_flag} may set it")
+        if (command, name) in DEFAULT_EXCEPTIONS:
+            continue
+        switch = action.nargs == 0 and not isinstance(action, argparse.BooleanOptionalAction)
+        if switch:
+            if f"(default: {action.default})" in shown:
+                problems.append(f"{where}: a switch is off unless given")
+            continue
+        if action.required and action.nargs not in ("?", "*"):
+            continue
+        value = action.default if action.default is not None else config.get(action.dest)
+        if value is None or value == "":
+            if not re.search(r"\bdefault\b|\bwithout (it|them)\b", shown):
+                problems.append(f"{where} does not say what happens without it")
+        elif not re.search(
+            rf"(?<![\w.]){re.escape(_shown(value))}(?!\w|\.\d)", shown.partition("default")[2]
+        ):
+            problems.append(f"{where} does not state its default {_shown(value)!r}")
+    assert not problems, "\n".join(problems)
+    if path == ("train",):  # the dataclass's defaults, and what changes them
+        text = " ".join(parser.format_help().split())
         assert "number of epochs (default: 30; 15 when fine-tuning a photo folder from " in text
         assert "default: the --recipe's, else 0.1, or 0.001 when fine-tuning from --weights" in text
+
+
+def test_top_level_help_lists_each_command_beside_its_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    lines = capsys.readouterr().out.splitlines()
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    helps = {a.dest: a.help for a in sub._get_subactions()}
+    for command in COMMANDS:
+        line = next(x for x in lines if x.split()[:1] == [command])
+        assert helps[command].split()[0] in line, line  # not wrapped onto the next line
+    assert "`squeezenet COMMAND --help` lists its options" in " ".join(lines)
 
 
 def test_library_setting_errors_name_the_flags(tmp_path, capsys, tv11_fp16_weights):

@@ -26,12 +26,24 @@ COMMANDS = [
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """States each option's default once: argparse's default is shown unless it is None
-    ("not given": the help says what applies then) or the help already names the default."""
+    ("not given": the help says what applies then), the option is an on/off switch (off
+    unless given) or the help already names the default."""
 
     def _get_help_string(self, action):
-        if action.default is None or "default" in (action.help or ""):
+        switch = action.nargs == 0 and not isinstance(action, argparse.BooleanOptionalAction)
+        if action.default is None or switch or "default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
+
+    def add_argument(self, action):
+        super().add_argument(action)
+        # argparse measures the sub-command names at their parent's indent, though it prints
+        # them one step further in, and so puts the longest names' help on a line of their own.
+        subactions = list(self._iter_indented_subactions(action))
+        if subactions and action.help is not argparse.SUPPRESS:
+            longest = max(len(self._format_action_invocation(a)) for a in subactions)
+            width = longest + self._current_indent + self._indent_increment
+            self._action_max_length = max(self._action_max_length, width)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(
+        dest="command",
+        metavar="COMMAND",
+        required=True,
+        help="one of these; `squeezenet COMMAND --help` lists its options",
+    )
     for name in COMMANDS:
         importlib.import_module(f".{name}", __name__).register(sub, _Formatter)
     return parser

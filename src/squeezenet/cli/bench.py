@@ -47,7 +47,11 @@ def register(sub, formatter) -> None:
         help="batch-1 calls per backend per round (batch-N: iters/8, at least 1)",
     )
     add_batch_size_arg(p, 32, "batch size of the throughput rows")
-    add_calibration_args(p, "calibration images for the INT8 backends (image folder or zip)")
+    add_calibration_args(
+        p,
+        "calibration images for the INT8 backends, which do not run without them (image "
+        "folder or zip)",
+    )
     add_preprocess_arg(p)
     add_json_arg(p, "print a JSON list, one object per backend and batch size")
     p.set_defaults(func=run)

@@ -303,8 +303,8 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
     )
     add_calibration_args(
         p,
-        "calibration images for the -int8 backends: an image folder or a zip "
-        "of images, apart from the images you score",
+        "calibration images for the -int8 backends, which refuse to run without them: an "
+        "image folder or a zip of images, apart from the images you score",
     )
     p.add_argument(
         "--threads",

@@ -69,14 +69,21 @@ def register(sub, formatter) -> None:
         "--eval",
         default=None,
         metavar="DIR",
-        help="labelled images to score after every stage (see `evaluate`)",
+        help="labelled images to score after every stage (see `evaluate`) (default: --data's "
+        "held-out split, if --data is given; else no scores)",
     )
     p.add_argument(
-        "--classes", default=None, metavar="FILE", help="class list for --eval (as in `evaluate`)"
+        "--classes",
+        default=None,
+        metavar="FILE",
+        help="class list for --eval (default: as in `evaluate`)",
     )
     add_preprocess_arg(p)
     p.add_argument(
-        "--report", default=None, metavar="JSON", help="also write the stage/layer report as JSON"
+        "--report",
+        default=None,
+        metavar="JSON",
+        help="also write the stage/layer report to this JSON file (default: none)",
     )
     add_device_arg(p, "fine-tune and score")
     add_json_arg(p, "print the stage/layer report as one JSON object instead of the table")

@@ -25,7 +25,7 @@ def register(sub, formatter) -> None:
         default=None,
         metavar="PATH",
         help="weights file to write: a PyTorch file (.pth) or, for names ending in "
-        ".safetensors, a safetensors file",
+        ".safetensors, a safetensors file; without it, only describe the file",
     )
     p.add_argument(
         "--plain",

@@ -26,7 +26,7 @@ def register(sub, formatter) -> None:
         "--coder",
         choices=["ans", "huffman"],
         default=None,
-        help="entropy coder (default: ans if constriction is installed)",
+        help="entropy coder (default: ans if constriction is installed, else huffman)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed for the split and training")
     add_json_arg(p, "print the report (stages, layers, bytes, accuracies) as one JSON object")

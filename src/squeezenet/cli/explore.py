@@ -45,17 +45,24 @@ def register(sub, formatter) -> None:
     p.add_argument(
         "--epochs", type=positive_int, default=6, help="epochs per point (the fixed budget)"
     )
-    add_batch_size_arg(p, None, "override the recipe's batch size")
-    p.add_argument("--lr", type=float, default=None, help="override the recipe's learning rate")
+    add_batch_size_arg(p, None, "training batch size (default: the --recipe's)")
+    p.add_argument(
+        "--lr", type=float, default=None, help="peak learning rate (default: the --recipe's)"
+    )
     p.add_argument("--seed", type=int, default=0, help="the same seed for every point")
     p.add_argument(
         "--csv",
         default=None,
         metavar="PATH",
-        help="also copy the final explore.csv here (e.g. docs/results/explore.csv)",
+        help="also copy the final explore.csv here, e.g. docs/results/explore.csv (default: none)",
     )
     add_device_arg(p, "train")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads per training")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads per training (default: torch's choice)",
+    )
     add_json_arg(p, "print the rows of explore.csv as a JSON list")
     add_progress_arg(p)
     p.set_defaults(func=run)

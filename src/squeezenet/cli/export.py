@@ -48,8 +48,8 @@ def register(sub, formatter) -> None:
     )
     add_calibration_args(
         p,
-        "calibration images for --int8: an image folder (recursive) or a zip of images; "
-        "keep them apart from your evaluation images",
+        "calibration images for --int8, which fails without them: an image folder (recursive) "
+        "or a zip of images; keep them apart from your evaluation images",
     )
     p.add_argument(
         "--check-images",

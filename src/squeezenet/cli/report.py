@@ -21,8 +21,8 @@ def register(sub, formatter) -> None:
         "--results",
         default="squeezenet-explore",
         metavar="DIR",
-        help="folder holding explore.csv (and optionally compression.json, cifar10.json); "
-        "the default is where `squeezenet explore` writes",
+        help="folder holding explore.csv (and optionally compression.json, cifar10.json) "
+        "(default: squeezenet-explore, where `squeezenet explore` writes)",
     )
     add_output_arg(p, "folder to write README.md and its PNG plots into", "squeezenet-report")
     p.add_argument(

@@ -62,8 +62,10 @@ def register(sub, formatter) -> None:
         default="1.0,0.7,0.5,0.4,0.35,0.3,0.25,0.2,0.17,0.15,0.12,0.1",
         help="densities a layer may get",
     )
-    p.add_argument("--threads", type=int, default=None, help="CPU threads")
-    add_output_arg(p, "write the measurements and profile here (JSON)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="CPU threads (default: torch's choice)"
+    )
+    add_output_arg(p, "also write the measurements and profile to this JSON file (default: none)")
     add_json_arg(p, "print the measurements and profile as one JSON object instead of the table")
     p.set_defaults(func=run)
 

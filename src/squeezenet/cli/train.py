@@ -50,8 +50,8 @@ def register(sub, formatter) -> None:
         "--config",
         "-c",
         metavar="YAML",
-        help="YAML file of settings (the names "
-        "below, with underscores: lr, batch_size, model_args, ...)",
+        help="YAML file of settings (the names below, with underscores: lr, batch_size, "
+        "model_args, ...) (default: none)",
     )
     # Allowed values are checked with the config (TrainConfig), which a YAML file sets too.
     add_setting_flags(

@@ -66,7 +66,7 @@ class CompressConfig:
     batch_size: int = setting(32, "fine-tuning batch size", short="-b", metavar="N")
     distill_temperature: float = setting(2.0, "distillation temperature")
     coder: str = setting(
-        help="entropy coder (default: ans if constriction is installed)",
+        help="entropy coder (default: ans if constriction is installed, else huffman)",
         choices=("ans", "huffman"),
         factory=default_coder,
     )
@@ -78,7 +78,7 @@ class CompressConfig:
     quantizer: str = setting(
         "kmeans",
         "weight sharing: 'kmeans' (Deep Compression section 3: 2**bits shared values per "
-        "layer; the default) or 'gptq' (a uniform grid per layer, finer where the Fisher "
+        "layer) or 'gptq' (a uniform grid per layer, finer where the Fisher "
         "information is larger, GPTQ rounding on the `calibration` images; `grid_scale` sets "
         "the size)",
         choices=("kmeans", "gptq"),

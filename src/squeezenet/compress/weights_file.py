@@ -51,7 +51,7 @@ class FineTuneData:
         None,
         "labelled training data in any format `squeezenet train` reads (e.g. the CIFAR-10 JPEG "
         "zip): fine-tune with labels (SGD, cosine lr) instead of distillation; without --eval, "
-        "every stage is scored on its test split (else its validation split)",
+        "every stage is scored on its test split (else its validation split) (default: none)",
         short="-d",
         metavar="PATH",
     )

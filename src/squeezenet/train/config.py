@@ -33,8 +33,9 @@ class TrainConfig:
     # None until validate() derives it (from `weights`, else the data): a str after that.
     model: str = setting(
         None,
-        "registered model name (see `squeezenet summary`); default: the architecture the "
-        "`weights` file fits (a squeezenet1_1 state_dict: squeezenet1_1), else from the data: "
+        "registered model name (see `squeezenet summary`); default: the `recipe`'s, else the "
+        "architecture the `weights` file fits (a squeezenet1_1 state_dict: squeezenet1_1), "
+        "else from the data: "
         "squeezenet_cifar for CIFAR-10 and other images of at most 64 px, squeezenet1_1 for "
         "photographs",
         short="-m",
@@ -42,7 +43,8 @@ class TrainConfig:
     weights: str | None = setting(
         None,
         "start from these weights (registered name, path or URL); the classifier is replaced "
-        "when the data has a different number of classes (fine-tuning)",
+        "when the data has a different number of classes (fine-tuning) (default: none, a "
+        "random initialisation)",
         short="-w",
     )
     freeze_features: bool = setting(
@@ -53,14 +55,15 @@ class TrainConfig:
         None,
         "add batch norm after every conv for training; it is folded into the convs when the "
         "model is saved, so model.pth is a plain SqueezeNet (default: on when training from "
-        "scratch, where a plain SqueezeNet often stalls; off when fine-tuning from `weights`)",
+        "scratch, where a plain SqueezeNet often stalls; off when fine-tuning from `weights`; "
+        "a `recipe` may set it)",
     )
     model_args: dict = field(default_factory=dict)  # SqueezeNetSpec overrides, e.g. dropout
     # -- data -------------------------------------------------------------------------------
     data: str | None = setting(
         None,
         "training data: the CIFAR-10 JPEG zip, an ImageFolder root with train/ (and val/, "
-        "test/), or torchvision's cifar-10-batches-py folder",
+        "test/), or torchvision's cifar-10-batches-py folder (default: the `config` file's)",
         short="-d",
     )
     data_format: str = setting(
@@ -70,7 +73,7 @@ class TrainConfig:
     )
     image_size: int | None = setting(
         None,
-        "training/eval image side (default: the model's input size)",
+        "training/eval image side (default: the model's input size; a `recipe` may set it)",
     )
     in_memory: str = setting(
         "auto",
@@ -107,22 +110,26 @@ class TrainConfig:
         "fraction of the image, resized to `image_size`: for in-memory data instead of padded "
         "crops, e.g. 0.35 for photographs; for streamed data the minimum area of its crops "
         "(default: 0.35 for photo folders without a `recipe`, whose images are then held at "
-        "`decode_size` 256/224 of `image_size`; else none, and 0.08 for streamed data)",
+        "`decode_size` 256/224 of `image_size`; else the `recipe`'s, or none: 0.08 for "
+        "streamed data)",
     )
     decode_size: int | None = setting(
         None,
         "in-memory ImageFolder data: side at which training images are held in memory "
-        "(default: `image_size`, or 256/224 of it for photo folders without a `recipe`); "
-        "larger than `image_size` with `crop_scale`, so crops keep detail",
+        "(default: 256/224 of `image_size` for photo folders without a `recipe`, else the "
+        "`recipe`'s or `image_size`); larger than `image_size` with `crop_scale`, so crops "
+        "keep detail",
     )
     image_size_start: int | None = setting(
         None,
         "with `crop_scale`: progressive resizing, the training side grows from this to "
-        "`image_size` over the first three quarters of the epochs (cheaper early epochs)",
+        "`image_size` over the first three quarters of the epochs (cheaper early epochs) "
+        "(default: none, every epoch at `image_size`; a `recipe` may set it)",
     )
     eval_image_size: int | None = setting(
         None,
-        "side of validation/test images (default: `image_size`); a little larger than the "
+        "side of validation/test images (default: `image_size`; a `recipe` may set it); a "
+        "little larger than the "
         "training side suits random-resized-crop training (Touvron et al., 2019)",
     )
     eval_crop: float = setting(
@@ -149,7 +156,8 @@ class TrainConfig:
     effective_batch: int | None = setting(
         None,
         "images per optimizer step, reached by gradient accumulation (must be a multiple of "
-        "batch size x processes)",
+        "batch size x processes) (default: batch size x processes, no accumulation; a `recipe` "
+        "may set it)",
     )
     optimizer: str = setting("sgd", "the optimizer", choices=("sgd", "adamw"))
     lr: float | None = setting(
@@ -176,13 +184,14 @@ class TrainConfig:
         None,
         "keep an exponential moving average of the weights, updated after every optimizer step "
         "with this decay (e.g. 0.998: about the last 500 steps); it replaces the final epoch's "
-        "weights before the last validation, `recalibrate_bn` and model.pth",
+        "weights before the last validation, `recalibrate_bn` and model.pth (default: off)",
     )
     # -- knowledge distillation (Hinton et al., 2015) ---------------------------------------------
     teacher: str | None = setting(
         None,
         "distil from this trained copy of the model (weights: registered name, path, URL or "
-        "compressed file; Hinton et al. 2015), e.g. when retraining a pruned model",
+        "compressed file; Hinton et al. 2015), e.g. when retraining a pruned model (default: "
+        "none, no distillation)",
     )
     distill_weight: float = setting(
         0.5,
@@ -199,7 +208,8 @@ class TrainConfig:
         "prune while training (Deep Compression section 2) to these densities: one number for "
         "every conv (0.25), 'paper' (Table 1's profile) or 'pattern=density,...' over "
         "parameter names or fire aliases; masks are re-applied after every step, kept in "
-        "checkpoints, and the best checkpoint is chosen only at the final density",
+        "checkpoints, and the best checkpoint is chosen only at the final density (default: "
+        "none, no pruning)",
     )
     prune_rounds: int = setting(
         3,
@@ -233,7 +243,7 @@ class TrainConfig:
         None,
         "named recipe to start from: 'paper' (the paper's ImageNet solver), 'cifar10-fast' "
         "(CIFAR-10 on a CPU in under 30 minutes) or 'imagenette' (a folder of full-size "
-        "photographs, such as Imagenette2, on a CPU)",
+        "photographs, such as Imagenette2, on a CPU) (default: none)",
     )
     output: str = setting(
         "runs/train",
@@ -269,7 +279,7 @@ class TrainConfig:
     )
     max_steps_per_epoch: int | None = setting(
         None,
-        "stop each epoch after this many batches (smoke tests)",
+        "stop each epoch after this many batches (smoke tests) (default: none, every batch)",
     )
     progress: bool = setting(True, "progress bar with images/s and ETA")
     tensorboard: bool = setting(True, "write TensorBoard logs (needs the tensorboard package)")
