@@ -32,7 +32,7 @@ def main(argv=None) -> None:
 
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     styles = {
-        "gptq": ("o", "tab:blue", "Fisher grid + GPTQ (compress --preset imagenet)"),
+        "gptq": ("o", "tab:blue", "Fisher grid + GPTQ (compress --preset gptq)"),
         "gptq-bias-correction": ("^", "tab:purple", "the same + bias correction"),
         "nearest": ("s", "tab:orange", "Fisher grid, nearest rounding"),
         "kmeans": ("x", "tab:red", "k-means (4/5 bits) + codebook distillation"),

@@ -384,17 +384,8 @@ def _presets(command):
     return flag, {k for values in named.values() for k in values}
 
 
-_MODEL_FLAGS = ("--model", "--weights", "--conv10-padding", "--model-arg", "--preprocess")
 # Options whose help the rule below does not check (yet).
-DEFAULT_EXCEPTIONS = {
-    # model/preprocess flags: defaults come from the weights file
-    *((c, f) for c in ("predict", "evaluate", "compress", "export", "bench") for f in _MODEL_FLAGS),
-    *((c, "--image-size") for c in ("predict", "evaluate", "compress", "export", "bench")),
-    ("train", "--model-arg"),
-    # compress's --preset and --recipe: their defaults are being reworked
-    ("compress", "--preset"),
-    ("compress", "--recipe"),
-}
+DEFAULT_EXCEPTIONS: set[tuple[str, str]] = set()
 
 
 def _shown(value):

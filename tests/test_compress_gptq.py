@@ -119,7 +119,7 @@ def test_pipeline_with_gptq_writes_what_it_scores(tmp_path):
     x = torch.randn(16, 3, 64, 64, generator=torch.Generator().manual_seed(4))
     # The preset's settings (no pruning, GPTQ, float16 biases), two of them overridden.
     cm, report = compress(
-        model, "squeezenet", calibration=x, preset="imagenet", grid_scale=0.05, batch_size=8
+        model, "squeezenet", calibration=x, preset="gptq", grid_scale=0.05, batch_size=8
     )
     path = tmp_path / "m.sqz"
     fileformat.save(cm, path)
@@ -138,20 +138,17 @@ def test_gptq_without_calibration_images_is_refused():
 def test_preset_sets_defaults_and_explicit_values_override_it():
     from squeezenet.settings import SettingError, with_preset
 
-    config = with_preset(CompressConfig, COMPRESS_PRESETS, "imagenet")
+    config = with_preset(CompressConfig, COMPRESS_PRESETS, "gptq")
     assert (config.prune, config.quantizer, config.grid_scale) == ("none", "gptq", 0.024)
     assert config.bias_dtype == "float16"
-    assert with_preset(FineTuneData, COMPRESS_PRESETS, "imagenet").calibration_size == 256
-    assert (
-        with_preset(CompressConfig, COMPRESS_PRESETS, "imagenet", grid_scale=0.03).grid_scale
-        == 0.03
-    )
+    assert with_preset(FineTuneData, COMPRESS_PRESETS, "gptq").calibration_size == 256
+    assert with_preset(CompressConfig, COMPRESS_PRESETS, "gptq", grid_scale=0.03).grid_scale == 0.03
     config = with_preset(CompressConfig, COMPRESS_PRESETS, None)  # no preset: the defaults
     assert (config.prune, config.quantizer) == ("paper", "kmeans")
     with pytest.raises(SettingError, match="unknown `preset` 'nosuch'"):
         with_preset(CompressConfig, COMPRESS_PRESETS, "nosuch")
     # The CLI passes the flags given, and only those, as settings over the preset.
-    base = ["compress", "-m", "squeezenet1_1", "-w", "w.pth", "-o", "o.sqz", "--preset", "imagenet"]
+    base = ["compress", "-m", "squeezenet1_1", "-w", "w.pth", "-o", "o.sqz", "--preset", "gptq"]
     args = build_parser().parse_args([*base, "--grid-scale", "0.03", "--no-progress"])
     assert settings(args) == {"grid_scale": 0.03, "progress": False}
 

@@ -165,14 +165,16 @@ def add_model_args(p: argparse.ArgumentParser, weights_required: bool = False) -
         help="registered weights name (see `squeezenet summary --list-weights`), a "
         "path (.pth state_dict/checkpoint, .safetensors, compressed .sqz file, Deep "
         "Compression .net) "
-        "or a URL (cached under $TORCH_HOME/hub/checkpoints, sha256-checked)",
+        "or a URL (cached under $TORCH_HOME/hub/checkpoints, sha256-checked)"
+        + ("" if weights_required else "; without it the model is randomly initialised"),
     )
     p.add_argument(
         "--conv10-padding",
         type=conv10_padding,
         default=None,
         metavar="P",
-        help="override conv10's padding (1 = the original Caffe v1.0 network)",
+        help="override conv10's padding (1 = the original Caffe v1.0 network; default: the "
+        "model's, 0 as in torchvision)",
     )
     add_model_arg_flag(p, "the weights were trained with")
 
@@ -185,7 +187,8 @@ def add_model_arg_flag(p: argparse.ArgumentParser, what: str) -> None:
         default=None,
         metavar="KEY=VALUE",
         help=f"architecture override {what} (repeatable), e.g. sr=0.25 or bypass=simple; "
-        "values are parsed as YAML",
+        "values are parsed as YAML (default: none, the architecture as the model name or the "
+        "weights file describes it)",
     )
     # main() checks the flags against the chosen model once all are parsed (-m may come
     # after them) and reports a misfit as this parser's usage error.

@@ -7,7 +7,7 @@ import sys
 from dataclasses import fields
 
 from ..compress.pipeline import CompressConfig
-from ..compress.presets import COMPRESS_PRESETS
+from ..compress.presets import COMPRESS_PRESETS, PRESET_SUMMARY
 from ..compress.weights_file import FineTuneData
 from .argtypes import non_negative_int, prune_spec
 from .common import (
@@ -35,6 +35,10 @@ _PARSE = {
 }
 
 
+def _flags(values: dict) -> str:
+    return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in values.items())
+
+
 def register(sub, formatter) -> None:
     p = sub.add_parser(
         "compress",
@@ -58,9 +62,20 @@ def register(sub, formatter) -> None:
     p.add_argument(
         "--preset",
         choices=sorted(COMPRESS_PRESETS),
-        help="named settings: 'imagenet' = --prune none --quantizer gptq --grid-scale 0.024 "
-        "--calibration-size 256 --bias-dtype float16 (an ImageNet SqueezeNet below 0.47 MB "
-        "with --calibration on unlabeled ImageNet-like photos); flags given override it",
+        help="named settings (flags given override them): "
+        + "; ".join(
+            f"'{name}' = {_flags(values)} ({PRESET_SUMMARY[name]})"
+            for name, values in COMPRESS_PRESETS.items()
+        )
+        + " (default: gptq with --calibration and no --data, else paper)",
+    )
+    p.add_argument(
+        "--allow-collapse",
+        action="store_true",
+        help="write the file even when the compressed model has lost more than half of its "
+        "accuracy above chance (or, scored by no labels, agrees with the uncompressed model "
+        "on fewer calibration images than halfway between chance and all); without it such "
+        "a run writes nothing and exits with status 1",
     )
     add_setting_flags(
         p, _SETTINGS.values(), _PARSE, COMPRESS_PRESETS, "--preset", check_choices=True
@@ -100,7 +115,12 @@ def settings(args) -> dict:
 def run(args) -> int:
     from pathlib import Path
 
-    from ..compress.weights_file import compress_lossless, compress_weights_file
+    from ..compress.presets import default_preset
+    from ..compress.weights_file import (
+        CompressionCollapsed,
+        compress_lossless,
+        compress_weights_file,
+    )
     from ..engine import resolve_device
     from ..files import make_folder, write_text
     from ..weights import preprocess_for
@@ -120,18 +140,32 @@ def run(args) -> int:
             f"{original / size:.2f}x), lossless, coder {coder}"
         )
         return 0
-    size, report = compress_weights_file(
-        model,
-        args.model,
-        args.weights,
-        args.output,
-        preprocess,
-        preset=args.preset,
-        eval_dir=args.eval,
-        classes=args.classes,
-        device=args.device,
-        **settings(args),
-    )
+    given = settings(args)
+    preset = args.preset or default_preset(given.get("calibration"), given.get("data"))
+    print(f"compress: preset {preset}: {PRESET_SUMMARY[preset]}", file=sys.stderr)
+    try:
+        size, report = compress_weights_file(
+            model,
+            args.model,
+            args.weights,
+            args.output,
+            preprocess,
+            preset=preset,
+            eval_dir=args.eval,
+            classes=args.classes,
+            device=args.device,
+            allow_collapse=args.allow_collapse,
+            **given,
+        )
+    except CompressionCollapsed as e:
+        print(e.report.format(), file=sys.stderr)
+        print(
+            f"squeezenet compress: error: {e}; check that the calibration images or --data "
+            "look like the model's own (its preprocessing: "
+            f"{preprocess.name}, {preprocess.crop} px), or pass --allow-collapse to keep it",
+            file=sys.stderr,
+        )
+        return 1
     summary = {**report.to_dict(), "file_bytes": size, "output": args.output}
     print(json.dumps(summary) if args.json else report.format())
     print(f"wrote {args.output}: {size:,} bytes", file=sys.stderr)

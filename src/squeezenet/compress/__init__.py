@@ -1,6 +1,6 @@
 """Deep Compression (Han et al., ICLR 2016): pruning, trained quantization and the pipeline
 that writes the compressed weights file (its format: :mod:`squeezenet.weights.sqz`):
-``compress(model, name, preset="imagenet", calibration=calibration_images)``.
+``compress(model, name, preset="gptq", calibration=calibration_images)``.
 
 The optional coder (constriction) and plotting are imported inside the functions that use
 them.

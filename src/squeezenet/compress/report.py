@@ -77,6 +77,9 @@ class Report:
         self.coder = coder
         self.stages: list[dict] = []
         self.layers: list[dict] = []
+        # Top-1 agreement of the file's model with the uncompressed one on the calibration
+        # images, when there are some: a label-free check of what compression changed.
+        self.agreement: float | None = None
 
     def stage(
         self,
@@ -116,12 +119,33 @@ class Report:
         self.stages[-1]["bytes"] = size
 
     def to_dict(self) -> dict:
-        return {
-            "model": self.name,
-            "coder": self.coder,
-            "stages": self.stages,
-            "layers": self.layers,
-        }
+        out = {"model": self.name, "coder": self.coder, "stages": self.stages}
+        if self.agreement is not None:
+            out["calibration_agreement"] = self.agreement
+        return {**out, "layers": self.layers}
+
+    def collapse(self, num_classes: int) -> str | None:
+        """Why the compressed model is broken, or None: its score kept less than half of the
+        uncompressed model's margin over chance, or (without scores) its top-1 agrees with
+        the uncompressed model's on fewer calibration images than halfway between chance and
+        all. A model about as good as chance before compression is not judged."""
+        chance = 1 / num_classes
+        before, after = self.stages[0]["score"], self.stages[-1]["score"]
+        if before is not None and after is not None:
+            if before - chance > 0.1 and after - chance < (before - chance) / 2:
+                return (
+                    f"the compressed model scores {after:.2%} where the uncompressed one scores "
+                    f"{before:.2%} (chance: {chance:.2%}): more than half of its accuracy above "
+                    "chance is lost"
+                )
+            return None
+        if self.agreement is not None and self.agreement < (1 + chance) / 2:
+            return (
+                f"the compressed model's top-1 agrees with the uncompressed model's on "
+                f"{self.agreement:.1%} of the calibration images (chance: {chance:.1%}): it "
+                "no longer computes what the model did"
+            )
+        return None
 
     def format(self, score_name: str = "top-1") -> str:
         """The stage table, what its bytes count, then the per-layer table of the file."""
@@ -136,6 +160,11 @@ class Report:
             lines.append(
                 f"{s['stage']:<22} {s['nonzero']:>9,} {s['density']:>8.1%}  {label:<16} "
                 f"{s['bytes']:>9,} {base / s['bytes']:>5.1f}x {score:>8}"
+            )
+        if self.agreement is not None:
+            lines.append(
+                f"top-1 agreement with the uncompressed model on the calibration images: "
+                f"{self.agreement:.1%}"
             )
         lines.append("non-zero: parameters left after pruning; bytes, as stored:")
         for kind in dict.fromkeys(s.get("stored_as", "dense") for s in self.stages):

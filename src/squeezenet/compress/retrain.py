@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.loaders import build_loaders
+from ..data.transforms import Preprocess
 from ..engine import (
     NormalizeBatch,
     Step,
@@ -28,6 +29,7 @@ from ..engine import (
 )
 from ..models import default_input_size
 from ..models.batchnorm import batchnorm_inserted
+from ..settings import SettingError
 from ..train import resolve_config
 from .tuner import FineTune
 
@@ -41,15 +43,18 @@ class LabelledRetraining:
     without it. Codebook fine-tuning never inserts batch norm (folding would rescale the
     shared values of each output channel differently).
 
-    ``data`` is anything the training engine reads; ``recipe`` supplies normalisation and
-    augmentation (and must match the preprocessing the model was trained with). Scoring uses
-    the data's test split when it has one, else its validation split, in float32.
+    ``data`` is anything the training engine reads. Its normalisation and resolution are the
+    model's own ``preprocess`` (mean, std and crop; photo folders then get the training
+    engine's photo augmentation, 32 px data padded crops), or a named training ``recipe``'s,
+    which must match how the model was trained (with neither: ``squeezenet train``'s defaults
+    for the data). Scoring uses the data's test split when it
+    has one, else its validation split, in float32.
     """
 
     def __init__(
         self,
         data: str,
-        recipe: str = "cifar10-fast",
+        recipe: str | None = None,
         batch_size: int = 128,
         device: str | torch.device = "cpu",
         seed: int = 0,
@@ -58,7 +63,23 @@ class LabelledRetraining:
         amp: str = "auto",
         progress: bool = True,
         batchnorm: bool = True,
+        preprocess: Preprocess | None = None,
+        model: str | None = None,
     ) -> None:
+        own: dict = {}
+        if recipe is None and preprocess is not None:
+            if preprocess.bgr or preprocess.scale != 1 / 255:
+                raise SettingError(
+                    f"retraining with `data` takes RGB pixels / 255 with a mean and std; the "
+                    f"model's preprocessing {preprocess.name!r} is not such: name a `recipe`",
+                    "recipe",
+                )
+            own = {
+                "model": model,
+                "image_size": preprocess.crop,
+                "mean": preprocess.mean,
+                "std": preprocess.std,
+            }
         self.cfg = resolve_config(
             overrides={
                 "recipe": recipe,
@@ -66,6 +87,7 @@ class LabelledRetraining:
                 "seed": seed,
                 "batch_size": batch_size,
                 "progress": progress,
+                **own,
             }
         )
         self.device = torch.device(device)

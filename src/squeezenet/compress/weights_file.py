@@ -26,7 +26,7 @@ from ..weights.loading import model_classes, num_outputs
 from ..weights.sqz import fileformat
 from ..weights.sqz.modeldesc import describe_model
 from .pipeline import CompressConfig, compress, lossless
-from .presets import COMPRESS_PRESETS
+from .presets import COMPRESS_PRESETS, default_preset
 from .report import Report
 from .retrain import LabelledRetraining
 
@@ -55,12 +55,29 @@ class FineTuneData:
         short="-d",
         metavar="PATH",
     )
-    recipe: str = setting(
-        "cifar10-fast",
-        "training recipe giving `data`'s normalisation and augmentation (must match how the "
-        "model was trained)",
+    recipe: str | None = setting(
+        None,
+        "training recipe giving `data`'s normalisation, resolution and augmentation (must "
+        "match how the model was trained; default: none, the model's own preprocessing, as "
+        "its file records it, with the photo augmentation of `squeezenet train` for photo "
+        "folders and padded crops for 32 px data)",
     )
     weight_decay: float = setting(5e-5, "weight decay when retraining with `data`")
+
+
+class CompressionCollapsed(ValueError):
+    """The compressed model lost most of what the model could do; ``report`` tells the
+    stages."""
+
+    def __init__(self, message: str, report: Report) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def _top1(model: nn.Module, inputs: torch.Tensor, batch_size: int) -> torch.Tensor:
+    model.eval()
+    with torch.inference_mode():
+        return torch.cat([model(x).argmax(1) for x in inputs.split(batch_size)]).cpu()
 
 
 def described(model: nn.Module, name: str, preprocess: Preprocess | None) -> dict:
@@ -104,12 +121,27 @@ def compress_weights_file(
     eval_dir: str | None = None,
     classes: str | None = None,
     device: str = "cpu",
+    allow_collapse: bool = False,
     **settings,
 ) -> tuple[int, Report]:
     """Compress ``model`` (loaded from ``weights``; modified in place) into ``output``;
     returns the file size and the per-stage report. ``settings`` are fields of
     :class:`.pipeline.CompressConfig` and :class:`FineTuneData` (``None``: not given); they
-    override the named ``preset``'s values."""
+    override the named ``preset``'s values; without a preset, :func:`.presets.default_preset`
+    picks one from the data given. A compression that breaks the model (see
+    :meth:`.report.Report.collapse`) raises :class:`CompressionCollapsed` and writes nothing,
+    unless ``allow_collapse``."""
+    settings = {k: v for k, v in settings.items() if v is not None}
+    if preset is None:
+        preset = default_preset(settings.get("calibration"), settings.get("data"))
+    if COMPRESS_PRESETS.get(preset, {}).get("quantizer") == "gptq" and (
+        "bits" in settings and settings.get("quantizer", "gptq") == "gptq"
+    ):
+        raise SettingError(
+            f"`bits` sets k-means weight sharing; the {preset} preset's grids are sized by "
+            "`grid_scale` (name `quantizer` kmeans, or the paper preset, for k-means)",
+            "bits",
+        )
     tuning_names = {f.name for f in fields(FineTuneData)}
     tuning = with_preset(
         FineTuneData,
@@ -163,6 +195,8 @@ def compress_weights_file(
             config.seed,
             weight_decay=tuning.weight_decay,
             progress=config.progress,
+            preprocess=preprocess,
+            model=name,
         )
         if score is None:
             score = tuner.score
@@ -179,7 +213,14 @@ def compress_weights_file(
             prefix=tuning.calibration_prefix,
             progress=config.progress,
         ).to(device)
+    dense_top1 = _top1(model, inputs, config.batch_size) if inputs is not None else None
     cm, report = compress(model, name, config, tuner, score, calibration=inputs)
+    if inputs is not None and dense_top1 is not None:
+        same = _top1(model, inputs, config.batch_size) == dense_top1
+        report.agreement = float(same.float().mean())
+    problem = report.collapse(num_outputs(model))
+    if problem and not allow_collapse:
+        raise CompressionCollapsed(f"{output} not written: {problem}", report)
     cm.meta.update(
         source=os.path.basename(str(weights)),
         prune=str(config.prune),
