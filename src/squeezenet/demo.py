@@ -6,9 +6,11 @@ package."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,32 @@ DEMO_PRUNE = {
     "classifier.*.weight": 0.4,
 }
 DEMO_BITS = {"features.0.weight": 6, "classifier.*.weight": 5, "*": 4}
+# Intra-op threads while the demo computes. Multi-threaded kernels split their sums by the
+# thread count and training amplifies the last-bit differences, so with PyTorch's default (a
+# thread per core) the printed bytes and accuracies changed with the machine's core count (one
+# thread and two differ on the same CPU). One thread also ran about 4x faster than two on a
+# busy 2-core CPU: the network is too small to gain from threads.
+DEMO_THREADS = 1
+
+
+@contextlib.contextmanager
+def reproducible(threads: int = DEMO_THREADS) -> Iterator[None]:
+    """Fixed intra-op threads and deterministic algorithms for the block; the caller's
+    settings come back afterwards. The figures then repeat exactly on any machine whose CPU
+    runs the same kernels (PyTorch's choice follows the instruction set: AVX-512 and AVX2
+    machines differ in the last bits, hence in the figures)."""
+    previous = (
+        torch.get_num_threads(),
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous[0])
+        torch.use_deterministic_algorithms(previous[1], warn_only=previous[2])
 
 
 def load_digits_tensors(seed: int = 0):
@@ -180,54 +208,56 @@ def run_demo(
     coder: str | None = None,
     progress: bool = True,
 ) -> dict:
-    """Train, compress, verify; writes model.pth, model.sqz, report.json, plot.png."""
+    """Train, compress, verify; writes model.pth, model.sqz, report.json, plot.png. The
+    figures are the same on every run with the same arguments (see :func:`reproducible`)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
     t0 = time.time()
-    xtr, ytr, xte, yte = load_digits_tensors(seed)
-    model = build_squeezenet(DIGITS_SPEC)
-    # conv10 feeds a ReLU then the average pool: a positive bias keeps every class's output
-    # alive at the start (with zero bias, classes whose outputs die are never predicted).
-    conv10 = model.classifier[1]
-    assert isinstance(conv10, nn.Conv2d) and conv10.bias is not None
-    nn.init.constant_(conv10.bias, 1.0)
-    train(model, xtr, ytr, epochs, seed, progress)
-    torch.save(model.state_dict(), out / "model.pth")
-    coder_arg: dict[str, Any] = {"coder": coder} if coder else {}
-    # Distillation without mirroring: a mirrored digit is another symbol.
-    config = CompressConfig(
-        prune=DEMO_PRUNE,
-        prune_rounds=2,
-        bits=DEMO_BITS,
-        finetune_steps=200,
-        codebook_steps=200,
-        lr=2e-3,
-        codebook_lr=3e-4,
-        batch_size=64,
-        distill_temperature=2.0,
-        seed=seed,
-        flip=False,
-        progress=progress,
-        **coder_arg,
-    )
-    cm, report = compress(
-        model, "squeezenet", config, score=lambda m: accuracy(m, xte, yte), calibration=xtr
-    )
-    cm.meta.update(source="squeezenet demo (scikit-learn digits)")
-    size = fileformat.save(cm, out / "model.sqz")
-    report.set_file_bytes(size)
-    # The file, decoded from scratch, must score exactly what the pipeline reported.
-    check = build_squeezenet(DIGITS_SPEC)
-    check.load_state_dict(fileformat.load(out / "model.sqz").state_dict())
-    reloaded = accuracy(check, xte, yte)
-    result = {
-        **report.to_dict(),
-        "file_bytes": size,
-        "reloaded_accuracy": reloaded,
-        "seconds": round(time.time() - t0, 1),
-        "test_images": len(yte),
-    }
+    with reproducible():
+        torch.manual_seed(seed)
+        xtr, ytr, xte, yte = load_digits_tensors(seed)
+        model = build_squeezenet(DIGITS_SPEC)
+        # conv10 feeds a ReLU then the average pool: a positive bias keeps every class's output
+        # alive at the start (with zero bias, classes whose outputs die are never predicted).
+        conv10 = model.classifier[1]
+        assert isinstance(conv10, nn.Conv2d) and conv10.bias is not None
+        nn.init.constant_(conv10.bias, 1.0)
+        train(model, xtr, ytr, epochs, seed, progress)
+        torch.save(model.state_dict(), out / "model.pth")
+        coder_arg: dict[str, Any] = {"coder": coder} if coder else {}
+        # Distillation without mirroring: a mirrored digit is another symbol.
+        config = CompressConfig(
+            prune=DEMO_PRUNE,
+            prune_rounds=2,
+            bits=DEMO_BITS,
+            finetune_steps=200,
+            codebook_steps=200,
+            lr=2e-3,
+            codebook_lr=3e-4,
+            batch_size=64,
+            distill_temperature=2.0,
+            seed=seed,
+            flip=False,
+            progress=progress,
+            **coder_arg,
+        )
+        cm, report = compress(
+            model, "squeezenet", config, score=lambda m: accuracy(m, xte, yte), calibration=xtr
+        )
+        cm.meta.update(source="squeezenet demo (scikit-learn digits)")
+        size = fileformat.save(cm, out / "model.sqz")
+        report.set_file_bytes(size)
+        # The file, decoded from scratch, must score exactly what the pipeline reported.
+        check = build_squeezenet(DIGITS_SPEC)
+        check.load_state_dict(fileformat.load(out / "model.sqz").state_dict())
+        reloaded = accuracy(check, xte, yte)
+        result = {
+            **report.to_dict(),
+            "file_bytes": size,
+            "reloaded_accuracy": reloaded,
+            "seconds": round(time.time() - t0, 1),
+            "test_images": len(yte),
+        }
     (out / "report.json").write_text(json.dumps(result, indent=1))
     result["plot"] = str(out / "plot.png") if plot(report.stages, out / "plot.png") else None
     result["table"] = report.format("test acc")
