@@ -94,10 +94,12 @@ def test_a_hostile_description_is_refused_naming_the_file(tmp_path, wide, change
 
 
 def test_trained_preprocessing_is_named_after_the_preset_it_equals():
-    assert rgb_preprocess(256, 224, PRESETS["torchvision"].mean, PRESETS["torchvision"].std) == (
-        PRESETS["torchvision"]
+    assert (
+        rgb_preprocess(256, 224, PRESETS["torchvision"].mean, PRESETS["torchvision"].std)
+        == (PRESETS["torchvision"])
     )
-    assert rgb_preprocess(32, 32, [0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616]).name == "cifar"
+    cifar = rgb_preprocess(32, 32, [0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616])
+    assert cifar.name == "cifar"
     assert rgb_preprocess(183, 160, (0.5,) * 3, (0.5,) * 3).name == "custom"
 
 
