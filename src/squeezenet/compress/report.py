@@ -119,7 +119,7 @@ class Report:
         self.stages[-1]["bytes"] = size
 
     def to_dict(self) -> dict:
-        out = {"model": self.name, "coder": self.coder, "stages": self.stages}
+        out: dict = {"model": self.name, "coder": self.coder, "stages": self.stages}
         if self.agreement is not None:
             out["calibration_agreement"] = self.agreement
         return {**out, "layers": self.layers}
