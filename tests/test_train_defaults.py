@@ -189,3 +189,28 @@ def test_photo_validation_is_cropped_as_evaluate_crops(tmp_path):
     expected = resize_crop(Image.open(root / "val" / "a" / "x.png").convert("RGB"), 32, 28)
     got = ds.splits["val"].images[0].permute(1, 2, 0).numpy()
     assert (got == np.asarray(expected)).all()
+
+
+def test_fine_tuning_bgr_weights_feeds_them_the_input_they_learned_from(photos, tmp_path):
+    """Weights trained on Caffe's BGR 0..255 input (the Deep Compression release) are
+    fine-tuned on RGB 0..1 pixels normalised to the same values, their first conv turned to
+    RGB: the network computes exactly what it did on its own input."""
+    from squeezenet.data.transforms import PRESETS, normalize
+    from squeezenet.train.trainer import model_to_train
+    from squeezenet.weights import ModelInfo, save_state_dict
+    from squeezenet.weights.sqz.modeldesc import describe_model
+
+    torch.manual_seed(0)
+    caffe_model = create_model("squeezenet1_0", num_classes=3).eval()
+    info = ModelInfo(describe_model(caffe_model, "squeezenet1_0"), None, PRESETS["caffe"])
+    weights = save_state_dict(caffe_model.state_dict(), tmp_path / "bgr.pth", info)
+    cfg = resolve_config(None, {"data": str(photos), "weights": str(weights), **QUIET})
+    assert cfg.mean == pytest.approx((123 / 255, 117 / 255, 104 / 255))
+    assert cfg.std == pytest.approx((1 / 255,) * 3)
+    cfg.batchnorm, cfg.freeze_features = False, False
+    tuned = model_to_train(cfg, 3).eval()
+    pixels = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
+    with torch.no_grad():
+        expected = caffe_model(PRESETS["caffe"].normalize(pixels))
+        got = tuned(normalize(pixels, cfg.mean, cfg.std))
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)

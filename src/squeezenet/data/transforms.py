@@ -89,6 +89,14 @@ class Preprocess:
         """The shorter side images are resized to: what reduced-size decoding must keep."""
         return self.resize
 
+    def rgb_statistics(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The mean and std, in RGB order, that turn RGB pixels scaled to 0..1 (what the
+        training engine normalises) into this preprocessing's input, up to the channel order
+        (a BGR model's first conv must take its channels reversed)."""
+        unit = 255 * self.scale  # this preset's pixel value of a 0..1 pixel of 1
+        mean, std = (self.mean[::-1], self.std[::-1]) if self.bgr else (self.mean, self.std)
+        return tuple(m / unit for m in mean), tuple(s / unit for s in std)
+
     def with_crop(self, crop: int) -> Preprocess:
         """The same preset at another crop size (resize keeps the preset's 256/224 ratio)."""
         resize = round(crop * self.resize / self.crop)

@@ -450,10 +450,35 @@ def _derived_model(data: str, fmt: str, weights: str | None, model_args: dict) -
 
 
 def _automatic(merged: dict) -> dict:
-    """Settings a run without a recipe gets from its data (lowest precedence: the YAML file
-    and flags override each): photo folders get photo augmentation and evaluate's validation
-    crop; fine-tuning one from `weights` also gets FINETUNE_PHOTOS. The model a photo folder
-    implies is among them, so that it is derived (and a weights file read) once."""
+    """Settings a run without a recipe gets from its data and weights (lowest precedence: the
+    YAML file and flags override each): the normalisation the weights were trained with;
+    photo folders get photo augmentation and evaluate's validation crop; fine-tuning one from
+    `weights` also gets FINETUNE_PHOTOS. The model a photo folder implies is among them, so
+    that it is derived (and a weights file read) once."""
+    auto = _weights_normalization(merged.get("weights"))
+    return {**auto, **_photo_settings(merged)}
+
+
+def _weights_normalization(weights: str | None) -> dict:
+    """``mean``/``std`` giving the input the weights were trained with (Caffe's BGR 0..255
+    for the Deep Compression release, a trained model's own), from RGB pixels in 0..1: a
+    fine-tuned network then sees what it learned from. Nothing for plain files."""
+    from ..weights import WeightsError
+    from .defaults import weights_preprocess
+
+    if weights is None:
+        return {}
+    try:
+        source = weights_preprocess(weights)
+    except WeightsError:  # fit() reports it before any data is read
+        return {}
+    if source is None:
+        return {}
+    mean, std = source.rgb_statistics()
+    return {"mean": mean, "std": std}
+
+
+def _photo_settings(merged: dict) -> dict:
     from ..data.images import DatasetError
     from ..data.sources import detect_format
     from ..models import default_input_size

@@ -7,8 +7,12 @@ and the automatic settings for photo folders (random-resized crops, validation a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from ..data.transforms import Preprocess
 
 # The architectures tried, in this order, when a weights file names none: the first whose
 # parameter names and shapes all match the file (any class count) is taken. squeezenet and
@@ -50,6 +54,24 @@ def _weights_state(weights: str) -> tuple[dict[str, torch.Tensor] | None, str | 
     path, _ = resolve_source(weights)
     state, info = read_weights(path)
     return (None, info.name) if info is not None else (state, None)
+
+
+def weights_preprocess(weights: str) -> Preprocess | None:
+    """The preprocessing a weights file was trained with, where it says: its record's, a
+    Deep Compression ``.net`` file's (Caffe's BGR), or the one a described file carries (a
+    ``model.pth`` of ``squeezenet train``); None for plain files (torchvision's statistics,
+    the training default, apply)."""
+    from ..data.transforms import get_preprocess
+    from ..weights import get_weights_record, read_weights, resolve_source
+    from ..weights.records import list_weights
+
+    if weights in list_weights():
+        return get_preprocess(get_weights_record(weights).preprocess)
+    path, _ = resolve_source(weights)
+    if path.suffix == ".net":
+        return get_preprocess("caffe")
+    info = read_weights(path)[1]
+    return info.preprocess if info is not None else None
 
 
 def models_fitting(state: dict[str, torch.Tensor], model_args: dict | None = None) -> list[str]:
