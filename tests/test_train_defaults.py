@@ -193,8 +193,9 @@ def test_photo_validation_is_cropped_as_evaluate_crops(tmp_path):
 
 def test_fine_tuning_bgr_weights_feeds_them_the_input_they_learned_from(photos, tmp_path):
     """Weights trained on Caffe's BGR 0..255 input (the Deep Compression release) are
-    fine-tuned on RGB 0..1 pixels normalised to the same values, their first conv turned to
-    RGB: the network computes exactly what it did on its own input."""
+    fine-tuned on RGB pixels normalised as Caffe did but at ImageNet normalisation's spread,
+    their first conv turned to RGB and biases scaled with the input: the network computes
+    exactly what it did on its own input, divided by the scale."""
     from squeezenet.data.transforms import PRESETS, normalize
     from squeezenet.train.trainer import model_to_train
     from squeezenet.weights import ModelInfo, save_state_dict
@@ -205,12 +206,13 @@ def test_fine_tuning_bgr_weights_feeds_them_the_input_they_learned_from(photos, 
     info = ModelInfo(describe_model(caffe_model, "squeezenet1_0"), None, PRESETS["caffe"])
     weights = save_state_dict(caffe_model.state_dict(), tmp_path / "bgr.pth", info)
     cfg = resolve_config(None, {"data": str(photos), "weights": str(weights), **QUIET})
+    scale = sum(PRESETS["torchvision"].std) / 3 * 255  # Caffe's input spread / ImageNet's
     assert cfg.mean == pytest.approx((123 / 255, 117 / 255, 104 / 255))
-    assert cfg.std == pytest.approx((1 / 255,) * 3)
+    assert cfg.std == pytest.approx((scale / 255,) * 3)
     cfg.batchnorm, cfg.freeze_features = False, False
     tuned = model_to_train(cfg, 3).eval()
     pixels = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
     with torch.no_grad():
-        expected = caffe_model(PRESETS["caffe"].normalize(pixels))
+        expected = caffe_model(PRESETS["caffe"].normalize(pixels)) / scale
         got = tuned(normalize(pixels, cfg.mean, cfg.std))
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)

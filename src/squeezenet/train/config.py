@@ -460,11 +460,12 @@ def _automatic(merged: dict) -> dict:
 
 
 def _weights_normalization(weights: str | None) -> dict:
-    """``mean``/``std`` giving the input the weights were trained with (Caffe's BGR 0..255
-    for the Deep Compression release, a trained model's own), from RGB pixels in 0..1: a
+    """``mean``/``std`` giving, from RGB pixels in 0..1, the input the weights were trained
+    with (Caffe's BGR 0..255 for the Deep Compression release, a trained model's own) at the
+    scale of ImageNet normalisation (see :func:`.defaults.adapt_to_rgb_unit_input`): a
     fine-tuned network then sees what it learned from. Nothing for plain files."""
     from ..weights import WeightsError
-    from .defaults import weights_preprocess
+    from .defaults import training_normalization, weights_preprocess
 
     if weights is None:
         return {}
@@ -474,7 +475,7 @@ def _weights_normalization(weights: str | None) -> dict:
         return {}
     if source is None:
         return {}
-    mean, std = source.rgb_statistics()
+    mean, std = training_normalization(source)
     return {"mean": mean, "std": std}
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 
 if TYPE_CHECKING:
     from ..data.transforms import Preprocess
@@ -72,6 +73,43 @@ def weights_preprocess(weights: str) -> Preprocess | None:
         return get_preprocess("caffe")
     info = read_weights(path)[1]
     return info.preprocess if info is not None else None
+
+
+def _input_scale(source: Preprocess) -> float:
+    """How many times the spread of ImageNet-normalised input the weights' input has: about
+    58 for Caffe's 0..255 pixels minus the mean, 1 for /255 with a std (below 2: taken as 1)."""
+    from ..data.transforms import IMAGENET_STD
+
+    std = source.rgb_statistics()[1]
+    scale = (sum(IMAGENET_STD) / 3) / (sum(std) / 3)
+    return scale if scale > 2 else 1.0
+
+
+def training_normalization(source: Preprocess) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The mean and std a fine-tuning run normalises RGB 0..1 pixels with, for weights
+    trained on ``source``'s input: the same input divided by :func:`_input_scale`, which
+    :func:`adapt_to_rgb_unit_input` makes the network take."""
+    mean, std = source.rgb_statistics()
+    scale = _input_scale(source)
+    return mean, tuple(s * scale for s in std)
+
+
+def adapt_to_rgb_unit_input(model: nn.Module, source: Preprocess) -> None:
+    """Make ``model`` (trained on ``source``'s input) take the input of
+    :func:`training_normalization`, computing exactly its old function divided by the input
+    scale: the first conv's channels reversed for BGR weights, and every bias divided by the
+    scale (a ReLU network with max- and average-pools is positively homogeneous). Caffe's
+    features are then of the magnitude torchvision's are, which the fine-tuning defaults (lr,
+    the new classifier's initialisation) suit; at Caffe's scale the new conv10 dies at once."""
+    scale = _input_scale(source)
+    with torch.no_grad():
+        if source.bgr:
+            first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+            first.weight.copy_(first.weight.flip(1))
+        if scale != 1.0:
+            for name, p in model.named_parameters():
+                if name.endswith("bias"):
+                    p.div_(scale)
 
 
 def models_fitting(state: dict[str, torch.Tensor], model_args: dict | None = None) -> list[str]:

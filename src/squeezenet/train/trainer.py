@@ -54,22 +54,20 @@ from .checkpoint import (
     set_rng_state,
 )
 from .config import TrainConfig, save_config
-from .defaults import model_for_weights, weights_preprocess
+from .defaults import adapt_to_rgb_unit_input, model_for_weights, weights_preprocess
 from .logs import RunLog
 
 
 def model_to_train(cfg: TrainConfig, num_classes: int) -> nn.Module:
     """The registered model, from ``weights`` when given (classifier replaced to fit the
-    data's classes; a BGR model's first conv turned to RGB input), with optional train-time
-    batch norm and frozen features."""
+    data's classes; weights trained on other input made to take RGB at ImageNet's scale),
+    with optional train-time batch norm and frozen features."""
     model = create_model(cfg.model, weights=cfg.weights, num_classes=num_classes, **cfg.model_args)
     source = weights_preprocess(cfg.weights) if cfg.weights is not None else None
-    if source is not None and source.bgr:
-        # Weights trained on BGR input (Caffe's): the first conv takes RGB from now on, so
-        # the run, model.pth and every later command use RGB pixels as for any other model.
-        first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
-        with torch.no_grad():
-            first.weight.copy_(first.weight.flip(1))
+    if source is not None:
+        # Weights trained on other input (Caffe's BGR 0..255) take RGB at ImageNet's scale
+        # from now on: the run, model.pth and every later command see ordinary input.
+        adapt_to_rgb_unit_input(model, source)
     if cfg.batchnorm:
         add_batchnorm(model)
     if cfg.freeze_features:
