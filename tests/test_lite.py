@@ -42,16 +42,20 @@ sys.meta_path.insert(0, _NoTorch())
 # Decodes the .sqz into the graph and saves the logits of each image: argv = sqz, graph,
 # output .npy, images.
 DEVICE = """
+import json
 import sys
+from importlib.resources import files
 import numpy as np
 import squeezenet
 from squeezenet import lite
 
-model = lite.load(sys.argv[1], sys.argv[2])
+lines = (files("squeezenet") / "data" / "imagenet_classes.txt").read_text().splitlines()
+names = [line.partition(" ")[2] for line in lines]
+model = lite.load(sys.argv[1], sys.argv[2], classes=names)
 batch = np.stack([model.preprocess(p) for p in sys.argv[4:]])
 np.save(sys.argv[3], model(batch))
 assert "torch" not in sys.modules, "torch was imported"
-print(squeezenet.__version__, model.classify(sys.argv[4], k=1))
+print(json.dumps([squeezenet.__version__, model.classify(sys.argv[4], k=1)]))
 """
 
 
@@ -125,17 +129,21 @@ def test_export_weightless_keeps_every_weight_name_and_shape(shipped):
 def test_device_path_runs_with_torch_hidden(shipped, tmp_path):
     """The same code a device runs, in a process that cannot import torch: the shipped
     .sqz decoded into the graph gives PyTorch's logits on photos."""
+    from squeezenet.data import imagenet_class_list
+
     model, sqz, graph, _ = shipped
     photos = _photos(tmp_path)
     out = tmp_path / "logits.npy"
     printed = _run_device(
         sys.executable, HIDE_TORCH + DEVICE, [sqz, graph, out, *photos], subprocess_env()
     )
-    assert printed.startswith("0.1.0 ")
+    version, [(index, name, _)] = json.loads(printed)
     lite, reference = np.load(out), _torch_logits(model, photos)
     assert lite.shape == reference.shape == (len(photos), 1000)
     assert np.abs(lite - reference).max() < 1e-4
     assert (lite.argmax(1) == reference.argmax(1)).all()
+    assert version == "0.1.0" and index == reference[0].argmax()
+    assert name == imagenet_class_list()[1][index]
 
 
 def test_lite_preprocessing_gives_the_same_pixels_as_torch(tmp_path):

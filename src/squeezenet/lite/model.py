@@ -36,12 +36,14 @@ def load(
     sqz: str | os.PathLike,
     graph: str | os.PathLike | WeightlessGraph,
     *,
+    classes: Sequence[str] | None = None,
     threads: int | None = None,
     providers: Sequence[str] = ("CPUExecutionProvider",),
 ) -> Classifier:
     """Decode compressed file ``sqz`` into weightless graph ``graph``
     (``squeezenet export --weightless``) and ready it in ONNX Runtime. The preprocessing
-    and class names are the ``.sqz``'s, else those the graph carries."""
+    and class names are the ``.sqz``'s, else those the graph carries; ``classes`` names the
+    outputs of a model whose files name none."""
     if not isinstance(graph, WeightlessGraph):
         graph = read_graph(graph)
     cm = fileformat.load(sqz, graph_architecture(graph))
@@ -49,7 +51,8 @@ def load(
     # Each entry from the weights file's own description first: the graph's is what its
     # exporter knew.
     described = {**graph.description(), **cm.meta}
-    preprocess, classes = described.get("preprocess"), described.get("classes")
+    preprocess = described.get("preprocess")
+    classes = described.get("classes", None if classes is None else list(classes))
     source = str(sqz) if {"preprocess", "classes"} & set(cm.meta) else graph.source
     return Classifier(graph, weights, preprocess, classes, threads, providers, source)
 
