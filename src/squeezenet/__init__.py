@@ -1,15 +1,21 @@
 """SqueezeNet (Iandola et al., 2016) and Deep Compression (Han et al., 2016), end to end."""
 
-from .models import SqueezeNetSpec, list_models, register_model
-from .weights import (
-    WeightsError,
-    create_model,
-    get_weights_record,
-    list_weights,
-    load_weights,
-    read_state_dict,
-    save_state_dict,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .models import SqueezeNetSpec, list_models, register_model
+    from .weights import (
+        WeightsError,
+        create_model,
+        get_weights_record,
+        list_weights,
+        load_weights,
+        read_state_dict,
+        save_state_dict,
+    )
 
 __version__ = "0.1.0"
 
@@ -25,3 +31,31 @@ __all__ = [
     "register_model",
     "save_state_dict",
 ]
+
+# Each public name and the subpackage that defines it, imported on first use (PEP 562): both
+# subpackages import torch, and ``squeezenet.lite`` must run on a device without it.
+_SOURCES = {
+    "SqueezeNetSpec": "models",
+    "list_models": "models",
+    "register_model": "models",
+    "WeightsError": "weights",
+    "create_model": "weights",
+    "get_weights_record": "weights",
+    "list_weights": "weights",
+    "load_weights": "weights",
+    "read_state_dict": "weights",
+    "save_state_dict": "weights",
+}
+
+
+def __getattr__(name: str) -> Any:
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{source}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,4 +1,5 @@
-"""``squeezenet export``: ONNX / TorchScript / OpenVINO IR files, checked against PyTorch."""
+"""``squeezenet export``: ONNX / TorchScript / OpenVINO IR files, and weightless ONNX graphs
+for :mod:`squeezenet.lite`, checked against PyTorch."""
 
 from __future__ import annotations
 
@@ -73,6 +74,13 @@ def register(sub, formatter) -> None:
     p.add_argument(
         "--opset", type=positive_int, default=None, help="ONNX opset (default: the exporter's)"
     )
+    p.add_argument(
+        "--weightless",
+        action="store_true",
+        help="onnx: the graph without its weights (a few KB), for a device that gets the "
+        ".sqz beside it and runs both without PyTorch (squeezenet.lite); checked by filling "
+        "it from the .sqz the weights came from (else from the model's own weights)",
+    )
     add_json_arg(p, "print the result as one JSON object")
     p.set_defaults(func=run)
 
@@ -104,6 +112,29 @@ def _default_size(args, crop: int) -> int:
     return crop if native == 224 or args.preprocess else native
 
 
+def _export_weightless(args, model, output: Path, input_size: int, preprocess):
+    """The weightless graph, a callable that runs it as a device will (filled from the
+    ``.sqz`` the weights came from, else from the model's state_dict) and that ``.sqz``."""
+    from ..deploy.export import export_weightless
+    from ..lite import Classifier, load, read_graph
+    from ..weights import ModelInfo
+    from ..weights.loading import model_classes
+    from ..weights.sqz.fileformat import MAGIC
+    from ..weights.sqz.modeldesc import describe_model
+
+    info = ModelInfo(describe_model(model, args.model), model_classes(model), preprocess)
+    path = export_weightless(model, output, input_size, args.opset, info.to_dict())
+    source = getattr(model, "weights_path", None)
+    sqz = None
+    if source is not None and Path(source).is_file():
+        with open(source, "rb") as f:
+            sqz = Path(source) if f.read(len(MAGIC)) == MAGIC else None
+    if sqz is not None:
+        return path, load(sqz, path), sqz
+    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    return path, Classifier(read_graph(path), state), None
+
+
 def run(args) -> int:
     from ..deploy.backends import load_exported
     from ..deploy.export import FORMATS, compare_outputs, export_model
@@ -114,14 +145,15 @@ def run(args) -> int:
         raise ValueError("--int8 needs --calibration (an image folder or a zip of images)")
     if args.int8 and args.format == "torchscript":
         raise ValueError("--int8 is available for --format onnx and openvino only")
+    if args.weightless and (args.format != "onnx" or args.int8):
+        raise ValueError("--weightless is available for the fp32 --format onnx only")
     model = model_from_args(args).eval()
     preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
     input_size = args.image_size or _default_size(args, preprocess.crop)
     if input_size != preprocess.crop:
         preprocess = preprocess.with_crop(input_size)
-    output = Path(
-        args.output or f"{args.model}{'-int8' if args.int8 else ''}{FORMATS[args.format]}"
-    )
+    variant = "-int8" if args.int8 else "-weightless" if args.weightless else ""
+    output = Path(args.output or f"{args.model}{variant}{FORMATS[args.format]}")
     if not output.suffix:
         output = output.with_suffix(FORMATS[args.format])
     calibration = None
@@ -129,10 +161,15 @@ def run(args) -> int:
         from ..data import sample_images
 
         calibration = sample_images(args.calibration, preprocess, args.calibration_size)
-    path = export_model(model, output, args.format, input_size, calibration, args.opset)
+    sqz = None
+    if args.weightless:
+        path, candidate, sqz = _export_weightless(args, model, output, input_size, preprocess)
+    else:
+        path = export_model(model, output, args.format, input_size, calibration, args.opset)
+        candidate = load_exported(path, args.format)
     in_channels = getattr(getattr(model, "spec", None), "in_channels", 3)
     batch, source = _check_batch(args, preprocess, input_size, in_channels)
-    check = compare_outputs(model, load_exported(path, args.format), batch)
+    check = compare_outputs(model, candidate, batch)
     result = {
         "path": str(path),
         "format": args.format,
@@ -145,12 +182,23 @@ def run(args) -> int:
         "bytes": path.stat().st_size
         + (path.with_suffix(".bin").stat().st_size if args.format == "openvino" else 0),
     }
+    if args.weightless:
+        result["weightless"] = True
+        result["filled_from"] = str(sqz) if sqz else "the model's weights"
+        if sqz:  # what a device receives
+            result["sqz_bytes"] = sqz.stat().st_size
+            result["device_bytes"] = result["bytes"] + result["sqz_bytes"]
     if args.json:
         print(json.dumps(result))
     else:
         print(
             f"wrote {path} ({result['bytes'] / 1e6:.2f} MB, {result['precision']}, {args.format})"
         )
+        if sqz:
+            print(
+                f"a device receives it and {sqz} ({result['sqz_bytes']:,} bytes): "
+                f"{result['device_bytes']:,} bytes in all"
+            )
         print(
             f"vs eager PyTorch on {check['n']} {'real' if args.check_images else 'random'} "
             f"images: max abs logit diff {check['max_abs_diff']:.3g}, top-1 agrees on "

@@ -9,12 +9,14 @@ then ``os.replace``), so an interrupted export never leaves a truncated model be
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -67,6 +69,79 @@ def export_onnx(
             )
         check_onnx(tmp)
     return path
+
+
+#: An initializer left in a weightless graph holds at most this many values: a shape or a
+#: scalar, never a weight.
+_MAX_CONSTANT = 64
+
+
+def export_weightless(
+    model: nn.Module,
+    path: str | os.PathLike,
+    input_size: int = 224,
+    opset: int | None = None,
+    description: dict | None = None,
+) -> Path:
+    """:func:`export_onnx`'s graph without its weights, for :mod:`squeezenet.lite`: each
+    state_dict tensor's initializer keeps its name (the state_dict key), type and shape, and
+    reads from ``WEIGHTS_LOCATION`` instead of holding data. ``description`` (a
+    ``ModelInfo.to_dict()``) goes into the graph's metadata. The exporter's own metadata
+    (source lines and paths of this machine: most of the bytes) is dropped."""
+    import onnx
+
+    from ..lite.graph import METADATA_KEY
+
+    path = Path(path)
+    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    with tempfile.TemporaryDirectory(prefix="squeezenet-export-") as tmpdir:
+        full = export_onnx(model, Path(tmpdir) / "model.onnx", input_size, opset)
+        proto = onnx.load(str(full))
+    strip_weights(proto, state)
+    for node in proto.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    del proto.graph.metadata_props[:]  # torch.export's signature, for PyTorch's own tools
+    del proto.graph.value_info[:]  # intermediate shapes, which ONNX Runtime infers
+    if description is not None:
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, json.dumps(description, separators=(",", ":"))
+    # No onnx.checker here: the full graph passed it in export_onnx, stripping changes only
+    # initializer data, and the checker would look for the placeholders' data file.
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(proto.SerializeToString())
+    return path
+
+
+def strip_weights(proto, state: dict[str, np.ndarray]) -> None:
+    """Turn the initializer of every ``state`` tensor into a placeholder, in place. The
+    exporter must have kept each tensor as is under its state_dict key (the name the
+    ``.sqz`` gives it): a renamed, folded or transformed one raises ``ValueError``, as does
+    any other initializer large enough to be a weight."""
+    from onnx import TensorProto, numpy_helper
+
+    from ..lite.graph import WEIGHTS_LOCATION
+
+    initializers = {t.name: t for t in proto.graph.initializer}
+    for key, array in state.items():
+        t = initializers.get(key)
+        if t is None:
+            raise ValueError(
+                f"the ONNX graph has no initializer {key!r} (the exporter renamed, folded or "
+                "dropped it): a .sqz could not fill it"
+            )
+        if not np.array_equal(numpy_helper.to_array(t), array):
+            raise ValueError(f"the ONNX initializer {key!r} is not the state_dict's tensor")
+        stripped = TensorProto(name=t.name, data_type=t.data_type, dims=t.dims)
+        stripped.data_location = TensorProto.EXTERNAL
+        stripped.external_data.add(key="location", value=WEIGHTS_LOCATION)
+        t.CopyFrom(stripped)
+    for t in proto.graph.initializer:
+        if t.name not in state and np.prod(t.dims, dtype=np.int64) > _MAX_CONSTANT:
+            raise ValueError(
+                f"the ONNX initializer {t.name!r} holds {np.prod(t.dims):,} values but is no "
+                "state_dict tensor: the graph would carry weights"
+            )
 
 
 def export_torchscript(model: nn.Module, path: str | os.PathLike, input_size: int = 224) -> Path:

@@ -1,19 +1,62 @@
 """Pretrained weights: the registry, pickle-safe loading, downloads, the Deep Compression
 release reader and the compressed ``.sqz`` file format (``weights.sqz``)."""
 
-from .deep_compression import SharedWeightLayer, deep_compression_state_dict, read_deep_compression
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import WeightsError
 from .fetch import fetch, sha256_file
-from .info import ModelInfo
-from .loading import (
-    check_state_dict,
-    create_model,
-    load_weights,
-    preprocess_for,
-    read_state_dict,
-    read_weights,
-    register_reader,
-    resolve_source,
-)
 from .records import WeightsRecord, get_weights_record, list_weights, register_weights
-from .saving import save_state_dict
+
+if TYPE_CHECKING:
+    from .deep_compression import (
+        SharedWeightLayer,
+        deep_compression_state_dict,
+        read_deep_compression,
+    )
+    from .info import ModelInfo
+    from .loading import (
+        check_state_dict,
+        create_model,
+        load_weights,
+        preprocess_for,
+        read_state_dict,
+        read_weights,
+        register_reader,
+        resolve_source,
+    )
+    from .saving import save_state_dict
+
+# The names from modules that import torch, each with its module, imported on first use
+# (PEP 562): the ``.sqz`` decoder (``weights.sqz``) must import without torch. A name that is
+# also a module's (``fetch``) is imported above: importing the module later would replace it.
+_SOURCES = {
+    "SharedWeightLayer": "deep_compression",
+    "deep_compression_state_dict": "deep_compression",
+    "read_deep_compression": "deep_compression",
+    "ModelInfo": "info",
+    "check_state_dict": "loading",
+    "create_model": "loading",
+    "load_weights": "loading",
+    "preprocess_for": "loading",
+    "read_state_dict": "loading",
+    "read_weights": "loading",
+    "register_reader": "loading",
+    "resolve_source": "loading",
+    "save_state_dict": "saving",
+}
+
+
+def __getattr__(name: str) -> Any:
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{source}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SOURCES))

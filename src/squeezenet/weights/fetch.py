@@ -12,8 +12,6 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
-import torch.hub
-
 from .errors import WeightsError
 
 # torch hub convention: "name-<sha256 prefix>.ext" carries the expected hash in its name.
@@ -36,6 +34,8 @@ def hash_in_name(filename: str) -> str | None:
 def cache_path(url: str, filename: str) -> Path:
     """Where ``url`` is cached: keyed by the full URL, so two URLs that end in the same file
     name never share a copy."""
+    import torch.hub  # here, not above: the package imports this module without torch
+
     key = hashlib.sha256(url.encode()).hexdigest()[:16]
     return Path(torch.hub.get_dir()) / "checkpoints" / key / filename
 

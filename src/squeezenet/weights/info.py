@@ -9,13 +9,13 @@ and sizes, like a compressed file's header (see :mod:`.sqz.modeldesc`)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from torch import nn
 
 from ..data.transforms import Preprocess
 from .errors import WeightsError
+from .infocheck import check_preprocess
 from .safety import MAX_CLASSES
 from .sqz.modeldesc import build_described, check_model_desc
 
@@ -23,8 +23,6 @@ from .sqz.modeldesc import build_described, check_model_desc
 INFO_KEY = "squeezenet"
 #: The longest class name and preprocessing label accepted (ImageNet's longest: 120).
 MAX_NAME_CHARS = 1000
-_PREPROCESS_KEYS = ("name", "resize", "crop", "mean", "std", "bgr", "scale")
-_MAX_SIDE = 8192  # the image decoder's own limit
 
 
 @dataclass(frozen=True)
@@ -103,34 +101,4 @@ class ModelInfo:
 
 
 def _preprocess(d: object, fail) -> Preprocess:
-    if not isinstance(d, dict) or sorted(d) != sorted(_PREPROCESS_KEYS):
-        raise fail(f"'preprocess' must hold exactly {', '.join(_PREPROCESS_KEYS)}")
-    name, resize, crop, bgr, scale = d["name"], d["resize"], d["crop"], d["bgr"], d["scale"]
-    if not isinstance(name, str) or not 0 < len(name) <= 64:
-        raise fail("preprocess 'name' must be a short string")
-    for key, side in (("resize", resize), ("crop", crop)):
-        if type(side) is not int or not 1 <= side <= _MAX_SIDE:
-            raise fail(f"preprocess {key!r} must be an integer in [1, {_MAX_SIDE}]")
-    if crop > resize:
-        raise fail(f"preprocess crop {crop} is larger than its resize {resize}")
-    if type(bgr) is not bool:
-        raise fail("preprocess 'bgr' must be true or false")
-    stats = []
-    for key in ("mean", "std"):
-        values = d[key]
-        if not (
-            isinstance(values, list)
-            and len(values) == 3
-            and all(_finite(v) for v in values)
-            and (key == "mean" or all(v > 0 for v in values))
-        ):
-            raise fail(f"preprocess {key!r} must be 3 finite numbers" + (", > 0" * (key == "std")))
-        a, b, c = (float(v) for v in values)
-        stats.append((a, b, c))
-    if not _finite(scale) or not scale > 0:
-        raise fail("preprocess 'scale' must be a finite number > 0")
-    return Preprocess(name, resize, crop, stats[0], stats[1], bgr, float(scale))
-
-
-def _finite(value: object) -> bool:
-    return type(value) in (int, float) and abs(value) < 1e6 and math.isfinite(value)  # type: ignore[arg-type]
+    return Preprocess(**check_preprocess(d, fail))

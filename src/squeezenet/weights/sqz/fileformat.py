@@ -24,18 +24,20 @@ import lzma
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
-import torch
 
 from ...files import write_bytes
 from .codec import SharedTensor, decode_shared, encode_shared, kernel_block
 from .entropy import CODERS
 from .errors import CompressedFormatError
-from .modeldesc import check_model_desc, model_from_description, model_shapes
+
+if TYPE_CHECKING:
+    import torch
 
 MAGIC = b"\x89SQZ\r\n\x1a\n"
 VERSION = 2  # the newest this module reads and writes; files that need nothing new stay 1
@@ -79,11 +81,33 @@ class CompressedModel:
     raw_dtypes: dict[str, str] = field(default_factory=dict)  # name -> dtype stored in file
 
     def state_dict(self) -> dict[str, torch.Tensor]:
+        import torch  # here, not above: decoding runs without torch (squeezenet.lite)
+
         out = {}
         for name, t in self.tensors.items():
             array = t.dense() if isinstance(t, SharedTensor) else t
             out[name] = torch.from_numpy(np.ascontiguousarray(array))
         return out
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What a file's tensors must be. ``shapes(description, source)`` checks the header's
+    model description (raising :class:`CompressedFormatError`) and returns the parameter
+    shapes it needs; ``name`` is how error messages call it."""
+
+    shapes: Callable[[object, str], dict[str, tuple[int, ...]]]
+    name: str = "the header's model"
+
+
+def _model_shapes(desc: object, source: str) -> dict[str, tuple[int, ...]]:
+    from .modeldesc import model_shapes  # builds on torch's meta device
+
+    return model_shapes(desc, source)
+
+
+#: The default: the registered model the header names, built on torch's meta device.
+HEADER_MODEL = Architecture(_model_shapes)
 
 
 def _shuffle(array: np.ndarray) -> bytes:
@@ -151,7 +175,10 @@ def _fail(source: str, problem: str) -> CompressedFormatError:
     return CompressedFormatError(f"{source}: {problem}")
 
 
-def _check_header(h: object, source: str, version: int) -> None:
+def _check_header(
+    h: object, source: str, version: int, architecture: Architecture
+) -> dict[str, tuple[int, ...]]:
+    """Check the header's fields; returns the shapes ``architecture`` needs."""
     if not isinstance(h, dict) or h.get("format") != "squeezenet-compressed":
         raise _fail(source, "header is not a squeezenet-compressed header")
     # Keys this reader does not know are refused, not ignored: a newer writer's field that
@@ -161,7 +188,7 @@ def _check_header(h: object, source: str, version: int) -> None:
         raise _fail(source, f"unknown header key {str(unknown[0])[:40]!r}")
     if h.get("coder") not in CODERS:
         raise _fail(source, f"unknown coder {h.get('coder')!r}")
-    check_model_desc(h.get("model"), source)
+    expected = architecture.shapes(h.get("model"), source)
     tensors = h.get("tensors")
     if not isinstance(tensors, list) or len(tensors) > MAX_TENSORS:
         raise _fail(source, "header has no valid tensor list")
@@ -197,29 +224,35 @@ def _check_header(h: object, source: str, version: int) -> None:
             raise _fail(source, f"declares more than {MAX_TOTAL_ELEMENTS} elements in all")
     if type(h.get("raw_bytes")) is not int or h["raw_bytes"] < 0:
         raise _fail(source, "header has no valid raw_bytes")
+    return expected
 
 
-def _check_against_model(h: dict, file_size: int, source: str) -> None:
-    """Every declared shape must be the header's model's (built on the meta device), and
-    the total within what a file of this size can justify: checked before any section is
-    decoded, so a small file cannot make the reader allocate gigabytes."""
+def _check_against_model(
+    h: dict,
+    expected: dict[str, tuple[int, ...]],
+    against: str,
+    file_size: int,
+    source: str,
+) -> None:
+    """Every declared shape must be one ``expected`` holds (``against`` names where they
+    come from), and the total within what a file of this size can justify: checked before
+    any section is decoded, so a small file cannot make the reader allocate gigabytes."""
     declared: dict[str, tuple[int, ...]] = {}
     for e in h["tensors"]:
         if e["name"] in declared:
             raise _fail(source, f"tensor {e['name'][:40]!r} is listed twice")
         declared[e["name"]] = tuple(e["shape"])
-    expected = model_shapes(h["model"], source)
     for name, shape in declared.items():
         if name not in expected:
-            raise _fail(source, f"tensor {name[:40]!r} is not in the header's model")
+            raise _fail(source, f"tensor {name[:40]!r} is not in {against}")
         if shape != expected[name]:
             raise _fail(
                 source,
-                f"tensor {name!r} has shape {shape}, the header's model needs {expected[name]}",
+                f"tensor {name!r} has shape {shape}, {against} needs {expected[name]}",
             )
     missing = sorted(set(expected) - set(declared))
     if missing:
-        raise _fail(source, f"tensor {missing[0]!r} of the header's model is missing")
+        raise _fail(source, f"tensor {missing[0]!r} of {against} is missing")
     total = sum(int(np.prod(s, dtype=np.float64)) for s in declared.values())
     allowed = max(MIN_ELEMENTS_ALLOWED, MAX_ELEMENTS_PER_BYTE * file_size)
     if total > allowed:
@@ -243,9 +276,12 @@ def _check_nesting(header: object, source: str) -> None:
             stack.extend((c, depth + 1) for c in children)
 
 
-def from_bytes(data: bytes, source: str = "compressed file") -> CompressedModel:
-    """Decode a whole file, validating every size before it is used."""
-    header, offset = _read_header(data, source)
+def from_bytes(
+    data: bytes, source: str = "compressed file", architecture: Architecture = HEADER_MODEL
+) -> CompressedModel:
+    """Decode a whole file, validating every size before it is used and every tensor's
+    shape against ``architecture``."""
+    header, offset = _read_header(data, source, architecture)
     body_end = len(data) - 4
     sizes = [e["bytes"] for e in header["tensors"] if e["encoding"] == "shared"]
     if offset + sum(sizes) + header["raw_bytes"] != body_end:
@@ -277,7 +313,7 @@ def from_bytes(data: bytes, source: str = "compressed file") -> CompressedModel:
     return CompressedModel(header["model"], filled, header["coder"], meta, raw_dtypes)
 
 
-def _read_header(data: bytes, source: str) -> tuple[dict, int]:
+def _read_header(data: bytes, source: str, architecture: Architecture) -> tuple[dict, int]:
     """The checked header and the offset of the first section."""
     if len(data) < _PREFIX.size + 4:
         raise _fail(source, f"truncated ({len(data)} bytes is shorter than the fixed header)")
@@ -307,8 +343,8 @@ def _read_header(data: bytes, source: str) -> tuple[dict, int]:
     except (zlib.error, ValueError) as e:  # ValueError: bad JSON, UTF-8 or a 5000-digit int
         raise _fail(source, f"unreadable header ({str(e)[:200]})") from None
     _check_nesting(header, source)
-    _check_header(header, source, version)
-    _check_against_model(header, len(data), source)
+    expected = _check_header(header, source, version, architecture)
+    _check_against_model(header, expected, architecture.name, len(data), source)
     return header, start + header_len
 
 
@@ -340,13 +376,13 @@ def _read_raw(section: bytes, entries: list[dict], source: str) -> dict[str, np.
     return tensors
 
 
-def load(path: str | os.PathLike) -> CompressedModel:
+def load(path: str | os.PathLike, architecture: Architecture = HEADER_MODEL) -> CompressedModel:
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as e:
         raise CompressedFormatError(f"{path}: cannot read ({e.strerror})") from None
-    return from_bytes(data, str(path))
+    return from_bytes(data, str(path), architecture)
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -372,6 +408,8 @@ def describe(path: str | os.PathLike) -> dict:
     """What a compressed file holds (``squeezenet decompress`` prints it): its size, model,
     coder, tensor and parameter counts, non-zero weights and metadata. Every tensor is
     decoded and the state_dict checked against the model the header names."""
+    from .modeldesc import model_from_description
+
     cm = load(path)
     state = cm.state_dict()
     model_from_description(cm.model, {k: tuple(v.shape) for k, v in state.items()}, str(path))

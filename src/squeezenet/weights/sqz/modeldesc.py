@@ -60,10 +60,11 @@ def describe_model(model: nn.Module, name: str) -> dict:
     return {"name": name, "kwargs": {"num_classes": int(classes)}}
 
 
-def model_shapes(desc: dict, source: str) -> dict[str, tuple[int, ...]]:
+def model_shapes(desc: object, source: str) -> dict[str, tuple[int, ...]]:
     """The parameter shapes of the model a header describes, from a build on the meta device
     (no memory): what the file's tensors must be before any of them is decoded."""
     check_model_desc(desc, source)
+    assert isinstance(desc, dict)  # check_model_desc refuses anything else
     try:
         with torch.device("meta"):
             probe = build_described(desc)
