@@ -60,7 +60,7 @@ def stored_bytes(model: nn.Module, bits: dict[str, int] | None = None) -> tuple[
         if name in bits:
             total_bits += nnz * bits[name] + mask + 32 * 2 ** bits[name]
             kind = "shared"
-        elif mask:
+        elif mask and 32 * nnz + n < 32 * n:  # a few exact zeros are cheaper stored dense
             total_bits += 32 * nnz + n
             kind = "sparse" if kind == "dense" else kind
         else:
