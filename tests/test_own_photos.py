@@ -1,4 +1,4 @@
-"""README's own-photos path on real photos (slow: about 4 minutes on a 2-core CPU): the three
+"""README's own-photos path on real photos (slow: 4-11 minutes on a 2-core CPU): the three
 commands with no tuning flags on ../shared's cats-vs-dogs reach the figures
 docs/results/own-photos.md records, within what reruns on other CPUs may move."""
 
