@@ -112,18 +112,26 @@ def _default_size(args, crop: int) -> int:
     return crop if native == 224 or args.preprocess else native
 
 
+def _description(args, model, preprocess) -> dict:
+    """What the exported file says about the model (``ModelInfo.to_dict()``): the
+    architecture as built (overrides included), its class names and the preprocessing the
+    export was checked with, so that ``predict -w <export>`` needs no flag."""
+    from ..weights import ModelInfo
+    from ..weights.loading import model_classes
+    from ..weights.sqz.modeldesc import describe_model
+
+    return ModelInfo(describe_model(model, args.model), model_classes(model), preprocess).to_dict()
+
+
 def _export_weightless(args, model, output: Path, input_size: int, preprocess):
     """The weightless graph, a callable that runs it as a device will (filled from the
     ``.sqz`` the weights came from, else from the model's state_dict) and that ``.sqz``."""
     from ..deploy.export import export_weightless
     from ..lite import Classifier, load, read_graph
-    from ..weights import ModelInfo
-    from ..weights.loading import model_classes
     from ..weights.sqz.fileformat import MAGIC
-    from ..weights.sqz.modeldesc import describe_model
 
-    info = ModelInfo(describe_model(model, args.model), model_classes(model), preprocess)
-    path = export_weightless(model, output, input_size, args.opset, info.to_dict())
+    description = _description(args, model, preprocess)
+    path = export_weightless(model, output, input_size, args.opset, description)
     source = getattr(model, "weights_path", None)
     sqz = None
     if source is not None and Path(source).is_file():
@@ -165,7 +173,10 @@ def run(args) -> int:
     if args.weightless:
         path, candidate, sqz = _export_weightless(args, model, output, input_size, preprocess)
     else:
-        path = export_model(model, output, args.format, input_size, calibration, args.opset)
+        description = _description(args, model, preprocess)
+        path = export_model(
+            model, output, args.format, input_size, calibration, args.opset, description
+        )
         candidate = load_exported(path, args.format)
     in_channels = getattr(getattr(model, "spec", None), "in_channels", 3)
     batch, source = _check_batch(args, preprocess, input_size, in_channels)
