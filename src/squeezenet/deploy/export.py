@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -267,3 +267,48 @@ def compare_outputs(
         "n": len(a),
         "top1_agree": int((a.argmax(1) == b.argmax(1)).sum()),
     }
+
+
+@torch.inference_mode()
+def agreement_on_images(
+    reference: Callable[[torch.Tensor], torch.Tensor],
+    candidate: Callable[[torch.Tensor], torch.Tensor],
+    images: Sequence[tuple[Path, int | None]],
+    preprocess: Callable,
+    batch_size: int = 32,
+    on_skip: Callable[[str], None] | None = None,
+) -> dict:
+    """Top-1 of both on every image (``(path, label or None)``): ``n``, ``top1_agree`` and,
+    when every image is labelled, how many each gets right (``reference_correct``,
+    ``candidate_correct``). Unreadable images are counted in ``skipped`` (named to
+    ``on_skip``)."""
+    from ..data import ImageError, load_image
+
+    agree = n = skipped = 0
+    correct = [0, 0]
+    labelled = all(label is not None for _, label in images)
+    for start in range(0, len(images), batch_size):
+        inputs, labels = [], []
+        for path, label in images[start : start + batch_size]:
+            try:
+                inputs.append(preprocess(load_image(path)))
+            except ImageError as e:
+                skipped += 1
+                if on_skip is not None:
+                    on_skip(str(e))
+                continue
+            labels.append(-1 if label is None else label)
+        if not inputs:
+            continue
+        batch = torch.stack(inputs)
+        a = torch.as_tensor(reference(batch)).float().argmax(1)
+        b = torch.as_tensor(candidate(batch)).float().argmax(1)
+        target = torch.tensor(labels)
+        n += len(batch)
+        agree += int((a == b).sum())
+        correct[0] += int((a == target).sum())
+        correct[1] += int((b == target).sum())
+    out = {"n": n, "top1_agree": agree, "skipped": skipped, "labelled": labelled}
+    if labelled:
+        out.update(reference_correct=correct[0], candidate_correct=correct[1])
+    return out
