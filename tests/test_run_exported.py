@@ -147,3 +147,41 @@ def test_export_check_images_reports_agreement_and_accuracy(tmp_path, capsys, fi
     assert unlabelled == {"n": 3, "top1_agree": 3, "skipped": 0, "labelled": False}
     assert main([*argv, str(files["tree"])]) == 0
     assert "top-1 agrees with PyTorch on 9/9; top-1 accuracy PyTorch" in capsys.readouterr().out
+
+
+def test_a_file_without_description_runs_with_the_defaults(tmp_path, capsys, files):
+    import onnx
+
+    proto = onnx.load(str(files["onnx"]))
+    del proto.metadata_props[:]
+    plain = tmp_path / "plain.onnx"
+    onnx.save(proto, str(plain))
+    # No description: the default preprocessing, cropped to the graph's fixed input.
+    tree = str(files["tree"])
+    argv = ["predict", str(tree), "--json", "--no-progress"]
+    pth = ["-w", str(files["pth"]), "--preprocess", "torchvision", "--image-size", "64"]
+    by_torch = _json(capsys, [*argv, *pth])
+    by_onnx = _json(capsys, [*argv, "-w", str(plain)])
+    assert [t["index"] for r in by_onnx for t in r["top"]] == [
+        t["index"] for r in by_torch for t in r["top"]
+    ]
+    assert by_onnx[0]["top"][0]["name"] != by_torch[0]["top"][0]["name"]  # no class names
+
+
+def test_a_weightless_graph_is_sent_to_squeezenet_lite(tmp_path, capsys, files):
+    import onnx
+
+    from squeezenet.lite.graph import WEIGHTS_LOCATION
+
+    # What export --weightless writes: initializers that point at the .sqz's weights.
+    proto = onnx.load(str(files["onnx"]))
+    t = proto.graph.initializer[0]
+    stripped = onnx.TensorProto(name=t.name, data_type=t.data_type, dims=t.dims)
+    stripped.data_location = onnx.TensorProto.EXTERNAL
+    stripped.external_data.add(key="location", value=WEIGHTS_LOCATION)
+    t.CopyFrom(stripped)
+    graph = tmp_path / "w.onnx"
+    onnx.save(proto, str(graph))
+    image = str(next(files["tree"].rglob("*.png")))
+    err = _one_line_error(capsys, ["predict", "-w", str(graph), image])
+    assert str(graph) in err and "squeezenet.lite" in err

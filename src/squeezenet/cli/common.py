@@ -349,8 +349,12 @@ def build_backend(args: argparse.Namespace, model) -> tuple[Callable, Preprocess
         args.backend = args.backend or model.backends[0]
         if args.device not in ("auto", "cpu"):
             raise ValueError(f"--device {args.device} applies to PyTorch models only")
-        preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
         size = model.input_size
+        image_size = args.image_size
+        info = model.weights_info
+        if image_size is None and (info is None or info.preprocess is None):
+            image_size = size  # no description: the graph's input is the crop it was made for
+        preprocess = preprocess_for(args.model, model, args.preprocess, image_size)
         if size is not None and preprocess.crop != size:
             # The runtime would fail on the first batch, less clearly.
             raise ValueError(

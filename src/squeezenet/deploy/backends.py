@@ -359,7 +359,7 @@ def _read_onnx(path: Path) -> tuple[str | None, tuple[int | None, ...], int, str
     """(description JSON or None, input shape, class count, precision) of an ONNX file."""
     import onnx
 
-    from ..lite.graph import METADATA_KEY
+    from ..lite.graph import METADATA_KEY, WEIGHTS_LOCATION
     from ..weights import WeightsError
 
     try:
@@ -369,7 +369,8 @@ def _read_onnx(path: Path) -> tuple[str | None, tuple[int | None, ...], int, str
     graph = proto.graph
     if not graph.node or len(graph.input) < 1 or len(graph.output) != 1:
         raise WeightsError(f"{path}: not an ONNX classifier (one input, one output)")
-    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in graph.initializer):
+    external = (t for t in graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL)
+    if any(e.value == WEIGHTS_LOCATION for t in external for e in t.external_data):
         # A weightless graph (export --weightless) runs with its .sqz, in squeezenet.lite.
         raise WeightsError(
             f"{path}: its weights live outside the file (a weightless graph: run it with "
