@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from helpers import tiny_model, write_tree
+from squeezenet import create_model
 from squeezenet.cli import main
 from squeezenet.data.transforms import Preprocess
-from squeezenet.weights import ModelInfo, save_state_dict
+from squeezenet.weights import ModelInfo, WeightsError, save_state_dict
 from squeezenet.weights.sqz.modeldesc import describe_model
 
 pytest.importorskip("onnxruntime")
@@ -130,6 +131,8 @@ def test_exported_files_refuse_what_they_cannot_do(capsys, files):
         capsys, ["predict", "-w", onnx, "--image-size", "96", image]
     )
     assert "needs the PyTorch weights" in _one_line_error(capsys, ["export", "-w", onnx])
+    with pytest.raises(WeightsError, match="an exported model, not PyTorch weights"):
+        create_model(weights=onnx)  # the library's weights loader
 
 
 def test_export_check_images_reports_agreement_and_accuracy(tmp_path, capsys, files):

@@ -172,6 +172,12 @@ def _read_any(path: Path) -> tuple[dict[str, torch.Tensor], object]:
         return _unwrap(obj, path)
     if path.suffix == ".net":
         return deep_compression_state_dict(path), None
+    if path.suffix.lower() in (".onnx", ".xml"):
+        # Exported graphs hold no state_dict to read back; the runtimes run them as they are.
+        raise WeightsError(
+            f"{path}: an exported model, not PyTorch weights (`squeezenet predict`, "
+            "`evaluate` and `bench` run it as -w; this needs the weights it was exported from)"
+        )
     raise WeightsError(
         f"{path}: unrecognised weights format (not a PyTorch zip file, a safetensors "
         "file, a compressed squeezenet file or a Deep Compression .net file)"
