@@ -127,7 +127,7 @@ def test_exported_files_refuse_what_they_cannot_do(capsys, files):
     assert "cannot run" in err and onnx in err
     err = _one_line_error(capsys, ["predict", "-w", onnx, "--model-arg", "sr=0.25", image])
     assert "architecture is fixed" in err
-    assert "graph takes 64x64" in _one_line_error(
+    assert "graph takes 64x64 images, not the --image-size 96" in _one_line_error(
         capsys, ["predict", "-w", onnx, "--image-size", "96", image]
     )
     assert "needs the PyTorch weights" in _one_line_error(capsys, ["export", "-w", onnx])

@@ -350,17 +350,15 @@ def build_backend(args: argparse.Namespace, model) -> tuple[Callable, Preprocess
         if args.device not in ("auto", "cpu"):
             raise ValueError(f"--device {args.device} applies to PyTorch models only")
         size = model.input_size
-        image_size = args.image_size
-        info = model.weights_info
-        if image_size is None and (info is None or info.preprocess is None):
-            image_size = size  # no description: the graph's input is the crop it was made for
-        preprocess = preprocess_for(args.model, model, args.preprocess, image_size)
-        if size is not None and preprocess.crop != size:
+        if args.image_size is not None and size is not None and args.image_size != size:
             # The runtime would fail on the first batch, less clearly.
             raise ValueError(
                 f"{model.path}: the graph takes {size}x{size} images, not the "
-                f"{preprocess.crop}x{preprocess.crop} crop asked for"
+                f"--image-size {args.image_size} asked for"
             )
+        # A graph with a fixed input takes that crop, whatever preset preprocesses it.
+        crop = args.image_size or size
+        preprocess = preprocess_for(args.model, model, args.preprocess, crop)
         return model.runner(args.backend, args.threads), preprocess
     args.backend = args.backend or "torch"
     device = resolve_device(args.device)

@@ -331,6 +331,8 @@ def open_exported(path: str | os.PathLike, name: str | None = None) -> ExportedM
         raise WeightsError(f"{path}: no such file")
     read = _read_onnx if fmt == "onnx" else _read_openvino
     text, input_shape, outputs, precision = read(path)
+    if len(input_shape) != 4:
+        raise WeightsError(f"{path}: the input is not an image batch (N, C, H, W): {input_shape}")
     info = None
     if text is not None:
         try:
