@@ -28,7 +28,8 @@ def register(sub, formatter) -> None:
         "row. Reports batch-1 latency (median, p90), batch-N latency and images/s, and the "
         "peak-RSS growth of building and running each backend. Backends: "
         + ", ".join(f"{n} ({i.help})" for n, i in BACKENDS.items())
-        + ".",
+        + ". An exported -w file (.onnx, OpenVINO .xml) is timed as it is, in each installed "
+        "runtime that reads it, with no baseline row.",
     )
     add_model_args(p)
     p.add_argument(
@@ -58,22 +59,28 @@ def register(sub, formatter) -> None:
 
 
 def run(args) -> int:
-    from ..deploy.backends import BACKENDS, available_backends
+    from ..deploy.backends import BACKENDS, ExportedModel, available_backends
     from ..deploy.bench import format_table, run_bench
     from ..models import default_input_size
     from ..weights import preprocess_for
     from .common import model_from_args
 
-    model = model_from_args(args).eval()
+    model = model_from_args(args, exported=True)
+    exported = isinstance(model, ExportedModel)
+    if not exported:
+        model = model.eval()
     if args.image_size is None:  # the size the weights file was trained at, if it says
         info = model.weights_info
         trained = info.preprocess if info is not None else None
-        args.image_size = trained.crop if trained else default_input_size(args.model)
+        fixed = model.input_size if exported else None  # an exported graph's own
+        args.image_size = fixed or (trained.crop if trained else default_input_size(args.model))
     for flag in ("threads", "rounds", "iters", "batch_size", "image_size"):
         if getattr(args, flag) < 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be at least 1")
     if args.backends:
         names = [n.strip() for n in args.backends.split(",") if n.strip()]
+    elif exported:  # every installed runtime that reads the file
+        names = [n for n in model.backends if n in available_backends()]
     else:
         names = available_backends()
         if args.calibration is None:

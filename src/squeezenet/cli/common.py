@@ -9,6 +9,7 @@ import dataclasses
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from ..data.transforms import PRESETS, Preprocess
 from .argtypes import conv10_padding, image_size, positive_int
@@ -164,7 +165,8 @@ def add_model_args(p: argparse.ArgumentParser, weights_required: bool = False) -
         default=None,
         help="registered weights name (see `squeezenet summary --list-weights`), a "
         "path (.pth state_dict/checkpoint, .safetensors, compressed .sqz file, Deep "
-        "Compression .net) "
+        "Compression .net; predict, evaluate and bench also run an exported .onnx or "
+        "OpenVINO .xml file in its runtime) "
         "or a URL (cached under $TORCH_HOME/hub/checkpoints, sha256-checked)"
         + ("" if weights_required else "; without it the model is randomly initialised"),
     )
@@ -278,17 +280,32 @@ def add_decode_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def model_from_args(args: argparse.Namespace):
+def model_from_args(args: argparse.Namespace, exported: bool = False):
     """``create_model`` from -m, -w, --conv10-padding and --model-arg; ``args.model`` becomes
-    the model built (the weights file's own when -m is left out)."""
+    the model built (the weights file's own when -m is left out). With ``exported`` (commands
+    that only run the model), an exported file as -w (.onnx, OpenVINO .xml) gives an
+    :class:`~squeezenet.deploy.backends.ExportedModel`, which :func:`build_backend` runs in
+    its runtime; other commands need PyTorch weights and refuse it."""
+    from ..deploy.backends import is_exported, open_exported
     from ..weights import create_model
 
-    model = create_model(
-        args.model,
-        weights=args.weights,
-        conv10_padding=getattr(args, "conv10_padding", None),
-        **parse_model_args(getattr(args, "model_arg", None)),
-    )
+    overrides = parse_model_args(getattr(args, "model_arg", None))
+    padding = getattr(args, "conv10_padding", None)
+    if args.weights is not None and is_exported(args.weights):
+        if not exported:
+            raise ValueError(
+                f"{args.weights}: an exported file runs in predict, evaluate and bench; "
+                "this command needs the PyTorch weights it was exported from"
+            )
+        if overrides or padding is not None:
+            # The graph is fixed at export: an override could only be silently ignored.
+            raise ValueError(
+                f"{args.weights}: --model-arg and --conv10-padding change a PyTorch model; "
+                "an exported file's architecture is fixed"
+            )
+        model: Any = open_exported(args.weights, args.model)
+    else:
+        model = create_model(args.model, weights=args.weights, conv10_padding=padding, **overrides)
     args.model = model.model_name
     return model
 
@@ -299,10 +316,12 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backend",
         choices=list(BACKENDS),
-        default="torch",
+        default=None,
         help="inference runtime: "
         + "; ".join(f"{n}: {i.help}" for n, i in BACKENDS.items())
-        + " (see docs/deployment.md; onnxruntime/openvino need their extras)",
+        + " (see docs/deployment.md; onnxruntime/openvino need their extras; default: torch, "
+        "or for an exported -w file the runtime its format is for: onnxruntime for .onnx, "
+        "openvino for .xml)",
     )
     add_calibration_args(
         p,
@@ -320,10 +339,28 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
 
 def build_backend(args: argparse.Namespace, model) -> tuple[Callable, Preprocess]:
     """What runs ``model`` for ``--backend`` (the module itself, on ``--device``, for
-    ``torch``; else the named runtime's callable) and the model's preprocessing."""
+    ``torch``; else the named runtime's callable; an exported file in its runtime) and the
+    model's preprocessing. ``args.backend`` becomes the backend chosen."""
+    from ..deploy.backends import ExportedModel
     from ..engine import resolve_device
     from ..weights import preprocess_for
 
+    if isinstance(model, ExportedModel):
+        args.backend = args.backend or model.backends[0]
+        if args.device not in ("auto", "cpu"):
+            raise ValueError(f"--device {args.device} applies to PyTorch models only")
+        size = model.input_size
+        if args.image_size is not None and size is not None and args.image_size != size:
+            # The runtime would fail on the first batch, less clearly.
+            raise ValueError(
+                f"{model.path}: the graph takes {size}x{size} images, not the "
+                f"--image-size {args.image_size} asked for"
+            )
+        # A graph with a fixed input takes that crop, whatever preset preprocesses it.
+        crop = args.image_size or size
+        preprocess = preprocess_for(args.model, model, args.preprocess, crop)
+        return model.runner(args.backend, args.threads), preprocess
+    args.backend = args.backend or "torch"
     device = resolve_device(args.device)
     if device.type != "cpu":
         # Other runtimes choose their own device: another --device is a usage error there.

@@ -85,7 +85,7 @@ def run(args) -> int:
     from ..engine import evaluate, resolve_precision
     from ..weights.loading import model_classes, num_outputs
 
-    model = model_from_args(args)
+    model = model_from_args(args, exported=True)
     classes = num_outputs(model)
     images = scan_folder(args.data, default_class_list(args.classes, classes, model_classes(model)))
     report_broken_links("evaluate", images.broken, args.strict)
@@ -121,7 +121,7 @@ def run(args) -> int:
         print(
             f"{args.model} ({args.weights or 'random init'}), preprocess {preprocess.name} "
             f"crop {preprocess.crop}, {args.decode} decode"
-            + (f", {precision}" if precision else "")
+            + (f", {precision}" if precision else f", {args.backend}")
             + f": top-1 {result['top1']:.2%} ({result['correct1']}/{result['n']})"
             # With 5 classes or fewer every label is in the top 5: nothing to report.
             + (

@@ -56,14 +56,18 @@ def register(sub, formatter) -> None:
         "--check-images",
         default=None,
         metavar="DIR",
-        help="folder of real images for the output comparison (default: a fixed random batch)",
+        help="folder of real images for the output comparison (default: a fixed random "
+        "batch); every image in it is also classified by both PyTorch and the export, which "
+        "reports how often their top-1 agrees and, when the folder is labelled (an "
+        "ImageFolder tree, or file names that start with the class wnid, as `squeezenet "
+        "evaluate` reads), the top-1 accuracy of each",
     )
     p.add_argument(
         "--check-count",
         type=positive_int,
         default=16,
         metavar="N",
-        help="how many --check-images to compare on",
+        help="how many --check-images to compare logits on",
     )
     p.add_argument(
         "--tolerance",
@@ -103,6 +107,24 @@ def _check_batch(args, preprocess, input_size: int, in_channels: int):
     return torch.stack([preprocess(load_image(f)) for f in files]), str(root)
 
 
+def _check_folder(root: str, model) -> list[tuple[Path, int | None]]:
+    """Every image under ``root``, labelled as ``squeezenet evaluate`` labels them when the
+    folder allows it (else with None: agreement alone is measured)."""
+    from ..data import DatasetError, scan_folder
+    from ..data.images import default_class_list, list_images
+    from ..weights.loading import model_classes, num_outputs
+
+    outputs = num_outputs(model)
+    try:
+        images = scan_folder(root, default_class_list(None, outputs, model_classes(model)))
+    except DatasetError:  # not a labelled layout (or labels the model does not know)
+        images = None
+    if images is not None and images.samples:
+        if max(label for _, label in images.samples) < outputs:
+            return [(path, label) for path, label in images.samples]
+    return [(path, None) for path in list_images(root)[0]]
+
+
 def _default_size(args, crop: int) -> int:
     """The preprocessing crop (224, or 227 for Caffe weights), unless the model is registered
     for another input size (CIFAR models: 32) and no --preprocess was asked for."""
@@ -112,18 +134,26 @@ def _default_size(args, crop: int) -> int:
     return crop if native == 224 or args.preprocess else native
 
 
+def _description(args, model, preprocess) -> dict:
+    """What the exported file says about the model (``ModelInfo.to_dict()``): the
+    architecture as built (overrides included), its class names and the preprocessing the
+    export was checked with, so that ``predict -w <export>`` needs no flag."""
+    from ..weights import ModelInfo
+    from ..weights.loading import model_classes
+    from ..weights.sqz.modeldesc import describe_model
+
+    return ModelInfo(describe_model(model, args.model), model_classes(model), preprocess).to_dict()
+
+
 def _export_weightless(args, model, output: Path, input_size: int, preprocess):
     """The weightless graph, a callable that runs it as a device will (filled from the
     ``.sqz`` the weights came from, else from the model's state_dict) and that ``.sqz``."""
     from ..deploy.export import export_weightless
     from ..lite import Classifier, load, read_graph
-    from ..weights import ModelInfo
-    from ..weights.loading import model_classes
     from ..weights.sqz.fileformat import MAGIC
-    from ..weights.sqz.modeldesc import describe_model
 
-    info = ModelInfo(describe_model(model, args.model), model_classes(model), preprocess)
-    path = export_weightless(model, output, input_size, args.opset, info.to_dict())
+    description = _description(args, model, preprocess)
+    path = export_weightless(model, output, input_size, args.opset, description)
     source = getattr(model, "weights_path", None)
     sqz = None
     if source is not None and Path(source).is_file():
@@ -135,9 +165,36 @@ def _export_weightless(args, model, output: Path, input_size: int, preprocess):
     return path, Classifier(read_graph(path), state), None
 
 
+def _named(a: dict) -> dict:
+    """``agreement_on_images``' result with the accuracy of each side (top-1, a fraction)
+    under the name of the model it belongs to."""
+    out = {k: a[k] for k in ("n", "top1_agree", "skipped", "labelled")}
+    if a["labelled"]:
+        for side, key in (("torch", "reference_correct"), ("export", "candidate_correct")):
+            out[f"{side}_correct"] = a[key]
+            out[f"{side}_top1"] = a[key] / a["n"] if a["n"] else None
+    return out
+
+
+def _agreement_line(a: dict, folder: str) -> str:
+    n = a["n"]
+    line = f"on all {n} images of {folder}: top-1 agrees with PyTorch on {a['top1_agree']}/{n}"
+    if a["labelled"] and n:
+        line += (
+            f"; top-1 accuracy PyTorch {a['reference_correct'] / n:.2%} "
+            f"({a['reference_correct']}/{n}), export {a['candidate_correct'] / n:.2%} "
+            f"({a['candidate_correct']}/{n})"
+        )
+    elif not a["labelled"]:
+        line += " (unlabelled folder: no accuracy)"
+    return line
+
+
 def run(args) -> int:
+    import sys
+
     from ..deploy.backends import load_exported
-    from ..deploy.export import FORMATS, compare_outputs, export_model
+    from ..deploy.export import FORMATS, agreement_on_images, compare_outputs, export_model
     from ..weights import preprocess_for
     from .common import model_from_args
 
@@ -165,11 +222,23 @@ def run(args) -> int:
     if args.weightless:
         path, candidate, sqz = _export_weightless(args, model, output, input_size, preprocess)
     else:
-        path = export_model(model, output, args.format, input_size, calibration, args.opset)
+        description = _description(args, model, preprocess)
+        path = export_model(
+            model, output, args.format, input_size, calibration, args.opset, description
+        )
         candidate = load_exported(path, args.format)
     in_channels = getattr(getattr(model, "spec", None), "in_channels", 3)
     batch, source = _check_batch(args, preprocess, input_size, in_channels)
     check = compare_outputs(model, candidate, batch)
+    agreement = None
+    if args.check_images is not None:
+        agreement = agreement_on_images(
+            model,
+            candidate,
+            _check_folder(args.check_images, model),
+            preprocess,
+            on_skip=lambda message: print(f"squeezenet export: skipped {message}", file=sys.stderr),
+        )
     result = {
         "path": str(path),
         "format": args.format,
@@ -182,6 +251,8 @@ def run(args) -> int:
         "bytes": path.stat().st_size
         + (path.with_suffix(".bin").stat().st_size if args.format == "openvino" else 0),
     }
+    if agreement is not None:
+        result["images"] = _named(agreement)
     if args.weightless:
         result["weightless"] = True
         result["filled_from"] = str(sqz) if sqz else "the model's weights"
@@ -204,6 +275,8 @@ def run(args) -> int:
             f"images: max abs logit diff {check['max_abs_diff']:.3g}, top-1 agrees on "
             f"{check['top1_agree']}/{check['n']}"
         )
+        if agreement is not None:
+            print(_agreement_line(agreement, args.check_images))
     if not args.int8 and check["max_abs_diff"] > args.tolerance:
         # A model that fails its check is not left behind to be used by mistake.
         for written in (path, path.with_suffix(".bin") if args.format == "openvino" else None):

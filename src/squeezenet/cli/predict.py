@@ -96,7 +96,7 @@ def run(args) -> int:
     from ..weights.loading import model_classes
     from .common import build_backend, model_from_args, printable, report_broken_links
 
-    model = model_from_args(args)
+    model = model_from_args(args, exported=True)
     classes = args.classes or model_classes(model)
     model, preprocess = build_backend(args, model)
     broken: list[str] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from ..weights import ModelInfo
 
 
 @dataclass(frozen=True)
@@ -239,3 +242,183 @@ def load_exported(
             module = torch.jit.load(str(path), map_location="cpu").eval()
         return _torch_fn(module, channels_last=False)
     raise ValueError(f"unknown export format {fmt!r}")
+
+
+#: Exported files ``-w`` accepts, by suffix: their format and the backends that run them
+#: (the first by default; OpenVINO reads ONNX files too).
+EXPORTED = {".onnx": ("onnx", ("onnxruntime", "openvino")), ".xml": ("openvino", ("openvino",))}
+# Ops that only a quantized graph holds (ONNX Runtime's QDQ, OpenVINO's form of it).
+_QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "FakeQuantize"}
+
+
+def is_exported(source: str | os.PathLike) -> bool:
+    """Whether a ``-w`` value names an exported file (by its suffix) rather than weights."""
+    return Path(source).suffix.lower() in EXPORTED
+
+
+@dataclass
+class ExportedModel:
+    """An exported file standing in for a model: what a weights file tells the commands
+    (``model_name``, ``weights_info``, ``weights_path``) and what its graph fixes
+    (``input_shape``, None where a dimension is dynamic; ``num_outputs``; ``precision``)."""
+
+    path: Path
+    format: str
+    model_name: str
+    weights_info: ModelInfo | None
+    input_shape: tuple[int | None, ...]
+    num_outputs: int
+    precision: str
+
+    @property
+    def weights_path(self) -> Path:
+        return self.path
+
+    @property
+    def input_size(self) -> int | None:
+        """The graph's fixed input side (None when it takes any)."""
+        h, w = self.input_shape[-2:]
+        return h if h is not None and h == w else None
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        """The backends that can run this file, the default first."""
+        return EXPORTED[self.path.suffix.lower()][1]
+
+    def check_backend(self, name: str) -> None:
+        """Refuse a backend that cannot run this file, or whose runtime is not installed."""
+        if name not in self.backends:
+            raise ValueError(
+                f"backend {name!r} cannot run {self.path} (an exported {self.format} file "
+                f"runs in {' or '.join(self.backends)})"
+            )
+        info = BACKENDS[name]
+        assert info.runtime is not None  # the backends of exported files are runtimes
+        if not _has_module(info.runtime):
+            raise ValueError(
+                f"backend {name!r} needs {info.runtime}: pip install 'squeezenet[{info.extra}]'"
+            )
+
+    def runner(self, name: str | None = None, threads: int | None = None) -> Backend:
+        """The file loaded in backend ``name`` (default: its format's own runtime)."""
+        from ..weights import WeightsError
+
+        name = name or self.backends[0]
+        self.check_backend(name)
+        load = _onnxruntime_fn if name == "onnxruntime" else _openvino_fn
+        try:
+            fn = load(self.path, threads)
+        except Exception as e:  # each runtime has its own error types
+            raise WeightsError(f"{self.path}: {name} cannot load it ({_first_line(e)})") from None
+        return Backend(name, self.precision, fn)
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0][:300] if lines else type(e).__name__
+
+
+def open_exported(path: str | os.PathLike, name: str | None = None) -> ExportedModel:
+    """Read an exported file's description and graph shapes (not its runtime session); a file
+    that is not a readable model of its format raises ``WeightsError`` naming it. ``name``:
+    the registered model the caller expects, if any (the file's description must agree)."""
+    from ..models import DEFAULT_MODEL
+    from ..weights import WeightsError
+
+    path = Path(path)
+    fmt = EXPORTED[path.suffix.lower()][0]
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such file")
+    read = _read_onnx if fmt == "onnx" else _read_openvino
+    text, input_shape, outputs, precision = read(path)
+    if len(input_shape) != 4:
+        raise WeightsError(f"{path}: the input is not an image batch (N, C, H, W): {input_shape}")
+    info = None
+    if text is not None:
+        try:
+            raw = json.loads(text)
+        except (ValueError, RecursionError):
+            raise WeightsError(f"{path}: the model description is not valid JSON") from None
+        info = ModelInfo.from_dict(raw, str(path))
+        info.check_outputs(outputs, str(path))
+        if name is not None and name != info.name:
+            raise WeightsError(
+                f"{path}: holds a {info.name} (the file describes its model), not a {name}; "
+                "leave out the model name to use the file's"
+            )
+    return ExportedModel(
+        path,
+        fmt,
+        info.name if info else name or DEFAULT_MODEL,
+        info,
+        input_shape,
+        outputs,
+        precision,
+    )
+
+
+def _read_onnx(path: Path) -> tuple[str | None, tuple[int | None, ...], int, str]:
+    """(description JSON or None, input shape, class count, precision) of an ONNX file."""
+    import onnx
+
+    from ..lite.graph import METADATA_KEY, WEIGHTS_LOCATION
+    from ..weights import WeightsError
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # protobuf's DecodeError, OSError, ...
+        raise WeightsError(f"{path}: not a readable ONNX model ({_first_line(e)})") from None
+    graph = proto.graph
+    if not graph.node or len(graph.input) < 1 or len(graph.output) != 1:
+        raise WeightsError(f"{path}: not an ONNX classifier (one input, one output)")
+    external = (t for t in graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL)
+    if any(e.value == WEIGHTS_LOCATION for t in external for e in t.external_data):
+        # A weightless graph (export --weightless) runs with its .sqz, in squeezenet.lite.
+        raise WeightsError(
+            f"{path}: its weights live outside the file (a weightless graph: run it with "
+            "its .sqz through squeezenet.lite)"
+        )
+    meta = {e.key: e.value for e in proto.metadata_props}
+
+    def dims(value) -> tuple[int | None, ...]:
+        return tuple(d.dim_value or None for d in value.type.tensor_type.shape.dim)
+
+    out = dims(graph.output[0])
+    if len(out) != 2 or out[1] is None:
+        raise WeightsError(f"{path}: the output is not a fixed (batch, classes) shape: {out}")
+    quantized = any(n.op_type in _QUANTIZED_OPS for n in graph.node)
+    return meta.get(METADATA_KEY), dims(graph.input[0]), out[1], "int8" if quantized else "fp32"
+
+
+def _read_openvino(path: Path) -> tuple[str | None, tuple[int | None, ...], int, str]:
+    """:func:`_read_onnx` for an OpenVINO IR (``.xml`` + ``.bin``)."""
+    from ..lite.graph import METADATA_KEY
+    from ..weights import WeightsError
+
+    if importlib.util.find_spec("openvino") is None:
+        raise ValueError(f"{path}: reading OpenVINO IR needs pip install 'squeezenet[openvino]'")
+    import openvino as ov
+
+    try:
+        model = ov.Core().read_model(str(path))
+    except Exception as e:  # OpenVINO raises RuntimeError subclasses of its own
+        raise WeightsError(f"{path}: not a readable OpenVINO model ({_first_line(e)})") from None
+    if len(model.inputs) < 1 or len(model.outputs) != 1:
+        raise WeightsError(f"{path}: not a classifier (one input, one output)")
+    text = None
+    if model.has_rt_info([METADATA_KEY]):
+        text = model.get_rt_info([METADATA_KEY]).astype(str)
+
+    def dims(shape) -> tuple[int | None, ...]:
+        return tuple(d.get_length() if d.is_static else None for d in shape)
+
+    out = dims(model.outputs[0].get_partial_shape())
+    if len(out) != 2 or out[1] is None:
+        raise WeightsError(f"{path}: the output is not a fixed (batch, classes) shape: {out}")
+    quantized = any(op.get_type_name() in _QUANTIZED_OPS for op in model.get_ops())
+    return (
+        text,
+        dims(model.inputs[0].get_partial_shape()),
+        out[1],
+        "int8" if quantized else "fp32",
+    )

@@ -22,7 +22,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .backends import BACKENDS, check_backend_names, load_backend, prepare_artifacts
+from .backends import (
+    BACKENDS,
+    ExportedModel,
+    check_backend_names,
+    load_backend,
+    prepare_artifacts,
+)
 
 BASELINE = "torchvision"
 
@@ -110,7 +116,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run_bench(
-    model: nn.Module,
+    model: nn.Module | ExportedModel,
     names: list[str],
     input_size: int = 224,
     threads: int = 2,
@@ -121,13 +127,18 @@ def run_bench(
     progress: bool = True,
 ) -> list[dict]:
     """Time each named backend (plus the torchvision baseline when ``model`` has
-    squeezenet1_1's layout). Returns one row per backend and batch size (1 and ``batch``):
+    squeezenet1_1's layout; an exported file runs as it is, with no baseline). Returns one
+    row per backend and batch size (1 and ``batch``):
     ``backend, precision, batch, median_ms, p90_ms, images_per_s, peak_mem_mib, speedup``.
 
     ``peak_mem_mib``: growth of peak RSS while the backend is built (weights included) and
     runs one ``batch`` (runtime arenas, activations), in a forked child; ``None`` off Linux.
     """
-    check_backend_names(names, calibration)
+    if isinstance(model, ExportedModel):
+        for name in names:
+            model.check_backend(name)
+    else:
+        check_backend_names(names, calibration)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -150,8 +161,12 @@ def _run_bench(
     progress,
     settle_s: float = 0.05,
 ) -> list[dict]:
-    model = model.eval()
-    in_channels = getattr(getattr(model, "spec", None), "in_channels", 3)
+    exported = isinstance(model, ExportedModel)
+    if exported:
+        in_channels = model.input_shape[1] or 3
+    else:
+        model = model.eval()
+        in_channels = getattr(getattr(model, "spec", None), "in_channels", 3)
     gen = torch.Generator().manual_seed(0)
     x1 = torch.randn(1, in_channels, input_size, input_size, generator=gen)
     xb = torch.randn(batch, in_channels, input_size, input_size, generator=gen)
@@ -159,7 +174,12 @@ def _run_bench(
     entries: list[tuple[str, str, Callable]] = []
     peaks: dict[str, float | None] = {}
     with tempfile.TemporaryDirectory(prefix="squeezenet-bench-") as workdir:
-        artifacts = prepare_artifacts(names, model, Path(workdir), input_size, calibration)
+        # An exported file is timed as it is; a module is exported for the runtimes first.
+        artifacts = (
+            {}
+            if exported
+            else prepare_artifacts(names, model, Path(workdir), input_size, calibration)
+        )
         # factory(own_copy): with own_copy, torch backends copy the model first so that the
         # memory figure counts their weights like the runtimes' figures count theirs.
         factories: list[tuple[str, str, Callable[[bool], Callable]]] = []
@@ -172,14 +192,18 @@ def _run_bench(
 
         def backend(n: str) -> Callable[[bool], Callable]:
             def make(own: bool) -> Callable:
+                if exported:
+                    return model.runner(n, threads)
                 own_model = copy.deepcopy(model) if own and BACKENDS[n].runtime is None else model
                 return load_backend(n, own_model, artifacts, threads)
 
             return make
 
-        if _torchvision_baseline(model) is not None:
+        if not exported and _torchvision_baseline(model) is not None:
             factories.append((BASELINE, "fp32", baseline))
-        factories += [(n, BACKENDS[n].precision, backend(n)) for n in names]
+        factories += [
+            (n, model.precision if exported else BACKENDS[n].precision, backend(n)) for n in names
+        ]
         # All children fork before any runtime starts its thread pool in this process.
         for name, _, factory in factories:
             peaks[name] = _peak_memory_mib(functools.partial(factory, True), xb)

@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,11 +41,41 @@ def check_onnx(path: str | os.PathLike) -> None:
         raise ValueError(f"{path}: the exported ONNX graph is invalid: {e}") from None
 
 
+def set_description(proto, description: dict) -> None:
+    """Put ``description`` (a ``ModelInfo.to_dict()``) into an ONNX model's metadata under
+    :data:`squeezenet.lite.graph.METADATA_KEY` (the key ``.pth`` files use too), replacing
+    one already there."""
+    from ..lite.graph import METADATA_KEY
+
+    kept = [e for e in proto.metadata_props if e.key != METADATA_KEY]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(description, separators=(",", ":"))
+
+
+def describe_onnx(path: str | os.PathLike, description: dict) -> Path:
+    """:func:`set_description` on an ONNX file, rewritten atomically."""
+    import onnx
+
+    path = Path(path)
+    proto = onnx.load(str(path))
+    set_description(proto, description)
+    with atomic_path(path) as tmp:
+        onnx.save(proto, str(tmp))
+    return path
+
+
 def export_onnx(
-    model: nn.Module, path: str | os.PathLike, input_size: int = 224, opset: int | None = None
+    model: nn.Module,
+    path: str | os.PathLike,
+    input_size: int = 224,
+    opset: int | None = None,
+    description: dict | None = None,
 ) -> Path:
     """One self-contained ``.onnx`` file (weights inside), input ``input`` with a dynamic
-    batch dimension, output ``logits``."""
+    batch dimension, output ``logits``; ``description`` (a ``ModelInfo.to_dict()``) goes into
+    its metadata, so that ``predict -w file.onnx`` knows the classes and preprocessing."""
     path = Path(path)
     model = model.eval().cpu()
     x = _example_input(model, input_size)
@@ -67,6 +97,8 @@ def export_onnx(
                 opset_version=opset,
                 verbose=False,
             )
+        if description is not None:
+            describe_onnx(tmp, description)
         check_onnx(tmp)
     return path
 
@@ -90,8 +122,6 @@ def export_weightless(
     (source lines and paths of this machine: most of the bytes) is dropped."""
     import onnx
 
-    from ..lite.graph import METADATA_KEY
-
     path = Path(path)
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     with tempfile.TemporaryDirectory(prefix="squeezenet-export-") as tmpdir:
@@ -104,8 +134,7 @@ def export_weightless(
     del proto.graph.metadata_props[:]  # torch.export's signature, for PyTorch's own tools
     del proto.graph.value_info[:]  # intermediate shapes, which ONNX Runtime infers
     if description is not None:
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = METADATA_KEY, json.dumps(description, separators=(",", ":"))
+        set_description(proto, description)
     # No onnx.checker here: the full graph passed it in export_onnx, stripping changes only
     # initializer data, and the checker would look for the placeholders' data file.
     with atomic_path(path) as tmp:
@@ -159,14 +188,21 @@ def export_torchscript(model: nn.Module, path: str | os.PathLike, input_size: in
     return path
 
 
-def export_openvino(onnx_path: str | os.PathLike, path: str | os.PathLike) -> Path:
+def export_openvino(
+    onnx_path: str | os.PathLike, path: str | os.PathLike, description: dict | None = None
+) -> Path:
     """OpenVINO IR (``.xml`` + ``.bin``) converted from an ONNX file, weights kept in fp32
-    (OpenVINO's default would halve them to fp16)."""
+    (OpenVINO's default would halve them to fp16); ``description`` goes into the model's
+    rt_info (the converter does not carry ONNX metadata over)."""
     import openvino as ov
+
+    from ..lite.graph import METADATA_KEY
 
     path = Path(path).with_suffix(".xml")
     path.parent.mkdir(parents=True, exist_ok=True)
     ir = ov.convert_model(str(onnx_path))
+    if description is not None:
+        ir.set_rt_info(json.dumps(description, separators=(",", ":")), [METADATA_KEY])
     with tempfile.TemporaryDirectory(prefix=f".{path.stem}.", dir=path.parent) as tmpdir:
         tmp_xml = Path(tmpdir) / path.name
         ov.save_model(ir, str(tmp_xml), compress_to_fp16=False)
@@ -183,11 +219,13 @@ def export_model(
     input_size: int = 224,
     int8_calibration: torch.Tensor | None = None,
     opset: int | None = None,
+    description: dict | None = None,
 ) -> Path:
     """Export ``model`` as ``fmt`` (one of :data:`FORMATS`).
 
     With ``int8_calibration`` (a preprocessed float batch of real images) the ONNX and
     OpenVINO exports are post-training static INT8 (see :mod:`.quantize_int8`).
+    ``description`` (a ``ModelInfo.to_dict()``) goes into ONNX and OpenVINO files.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
@@ -197,7 +235,7 @@ def export_model(
             raise ValueError("INT8 export is available for the onnx and openvino formats only")
         return export_torchscript(model, path, input_size)
     if fmt == "onnx" and int8_calibration is None:
-        return export_onnx(model, path, input_size, opset)
+        return export_onnx(model, path, input_size, opset, description)
     with tempfile.TemporaryDirectory(prefix="squeezenet-export-") as tmpdir:
         onnx_path = export_onnx(model, Path(tmpdir) / "model.onnx", input_size, opset)
         if int8_calibration is not None:
@@ -206,8 +244,10 @@ def export_model(
             target = path if fmt == "onnx" else Path(tmpdir) / "model-int8.onnx"
             onnx_path = quantize_onnx(onnx_path, target, int8_calibration)
             if fmt == "onnx":
+                if description is not None:
+                    describe_onnx(path, description)
                 return path
-        return export_openvino(onnx_path, path)
+        return export_openvino(onnx_path, path, description)
 
 
 @torch.inference_mode()
@@ -227,3 +267,48 @@ def compare_outputs(
         "n": len(a),
         "top1_agree": int((a.argmax(1) == b.argmax(1)).sum()),
     }
+
+
+@torch.inference_mode()
+def agreement_on_images(
+    reference: Callable[[torch.Tensor], torch.Tensor],
+    candidate: Callable[[torch.Tensor], torch.Tensor],
+    images: Sequence[tuple[Path, int | None]],
+    preprocess: Callable,
+    batch_size: int = 32,
+    on_skip: Callable[[str], None] | None = None,
+) -> dict:
+    """Top-1 of both on every image (``(path, label or None)``): ``n``, ``top1_agree`` and,
+    when every image is labelled, how many each gets right (``reference_correct``,
+    ``candidate_correct``). Unreadable images are counted in ``skipped`` (named to
+    ``on_skip``)."""
+    from ..data import ImageError, load_image
+
+    agree = n = skipped = 0
+    correct = [0, 0]
+    labelled = all(label is not None for _, label in images)
+    for start in range(0, len(images), batch_size):
+        inputs, labels = [], []
+        for path, label in images[start : start + batch_size]:
+            try:
+                inputs.append(preprocess(load_image(path)))
+            except ImageError as e:
+                skipped += 1
+                if on_skip is not None:
+                    on_skip(str(e))
+                continue
+            labels.append(-1 if label is None else label)
+        if not inputs:
+            continue
+        batch = torch.stack(inputs)
+        a = torch.as_tensor(reference(batch)).float().argmax(1)
+        b = torch.as_tensor(candidate(batch)).float().argmax(1)
+        target = torch.tensor(labels)
+        n += len(batch)
+        agree += int((a == b).sum())
+        correct[0] += int((a == target).sum())
+        correct[1] += int((b == target).sum())
+    out = {"n": n, "top1_agree": agree, "skipped": skipped, "labelled": labelled}
+    if labelled:
+        out.update(reference_correct=correct[0], candidate_correct=correct[1])
+    return out

@@ -172,6 +172,12 @@ def _read_any(path: Path) -> tuple[dict[str, torch.Tensor], object]:
         return _unwrap(obj, path)
     if path.suffix == ".net":
         return deep_compression_state_dict(path), None
+    if path.suffix.lower() in (".onnx", ".xml"):
+        # Exported graphs hold no state_dict to read back; the runtimes run them as they are.
+        raise WeightsError(
+            f"{path}: an exported model, not PyTorch weights (`squeezenet predict`, "
+            "`evaluate` and `bench` run it as -w; this needs the weights it was exported from)"
+        )
     raise WeightsError(
         f"{path}: unrecognised weights format (not a PyTorch zip file, a safetensors "
         "file, a compressed squeezenet file or a Deep Compression .net file)"
@@ -236,13 +242,14 @@ def create_model(
 
 
 def preprocess_for(
-    name: str | None, model: nn.Module, preset: str | None = None, image_size: int | None = None
+    name: str | None, model: object, preset: str | None = None, image_size: int | None = None
 ) -> Preprocess:
     """The preprocessing ``model`` (registered model ``name``, from :func:`create_model`)
     needs, as torchvision's ``weights.transforms()``: ``preset`` when given, else the one its
     weights file describes (a model written by ``squeezenet train``) or its weights record
     names, ``caffe`` for a Deep Compression ``.net`` file, ``cifar`` for the 32x32 models, else
-    ``torchvision``; center-cropped to ``image_size`` when given."""
+    ``torchvision``; center-cropped to ``image_size`` when given. Only ``model``'s attributes
+    are read, so an exported model (``deploy.backends.ExportedModel``) works too."""
     from ..data import get_preprocess
 
     info = getattr(model, "weights_info", None)
@@ -272,7 +279,10 @@ def model_classes(model: nn.Module) -> tuple[str, ...] | None:
 
 
 def num_outputs(model: nn.Module) -> int:
-    """How many classes the model's classifier scores."""
+    """How many classes the model's classifier scores (an exported model, which has no
+    state_dict, knows its own count)."""
+    if not isinstance(model, nn.Module):
+        return model.num_outputs
     return model.state_dict()[classifier_key(model)].shape[0]
 
 
