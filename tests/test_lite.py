@@ -320,3 +320,16 @@ def test_fresh_environment_without_torch_decodes_the_shipped_file(shipped, tmp_p
     lite, reference = np.load(out), _torch_logits(model, photos)
     assert np.abs(lite - reference).max() < 1e-4
     assert (lite.argmax(1) == reference.argmax(1)).all()
+
+
+def test_equal_weights_keep_their_own_placeholders(tmp_path):
+    """A fresh model's biases are all zero, and the exporter's optimiser would merge equal
+    tensors of a shape into one initializer: every state_dict key must stay a placeholder."""
+    from helpers import tiny_model
+    from squeezenet.deploy.export import export_weightless
+    from squeezenet.lite import read_graph
+
+    model = tiny_model().eval()
+    graph = export_weightless(model, tmp_path / "tiny.onnx", input_size=64)
+    state = model.state_dict()
+    assert read_graph(graph).weights == {k: (tuple(v.shape), "float32") for k, v in state.items()}

@@ -72,6 +72,7 @@ def export_onnx(
     input_size: int = 224,
     opset: int | None = None,
     description: dict | None = None,
+    optimize: bool = True,
 ) -> Path:
     """One self-contained ``.onnx`` file (weights inside), input ``input`` with a dynamic
     batch dimension, output ``logits``; ``description`` (a ``ModelInfo.to_dict()``) goes into
@@ -96,6 +97,7 @@ def export_onnx(
                 dynamic_shapes=({0: batch},),
                 opset_version=opset,
                 verbose=False,
+                optimize=optimize,
             )
         if description is not None:
             describe_onnx(tmp, description)
@@ -125,7 +127,10 @@ def export_weightless(
     path = Path(path)
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     with tempfile.TemporaryDirectory(prefix="squeezenet-export-") as tmpdir:
-        full = export_onnx(model, Path(tmpdir) / "model.onnx", input_size, opset)
+        # Unoptimised: the exporter's optimiser merges equal initializers (zero biases of
+        # the same shape), which would leave a state_dict tensor without its own name; ONNX
+        # Runtime optimises the graph when it loads it anyway.
+        full = export_onnx(model, Path(tmpdir) / "model.onnx", input_size, opset, optimize=False)
         proto = onnx.load(str(full))
     strip_weights(proto, state)
     for node in proto.graph.node:
