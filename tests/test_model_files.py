@@ -168,3 +168,12 @@ def test_a_compression_that_breaks_the_model_writes_nothing(tmp_path, capsys, wi
     assert "not written: the compressed model's top-1 agrees with the uncompressed" in err
     assert not out.exists()
     assert main([*argv, "--allow-collapse"]) == 0 and out.is_file()
+
+
+def test_compressing_without_any_images_says_nothing_checks_it(tmp_path, capsys, wide):
+    weights = save_state_dict(wide.state_dict(), tmp_path / "m.pth", _info(wide))
+    argv = ["compress", "-w", str(weights), "-o", str(tmp_path / "m.sqz"), "--no-progress"]
+    assert main([*argv, "--prune", "none", "--bits", "8"]) == 0
+    err = capsys.readouterr().err
+    assert "compress: preset paper" in err
+    assert "warning: no --calibration, --data or --eval: nothing fine-tunes" in err

@@ -143,6 +143,13 @@ def run(args) -> int:
     given = settings(args)
     preset = args.preset or default_preset(given.get("calibration"), given.get("data"))
     print(f"compress: preset {preset}: {PRESET_SUMMARY[preset]}", file=sys.stderr)
+    if not (given.get("calibration") or given.get("data") or args.eval):
+        print(
+            "compress: warning: no --calibration, --data or --eval: nothing fine-tunes the "
+            "model after pruning and nothing checks its accuracy; give --calibration with "
+            "photos like the model's own (the gptq preset) to compress it safely",
+            file=sys.stderr,
+        )
     try:
         size, report = compress_weights_file(
             model,
