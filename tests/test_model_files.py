@@ -177,3 +177,15 @@ def test_compressing_without_any_images_says_nothing_checks_it(tmp_path, capsys,
     err = capsys.readouterr().err
     assert "compress: preset paper" in err
     assert "warning: no --calibration, --data or --eval: nothing fine-tunes" in err
+
+
+def test_a_recipe_for_other_input_is_refused_for_labelled_retraining(tmp_path, capsys, wide):
+    """The failure that made photo models collapse: the CIFAR recipe retrains at 32 px."""
+    tree = write_tree(tmp_path / "photos", size=80, per_class=(4, 2))
+    weights = save_state_dict(wide.state_dict(), tmp_path / "m.pth", _info(wide))
+    argv = ["compress", "-w", str(weights), "-d", str(tree), "-o", str(tmp_path / "m.sqz")]
+    assert main([*argv, "--recipe", "cifar10-fast", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--recipe cifar10-fast retrains at 32 px with mean (0.491, 0.482, 0.447)" in err
+    assert "but the model takes 64 px" in err and "leave out --recipe" in err
+    assert not (tmp_path / "m.sqz").exists()

@@ -92,6 +92,8 @@ class LabelledRetraining:
         )
         self.device = torch.device(device)
         size = self.cfg.image_size or default_input_size(self.cfg.model)
+        if recipe is not None and preprocess is not None:
+            _check_recipe_fits(recipe, size, self.cfg.mean, self.cfg.std, preprocess)
         self.data = build_loaders(
             self.cfg, rank=0, world_size=1, image_size=size, pin_memory=self.device.type == "cuda"
         )
@@ -170,3 +172,24 @@ class LabelledRetraining:
         """Top-1 on the test split (else the validation split), float32."""
         split = self.data.test if self.data.test is not None else self.data.val
         return evaluate_batches(model, split, self.prepare, device=self.device)["top1"]
+
+
+def _check_recipe_fits(recipe: str, size: int, mean, std, preprocess: Preprocess) -> None:
+    """Refuse a recipe that would retrain the model on other input than its own (a CIFAR
+    recipe on a photo model retrains it at 32 px and destroys it)."""
+    own_mean, own_std = preprocess.rgb_statistics()
+    same = size == preprocess.crop and all(
+        abs(a - b) <= 1e-3 * max(abs(b), 1e-3) for a, b in zip((*mean, *std), (*own_mean, *own_std))
+    )
+    if not same:
+        raise SettingError(
+            f"`recipe` {recipe} retrains at {size} px with mean {_short(mean)} and std "
+            f"{_short(std)}, but the model takes {preprocess.crop} px with mean "
+            f"{_short(own_mean)} and std {_short(own_std)} (its preprocessing "
+            f"{preprocess.name!r}): leave out `recipe` to retrain at the model's own",
+            "recipe",
+        )
+
+
+def _short(values) -> str:
+    return "(" + ", ".join(f"{v:.3g}" for v in values) + ")"
