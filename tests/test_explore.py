@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
@@ -210,3 +211,193 @@ def test_train_point_uses_the_training_engine(tmp_path):
     expected = count_params(create_model("squeezenet_cifar", num_classes=2, **point.model_args()))
     assert result["params"] == expected
     assert (tmp_path / "point" / "last.pt").is_file()
+
+
+class SeededTrainer(FakeTrainer):
+    """FakeTrainer whose accuracy also moves with the seed (0.01 a seed), so that the spread
+    over seeds is known; ``fail_at`` interrupts its call number ``fail_at`` (a killed sweep)."""
+
+    def __call__(self, overrides: dict) -> dict:
+        result = super().__call__(overrides)
+        result["top1"] = round(result["top1"] + 0.01 * overrides["seed"], 4)
+        result["top5"] = round(min(result["top1"] + 0.1, 1.0), 4)
+        return result
+
+
+def _pairs(calls) -> list[tuple[str, int]]:
+    """(point key, seed) of each training call, from its output folder points/<key>/seed<S>."""
+    return [(Path(c["output"]).parent.name, c["seed"]) for c in calls]
+
+
+def test_two_seeds_resume_after_the_first_pair(tmp_path, monkeypatch):
+    """A 2-point sweep with 2 seeds killed after its first pair: the rerun trains the other
+    three pairs only, and a third run trains nothing."""
+    from squeezenet.explore import runner
+
+    monkeypatch.setattr(runner, "sweep_points", lambda e: sweep_points(e)[:2])
+    budget = {"epochs": 1}
+    kw = dict(experiments=("bypass",), seeds=[0, 1], log=lambda s: None)
+    first = SeededTrainer(fail_at=1)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(tmp_path, budget, train_fn=first, **kw)
+    assert _pairs(first.calls) == [("sr0.125_pct0.5_none", 0)]
+    assert (tmp_path / "points/sr0.125_pct0.5_none/seed0/sweep-result.json").is_file()
+    second = SeededTrainer()
+    rows = run_sweep(tmp_path, budget, train_fn=second, **kw)
+    assert _pairs(second.calls) == [
+        ("sr0.125_pct0.5_simple", 0),
+        ("sr0.125_pct0.5_none", 1),
+        ("sr0.125_pct0.5_simple", 1),
+    ]
+    assert [(r["bypass"], r["seed"]) for r in rows] == [
+        ("none", 0),
+        ("none", 1),
+        ("simple", 0),
+        ("simple", 1),
+    ]
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert sorted(saved["trainings"]) == [
+        "sr0.125_pct0.5_none_seed0",
+        "sr0.125_pct0.5_none_seed1",
+        "sr0.125_pct0.5_simple_seed0",
+        "sr0.125_pct0.5_simple_seed1",
+    ]
+    with open(tmp_path / "explore.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [r["seed"] for r in table] == ["0", "1", "0", "1"] and "top5" in table[0]
+    third = SeededTrainer()
+    run_sweep(tmp_path, budget, train_fn=third, **kw)
+    assert third.calls == []
+
+
+def test_shards_partition_the_pairs(tmp_path):
+    """Three shards sharing one folder train every (point, seed) pair exactly once."""
+    from squeezenet.explore.points import parse_shard
+
+    budget, seeds = {"epochs": 1}, [0, 1, 2]
+    calls = []
+    for k in range(3):
+        trainer = SeededTrainer()
+        run_sweep(tmp_path, budget, train_fn=trainer, seeds=seeds, shard=(k, 3), log=lambda s: None)
+        calls += _pairs(trainer.calls)
+    assert len(calls) == len(set(calls)) == 12 * 3
+    # A run over all pairs finds nothing to do and lists every training of every shard.
+    rest = SeededTrainer()
+    rows = run_sweep(tmp_path, budget, train_fn=rest, seeds=seeds, log=lambda s: None)
+    assert rest.calls == [] and len(rows) == 14 * 3
+    assert parse_shard("2/3") == (2, 3)
+    for bad in ("3/3", "1", "-1/2", "a/b"):
+        with pytest.raises(ValueError, match="K/N"):
+            parse_shard(bad)
+
+
+def test_results_written_before_seeds_are_seed_zero(tmp_path):
+    """A results.json whose keys name no seed (and whose budget held the seed) is read as
+    seed-0 trainings: adding a second seed trains only the seed-1 pairs."""
+    old = SeededTrainer()
+    trainings = {}
+    for p in sweep_points(("bypass",)):
+        result = old({"model_args": p.model_args(), "epochs": 1, "seed": 0, "output": ""})
+        trainings[p.key] = result
+    (tmp_path / "results.json").write_text(
+        json.dumps({"budget": {"epochs": 1, "seed": 0}, "trainings": trainings})
+    )
+    new = SeededTrainer()
+    rows = run_sweep(
+        tmp_path,
+        {"epochs": 1},
+        experiments=("bypass",),
+        train_fn=new,
+        seeds=[0, 1],
+        log=lambda s: None,
+    )
+    assert [s for _, s in _pairs(new.calls)] == [1, 1, 1]
+    assert [(r["bypass"], r["seed"]) for r in rows if r["seed"] == 0] == [
+        ("none", 0),
+        ("simple", 0),
+        ("complex", 0),
+    ]
+    # The old trainings now have pair files of their own.
+    assert len(list(tmp_path.glob("points/*/seed0/sweep-result.json"))) == 3
+
+
+def test_report_shows_mean_and_std_over_seeds(tmp_path):
+    from squeezenet.explore.tables import aggregate, mean_std, read_csv, render_bypass
+
+    mean, std = mean_std([0.80, 0.82, 0.84])
+    assert mean == pytest.approx(0.82) and std == pytest.approx(0.02)
+    assert mean_std([0.8]) == (0.8, None)  # one seed: no spread, not a zero one
+    run_sweep(
+        tmp_path / "sweep",
+        {"epochs": 1},
+        experiments=("bypass",),
+        train_fn=SeededTrainer(),
+        seeds=[0, 1, 2],
+        log=lambda s: None,
+    )
+    rows = read_csv(tmp_path / "sweep" / "explore.csv")
+    assert len(rows) == 9
+    simple = next(r for r in aggregate(rows) if r["bypass"] == "simple")
+    # FakeTrainer's simple bypass at SR 0.125 scores 0.7575, plus 0.01 a seed.
+    assert simple["top1_values"] == [0.7575, 0.7675, 0.7775]
+    assert simple["top1"] == pytest.approx(0.7675) and simple["top1_std"] == pytest.approx(0.01)
+    assert simple["n"] == 3 and simple["top5"] == pytest.approx(0.8675)
+    assert "| simple | 4.8 MB | 60.4% / 82.5% | 125,000 | 3 | 76.75% ± 1.00 | 86.75% ± 1.00 |" in (
+        render_bypass(rows)
+    )
+    text = render_report(tmp_path / "sweep", tmp_path / "report" / "README.md").read_text()
+    assert "9 trainings (3 points, seeds 0, 1, 2)" in text
+    assert "| 3 | 76.75% ± 1.00 | 75.75, 76.75, 77.75 | 86.75% ± 1.00 |" in text
+
+
+# One epoch on 12 images is not meant to learn: the engine's warning says so, rightly.
+@pytest.mark.filterwarnings("ignore:the network is not learning")
+def test_a_photo_sweep_trains_the_v1_0_layout_per_seed(tmp_path, monkeypatch):
+    """Two real (tiny) trainings of one point with the explore-photos recipe, killed after
+    the first: the rerun trains the second seed only, each a squeezenet1_0 network with the
+    point's metaparameters."""
+    from helpers import write_tree
+    from squeezenet import create_model
+    from squeezenet.explore import runner
+    from squeezenet.summary import count_params
+
+    tree = write_tree(tmp_path / "data", per_class=(4, 2), size=24)
+    monkeypatch.setattr(runner, "sweep_points", lambda e: sweep_points(e)[:1])
+    budget = {
+        "recipe": "explore-photos",
+        "data": str(tree),
+        "epochs": 1,
+        "batch_size": 6,
+        # Small enough for a test: conv1 and three pools leave a 1x1 map at 24-32 px.
+        "decode_size": 32,
+        "image_size": 24,
+        "eval_image_size": 32,
+        "amp": "off",
+        "threads": 1,
+        "progress": False,
+        "tensorboard": False,
+        "plot": False,
+    }
+    trained = []
+
+    def stop_after_one(overrides):
+        if trained:
+            raise KeyboardInterrupt
+        trained.append(overrides["seed"])
+        return runner.train_point(overrides)
+
+    kw = dict(experiments=("bypass",), seeds=[0, 1], log=lambda s: None)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(tmp_path / "sweep", budget, train_fn=stop_after_one, **kw)
+    resumed = []
+
+    def count(overrides):
+        resumed.append(overrides["seed"])
+        return runner.train_point(overrides)
+
+    rows = run_sweep(tmp_path / "sweep", budget, train_fn=count, **kw)
+    assert trained == [0] and resumed == [1]
+    point = sweep_points(("bypass",))[0]
+    expected = count_params(create_model("squeezenet1_0", num_classes=3, **point.model_args()))
+    assert [r["seed"] for r in rows] == [0, 1]
+    assert all(r["params"] == expected and r["top5"] is not None for r in rows)

@@ -50,6 +50,16 @@ MAX_IMAGE_SIZE = 1024
 image_size = _int_at_least(1, f"in [1, {MAX_IMAGE_SIZE}]", MAX_IMAGE_SIZE)
 
 
+def shard(text: str) -> tuple[int, int]:
+    """``K/N`` with 0 <= K < N (``squeezenet explore --shard``)."""
+    from ..explore.points import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def prune_spec(text: str) -> str:
     """A ``--prune`` value (a density, 'paper', 'none' or 'pattern=density,...'), kept as
     given; out-of-range densities and non-numbers are usage errors naming the value."""

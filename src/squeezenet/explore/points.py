@@ -5,7 +5,9 @@
 * bypass study (section 6, Table 3): vanilla, simple and complex bypass at SR = 0.125.
 
 All with base_e = incr_e = 128, freq = 2. Points that share a configuration (e.g. SR = 0.5 with
-pct3x3 = 0.5 belongs to both sweeps) are trained once and reported under each experiment.
+pct3x3 = 0.5 belongs to both sweeps) are trained once per seed and reported under each
+experiment. The paper reports one training per point; several seeds per point give each
+point a spread, so that a difference between points can be weighed against it.
 """
 
 from __future__ import annotations
@@ -62,3 +64,28 @@ def unique_trainings(points: list[SweepPoint]) -> list[SweepPoint]:
     for p in points:
         seen.setdefault(p.key, p)
     return list(seen.values())
+
+
+def training_pairs(points: list[SweepPoint], seeds: list[int]) -> list[tuple[SweepPoint, int]]:
+    """Every (distinct configuration, seed) pair, seed by seed: an interrupted sweep has
+    finished whole seeds of the sweep first, which already make a (one-seed) figure."""
+    return [(p, s) for s in seeds for p in unique_trainings(points)]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` -> (K, N) with 0 <= K < N: the K-th of N disjoint shares of the pairs."""
+    k, sep, n = text.partition("/")
+    try:
+        shard = (int(k), int(n))
+    except ValueError:
+        shard = (-1, 0)
+    if not sep or not 0 <= shard[0] < shard[1]:
+        raise ValueError(f"--shard {text!r}: expected K/N with 0 <= K < N, e.g. 0/3")
+    return shard
+
+
+def shard_of(pairs: list, shard: tuple[int, int]) -> list:
+    """Every N-th pair starting at K, counted over the whole sweep (not over what is left),
+    so that a shard's share does not change when it, or another shard, resumes."""
+    k, n = shard
+    return pairs[k::n]

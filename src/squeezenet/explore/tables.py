@@ -2,7 +2,10 @@
 with the paper's published numbers beside ours.
 
 Inputs are the files the other commands write (so the report can be re-rendered at no cost):
-the sweep's ``explore.csv``, ``compression.json`` (``squeezenet compress`` results) and
+the sweep's ``explore.csv`` (one row per training: point and seed; several seeds of a point
+are shown as their mean +- sample standard deviation and each seed's value, as error bars
+on the paper's Figure 3 axes), ``results.json`` beside it (the sweep's budget, which names
+the recipe and data), ``compression.json`` (``squeezenet compress`` results) and
 ``cifar10.json`` (the training result). Missing inputs leave their section saying so.
 """
 
@@ -31,13 +34,56 @@ def read_csv(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     for r in rows:
-        for k in ("sr", "pct3x3", "size_mb", "imagenet_size_mb", "top1", "minutes"):
+        for k in ("sr", "pct3x3", "size_mb", "imagenet_size_mb", "top1", "top5", "minutes"):
             if r.get(k) not in (None, ""):
                 r[k] = float(r[k])
-        for k in ("params", "imagenet_params", "epochs"):
+        for k in ("params", "imagenet_params", "epochs", "seed"):
             if r.get(k) not in (None, ""):
                 r[k] = int(float(r[k]))
+        # A record from before seeds (docs/results/explore.csv) is one seed-0 training a point.
+        r.setdefault("seed", 0)
+        if r.get("top5") == "":
+            r["top5"] = None
     return rows
+
+
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (n - 1; None for a single value, whose spread is
+    unknown, not zero)."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None
+    return mean, (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5
+
+
+def aggregate(rows: list[dict]) -> list[dict]:
+    """One row per (experiment, point), in first-seen order: the first seed's row with
+    ``top1`` / ``top5`` replaced by the mean over seeds, plus ``top1_std`` / ``top5_std``,
+    ``top1_values`` / ``top5_values`` (each seed's, in seed order), ``seeds`` and ``n``."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        point = (r["experiment"], r.get("sr"), r.get("pct3x3"), r.get("bypass"))
+        groups.setdefault(point, []).append(r)
+    out = []
+    for members in groups.values():
+        members = sorted(members, key=lambda r: r.get("seed", 0))
+        agg = dict(members[0])
+        agg["seeds"] = [r.get("seed", 0) for r in members]
+        agg["n"] = len(members)
+        for metric in ("top1", "top5"):
+            values = [r[metric] for r in members if r.get(metric) is not None]
+            agg[f"{metric}_values"] = values
+            agg[metric], agg[f"{metric}_std"] = mean_std(values) if values else (None, None)
+        out.append(agg)
+    return out
+
+
+def _pm(mean: float | None, std: float | None) -> str:
+    """``mean +- std`` in percent (the spread left out for a single seed)."""
+    if mean is None:
+        return ""
+    return f"{100 * mean:.2f}%" + ("" if std is None else f" ± {100 * std:.2f}")
 
 
 def read_json(path: Path):
@@ -145,25 +191,32 @@ def render_table2(ours_rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def render_bypass(rows: list[dict]) -> str:
-    ours = {r["bypass"]: r for r in rows if r["experiment"] == "bypass"}
+def render_bypass(rows: list[dict], data: str = "CIFAR-10 JPEG") -> str:
+    """Table 3 with ours beside it: mean +- std over seeds (``rows`` one per training)."""
+    ours = {r["bypass"]: r for r in aggregate(rows) if r["experiment"] == "bypass"}
     lines = [
-        "| bypass | paper size | paper top-1 / top-5 (ImageNet) | our params | "
-        "our top-1 (CIFAR-10 JPEG) |",
-        "|---|---:|---:|---:|---:|",
+        "| bypass | paper size | paper top-1 / top-5 (ImageNet) | our params | seeds | "
+        f"our top-1 ({data}) | our top-5 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for kind in ("none", "simple", "complex"):
         size, top1, top5 = paper.TABLE3[kind]
         o = ours.get(kind)
-        ours_cells = f"{o['params']:,} | {100 * o['top1']:.2f}%" if o else "not run | "
+        ours_cells = (
+            f"{o['params']:,} | {o['n']} | {_pm(o['top1'], o['top1_std'])} | "
+            f"{_pm(o['top5'], o['top5_std'])}"
+            if o
+            else "not run | | |"
+        )
         label = "vanilla" if kind == "none" else kind
         lines.append(f"| {label} | {size} MB | {top1}% / {top5}% | {ours_cells} |")
     return "\n".join(lines)
 
 
 # -- Figure 3 ------------------------------------------------------------------------------
-def plot_sweeps(rows: list[dict], out_dir: Path) -> list[str]:
-    """Figure 3 analogs: accuracy vs model size for the SR and pct3x3 sweeps."""
+def plot_sweeps(rows: list[dict], out_dir: Path, data: str = "CIFAR-10 (JPEG)") -> list[str]:
+    """Figure 3 analogs: accuracy vs the 1000-class model size for the SR and pct3x3 sweeps,
+    every training (seed) as a dot and each point's mean +- std as an error bar."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -174,12 +227,29 @@ def plot_sweeps(rows: list[dict], out_dir: Path) -> list[str]:
         ("sr", "sr", paper.SR_ANCHORS, "squeeze ratio SR (pct3x3 = 0.5)"),
         ("pct3x3", "pct3x3", paper.PCT3X3_ANCHORS, "pct3x3 (SR = 0.5)"),
     ):
-        pts = sorted((r for r in rows if r["experiment"] == experiment), key=lambda r: r[key])
+        pts = sorted(
+            (r for r in aggregate(rows) if r["experiment"] == experiment), key=lambda r: r[key]
+        )
         if not pts:
             continue
         fig, ax = plt.subplots(figsize=(6, 4))
         x = [r["imagenet_size_mb"] for r in pts]
-        ax.plot(x, [100 * r["top1"] for r in pts], "o-", label="ours: CIFAR-10 (JPEG) top-1")
+        for metric, color in (("top1", "tab:blue"), ("top5", "tab:green")):
+            have = [(xi, r) for xi, r in zip(x, pts) if r[f"{metric}_values"]]
+            if not have:
+                continue
+            for xi, r in have:
+                ys = [100 * v for v in r[f"{metric}_values"]]
+                ax.plot([xi] * len(ys), ys, ".", color=color, alpha=0.45)
+            ax.errorbar(
+                [xi for xi, _ in have],
+                [100 * r[metric] for _, r in have],
+                yerr=[100 * (r[f"{metric}_std"] or 0.0) for _, r in have],
+                fmt="o-",
+                color=color,
+                capsize=3,
+                label=f"ours: {data} {metric.replace('top', 'top-')} (mean ± std)",
+            )
         for r, xi in zip(pts, x):
             ax.annotate(
                 f"{r[key]:g}",
@@ -189,7 +259,7 @@ def plot_sweeps(rows: list[dict], out_dir: Path) -> list[str]:
                 fontsize=8,
             )
         ax.set_xlabel("fp32 size of the ImageNet network with these metaparameters (MB)")
-        ax.set_ylabel("our top-1 (%)")
+        ax.set_ylabel("our accuracy (%)")
         ax2 = ax.twinx()
         spec_x = {r[key]: r["imagenet_size_mb"] for r in pts}
         ax_pts = [(spec_x[v], a) for v, a in anchors.items() if v in spec_x]
@@ -209,7 +279,8 @@ def plot_sweeps(rows: list[dict], out_dir: Path) -> list[str]:
 
 
 def shape_findings(rows: list[dict]) -> list[str]:
-    """Plain statements of where our results agree with the paper's shape."""
+    """Plain statements of where our results (means over seeds) agree with the paper's shape."""
+    rows = aggregate(rows)
     notes = []
 
     def best_within(exp, key, tol=0.005):
@@ -229,7 +300,7 @@ def shape_findings(rows: list[dict]) -> list[str]:
             notes.append(f"- {exp} sweep: not enough points yet.")
             continue
         agree = "agrees" if abs(plateau - claim) < 1e-9 else "does not agree"
-        series = ", ".join(f"{r[key]:g}: {100 * r['top1']:.1f}%" for r in pts)
+        series = ", ".join(f"{r[key]:g}: {_pm(r['top1'], r['top1_std'])}" for r in pts)
         expected = len(SR_VALUES if exp == "sr" else PCT3X3_VALUES)
         partial = f" Partial sweep: {len(pts)} of {expected} points." if len(pts) < expected else ""
         notes.append(
@@ -267,8 +338,16 @@ def render_report(
 
         han_layers = read_deep_compression(han_net)
     ours_t2 = (compression or {}).get("table2", [])
-    plots = plot_sweeps(rows, out.parent) if rows else []
-    minutes = sum(float(r["minutes"]) for r in {r["key"]: r for r in rows}.values())
+    # The sweep folder's results.json names its budget; a copied explore.csv alone is taken to
+    # be the CIFAR-10 record's.
+    budget = (read_json(results_dir / "results.json") or {}).get("budget") or {}
+    recipe = budget.get("recipe", "cifar10-fast")
+    photos = recipe != "cifar10-fast"
+    data = "photographs" if photos else "CIFAR-10 (JPEG)"
+    plots = plot_sweeps(rows, out.parent, data) if rows else []
+    # One row per training; a point shared by two experiments is listed under each.
+    trainings = {(r["key"], r["seed"]): r for r in rows}
+    minutes = sum(float(r["minutes"]) for r in trainings.values())
     parts = [
         "# SqueezeNet paper reproduction report",
         "",
@@ -289,18 +368,32 @@ def render_report(
         "",
     ]
     if rows:
-        budget = {(r["epochs"]) for r in rows}
+        epochs = {(r["epochs"]) for r in rows}
+        seeds = sorted({r["seed"] for r in rows})
+        layout = (
+            f"{budget.get('data', 'photographs')} with the `{recipe}` recipe"
+            if photos
+            else "CIFAR-10 JPEG, 32x32 layout"
+        )
         parts.append(
-            f"{len({r['key'] for r in rows})} trainings, {minutes:.0f} minutes of "
-            f"compute, {', '.join(map(str, sorted(budget)))} epochs per point "
-            "(CIFAR-10 JPEG, 32x32 layout; the x axis is the size the same "
-            "metaparameters give the paper's ImageNet network). Made with:"
+            f"{len(trainings)} trainings ({len({r['key'] for r in rows})} points, seeds "
+            f"{', '.join(map(str, seeds))}), {minutes:.0f} minutes of compute, "
+            f"{', '.join(map(str, sorted(epochs)))} epochs per training ({layout}; the x axis "
+            "is the size the same metaparameters give the paper's ImageNet network; accuracy "
+            "is the mean ± sample standard deviation over seeds, each seed's dot drawn). "
+            "Made with:"
+        )
+        sweep = (
+            f"squeezenet explore -d {budget.get('data', 'imagenette2')} --recipe {recipe} "
+            f"--epochs {max(epochs)} --seeds {len(seeds)}"
+            if photos
+            else f"squeezenet explore -d cifar10-jpg.zip --epochs {max(epochs)}"
+            + (f" --seeds {len(seeds)}" if len(seeds) > 1 else "")
         )
         parts += [
             "",
             "```bash",
-            f"squeezenet explore -d cifar10-jpg.zip --epochs {max(budget)} "
-            f"--csv {results_dir}/explore.csv",
+            f"{sweep} --csv {results_dir}/explore.csv",
             f"squeezenet report --results {results_dir} -o {out.parent}",
             "```",
             "",
@@ -308,15 +401,16 @@ def render_report(
         parts += [f"![{p}]({p})" for p in plots]
         parts += [
             "",
-            "| experiment | SR | pct3x3 | bypass | params (CIFAR) | ImageNet-network "
-            "size | top-1 |",
-            "|---|---:|---:|---|---:|---:|---:|",
+            f"| experiment | SR | pct3x3 | bypass | params ({'ours' if photos else 'CIFAR'}) "
+            "| ImageNet-network size | seeds | top-1 | top-1 per seed | top-5 |",
+            "|---|---:|---:|---|---:|---:|---:|---:|---|---:|",
         ]
-        for r in rows:
+        for r in aggregate(rows):
+            each = ", ".join(f"{100 * v:.2f}" for v in r["top1_values"])
             parts.append(
                 f"| {r['experiment']} | {r['sr']:g} | {r['pct3x3']:g} | {r['bypass']} "
-                f"| {r['params']:,} | {r['imagenet_size_mb']:.1f} MB | "
-                f"{100 * r['top1']:.2f}% |"
+                f"| {r['params']:,} | {r['imagenet_size_mb']:.1f} MB | {r['n']} | "
+                f"{_pm(r['top1'], r['top1_std'])} | {each} | {_pm(r['top5'], r['top5_std'])} |"
             )
     else:
         parts.append("(no `explore.csv` found: run `squeezenet explore` first)")
@@ -324,7 +418,7 @@ def render_report(
         "",
         "## Bypass (Table 3)",
         "",
-        render_bypass(rows),
+        render_bypass(rows, "photographs" if photos else "CIFAR-10 JPEG"),
         "",
         "## Where our results agree with the paper's shape",
         "",

@@ -12,6 +12,16 @@
   at 160 px; Inception-style random-resized crops grown from 64 to 128 px over the run
   (progressive resizing), batch norm recalibrated and validation at 160 px; one-cycle
   Nesterov SGD with label smoothing.
+* ``explore-photos``: the design-space sweep (sections 5 and 6) on photographs (an
+  ImageFolder tree such as Imagenette2) on a CPU: the paper's ImageNet macro architecture
+  (``squeezenet1_0``: conv1 7x7/2 with 96 filters, Fire2-9, max pools after conv1, Fire4 and
+  Fire8), whose base_e, incr_e, freq, SR, pct3x3 and bypass ``squeezenet explore`` sets per
+  point; batch norm while training (not in the paper; folded away when saved, so the sizes
+  are the paper's network's); images held in memory at 80 px, Inception-style
+  random-resized crops at 64 px and flips, validation on whole 80 px images after batch norm
+  recalibration; one-cycle Nesterov SGD with label smoothing; a fixed 12-epoch budget, the
+  same for every point, sized so that 12 points times 3 seeds fit in about 6 hours of a
+  2-core CPU (an estimate from the ``imagenette`` recipe's speed, to be timed).
 """
 
 from __future__ import annotations
@@ -91,6 +101,38 @@ RECIPES: dict[str, dict] = {
         # training epoch, so the curve gets a point halfway and at the end.
         "select": "last",
         "val_every": 26,
+    },
+    "explore-photos": {
+        "model": "squeezenet1_0",
+        # The paper's dropout after Fire9 (section 3.3 / the released Caffe model).
+        "model_args": {"dropout": 0.5},
+        "batchnorm": True,
+        "optimizer": "sgd",
+        "nesterov": True,
+        "momentum": 0.9,
+        "lr": 0.1,
+        "schedule": "onecycle",
+        "warmup_fraction": 0.15,
+        "weight_decay": 5e-4,
+        "decay_norm_and_bias": False,
+        "label_smoothing": 0.1,
+        "batch_size": 64,
+        "epochs": 12,
+        "in_memory": "yes",
+        # 64 px crops leave v1.0's Fire5-8 a 7x7 map and Fire9 a 3x3 one (conv1/2 and
+        # three stride-2 pools); larger crops would not fit 36 trainings in about 6 hours.
+        "decode_size": 80,
+        "image_size": 64,
+        "eval_image_size": 80,
+        "crop_scale": 0.25,
+        "flip": True,
+        "recalibrate_bn": True,
+        "amp": "auto",
+        "channels_last": True,
+        # Every point keeps its last epoch: picking the best epoch on the split that is
+        # reported would favour points with noisier curves.
+        "select": "last",
+        "val_every": 6,
     },
 }
 
