@@ -141,7 +141,10 @@ def test_export_cli_errors(tmp_path, capsys):
         "squeezenet export: error: --int8 needs --calibration (an image folder or a zip of images)"
     )
     assert main(["export", "-f", "torchscript", "--int8", "--calibration", str(tmp_path)]) == 2
-    assert "--int8 is available for --format onnx and openvino only" in capsys.readouterr().err
+    assert (
+        "--int8 is available for --format onnx, openvino and executorch only"
+        in capsys.readouterr().err
+    )
     assert not list(tmp_path.iterdir())
 
 
