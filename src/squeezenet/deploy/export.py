@@ -247,6 +247,9 @@ def export_executorch(
     quantizer, symmetric with per-channel weights, its observers fed the calibration batch.
 
     The program takes a batch of one image: it runs one image per call (the callers loop).
+    A dynamic batch lowers too, but ExecuTorch plans its memory ahead for the largest batch
+    the program accepts (one device-sized buffer per bound), and a batch beyond the bound
+    fails at run time; batch 1 is what a device runs.
     ``description`` (a ``ModelInfo.to_dict()``) and the precision go to
     :func:`sidecar_path`."""
     path = Path(path)
