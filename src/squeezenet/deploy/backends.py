@@ -30,8 +30,9 @@ class BackendInfo:
     precision: str
     extra: str | None  # pip extra that installs the runtime
     help: str
-    # Runs a file exported beforehand (-w file.pte), never a PyTorch model directly: its
-    # export quantizes on calibration images and takes seconds, which bench must not hide.
+    # Runs a file exported beforehand (-w file.pte), never a PyTorch model directly: lowering
+    # to a .pte takes about 10 s (more with INT8 calibration), an explicit `export` step
+    # rather than one hidden inside predict or bench.
     exported_only: bool = False
 
 
