@@ -91,7 +91,9 @@ def test_export_rejects_unknown_format_and_int8_torchscript(tmp_path, tv11):
         ValueError, match="unknown export format 'tflite'; choose from onnx, torchscript, openvino"
     ):
         export_model(tv11, tmp_path / "m.tflite", "tflite")
-    with pytest.raises(ValueError, match="INT8 export is available for the onnx and openvino"):
+    with pytest.raises(
+        ValueError, match="INT8 export is available for the onnx, openvino and executorch"
+    ):
         export_model(
             tv11, tmp_path / "m.pt", "torchscript", int8_calibration=torch.zeros(1, 3, 224, 224)
         )

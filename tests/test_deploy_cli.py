@@ -141,7 +141,10 @@ def test_export_cli_errors(tmp_path, capsys):
         "squeezenet export: error: --int8 needs --calibration (an image folder or a zip of images)"
     )
     assert main(["export", "-f", "torchscript", "--int8", "--calibration", str(tmp_path)]) == 2
-    assert "--int8 is available for --format onnx and openvino only" in capsys.readouterr().err
+    assert (
+        "--int8 is available for --format onnx, openvino and executorch only"
+        in capsys.readouterr().err
+    )
     assert not list(tmp_path.iterdir())
 
 
@@ -233,3 +236,25 @@ def test_export_cli_uses_the_models_registered_input_size(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["path"] == str(tmp_path / "c.pt") and result["input_size"] == 32
     assert result["check_images"] == "random" and result["max_abs_diff"] < 1e-5
+
+
+def test_executorch_without_the_extra_names_it(tmp_path, capsys, monkeypatch):
+    """Where ExecuTorch is not installed (the default test run), exporting to it and running
+    a .pte each say which extra to install, in one line."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name.split(".")[0] == "executorch" else real(name, *a),
+    )
+    argv = ["export", "-m", "squeezenet1_1", "-f", "executorch", "-o", str(tmp_path / "m.pte")]
+    assert main(argv) == 2
+    assert "pip install 'squeezenet[executorch]'" in capsys.readouterr().err
+    pte = tmp_path / "m.pte"
+    pte.write_bytes(b"\x00" * 64)
+    assert main(["predict", "-w", str(pte), str(pte)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(pte) in err and "squeezenet[executorch]" in err
+    assert not (tmp_path / "m.pte.json").exists()

@@ -28,8 +28,8 @@ def register(sub, formatter) -> None:
         "row. Reports batch-1 latency (median, p90), batch-N latency and images/s, and the "
         "peak-RSS growth of building and running each backend. Backends: "
         + ", ".join(f"{n} ({i.help})" for n, i in BACKENDS.items())
-        + ". An exported -w file (.onnx, OpenVINO .xml) is timed as it is, in each installed "
-        "runtime that reads it, with no baseline row.",
+        + ". An exported -w file (.onnx, OpenVINO .xml, ExecuTorch .pte) is timed as it is, "
+        "in each installed runtime that reads it, with no baseline row.",
     )
     add_model_args(p)
     p.add_argument(
@@ -59,7 +59,7 @@ def register(sub, formatter) -> None:
 
 
 def run(args) -> int:
-    from ..deploy.backends import BACKENDS, ExportedModel, available_backends
+    from ..deploy.backends import BACKENDS, ExportedModel, available_backends, backend_installed
     from ..deploy.bench import format_table, run_bench
     from ..models import default_input_size
     from ..weights import preprocess_for
@@ -80,7 +80,7 @@ def run(args) -> int:
     if args.backends:
         names = [n.strip() for n in args.backends.split(",") if n.strip()]
     elif exported:  # every installed runtime that reads the file
-        names = [n for n in model.backends if n in available_backends()]
+        names = [n for n in model.backends if backend_installed(n)]
     else:
         names = available_backends()
         if args.calibration is None:

@@ -1,4 +1,5 @@
-"""``squeezenet export``: ONNX / TorchScript / OpenVINO IR files, and weightless ONNX graphs
+"""``squeezenet export``: ONNX / TorchScript / OpenVINO IR / ExecuTorch files, and weightless
+ONNX graphs
 for :mod:`squeezenet.lite`, checked against PyTorch."""
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ def register(sub, formatter) -> None:
     p = sub.add_parser(
         "export",
         formatter_class=formatter,
-        help="export a model to ONNX, TorchScript or OpenVINO IR (optionally INT8)",
+        help="export a model to ONNX, TorchScript, OpenVINO IR or ExecuTorch (optionally INT8)",
         description="Export a model with its weights for a deployment runtime. ONNX files "
         "are validated by onnx.checker; every export is loaded back by its runtime (ONNX "
-        "Runtime, OpenVINO, torch.jit) and its logits compared with eager PyTorch on the "
-        "--check-images (or on a fixed random batch). An fp32 export whose max abs logit "
-        "difference exceeds --tolerance is an error. ONNX and OpenVINO need the optional "
-        "extras: pip install 'squeezenet[onnx]' / 'squeezenet[openvino]'.",
+        "Runtime, OpenVINO, torch.jit, ExecuTorch) and its logits compared with eager PyTorch "
+        "on the --check-images (or on a fixed random batch). An fp32 export whose max abs logit "
+        "difference exceeds --tolerance is an error. ONNX, OpenVINO and ExecuTorch need the "
+        "optional extras: pip install 'squeezenet[onnx]' / 'squeezenet[openvino]' / "
+        "'squeezenet[executorch]'.",
     )
     add_model_args(p)
     p.add_argument(
@@ -37,15 +39,17 @@ def register(sub, formatter) -> None:
         choices=list(FORMATS),
         default="onnx",
         help="onnx: one self-contained .onnx file, dynamic batch; torchscript: "
-        "traced module for torch.jit.load; openvino: IR .xml + .bin",
+        "traced module for torch.jit.load; openvino: IR .xml + .bin; executorch: a .pte "
+        "delegated to XNNPACK, batch 1, its description in <file>.pte.json beside it",
     )
     add_output_arg(p, "output file (default: <model>[-int8].onnx / .pt / .xml)")
     add_preprocess_arg(p)
     p.add_argument(
         "--int8",
         action="store_true",
-        help="post-training static INT8 (ONNX Runtime QDQ; onnx and openvino "
-        "formats), calibrated on --calibration",
+        help="post-training static INT8, calibrated on --calibration (ONNX Runtime QDQ "
+        "for the onnx and openvino formats; PT2E with XNNPACK's quantizer, per-channel "
+        "symmetric, for executorch)",
     )
     add_calibration_args(
         p,
@@ -201,9 +205,14 @@ def run(args) -> int:
     if args.int8 and args.calibration is None:
         raise ValueError("--int8 needs --calibration (an image folder or a zip of images)")
     if args.int8 and args.format == "torchscript":
-        raise ValueError("--int8 is available for --format onnx and openvino only")
+        raise ValueError("--int8 is available for --format onnx, openvino and executorch only")
     if args.weightless and (args.format != "onnx" or args.int8):
         raise ValueError("--weightless is available for the fp32 --format onnx only")
+    if args.format == "executorch":
+        import importlib.util
+
+        if importlib.util.find_spec("executorch") is None:
+            raise ValueError("--format executorch needs pip install 'squeezenet[executorch]'")
     model = model_from_args(args).eval()
     preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
     input_size = args.image_size or _default_size(args, preprocess.crop)
@@ -239,6 +248,13 @@ def run(args) -> int:
             preprocess,
             on_skip=lambda message: print(f"squeezenet export: skipped {message}", file=sys.stderr),
         )
+    written = [path]
+    if args.format == "openvino":
+        written.append(path.with_suffix(".bin"))
+    elif args.format == "executorch":
+        from ..deploy.export import sidecar_path
+
+        written.append(sidecar_path(path))
     result = {
         "path": str(path),
         "format": args.format,
@@ -248,8 +264,7 @@ def run(args) -> int:
         "input_size": input_size,
         "check_images": source,
         **check,
-        "bytes": path.stat().st_size
-        + (path.with_suffix(".bin").stat().st_size if args.format == "openvino" else 0),
+        "bytes": sum(f.stat().st_size for f in written),
     }
     if agreement is not None:
         result["images"] = _named(agreement)
@@ -279,9 +294,8 @@ def run(args) -> int:
             print(_agreement_line(agreement, args.check_images))
     if not args.int8 and check["max_abs_diff"] > args.tolerance:
         # A model that fails its check is not left behind to be used by mistake.
-        for written in (path, path.with_suffix(".bin") if args.format == "openvino" else None):
-            if written is not None:
-                written.unlink(missing_ok=True)
+        for f in written:
+            f.unlink(missing_ok=True)
         raise ValueError(
             f"{path}: outputs differ from PyTorch by {check['max_abs_diff']:.3g} "
             f"> --tolerance {args.tolerance}; the file was removed"

@@ -2,7 +2,8 @@
 
 ``torch`` (eager), ``torch-cl`` (eager, channels-last memory layout: oneDNN's preferred
 layout, no conversions between convolutions), ``onnxruntime`` / ``openvino`` (fp32) and their
-``-int8`` variants (post-training static INT8, :mod:`.quantize_int8`). Any backend plugs into
+``-int8`` variants (post-training static INT8, :mod:`.quantize_int8`), and ``executorch``, which
+runs exported ``.pte`` files only. Any backend plugs into
 :func:`squeezenet.engine.evaluate` and the ``predict`` / ``evaluate`` commands.
 """
 
@@ -29,6 +30,10 @@ class BackendInfo:
     precision: str
     extra: str | None  # pip extra that installs the runtime
     help: str
+    # Runs a file exported beforehand (-w file.pte), never a PyTorch model directly: lowering
+    # to a .pte takes about 10 s (more with INT8 calibration), an explicit `export` step
+    # rather than one hidden inside predict or bench.
+    exported_only: bool = False
 
 
 BACKENDS: dict[str, BackendInfo] = {
@@ -42,6 +47,13 @@ BACKENDS: dict[str, BackendInfo] = {
     "openvino-int8": BackendInfo(
         "openvino", "int8", "openvino", "OpenVINO running the static INT8 (QDQ) ONNX graph"
     ),
+    "executorch": BackendInfo(
+        "executorch",
+        "fp32",
+        "executorch",
+        "ExecuTorch with the XNNPACK delegate (an exported .pte as -w only)",
+        exported_only=True,
+    ),
 }
 
 
@@ -53,6 +65,8 @@ def _missing_modules(name: str) -> list[str]:
     info = BACKENDS[name]
     if info.runtime is None:
         return []
+    if info.exported_only:
+        return [] if _has_module(info.runtime) else [info.runtime]
     # Runtimes load an ONNX export (onnx + onnxscript); INT8 graphs come from ONNX Runtime's
     # quantizer, whichever runtime then runs them.
     needed = [info.runtime, "onnx", "onnxscript"]
@@ -62,8 +76,14 @@ def _missing_modules(name: str) -> list[str]:
 
 
 def available_backends() -> list[str]:
-    """Backends whose runtime and export/quantization dependencies are installed."""
-    return [name for name in BACKENDS if not _missing_modules(name)]
+    """Backends that can run a PyTorch model: their runtime and export/quantization
+    dependencies are installed (backends for exported files only are left out)."""
+    return [n for n in BACKENDS if not BACKENDS[n].exported_only and not _missing_modules(n)]
+
+
+def backend_installed(name: str) -> bool:
+    """Whether backend ``name``'s runtime (and what it needs) is installed."""
+    return not _missing_modules(name)
 
 
 class Backend:
@@ -87,6 +107,11 @@ def check_backend_names(names: Iterable[str], calibration) -> None:
         info = BACKENDS.get(name)
         if info is None:
             raise ValueError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+        if info.exported_only:
+            raise ValueError(
+                f"backend {name!r} runs exported files only: squeezenet export --format "
+                f"{name}, then give the file as -w"
+            )
         missing = _missing_modules(name)
         if missing:
             raise ValueError(
@@ -220,6 +245,22 @@ def _openvino_fn(
     return run
 
 
+def _executorch_fn(path: Path, threads: int | None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The ``forward`` method of a ``.pte`` in ExecuTorch's runtime. The program takes one
+    image (its export is at batch 1), so a batch runs image by image. ``threads`` is not
+    applied: the Python runtime has no per-program thread setting (XNNPACK picks its own)."""
+    from executorch.runtime import Runtime
+
+    # Read now: the file may be temporary, and a bad file fails here, naming it.
+    method = Runtime.get().load_program(Path(path)).load_method("forward")
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        x = x.detach().to(torch.float32).contiguous()
+        return torch.cat([method.execute([image[None]])[0].clone() for image in x])
+
+    return run
+
+
 def _as_numpy(x: torch.Tensor):
     return x.detach().to(torch.float32).contiguous().numpy()
 
@@ -228,12 +269,15 @@ def load_exported(
     path: str | os.PathLike, fmt: str, threads: int | None = None
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """A callable over an exported file, run by the runtime that format is for (ONNX files
-    by ONNX Runtime, IR by OpenVINO, TorchScript by ``torch.jit.load``)."""
+    by ONNX Runtime, IR by OpenVINO, TorchScript by ``torch.jit.load``, ``.pte`` by
+    ExecuTorch)."""
     path = Path(path)
     if fmt == "onnx":
         return _onnxruntime_fn(path, threads)
     if fmt == "openvino":
         return _openvino_fn(path, threads)
+    if fmt == "executorch":
+        return _executorch_fn(path, threads)
     if fmt == "torchscript":
         import warnings
 
@@ -246,7 +290,11 @@ def load_exported(
 
 #: Exported files ``-w`` accepts, by suffix: their format and the backends that run them
 #: (the first by default; OpenVINO reads ONNX files too).
-EXPORTED = {".onnx": ("onnx", ("onnxruntime", "openvino")), ".xml": ("openvino", ("openvino",))}
+EXPORTED = {
+    ".onnx": ("onnx", ("onnxruntime", "openvino")),
+    ".xml": ("openvino", ("openvino",)),
+    ".pte": ("executorch", ("executorch",)),
+}
 # Ops that only a quantized graph holds (ONNX Runtime's QDQ, OpenVINO's form of it).
 _QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "FakeQuantize"}
 
@@ -305,7 +353,8 @@ class ExportedModel:
 
         name = name or self.backends[0]
         self.check_backend(name)
-        load = _onnxruntime_fn if name == "onnxruntime" else _openvino_fn
+        loaders = {"onnxruntime": _onnxruntime_fn, "executorch": _executorch_fn}
+        load = loaders.get(name, _openvino_fn)
         try:
             fn = load(self.path, threads)
         except Exception as e:  # each runtime has its own error types
@@ -324,23 +373,26 @@ def open_exported(path: str | os.PathLike, name: str | None = None) -> ExportedM
     the registered model the caller expects, if any (the file's description must agree)."""
     from ..models import DEFAULT_MODEL
     from ..weights import WeightsError
+    from .export import sidecar_path
 
     path = Path(path)
     fmt = EXPORTED[path.suffix.lower()][0]
     if not path.is_file():
         raise WeightsError(f"{path}: no such file")
-    read = _read_onnx if fmt == "onnx" else _read_openvino
+    read = {"onnx": _read_onnx, "executorch": _read_executorch}.get(fmt, _read_openvino)
     text, input_shape, outputs, precision = read(path)
     if len(input_shape) != 4:
         raise WeightsError(f"{path}: the input is not an image batch (N, C, H, W): {input_shape}")
     info = None
     if text is not None:
+        # An ExecuTorch file's description is its sidecar: errors name that file.
+        source = str(sidecar_path(path) if fmt == "executorch" else path)
         try:
             raw = json.loads(text)
         except (ValueError, RecursionError):
-            raise WeightsError(f"{path}: the model description is not valid JSON") from None
-        info = ModelInfo.from_dict(raw, str(path))
-        info.check_outputs(outputs, str(path))
+            raise WeightsError(f"{source}: the model description is not valid JSON") from None
+        info = ModelInfo.from_dict(raw, source)
+        info.check_outputs(outputs, source)
         if name is not None and name != info.name:
             raise WeightsError(
                 f"{path}: holds a {info.name} (the file describes its model), not a {name}; "
@@ -422,3 +474,49 @@ def _read_openvino(path: Path) -> tuple[str | None, tuple[int | None, ...], int,
         out[1],
         "int8" if quantized else "fp32",
     )
+
+
+def _read_executorch(path: Path) -> tuple[str | None, tuple[int | None, ...], int, str]:
+    """:func:`_read_onnx` for an ExecuTorch ``.pte``: shapes from the program's method
+    metadata, the description and precision from its sidecar (``<file>.json``, written by
+    ``export --format executorch``; a file without one runs with the flags given)."""
+    from ..weights import WeightsError
+    from .export import sidecar_path
+
+    if importlib.util.find_spec("executorch") is None:
+        raise ValueError(f"{path}: running a .pte needs pip install 'squeezenet[executorch]'")
+    from executorch.runtime import Runtime
+
+    try:
+        program = Runtime.get().load_program(path)
+        meta = program.metadata("forward")
+        input_shape = tuple(meta.input_tensor_meta(0).sizes())
+        out = tuple(meta.output_tensor_meta(0).sizes())
+        counts = (meta.num_inputs(), meta.num_outputs())
+    except Exception as e:  # the runtime raises RuntimeError / ValueError of its own
+        raise WeightsError(
+            f"{path}: not a readable ExecuTorch program ({_first_line(e)})"
+        ) from None
+    if counts != (1, 1):
+        raise WeightsError(f"{path}: not a classifier (one input, one output)")
+    if len(out) != 2:
+        raise WeightsError(f"{path}: the output is not a (batch, classes) shape: {out}")
+    sidecar = sidecar_path(path)
+    if not sidecar.is_file():
+        return None, input_shape, out[1], "unknown"
+    try:
+        raw = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        raise WeightsError(f"{sidecar}: the model description is not valid JSON") from None
+    if (
+        not isinstance(raw, dict)
+        or set(raw) != {"precision", "model"}
+        or raw["precision"] not in ("fp32", "int8")
+        or not isinstance(raw["model"], dict | None)
+    ):
+        raise WeightsError(
+            f"{sidecar}: not the description of an exported model "
+            '({"precision": "fp32" or "int8", "model": {...}})'
+        )
+    text = None if raw["model"] is None else json.dumps(raw["model"])
+    return text, input_shape, out[1], raw["precision"]

@@ -1,4 +1,5 @@
-"""Export a model to the files deployment runtimes load: ONNX, TorchScript, OpenVINO IR.
+"""Export a model to the files deployment runtimes load: ONNX, TorchScript, OpenVINO IR,
+ExecuTorch ``.pte`` (XNNPACK delegate).
 
 Every export is validated before it replaces the target: ONNX by ``onnx.checker`` (full
 check, with shape inference); all formats are meant to be compared with eager PyTorch on real
@@ -23,7 +24,7 @@ from torch import nn
 from ..files import atomic_path
 
 #: Export formats and the file suffix each writes.
-FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "openvino": ".xml"}
+FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "openvino": ".xml", "executorch": ".pte"}
 
 
 def _example_input(model: nn.Module, input_size: int) -> torch.Tensor:
@@ -217,6 +218,68 @@ def export_openvino(
     return path
 
 
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """Where the description of an ExecuTorch file lives: ``<file>.json`` beside it. A
+    ``.pte`` has no metadata field for free text (its named data and constant methods are
+    tensors and numbers for the runtime), so the description travels as its own small file."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def _lower_to_executorch(exported, path: Path) -> None:
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(program.to_executorch().buffer)
+
+
+def export_executorch(
+    model: nn.Module,
+    path: str | os.PathLike,
+    input_size: int = 224,
+    calibration: torch.Tensor | None = None,
+    description: dict | None = None,
+) -> Path:
+    """An ExecuTorch program (``.pte``) with every op delegated to XNNPACK. fp32, or with
+    ``calibration`` (a preprocessed float batch of real images) INT8 through PT2E: XNNPACK's
+    quantizer, symmetric with per-channel weights, its observers fed the calibration batch.
+
+    The program takes a batch of one image: it runs one image per call (the callers loop).
+    A dynamic batch lowers too, but ExecuTorch plans its memory ahead for the largest batch
+    the program accepts (one device-sized buffer per bound), and a batch beyond the bound
+    fails at run time; batch 1 is what a device runs.
+    ``description`` (a ``ModelInfo.to_dict()``) and the precision go to
+    :func:`sidecar_path`."""
+    path = Path(path)
+    model = model.eval().cpu()
+    x = _example_input(model, input_size)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        exported = torch.export.export(model, (x,))
+        if calibration is not None:
+            from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+                XNNPACKQuantizer,
+                get_symmetric_quantization_config,
+            )
+            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+            quantizer = XNNPACKQuantizer().set_global(
+                get_symmetric_quantization_config(is_per_channel=True)
+            )
+            prepared = prepare_pt2e(exported.module(), quantizer)
+            # One image per call: the graph was traced at batch 1, like the program it becomes.
+            for image in calibration:
+                prepared(image[None])
+            exported = torch.export.export(convert_pt2e(prepared), (x,))
+        _lower_to_executorch(exported, path)
+    sidecar = {"precision": "fp32" if calibration is None else "int8", "model": description}
+    with atomic_path(sidecar_path(path)) as tmp:
+        tmp.write_text(json.dumps(sidecar, separators=(",", ":")))
+    return path
+
+
 def export_model(
     model: nn.Module,
     path: str | os.PathLike,
@@ -229,16 +292,21 @@ def export_model(
     """Export ``model`` as ``fmt`` (one of :data:`FORMATS`).
 
     With ``int8_calibration`` (a preprocessed float batch of real images) the ONNX and
-    OpenVINO exports are post-training static INT8 (see :mod:`.quantize_int8`).
-    ``description`` (a ``ModelInfo.to_dict()``) goes into ONNX and OpenVINO files.
+    OpenVINO exports are post-training static INT8 (see :mod:`.quantize_int8`), the ExecuTorch
+    one PT2E INT8 (:func:`export_executorch`). ``description`` (a ``ModelInfo.to_dict()``) goes
+    into ONNX and OpenVINO files, and beside an ExecuTorch one.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
     path = Path(path)
     if fmt == "torchscript":
         if int8_calibration is not None:
-            raise ValueError("INT8 export is available for the onnx and openvino formats only")
+            raise ValueError(
+                "INT8 export is available for the onnx, openvino and executorch formats only"
+            )
         return export_torchscript(model, path, input_size)
+    if fmt == "executorch":
+        return export_executorch(model, path, input_size, int8_calibration, description)
     if fmt == "onnx" and int8_calibration is None:
         return export_onnx(model, path, input_size, opset, description)
     with tempfile.TemporaryDirectory(prefix="squeezenet-export-") as tmpdir:
