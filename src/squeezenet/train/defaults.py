@@ -58,21 +58,19 @@ def _weights_state(weights: str) -> tuple[dict[str, torch.Tensor] | None, str | 
 
 
 def weights_preprocess(weights: str) -> Preprocess | None:
-    """The preprocessing a weights file was trained with, where it says: its record's, a
-    Deep Compression ``.net`` file's (Caffe's BGR), or the one a described file carries (a
-    ``model.pth`` of ``squeezenet train``); None for plain files (torchvision's statistics,
-    the training default, apply)."""
-    from ..data.transforms import get_preprocess
+    """The preprocessing a weights file or registered name states
+    (:func:`squeezenet.weights.loading.stated_preprocess`), read without building a model
+    (nothing is downloaded for a registered name); None for plain files (torchvision's
+    statistics, the training default, apply)."""
     from ..weights import get_weights_record, read_weights, resolve_source
+    from ..weights.loading import stated_preprocess
     from ..weights.records import list_weights
 
     if weights in list_weights():
-        return get_preprocess(get_weights_record(weights).preprocess)
+        return stated_preprocess(get_weights_record(weights), None, None)
     path, _ = resolve_source(weights)
-    if path.suffix == ".net":
-        return get_preprocess("caffe")
-    info = read_weights(path)[1]
-    return info.preprocess if info is not None else None
+    info = None if path.suffix == ".net" else read_weights(path)[1]
+    return stated_preprocess(None, path, info)
 
 
 def _input_scale(source: Preprocess) -> float:

@@ -45,6 +45,7 @@ from ..models import default_input_size
 from ..models.batchnorm import add_batchnorm, fuse_batchnorm, has_batchnorm, init_batchnorm_identity
 from ..pruning import GeometricScheduler, MagnitudeSparsifier, target_densities
 from ..weights import ModelInfo, WeightsError, create_model, save_state_dict
+from ..weights.loading import stated_preprocess
 from ..weights.sqz.modeldesc import describe_model
 from .checkpoint import (
     config_differences,
@@ -54,7 +55,7 @@ from .checkpoint import (
     set_rng_state,
 )
 from .config import TrainConfig, save_config
-from .defaults import adapt_to_rgb_unit_input, model_for_weights, weights_preprocess
+from .defaults import adapt_to_rgb_unit_input, model_for_weights
 from .logs import RunLog
 
 
@@ -63,7 +64,12 @@ def model_to_train(cfg: TrainConfig, num_classes: int) -> nn.Module:
     data's classes; weights trained on other input made to take RGB at ImageNet's scale),
     with optional train-time batch norm and frozen features."""
     model = create_model(cfg.model, weights=cfg.weights, num_classes=num_classes, **cfg.model_args)
-    source = weights_preprocess(cfg.weights) if cfg.weights is not None else None
+    # What the loaded weights state, from the model's attributes: the file is not read again.
+    source = stated_preprocess(
+        getattr(model, "weights_record", None),
+        getattr(model, "weights_path", None),
+        getattr(model, "weights_info", None),
+    )
     if source is not None:
         # Weights trained on other input (Caffe's BGR 0..255) take RGB at ImageNet's scale
         # from now on: the run, model.pth and every later command see ordinary input.

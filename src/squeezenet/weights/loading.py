@@ -241,34 +241,44 @@ def create_model(
     return load_weights(name, weights, num_classes=num_classes, **overrides)
 
 
+def stated_preprocess(
+    record: WeightsRecord | None, path: str | os.PathLike | None, info: ModelInfo | None
+) -> Preprocess | None:
+    """The preprocessing weights say they were trained with: the one their file describes (a
+    model written by ``squeezenet train``), their record's, or ``caffe`` for a Deep Compression
+    ``.net`` file; None when they say nothing."""
+    from ..data import get_preprocess
+
+    if info is not None and info.preprocess is not None:
+        return info.preprocess
+    if record is not None:
+        return get_preprocess(record.preprocess)
+    if path is not None and str(path).endswith(".net"):
+        return get_preprocess("caffe")
+    return None
+
+
 def preprocess_for(
     name: str | None, model: object, preset: str | None = None, image_size: int | None = None
 ) -> Preprocess:
     """The preprocessing ``model`` (registered model ``name``, from :func:`create_model`)
-    needs, as torchvision's ``weights.transforms()``: ``preset`` when given, else the one its
-    weights file describes (a model written by ``squeezenet train``) or its weights record
-    names, ``caffe`` for a Deep Compression ``.net`` file, ``cifar`` for the 32x32 models, else
+    needs, as torchvision's ``weights.transforms()``: ``preset`` when given, else what its
+    weights state (:func:`stated_preprocess`), ``cifar`` for the 32x32 models, else
     ``torchvision``; center-cropped to ``image_size`` when given. Only ``model``'s attributes
     are read, so an exported model (``deploy.backends.ExportedModel``) works too."""
     from ..data import get_preprocess
 
-    info = getattr(model, "weights_info", None)
     name = name or getattr(model, "model_name", None) or DEFAULT_MODEL
-    if preset is None and info is not None and info.preprocess is not None:
-        preprocess = info.preprocess
-    else:
-        if preset is None:
-            record = getattr(model, "weights_record", None)
-            path = getattr(model, "weights_path", None)
-            if record is not None:
-                preset = record.preprocess
-            elif path is not None and str(path).endswith(".net"):
-                preset = "caffe"
-            elif default_input_size(name) == 32:
-                preset = "cifar"  # the 32x32 models are trained with CIFAR statistics
-            else:
-                preset = "torchvision"
-        preprocess = get_preprocess(preset)
+    stated = None
+    if preset is None:
+        stated = stated_preprocess(
+            getattr(model, "weights_record", None),
+            getattr(model, "weights_path", None),
+            getattr(model, "weights_info", None),
+        )
+        # The 32x32 models are trained with CIFAR statistics.
+        preset = "cifar" if default_input_size(name) == 32 else "torchvision"
+    preprocess = stated or get_preprocess(preset)
     return preprocess.with_crop(image_size) if image_size else preprocess
 
 
