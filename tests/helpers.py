@@ -17,7 +17,10 @@ import pytest
 from PIL import Image
 
 from squeezenet import create_model
+from squeezenet.data.transforms import Preprocess
 from squeezenet.train import resolve_config
+from squeezenet.weights import ModelInfo, save_state_dict
+from squeezenet.weights.sqz.modeldesc import describe_model
 
 _DEFAULT_SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 SHARED = Path(os.environ.get("SQUEEZENET_SHARED", _DEFAULT_SHARED))
@@ -160,6 +163,21 @@ def _signal(pids: list[int], sig: int) -> None:
 def tiny_model(num_classes: int | None = 7, weights=None):
     """squeezenet1_1 at base_e = incr_e = 16: a 25k-parameter model."""
     return create_model("squeezenet1_1", weights, num_classes, base_e=16, incr_e=16)
+
+
+# Preprocessing no preset has: only a model file's description can supply it.
+CUSTOM_PRE = Preprocess("custom", 73, 64, (0.5, 0.4, 0.3), (0.2, 0.2, 0.25), False, 1 / 255)
+
+
+def model_info(model, classes=("cat", "dog", "frog"), name="squeezenet1_1", preprocess=CUSTOM_PRE):
+    """The description a model file of ``model`` carries (architecture, classes,
+    preprocessing)."""
+    return ModelInfo(describe_model(model, name), tuple(classes), preprocess)
+
+
+def save_described(model, path, classes=("cat", "dog", "frog"), name="squeezenet1_1"):
+    """``model``'s state_dict saved at ``path`` with its description (:func:`model_info`)."""
+    return save_state_dict(model.state_dict(), path, model_info(model, classes, name))
 
 
 # squeezenet_cifar overrides for a model that trains in seconds (tiny_config, train_args).

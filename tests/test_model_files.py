@@ -11,19 +11,13 @@ import pytest
 import torch
 import torchvision
 
-from helpers import write_tree
+from helpers import CUSTOM_PRE as PRE
+from helpers import model_info, save_described, write_tree
 from squeezenet import create_model
 from squeezenet.cli import main
-from squeezenet.data.transforms import PRESETS, Preprocess, rgb_preprocess
-from squeezenet.weights import ModelInfo, WeightsError, read_weights, save_state_dict
+from squeezenet.data.transforms import PRESETS, rgb_preprocess
+from squeezenet.weights import WeightsError, read_weights
 from squeezenet.weights.loading import model_classes, preprocess_for
-from squeezenet.weights.sqz.modeldesc import describe_model
-
-PRE = Preprocess("custom", 73, 64, (0.5, 0.4, 0.3), (0.2, 0.2, 0.25), False, 1 / 255)
-
-
-def _info(model, classes=("cat", "dog", "frog"), name="squeezenet1_1"):
-    return ModelInfo(describe_model(model, name), tuple(classes), PRE)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +29,7 @@ def wide():
 
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
 def test_a_described_file_rebuilds_its_model_classes_and_preprocessing(tmp_path, wide, suffix):
-    path = save_state_dict(wide.state_dict(), tmp_path / f"m{suffix}", _info(wide))
+    path = save_described(wide, tmp_path / f"m{suffix}")
     model = create_model(weights=str(path)).eval()  # no name, no --model-arg
     assert model.model_name == "squeezenet1_1" and model.spec == wide.spec
     assert model_classes(model) == ("cat", "dog", "frog")
@@ -81,7 +75,7 @@ def test_plain_state_dicts_load_as_before(tmp_path):
     ],
 )
 def test_a_hostile_description_is_refused_naming_the_file(tmp_path, wide, change, problem):
-    described = _info(wide).to_dict() | change
+    described = model_info(wide).to_dict() | change
     if "preprocess" in change and isinstance(change["preprocess"], dict):
         described["preprocess"] = {
             k: list(v) if isinstance(v, tuple) else v for k, v in change["preprocess"].items()
@@ -158,7 +152,7 @@ def test_train_compress_predict_evaluate_export_without_repeating_anything(tmp_p
 def test_a_compression_that_breaks_the_model_writes_nothing(tmp_path, capsys, wide):
     """A stage that loses most of the model's accuracy is an error, not a file."""
     tree = write_tree(tmp_path / "photos", classes=["a", "b"], size=80, per_class=(4, 2))
-    weights = save_state_dict(wide.state_dict(), tmp_path / "m.pth", _info(wide, ("a", "b", "c")))
+    weights = save_described(wide, tmp_path / "m.pth", ("a", "b", "c"))
     out = tmp_path / "broken.sqz"
     argv = ["compress", "-w", str(weights), "--calibration", str(tree / "train"), "-o", str(out)]
     # Pruning 99% of every layer without fine-tuning leaves a model that computes nothing.
@@ -171,7 +165,7 @@ def test_a_compression_that_breaks_the_model_writes_nothing(tmp_path, capsys, wi
 
 
 def test_compressing_without_any_images_says_nothing_checks_it(tmp_path, capsys, wide):
-    weights = save_state_dict(wide.state_dict(), tmp_path / "m.pth", _info(wide))
+    weights = save_described(wide, tmp_path / "m.pth")
     argv = ["compress", "-w", str(weights), "-o", str(tmp_path / "m.sqz"), "--no-progress"]
     assert main([*argv, "--prune", "none", "--bits", "8"]) == 0
     err = capsys.readouterr().err
@@ -182,7 +176,7 @@ def test_compressing_without_any_images_says_nothing_checks_it(tmp_path, capsys,
 def test_a_recipe_for_other_input_is_refused_for_labelled_retraining(tmp_path, capsys, wide):
     """The failure that made photo models collapse: the CIFAR recipe retrains at 32 px."""
     tree = write_tree(tmp_path / "photos", size=80, per_class=(4, 2))
-    weights = save_state_dict(wide.state_dict(), tmp_path / "m.pth", _info(wide))
+    weights = save_described(wide, tmp_path / "m.pth")
     argv = ["compress", "-w", str(weights), "-d", str(tree), "-o", str(tmp_path / "m.sqz")]
     assert main([*argv, "--recipe", "cifar10-fast", "--no-progress"]) == 2
     err = capsys.readouterr().err

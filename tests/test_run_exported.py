@@ -10,19 +10,15 @@ import json
 import pytest
 import torch
 
-from helpers import tiny_model, write_tree
+from helpers import save_described, tiny_model, write_tree
 from squeezenet import create_model
 from squeezenet.cli import main
-from squeezenet.data.transforms import Preprocess
-from squeezenet.weights import ModelInfo, WeightsError, save_state_dict
-from squeezenet.weights.sqz.modeldesc import describe_model
+from squeezenet.weights import WeightsError
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 CLASSES = ("cat", "dog", "frog")
-# Preprocessing no preset has: only the file's description can supply it.
-PRE = Preprocess("custom", 73, 64, (0.5, 0.4, 0.3), (0.2, 0.2, 0.25), False, 1 / 255)
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +27,7 @@ def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("exported")
     torch.manual_seed(0)
     model = tiny_model(len(CLASSES)).eval()
-    info = ModelInfo(describe_model(model, "squeezenet1_1"), CLASSES, PRE)
-    pth = save_state_dict(model.state_dict(), root / "m.pth", info)
+    pth = save_described(model, root / "m.pth", CLASSES)
     tree = write_tree(root / "tree", CLASSES, per_class=(3,), size=40, splits=("val",)) / "val"
     onnx = root / "m.onnx"
     assert main(["export", "-w", str(pth), "-o", str(onnx), "--json"]) == 0
