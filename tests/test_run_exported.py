@@ -183,3 +183,18 @@ def test_a_weightless_graph_is_sent_to_squeezenet_lite(tmp_path, capsys, files):
     image = str(next(files["tree"].rglob("*.png")))
     err = _one_line_error(capsys, ["predict", "-w", str(graph), image])
     assert str(graph) in err and "squeezenet.lite" in err
+
+
+def test_bench_times_exported_files_beside_the_model(capsys, files):
+    argv = ["bench", "-w", str(files["pth"]), "--backends", "torch", "--json"]
+    argv += ["--exported", str(files["onnx"]), "--rounds", "1", "--iters", "1", "-b", "2"]
+    rows = _json(capsys, argv)
+    assert {(r["backend"], r["precision"], r["batch"]) for r in rows} == {
+        ("torch", "fp32", 1),
+        ("torch", "fp32", 2),
+        ("onnxruntime:m.onnx", "fp32", 1),
+        ("onnxruntime:m.onnx", "fp32", 2),
+    }
+    # A file exported at another input size cannot share the rounds' inputs.
+    assert main([*argv, "--image-size", "96"]) != 0
+    assert f"{files['onnx']}: its graph takes 64 px, not 96" in capsys.readouterr().err

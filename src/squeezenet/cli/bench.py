@@ -29,7 +29,8 @@ def register(sub, formatter) -> None:
         "peak-RSS growth of building and running each backend. Backends: "
         + ", ".join(f"{n} ({i.help})" for n, i in BACKENDS.items())
         + ". An exported -w file (.onnx, OpenVINO .xml, ExecuTorch .pte) is timed as it is, "
-        "in each installed runtime that reads it, with no baseline row.",
+        "in each installed runtime that reads it, with no baseline row; to time exported "
+        "files against the baseline, give PyTorch weights as -w and the files as --exported.",
     )
     add_model_args(p)
     p.add_argument(
@@ -38,6 +39,13 @@ def register(sub, formatter) -> None:
         metavar="LIST",
         help="comma-separated backends (default: every installed one; INT8 ones "
         "only with --calibration)",
+    )
+    p.add_argument(
+        "--exported",
+        default=None,
+        metavar="FILES",
+        help="comma-separated exported files (.onnx, .xml, .pte, ...) timed in the same rounds, "
+        "each in its format's own runtime (default: none)",
     )
     p.add_argument("--threads", type=positive_int, default=2, help="threads per backend")
     p.add_argument("--rounds", type=positive_int, default=10, help="interleaved rounds")
@@ -59,7 +67,13 @@ def register(sub, formatter) -> None:
 
 
 def run(args) -> int:
-    from ..deploy.backends import BACKENDS, ExportedModel, available_backends, backend_installed
+    from ..deploy.backends import (
+        BACKENDS,
+        ExportedModel,
+        available_backends,
+        backend_installed,
+        open_exported,
+    )
     from ..deploy.bench import format_table, run_bench
     from ..models import default_input_size
     from ..weights import preprocess_for
@@ -88,6 +102,10 @@ def run(args) -> int:
             names = [n for n in names if n not in skipped]
             if skipped:
                 print(f"note: skipping {', '.join(skipped)} (no --calibration)", file=sys.stderr)
+    files = []
+    for path in (args.exported or "").split(","):
+        if path.strip():
+            files.append(open_exported(path.strip()))
     calibration = None
     if args.calibration is not None and any(
         BACKENDS.get(n) and BACKENDS[n].precision == "int8" for n in names
@@ -105,6 +123,7 @@ def run(args) -> int:
         iters=args.iters,
         batch=args.batch_size,
         calibration=calibration,
+        files=files,
     )
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -15,7 +15,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -125,11 +125,14 @@ def run_bench(
     batch: int = 32,
     calibration: torch.Tensor | None = None,
     progress: bool = True,
+    files: Sequence[ExportedModel] = (),
 ) -> list[dict]:
     """Time each named backend (plus the torchvision baseline when ``model`` has
-    squeezenet1_1's layout; an exported file runs as it is, with no baseline). Returns one
-    row per backend and batch size (1 and ``batch``):
-    ``backend, precision, batch, median_ms, p90_ms, images_per_s, peak_mem_mib, speedup``.
+    squeezenet1_1's layout; an exported file runs as it is, with no baseline) and each
+    exported file in ``files`` in its own runtime, all in the same rounds. Returns one
+    row per backend or file and batch size (1 and ``batch``):
+    ``backend, precision, batch, median_ms, p90_ms, images_per_s, peak_mem_mib, speedup``
+    (a file's ``backend`` is ``runtime:file name``).
 
     ``peak_mem_mib``: growth of peak RSS while the backend is built (weights included) and
     runs one ``batch`` (runtime arenas, activations), in a forked child; ``None`` off Linux.
@@ -139,11 +142,15 @@ def run_bench(
             model.check_backend(name)
     else:
         check_backend_names(names, calibration)
+    for f in files:
+        f.check_backend(f.backends[0])
+        if f.input_size not in (None, input_size):
+            raise ValueError(f"{f.path}: its graph takes {f.input_size} px, not {input_size}")
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         return _run_bench(
-            model, names, input_size, threads, rounds, iters, batch, calibration, progress
+            model, names, files, input_size, threads, rounds, iters, batch, calibration, progress
         )
     finally:
         torch.set_num_threads(previous_threads)
@@ -152,6 +159,7 @@ def run_bench(
 def _run_bench(
     model,
     names,
+    files,
     input_size,
     threads,
     rounds,
@@ -204,6 +212,15 @@ def _run_bench(
         factories += [
             (n, model.precision if exported else BACKENDS[n].precision, backend(n)) for n in names
         ]
+        for f in files:
+            runtime = f.backends[0]
+            factories.append(
+                (
+                    f"{runtime}:{f.path.name}",
+                    f.precision,
+                    functools.partial(_file_runner, f, threads),
+                )
+            )
         # All children fork before any runtime starts its thread pool in this process.
         for name, _, factory in factories:
             peaks[name] = _peak_memory_mib(functools.partial(factory, True), xb)
@@ -256,6 +273,10 @@ def _run_bench(
                 }
             )
     return rows
+
+
+def _file_runner(exported: ExportedModel, threads: int, own: bool) -> Callable:
+    return exported.runner(None, threads)
 
 
 def _eager(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
