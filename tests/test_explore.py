@@ -401,3 +401,54 @@ def test_a_photo_sweep_trains_the_v1_0_layout_per_seed(tmp_path, monkeypatch):
     expected = count_params(create_model("squeezenet1_0", num_classes=3, **point.model_args()))
     assert [r["seed"] for r in rows] == [0, 1]
     assert all(r["params"] == expected and r["top5"] is not None for r in rows)
+
+
+def _seeded(experiment, key, values):
+    """Rows of several seeds per point: {point value: [top-1 of each seed]}."""
+    return [
+        {"experiment": experiment, key: point, "seed": s, "top1": t, "top5": None}
+        for point, tops in values.items()
+        for s, t in enumerate(tops)
+    ]
+
+
+def test_claims_are_weighed_against_the_seed_spread():
+    from squeezenet.explore.tables import claim_verdicts, difference
+
+    rows = _seeded(
+        "bypass",
+        "bypass",
+        {
+            "none": [0.800, 0.810, 0.790],
+            "simple": [0.850, 0.860, 0.840],  # +5 points, spread 1: resolved
+            "complex": [0.795, 0.805, 0.815],  # +0.5 against a spread of 1: not resolved
+        },
+    )
+    rows += _seeded("sr", "sr", {0.125: [0.70, 0.71], 0.75: [0.80, 0.81], 1.0: [0.85, 0.86]})
+    by_claim = {v["claim"].split(" (")[0]: v for v in claim_verdicts(rows)}
+    assert by_claim["simple bypass beats vanilla"]["verdict"] == "confirms"
+    assert by_claim["complex bypass beats vanilla"]["verdict"] == "cannot resolve"
+    assert by_claim["simple bypass beats complex"]["verdict"] == "confirms"
+    assert by_claim["SR 0.75 beats SR 0.125"]["verdict"] == "confirms"
+    # +5 points from SR 0.75 to 1.0, surely above the 1-point margin: no plateau.
+    assert by_claim["SR 1.0 gains nothing over SR 0.75"]["verdict"] == "contradicts"
+    assert "pct3x3 0.5 beats 0.01" not in by_claim  # its points were not trained
+    # Welch's interval: 3 + 3 seeds with sd 0.01 each -> se 0.00816, df 4, t 2.78.
+    d, half = difference(*_points(rows, "bypass", ("simple", "none")))
+    assert d == pytest.approx(0.05) and half == pytest.approx(2.78 * 0.01 * (2 / 3) ** 0.5)
+
+
+def _points(rows, experiment, names):
+    from squeezenet.explore.tables import aggregate
+
+    found = {r["bypass"]: r for r in aggregate(rows) if r["experiment"] == experiment}
+    return [found[n] for n in names]
+
+
+def test_one_seed_resolves_nothing():
+    from squeezenet.explore.tables import claim_verdicts, render_verdicts
+
+    rows = _seeded("bypass", "bypass", {"none": [0.5], "simple": [0.9], "complex": [0.7]})
+    assert {v["verdict"] for v in claim_verdicts(rows)} == {"cannot resolve"}
+    assert "spread unknown" in render_verdicts(rows)
+    assert render_verdicts([]) == "(no claim has both of its points trained yet)"

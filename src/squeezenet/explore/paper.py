@@ -48,3 +48,19 @@ TABLE1_DENSITY = {
     "classifier.1": 0.2,
 }
 TABLE1_PARAMS_AFTER = 421_098
+
+# The claims a sweep can test, as comparisons of two points (experiment, point value): each
+# is ("greater", a, b) -- a scores higher than b -- or ("plateau", a, b) -- going from b on
+# to a gains less than PLATEAU_MARGIN. The figures in the text are the paper's.
+CLAIMS = [
+    ("sr", "greater", 0.75, 0.125, "SR 0.75 beats SR 0.125 (Figure 3a: top-5 80.3% -> 86.0%)"),
+    ("sr", "plateau", 1.0, 0.75, "SR 1.0 gains nothing over SR 0.75 (Figure 3a: plateau)"),
+    ("pct3x3", "greater", 0.5, 0.01, "pct3x3 0.5 beats 0.01 (Figure 3b: rises to 85.6%)"),
+    ("pct3x3", "plateau", 0.75, 0.5, "pct3x3 0.75 gains nothing over 0.5 (Figure 3b: plateau)"),
+    ("pct3x3", "plateau", 0.99, 0.5, "pct3x3 0.99 gains nothing over 0.5 (Figure 3b: plateau)"),
+    ("bypass", "greater", "simple", "none", "simple bypass beats vanilla (Table 3: +2.9 top-1)"),
+    ("bypass", "greater", "complex", "none", "complex bypass beats vanilla (Table 3: +1.3)"),
+    ("bypass", "greater", "simple", "complex", "simple bypass beats complex (Table 3: +1.6)"),
+]
+# A "plateau" holds when the gain is surely below one point of accuracy.
+PLATEAU_MARGIN = 0.01

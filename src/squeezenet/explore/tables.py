@@ -323,6 +323,105 @@ def shape_findings(rows: list[dict]) -> list[str]:
     return notes
 
 
+# Two-sided 95% quantiles of Student's t by degrees of freedom (larger df: the next lower).
+_T975 = {
+    1: 12.71,
+    2: 4.30,
+    3: 3.18,
+    4: 2.78,
+    5: 2.57,
+    6: 2.45,
+    7: 2.36,
+    8: 2.31,
+    9: 2.26,
+    10: 2.23,
+    12: 2.18,
+    15: 2.13,
+    20: 2.09,
+    30: 2.04,
+}
+
+
+def difference(a: dict, b: dict, metric: str = "top1") -> tuple[float, float | None]:
+    """``a``'s mean minus ``b``'s (aggregated rows) and the half-width of its 95% interval
+    (Welch's t: each point's seeds are an independent sample), None where a point has a
+    single seed and so no known spread."""
+    d = a[metric] - b[metric]
+    sa, sb = a.get(f"{metric}_std"), b.get(f"{metric}_std")
+    if sa is None or sb is None:
+        return d, None
+    na, nb = len(a[f"{metric}_values"]), len(b[f"{metric}_values"])
+    va, vb = sa**2 / na, sb**2 / nb
+    se = (va + vb) ** 0.5
+    if se == 0:
+        return d, 0.0
+    df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
+    t = next((q for k, q in sorted(_T975.items(), reverse=True) if k <= df), _T975[1])
+    return d, (t if df < 30 else 1.96) * se
+
+
+def verdict(kind: str, d: float, half: float | None) -> str:
+    """``confirms``, ``contradicts`` or ``cannot resolve`` a claim, from the 95% interval
+    ``d +- half`` of the difference (see :data:`.paper.CLAIMS` for the two kinds)."""
+    if half is None:
+        return "cannot resolve"
+    low, high = d - half, d + half
+    if kind == "greater":
+        return "confirms" if low > 0 else "contradicts" if high < 0 else "cannot resolve"
+    margin = paper.PLATEAU_MARGIN
+    return "confirms" if high < margin else "contradicts" if low > margin else "cannot resolve"
+
+
+def claim_verdicts(rows: list[dict], metric: str = "top1") -> list[dict]:
+    """Each testable claim of the paper (:data:`.paper.CLAIMS`) weighed against our seeds:
+    the difference of means, its 95% interval and the verdict; claims whose points are not
+    both trained are left out."""
+    points = {}
+    for r in aggregate(rows):
+        value = r["bypass"] if r["experiment"] == "bypass" else r[r["experiment"]]
+        points[(r["experiment"], value)] = r
+    out = []
+    for experiment, kind, a, b, text in paper.CLAIMS:
+        ra, rb = points.get((experiment, a)), points.get((experiment, b))
+        if ra is None or rb is None or ra.get(metric) is None or rb.get(metric) is None:
+            continue
+        d, half = difference(ra, rb, metric)
+        out.append(
+            {
+                "claim": text,
+                "metric": metric,
+                "difference": d,
+                "interval": half,
+                "seeds": (len(ra[f"{metric}_values"]), len(rb[f"{metric}_values"])),
+                "verdict": verdict(kind, d, half),
+            }
+        )
+    return out
+
+
+def render_verdicts(rows: list[dict]) -> str:
+    """The claims table: difference of mean accuracy, its 95% interval, the verdict."""
+    lines = [
+        "| the paper's claim | metric | seeds | our difference (95% interval) | verdict |",
+        "|---|---|---:|---:|---|",
+    ]
+    found = claim_verdicts(rows, "top1") + claim_verdicts(rows, "top5")
+    for v in found:
+        spread = "spread unknown" if v["interval"] is None else f"± {100 * v['interval']:.2f}"
+        lines.append(
+            f"| {v['claim']} | {v['metric']} | {v['seeds'][0]} / {v['seeds'][1]} | "
+            f"{100 * v['difference']:+.2f} points ({spread}) | {v['verdict']} |"
+        )
+    if not found:
+        return "(no claim has both of its points trained yet)"
+    return "\n".join(lines) + (
+        "\n\nA difference is resolved when its 95% interval (Welch's t over the seeds of the "
+        "two points) excludes zero; a plateau is confirmed when the interval lies below "
+        f"+{100 * paper.PLATEAU_MARGIN:g} point, contradicted when it lies above it. One seed "
+        "per point leaves the spread unknown, so nothing can be resolved."
+    )
+
+
 def render_report(
     results_dir: str | os.PathLike, out: str | os.PathLike, han_net: str | os.PathLike | None = None
 ) -> Path:
@@ -424,6 +523,7 @@ def render_report(
         "",
     ]
     parts += shape_findings(rows)
+    parts += ["", "## The paper's claims against our spread", "", render_verdicts(rows)]
     if cifar:
         line = (
             f"`{cifar.get('command')}`: top-1 {cifar.get('top1')} in "
