@@ -88,11 +88,11 @@ def test_openvino_export_matches_pytorch(tmp_path, onnx_fp32, tv11, sample_batch
 
 def test_export_rejects_unknown_format_and_int8_torchscript(tmp_path, tv11):
     with pytest.raises(
-        ValueError, match="unknown export format 'tflite'; choose from onnx, torchscript, openvino"
+        ValueError, match="unknown export format 'coreml'; choose from onnx, torchscript, openvino"
     ):
-        export_model(tv11, tmp_path / "m.tflite", "tflite")
+        export_model(tv11, tmp_path / "m.mlmodel", "coreml")
     with pytest.raises(
-        ValueError, match="INT8 export is available for the onnx, openvino and executorch"
+        ValueError, match="INT8 export is available for the onnx, openvino, executorch and litert"
     ):
         export_model(
             tv11, tmp_path / "m.pt", "torchscript", int8_calibration=torch.zeros(1, 3, 224, 224)

@@ -142,7 +142,7 @@ def test_export_cli_errors(tmp_path, capsys):
     )
     assert main(["export", "-f", "torchscript", "--int8", "--calibration", str(tmp_path)]) == 2
     assert (
-        "--int8 is available for --format onnx, openvino and executorch only"
+        "--int8 is available for --format onnx, openvino, executorch and litert only"
         in capsys.readouterr().err
     )
     assert not list(tmp_path.iterdir())
@@ -238,23 +238,32 @@ def test_export_cli_uses_the_models_registered_input_size(tmp_path, capsys):
     assert result["check_images"] == "random" and result["max_abs_diff"] < 1e-5
 
 
-def test_executorch_without_the_extra_names_it(tmp_path, capsys, monkeypatch):
-    """Where ExecuTorch is not installed (the default test run), exporting to it and running
-    a .pte each say which extra to install, in one line."""
+@pytest.mark.parametrize(
+    "fmt, suffix, modules",
+    [
+        ("executorch", ".pte", {"executorch"}),
+        ("litert", ".tflite", {"litert_torch", "ai_edge_litert"}),
+    ],
+)
+def test_an_optional_format_without_its_extra_names_it(
+    tmp_path, capsys, monkeypatch, fmt, suffix, modules
+):
+    """Where ExecuTorch or LiteRT is not installed (the default test run), exporting to it
+    and running its file each say which extra to install, in one line."""
     import importlib.util
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util,
         "find_spec",
-        lambda name, *a: None if name.split(".")[0] == "executorch" else real(name, *a),
+        lambda name, *a: None if name.split(".")[0] in modules else real(name, *a),
     )
-    argv = ["export", "-m", "squeezenet1_1", "-f", "executorch", "-o", str(tmp_path / "m.pte")]
+    exported = tmp_path / f"m{suffix}"
+    argv = ["export", "-m", "squeezenet1_1", "-f", fmt, "-o", str(exported)]
     assert main(argv) == 2
-    assert "pip install 'squeezenet[executorch]'" in capsys.readouterr().err
-    pte = tmp_path / "m.pte"
-    pte.write_bytes(b"\x00" * 64)
-    assert main(["predict", "-w", str(pte), str(pte)]) != 0
+    assert f"pip install 'squeezenet[{fmt}]'" in capsys.readouterr().err
+    exported.write_bytes(b"\x00" * 64)
+    assert main(["predict", "-w", str(exported), str(exported)]) != 0
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and str(pte) in err and "squeezenet[executorch]" in err
-    assert not (tmp_path / "m.pte.json").exists()
+    assert len(err.splitlines()) == 1 and str(exported) in err and f"squeezenet[{fmt}]" in err
+    assert not (tmp_path / f"m{suffix}.json").exists()

@@ -166,7 +166,7 @@ def add_model_args(p: argparse.ArgumentParser, weights_required: bool = False) -
         help="registered weights name (see `squeezenet summary --list-weights`), a "
         "path (.pth state_dict/checkpoint, .safetensors, compressed .sqz file, Deep "
         "Compression .net; predict, evaluate and bench also run an exported .onnx, "
-        "OpenVINO .xml or ExecuTorch .pte file in its runtime) "
+        "OpenVINO .xml, ExecuTorch .pte or LiteRT .tflite file in its runtime) "
         "or a URL (cached under $TORCH_HOME/hub/checkpoints, sha256-checked)"
         + ("" if weights_required else "; without it the model is randomly initialised"),
     )
@@ -321,7 +321,7 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
         + "; ".join(f"{n}: {i.help}" for n, i in BACKENDS.items())
         + " (see docs/deployment.md; onnxruntime/openvino need their extras; default: torch, "
         "or for an exported -w file the runtime its format is for: onnxruntime for .onnx, "
-        "openvino for .xml, executorch for .pte)",
+        "openvino for .xml, executorch for .pte, litert for .tflite)",
     )
     add_calibration_args(
         p,

@@ -1,6 +1,5 @@
-"""``squeezenet export``: ONNX / TorchScript / OpenVINO IR / ExecuTorch files, and weightless
-ONNX graphs
-for :mod:`squeezenet.lite`, checked against PyTorch."""
+"""``squeezenet export``: ONNX / TorchScript / OpenVINO IR / ExecuTorch / LiteRT files, and
+weightless ONNX graphs for :mod:`squeezenet.lite`, checked against PyTorch."""
 
 from __future__ import annotations
 
@@ -8,6 +7,9 @@ import json
 from pathlib import Path
 
 from .argtypes import float_in, positive_int
+
+#: The module each optional format's export needs (its extra has the format's name).
+_CONVERTERS = {"executorch": "executorch", "litert": "litert_torch"}
 
 
 def register(sub, formatter) -> None:
@@ -23,14 +25,15 @@ def register(sub, formatter) -> None:
     p = sub.add_parser(
         "export",
         formatter_class=formatter,
-        help="export a model to ONNX, TorchScript, OpenVINO IR or ExecuTorch (optionally INT8)",
+        help="export a model to ONNX, TorchScript, OpenVINO IR, ExecuTorch or LiteRT "
+        "(optionally INT8)",
         description="Export a model with its weights for a deployment runtime. ONNX files "
         "are validated by onnx.checker; every export is loaded back by its runtime (ONNX "
-        "Runtime, OpenVINO, torch.jit, ExecuTorch) and its logits compared with eager PyTorch "
-        "on the --check-images (or on a fixed random batch). An fp32 export whose max abs logit "
-        "difference exceeds --tolerance is an error. ONNX, OpenVINO and ExecuTorch need the "
-        "optional extras: pip install 'squeezenet[onnx]' / 'squeezenet[openvino]' / "
-        "'squeezenet[executorch]'.",
+        "Runtime, OpenVINO, torch.jit, ExecuTorch, LiteRT) and its logits compared with eager "
+        "PyTorch on the --check-images (or on a fixed random batch). An fp32 export whose max "
+        "abs logit difference exceeds --tolerance is an error. ONNX, OpenVINO, ExecuTorch and "
+        "LiteRT need the optional extras: pip install 'squeezenet[onnx]' / "
+        "'squeezenet[openvino]' / 'squeezenet[executorch]' / 'squeezenet[litert]'.",
     )
     add_model_args(p)
     p.add_argument(
@@ -40,16 +43,18 @@ def register(sub, formatter) -> None:
         default="onnx",
         help="onnx: one self-contained .onnx file, dynamic batch; torchscript: "
         "traced module for torch.jit.load; openvino: IR .xml + .bin; executorch: a .pte "
-        "delegated to XNNPACK, batch 1, its description in <file>.pte.json beside it",
+        "delegated to XNNPACK, batch 1, its description in <file>.pte.json beside it; "
+        "litert: a LiteRT (TFLite) .tflite, batch 1, its description in <file>.tflite.json",
     )
-    add_output_arg(p, "output file (default: <model>[-int8].onnx / .pt / .xml)")
+    add_output_arg(p, "output file (default: <model>[-int8].onnx / .pt / .xml / .pte / .tflite)")
     add_preprocess_arg(p)
     p.add_argument(
         "--int8",
         action="store_true",
         help="post-training static INT8, calibrated on --calibration (ONNX Runtime QDQ "
-        "for the onnx and openvino formats; PT2E with XNNPACK's quantizer, per-channel "
-        "symmetric, for executorch)",
+        "for the onnx and openvino formats; PT2E, per-channel symmetric, with XNNPACK's "
+        "quantizer for executorch and litert_torch's for litert, whose file then takes and "
+        "returns int8 tensors)",
     )
     add_calibration_args(
         p,
@@ -198,21 +203,33 @@ def run(args) -> int:
     import sys
 
     from ..deploy.backends import load_exported
-    from ..deploy.export import FORMATS, agreement_on_images, compare_outputs, export_model
+    from ..deploy.export import (
+        FORMATS,
+        SIDECAR_FORMATS,
+        agreement_on_images,
+        compare_outputs,
+        export_model,
+        sidecar_path,
+    )
     from ..weights import preprocess_for
     from .common import model_from_args
 
     if args.int8 and args.calibration is None:
         raise ValueError("--int8 needs --calibration (an image folder or a zip of images)")
     if args.int8 and args.format == "torchscript":
-        raise ValueError("--int8 is available for --format onnx, openvino and executorch only")
+        raise ValueError(
+            "--int8 is available for --format onnx, openvino, executorch and litert only"
+        )
     if args.weightless and (args.format != "onnx" or args.int8):
         raise ValueError("--weightless is available for the fp32 --format onnx only")
-    if args.format == "executorch":
+    converter = _CONVERTERS.get(args.format)
+    if converter is not None:
         import importlib.util
 
-        if importlib.util.find_spec("executorch") is None:
-            raise ValueError("--format executorch needs pip install 'squeezenet[executorch]'")
+        if importlib.util.find_spec(converter) is None:
+            raise ValueError(
+                f"--format {args.format} needs pip install 'squeezenet[{args.format}]'"
+            )
     model = model_from_args(args).eval()
     preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
     input_size = args.image_size or _default_size(args, preprocess.crop)
@@ -251,9 +268,7 @@ def run(args) -> int:
     written = [path]
     if args.format == "openvino":
         written.append(path.with_suffix(".bin"))
-    elif args.format == "executorch":
-        from ..deploy.export import sidecar_path
-
+    elif args.format in SIDECAR_FORMATS:
         written.append(sidecar_path(path))
     result = {
         "path": str(path),

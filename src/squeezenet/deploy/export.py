@@ -1,5 +1,5 @@
 """Export a model to the files deployment runtimes load: ONNX, TorchScript, OpenVINO IR,
-ExecuTorch ``.pte`` (XNNPACK delegate).
+ExecuTorch ``.pte`` (XNNPACK delegate), LiteRT ``.tflite``.
 
 Every export is validated before it replaces the target: ONNX by ``onnx.checker`` (full
 check, with shape inference); all formats are meant to be compared with eager PyTorch on real
@@ -21,10 +21,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..files import atomic_path
+from ..files import atomic_path, write_text
 
 #: Export formats and the file suffix each writes.
-FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "openvino": ".xml", "executorch": ".pte"}
+FORMATS = {
+    "onnx": ".onnx",
+    "torchscript": ".pt",
+    "openvino": ".xml",
+    "executorch": ".pte",
+    "litert": ".tflite",
+}
+
+#: Formats whose description travels beside the file (:func:`sidecar_path`).
+SIDECAR_FORMATS = ("executorch", "litert")
 
 
 def _example_input(model: nn.Module, input_size: int) -> torch.Tensor:
@@ -219,11 +228,22 @@ def export_openvino(
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
-    """Where the description of an ExecuTorch file lives: ``<file>.json`` beside it. A
-    ``.pte`` has no metadata field for free text (its named data and constant methods are
-    tensors and numbers for the runtime), so the description travels as its own small file."""
+    """Where the description of an ExecuTorch or LiteRT file lives: ``<file>.json`` beside
+    it. A ``.pte`` has no metadata field for free text (its named data and constant methods
+    are tensors and numbers for the runtime); a ``.tflite`` has metadata buffers, but writing
+    one means rebuilding the flatbuffer, and one small file serves both formats alike."""
     path = Path(path)
     return path.with_name(path.name + ".json")
+
+
+def write_sidecar(path: str | os.PathLike, precision: str, description: dict | None) -> Path:
+    """Write :func:`sidecar_path` for ``path``: ``{"precision": ..., "model": description}``
+    (``description``: a ``ModelInfo.to_dict()``, or None)."""
+    sidecar = sidecar_path(path)
+    write_text(
+        sidecar, json.dumps({"precision": precision, "model": description}, separators=(",", ":"))
+    )
+    return sidecar
 
 
 def _lower_to_executorch(exported, path: Path) -> None:
@@ -274,9 +294,63 @@ def export_executorch(
                 prepared(image[None])
             exported = torch.export.export(convert_pt2e(prepared), (x,))
         _lower_to_executorch(exported, path)
-    sidecar = {"precision": "fp32" if calibration is None else "int8", "model": description}
-    with atomic_path(sidecar_path(path)) as tmp:
-        tmp.write_text(json.dumps(sidecar, separators=(",", ":")))
+    write_sidecar(path, "fp32" if calibration is None else "int8", description)
+    return path
+
+
+def export_litert(
+    model: nn.Module,
+    path: str | os.PathLike,
+    input_size: int = 224,
+    calibration: torch.Tensor | None = None,
+    description: dict | None = None,
+) -> Path:
+    """A LiteRT (TFLite) flatbuffer converted by ``litert_torch``, input NCHW as in PyTorch.
+    fp32, or with ``calibration`` (a preprocessed float batch of real images) static INT8
+    through PT2E: ``litert_torch``'s quantizer, symmetric with per-channel weights, its
+    observers fed the calibration batch. The INT8 file takes and returns int8 tensors (its
+    runner quantizes the input and dequantizes the logits with the tensors' scales).
+
+    Exported at batch 1, like the ExecuTorch program: the runner resizes the input for a
+    larger batch. ``description`` (a ``ModelInfo.to_dict()``) and the precision go to
+    :func:`sidecar_path`."""
+    import litert_torch
+
+    path = Path(path)
+    model = model.eval().cpu()
+    x = _example_input(model, input_size)
+    # The converter reports its progress on stdout, which would corrupt `--json` output.
+    with (
+        warnings.catch_warnings(),
+        torch.no_grad(),
+        open(os.devnull, "w") as devnull,
+        contextlib.redirect_stdout(devnull),
+    ):
+        warnings.simplefilter("ignore")
+        if calibration is None:
+            converted = litert_torch.convert(model, (x,))
+        else:
+            from litert_torch.quantize.pt2e_quantizer import (
+                PT2EQuantizer,
+                get_symmetric_quantization_config,
+            )
+            from litert_torch.quantize.quant_config import QuantConfig
+            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+            quantizer = PT2EQuantizer().set_global(
+                get_symmetric_quantization_config(is_per_channel=True)
+            )
+            prepared = prepare_pt2e(torch.export.export(model, (x,)).module(), quantizer)
+            for image in calibration:  # one image per call: the graph was traced at batch 1
+                prepared(image[None])
+            # Unfolded: the converter reads the quantize ops to give the file its int8 tensors.
+            quantized = convert_pt2e(prepared, fold_quantize=False)
+            converted = litert_torch.convert(
+                quantized, (x,), quant_config=QuantConfig(pt2e_quantizer=quantizer)
+            )
+        with atomic_path(path) as tmp:
+            converted.export(str(tmp))
+    write_sidecar(path, "fp32" if calibration is None else "int8", description)
     return path
 
 
@@ -293,8 +367,9 @@ def export_model(
 
     With ``int8_calibration`` (a preprocessed float batch of real images) the ONNX and
     OpenVINO exports are post-training static INT8 (see :mod:`.quantize_int8`), the ExecuTorch
-    one PT2E INT8 (:func:`export_executorch`). ``description`` (a ``ModelInfo.to_dict()``) goes
-    into ONNX and OpenVINO files, and beside an ExecuTorch one.
+    and LiteRT ones PT2E INT8 (:func:`export_executorch`, :func:`export_litert`).
+    ``description`` (a ``ModelInfo.to_dict()``) goes into ONNX and OpenVINO files, and beside
+    ExecuTorch and LiteRT ones.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
@@ -302,11 +377,14 @@ def export_model(
     if fmt == "torchscript":
         if int8_calibration is not None:
             raise ValueError(
-                "INT8 export is available for the onnx, openvino and executorch formats only"
+                "INT8 export is available for the onnx, openvino, executorch and litert "
+                "formats only"
             )
         return export_torchscript(model, path, input_size)
     if fmt == "executorch":
         return export_executorch(model, path, input_size, int8_calibration, description)
+    if fmt == "litert":
+        return export_litert(model, path, input_size, int8_calibration, description)
     if fmt == "onnx" and int8_calibration is None:
         return export_onnx(model, path, input_size, opset, description)
     with tempfile.TemporaryDirectory(prefix="squeezenet-export-") as tmpdir:
