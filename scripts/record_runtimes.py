@@ -32,17 +32,17 @@ from squeezenet.deploy.export import FORMATS, sidecar_path
 from squeezenet.weights import preprocess_for
 
 ROOT = Path(__file__).resolve().parents[1]
-# (format, INT8?, runtime module the format needs, runtime that runs it)
+# (format, INT8?, modules its export and runtime need, runtime that runs it)
 VARIANTS = [
-    ("onnx", False, "onnxruntime", "onnxruntime"),
-    ("onnx", True, "onnxruntime", "onnxruntime"),
-    ("openvino", False, "openvino", "openvino"),
-    ("openvino", True, "openvino", "openvino"),
-    ("executorch", False, "executorch", "executorch"),
-    ("executorch", True, "executorch", "executorch"),
-    ("litert", False, "ai_edge_litert", "litert"),
-    ("litert", True, "ai_edge_litert", "litert"),
-    ("ncnn", False, "ncnn", "ncnn"),
+    ("onnx", False, ("onnxruntime",), "onnxruntime"),
+    ("onnx", True, ("onnxruntime",), "onnxruntime"),
+    ("openvino", False, ("openvino",), "openvino"),
+    ("openvino", True, ("openvino",), "openvino"),
+    ("executorch", False, ("executorch",), "executorch"),
+    ("executorch", True, ("executorch",), "executorch"),
+    ("litert", False, ("litert_torch", "ai_edge_litert"), "litert"),
+    ("litert", True, ("litert_torch", "ai_edge_litert"), "litert"),
+    ("ncnn", False, ("pnnx", "ncnn"), "ncnn"),
 ]
 
 
@@ -111,9 +111,10 @@ def main() -> None:
         }
     )
     with tempfile.TemporaryDirectory() as tmp:
-        for fmt, int8, module, runtime in VARIANTS:
-            if fmt not in FORMATS or importlib.util.find_spec(module) is None:
-                print(f"skipped: {fmt}{' INT8' if int8 else ''} ({module} not installed)")
+        for fmt, int8, modules, runtime in VARIANTS:
+            missing = [m for m in modules if importlib.util.find_spec(m) is None]
+            if fmt not in FORMATS or missing:
+                print(f"skipped: {fmt}{' INT8' if int8 else ''} ({', '.join(missing)} missing)")
                 continue
             path = Path(tmp) / f"model{'-int8' if int8 else ''}{FORMATS[fmt]}"
             argv = ["export", "-w", args.weights, "-f", fmt, "-o", str(path)]

@@ -1,6 +1,8 @@
 """docs/deployment.md's copyable examples (issue 28, item 6): each runtime's example, run as a
 reader would run it (its own process, only the runtime, numpy and Pillow), prints the top-5
-that ``squeezenet predict`` prints for the same photo.
+that ``squeezenet predict`` prints for the same photo: with the PyTorch model for an fp32
+export, with the exported file itself for an INT8 one (whose logits are not meant to match
+fp32, but the example must quantize as the tool does).
 
 The model has preprocessing no preset has (:data:`helpers.CUSTOM_PRE`) and the photo is not
 square, so an example that resized, cropped or normalised differently would disagree."""
@@ -29,6 +31,7 @@ RUNTIMES = {
     "onnxruntime": ("onnx", "model.onnx", "onnxruntime"),
     "openvino": ("openvino", "model.xml", "openvino"),
     "executorch": ("executorch", "model.pte", "executorch"),
+    "litert": ("litert", "model.tflite", "ai_edge_litert"),
 }
 
 
@@ -50,8 +53,13 @@ def setup(tmp_path_factory):
     with torch.no_grad():  # spread the logits, so that the top-5 order is clear-cut
         model.classifier[1].weight.mul_(20)
     pth = save_described(model, root / "model.pth", CLASSES)
-    pixels = np.random.default_rng(0).integers(0, 256, (71, 97, 3), dtype=np.uint8)
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (71, 97, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(root / "photo.jpg", quality=90)
+    (root / "calibration").mkdir()
+    for i in range(8):
+        pixels = rng.integers(0, 256, (80, 90, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(root / "calibration" / f"{i}.png")
     return root, pth
 
 
@@ -61,8 +69,15 @@ def _top5_of_predict(capsys, pth: Path, photo: Path) -> list[tuple[str, float]]:
     return [(t["name"], t["prob"]) for t in result["top"]]
 
 
-@pytest.mark.parametrize("runtime", sorted(RUNTIMES))
-def test_the_example_prints_what_predict_prints(runtime, setup, tmp_path, capsys):
+# The examples that say they run an INT8 file too.
+INT8 = ("onnxruntime", "openvino", "executorch", "litert")
+
+
+@pytest.mark.parametrize(
+    "runtime, int8",
+    [(r, False) for r in sorted(RUNTIMES)] + [(r, True) for r in INT8],
+)
+def test_the_example_prints_what_predict_prints(runtime, int8, setup, tmp_path, capsys):
     fmt, filename, module = RUNTIMES[runtime]
     if importlib.util.find_spec(module) is None:
         pytest.skip(f"{module} is not installed (an optional extra)")
@@ -70,7 +85,11 @@ def test_the_example_prints_what_predict_prints(runtime, setup, tmp_path, capsys
     code = examples()
     (tmp_path / "preprocess.py").write_text(code["preprocess.py"])
     (tmp_path / "photo.jpg").write_bytes((root / "photo.jpg").read_bytes())
-    assert main(["export", "-w", str(pth), "-f", fmt, "-o", str(tmp_path / filename)]) == 0
+    exported = tmp_path / filename
+    argv = ["export", "-w", str(pth), "-f", fmt, "-o", str(exported)]
+    if int8:
+        argv += ["--int8", "--calibration", str(root / "calibration")]
+    assert main(argv) == 0
     capsys.readouterr()
     run = subprocess.run(
         [sys.executable, "-c", code[runtime]],
@@ -81,7 +100,7 @@ def test_the_example_prints_what_predict_prints(runtime, setup, tmp_path, capsys
     )
     assert run.returncode == 0, run.stderr
     printed = [line.split(maxsplit=1) for line in run.stdout.strip().splitlines()]
-    expected = _top5_of_predict(capsys, pth, tmp_path / "photo.jpg")
+    expected = _top5_of_predict(capsys, exported if int8 else pth, tmp_path / "photo.jpg")
     assert [name for _, name in printed] == [name for name, _ in expected]
     for (probability, _), (_, p) in zip(printed, expected):
         assert float(probability) == pytest.approx(p, abs=2e-4)
