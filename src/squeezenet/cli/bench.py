@@ -28,8 +28,8 @@ def register(sub, formatter) -> None:
         "row. Reports batch-1 latency (median, p90), batch-N latency and images/s, and the "
         "peak-RSS growth of building and running each backend. Backends: "
         + ", ".join(f"{n} ({i.help})" for n, i in BACKENDS.items())
-        + ". An exported -w file (.onnx, OpenVINO .xml, ExecuTorch .pte) is timed as it is, "
-        "in each installed runtime that reads it, with no baseline row.",
+        + ". An exported -w file (.onnx, OpenVINO .xml, ExecuTorch .pte, ncnn .param) is timed "
+        "as it is, in each installed runtime that reads it, with no baseline row.",
     )
     add_model_args(p)
     p.add_argument(

@@ -1,5 +1,5 @@
 """Export a model to the files deployment runtimes load: ONNX, TorchScript, OpenVINO IR,
-ExecuTorch ``.pte`` (XNNPACK delegate).
+ExecuTorch ``.pte`` (XNNPACK delegate), ncnn ``.param`` + ``.bin``.
 
 Every export is validated before it replaces the target: ONNX by ``onnx.checker`` (full
 check, with shape inference); all formats are meant to be compared with eager PyTorch on real
@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import subprocess
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
@@ -24,7 +26,13 @@ from torch import nn
 from ..files import atomic_path
 
 #: Export formats and the file suffix each writes.
-FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "openvino": ".xml", "executorch": ".pte"}
+FORMATS = {
+    "onnx": ".onnx",
+    "torchscript": ".pt",
+    "openvino": ".xml",
+    "executorch": ".pte",
+    "ncnn": ".ncnn.param",
+}
 
 
 def _example_input(model: nn.Module, input_size: int) -> torch.Tensor:
@@ -219,11 +227,22 @@ def export_openvino(
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
-    """Where the description of an ExecuTorch file lives: ``<file>.json`` beside it. A
-    ``.pte`` has no metadata field for free text (its named data and constant methods are
-    tensors and numbers for the runtime), so the description travels as its own small file."""
+    """Where the description of an ExecuTorch or ncnn file lives: ``<file>.json`` beside it.
+    A ``.pte`` has no metadata field for free text (its named data and constant methods are
+    tensors and numbers for the runtime), an ncnn ``.param`` none at all, so the description
+    travels as its own small file."""
     path = Path(path)
     return path.with_name(path.name + ".json")
+
+
+def write_sidecar(path: Path, precision: str, description: dict | None) -> Path:
+    """The :func:`sidecar_path` of ``path``: ``{"precision": ..., "model": description}``."""
+    sidecar = sidecar_path(path)
+    with atomic_path(sidecar) as tmp:
+        tmp.write_text(
+            json.dumps({"precision": precision, "model": description}, separators=(",", ":"))
+        )
+    return sidecar
 
 
 def _lower_to_executorch(exported, path: Path) -> None:
@@ -274,10 +293,69 @@ def export_executorch(
                 prepared(image[None])
             exported = torch.export.export(convert_pt2e(prepared), (x,))
         _lower_to_executorch(exported, path)
-    sidecar = {"precision": "fp32" if calibration is None else "int8", "model": description}
-    with atomic_path(sidecar_path(path)) as tmp:
-        tmp.write_text(json.dumps(sidecar, separators=(",", ":")))
+    write_sidecar(path, "fp32" if calibration is None else "int8", description)
     return path
+
+
+#: Why ``export --format ncnn --int8`` is refused.
+NCNN_NO_INT8 = (
+    "INT8 is not available for the ncnn format: ncnn quantizes with its C++ tools ncnn2table "
+    "and ncnn2int8, which the ncnn and pnnx packages do not ship (and ncnn publishes no source "
+    "package to build them from); for INT8 export to onnx, openvino or executorch"
+)
+
+
+def ncnn_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    """The ``.param`` (graph) and ``.bin`` (weights) of an ncnn model named ``path``: a name
+    not ending in ``.param`` gets it appended (``sq11.ncnn`` -> ``sq11.ncnn.param``), and
+    the ``.bin`` is the ``.param``'s name with ``.bin`` instead."""
+    path = Path(path)
+    param = path if path.suffix.lower() == ".param" else path.with_name(path.name + ".param")
+    return param, param.with_suffix(".bin")
+
+
+def export_ncnn(
+    model: nn.Module,
+    path: str | os.PathLike,
+    input_size: int = 224,
+    description: dict | None = None,
+    fp16: bool = False,
+) -> Path:
+    """An ncnn model (``.param`` + ``.bin``, see :func:`ncnn_paths`) converted by pnnx from
+    the traced model, weights fp32 (pnnx's default would store them as fp16) or with
+    ``fp16`` fp16. The graph takes one image of any size (the runtime has no batch
+    dimension: callers loop). ``description`` and the precision go to
+    :func:`sidecar_path` of the ``.param``. Returns the ``.param``."""
+    import pnnx
+
+    param, weights = ncnn_paths(path)
+    model = model.eval().cpu()
+    x = _example_input(model, input_size)
+    # The pnnx binary writes a TorchScript copy, pnnx's own graph, ONNX and Python files
+    # beside the .param: all of them stay in a temporary folder, only the pair is kept.
+    with tempfile.TemporaryDirectory(prefix="squeezenet-ncnn-") as tmpdir:
+        tmp = Path(tmpdir)
+        traced = export_torchscript(model, tmp / "model.pt", input_size)
+        # The binary, not pnnx.export: that one ignores the converter's exit status and
+        # then imports the Python module it generated.
+        shape = ",".join(map(str, x.shape))
+        command = [pnnx.EXEC_PATH, str(traced), f"inputshape=[{shape}]f32", "device=cpu"]
+        command += [f"fp16={int(fp16)}", "ncnnparam=model.param", "ncnnbin=model.bin"]
+        done = subprocess.run(command, cwd=tmp, capture_output=True, text=True)
+        made = tmp / "model.param", tmp / "model.bin"
+        if done.returncode != 0 or not all(f.is_file() for f in made):
+            last = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            raise ValueError(
+                f"{param}: pnnx could not convert the model (exit status {done.returncode}: "
+                + " / ".join(last)
+                + ")"
+            )
+        # .bin first: a .param never points at a missing or stale .bin.
+        for source, target in ((made[1], weights), (made[0], param)):
+            with atomic_path(target) as out:
+                shutil.copyfile(source, out)
+    write_sidecar(param, "fp16" if fp16 else "fp32", description)
+    return param
 
 
 def export_model(
@@ -288,17 +366,25 @@ def export_model(
     int8_calibration: torch.Tensor | None = None,
     opset: int | None = None,
     description: dict | None = None,
+    fp16: bool = False,
 ) -> Path:
     """Export ``model`` as ``fmt`` (one of :data:`FORMATS`).
 
     With ``int8_calibration`` (a preprocessed float batch of real images) the ONNX and
     OpenVINO exports are post-training static INT8 (see :mod:`.quantize_int8`), the ExecuTorch
     one PT2E INT8 (:func:`export_executorch`). ``description`` (a ``ModelInfo.to_dict()``) goes
-    into ONNX and OpenVINO files, and beside an ExecuTorch one.
+    into ONNX and OpenVINO files, and beside an ExecuTorch or ncnn one. ``fp16``: ncnn
+    weights stored as fp16 (ncnn only).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if fp16 and fmt != "ncnn":
+        raise ValueError("fp16 weights are available for the ncnn format only")
     path = Path(path)
+    if fmt == "ncnn":
+        if int8_calibration is not None:
+            raise ValueError(NCNN_NO_INT8)
+        return export_ncnn(model, path, input_size, description, fp16)
     if fmt == "torchscript":
         if int8_calibration is not None:
             raise ValueError(
