@@ -61,7 +61,7 @@ def register(sub, formatter) -> None:
         "--fp16",
         action="store_true",
         help="ncnn: store the weights as fp16 (half the .bin; logits differ from PyTorch by "
-        "about 1e-3, so --tolerance does not apply); ncnn computes in fp32 either way",
+        "a few 1e-3, so --tolerance does not apply); ncnn computes in fp32 either way",
     )
     add_calibration_args(
         p,
