@@ -201,3 +201,14 @@ def test_the_command_makes_openmp_passive_for_ncnn_only(monkeypatch):
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's choice stands
     _passive_openmp_for_ncnn(["bench", "-w", "sq11.ncnn.param"])
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_without_the_extra_the_error_names_the_file_and_the_extra(capsys, files, monkeypatch):
+    from squeezenet.deploy import backends
+
+    has_module = backends._has_module
+    monkeypatch.setattr(backends, "_has_module", lambda name: name != "ncnn" and has_module(name))
+    image = str(next(files["tree"].rglob("*.png")))
+    err = _one_line_error(capsys, ["predict", "-w", str(files["fp32"]), image])
+    assert str(files["fp32"]) in err
+    assert "running an ncnn model needs pip install 'squeezenet[ncnn]'" in err
