@@ -55,7 +55,7 @@ def register(sub, formatter) -> None:
         action="store_true",
         help="post-training static INT8, calibrated on --calibration (ONNX Runtime QDQ "
         "for the onnx and openvino formats; PT2E with XNNPACK's quantizer, per-channel "
-        "symmetric, for executorch)",
+        "symmetric, for executorch; not for ncnn, whose packages lack its INT8 tools)",
     )
     p.add_argument(
         "--fp16",
@@ -214,14 +214,14 @@ def run(args) -> int:
     from ..weights import preprocess_for
     from .common import model_from_args
 
-    if args.int8 and args.calibration is None:
-        raise ValueError("--int8 needs --calibration (an image folder or a zip of images)")
-    if args.int8 and args.format == "torchscript":
-        raise ValueError("--int8 is available for --format onnx, openvino and executorch only")
     if args.int8 and args.format == "ncnn":
         from ..deploy.export import NCNN_NO_INT8
 
         raise ValueError(f"--int8 with --format ncnn: {NCNN_NO_INT8}")
+    if args.int8 and args.calibration is None:
+        raise ValueError("--int8 needs --calibration (an image folder or a zip of images)")
+    if args.int8 and args.format == "torchscript":
+        raise ValueError("--int8 is available for --format onnx, openvino and executorch only")
     if args.fp16 and args.format != "ncnn":
         raise ValueError("--fp16 is available for --format ncnn only")
     if args.weightless and (args.format != "onnx" or args.int8):
