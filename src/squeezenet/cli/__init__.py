@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _passive_openmp_for_ncnn(argv: list[str]) -> None:
     """ncnn brings an OpenMP runtime of its own beside PyTorch's, and in one process the idle
-    worker threads of each spin for the CPU while the other computes: both ran 3-10x slower
+    worker threads of each spin for the CPU while the other computes: both ran 2-30x slower
     (export's check runs PyTorch and ncnn in turn). ``OMP_WAIT_POLICY=PASSIVE`` makes idle
     threads sleep instead, but each runtime reads it once, when it loads: so a command that
     mentions ncnn (``-f ncnn``, ``--backend ncnn``, a ``.param`` file) sets it here, before
