@@ -32,6 +32,7 @@ RUNTIMES = {
     "openvino": ("openvino", "model.xml", "openvino"),
     "executorch": ("executorch", "model.pte", "executorch"),
     "litert": ("litert", "model.tflite", "ai_edge_litert"),
+    "ncnn": ("ncnn", "model.ncnn.param", "ncnn"),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # Sub-command modules, in the order --help lists them.
@@ -67,7 +68,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _passive_openmp_for_ncnn(argv: list[str]) -> None:
+    """ncnn brings an OpenMP runtime of its own beside PyTorch's, and in one process the idle
+    worker threads of each spin for the CPU while the other computes: both ran 2-30x slower
+    (export's check runs PyTorch and ncnn in turn). ``OMP_WAIT_POLICY=PASSIVE`` makes idle
+    threads sleep instead, but each runtime reads it once, when it loads: so a command that
+    mentions ncnn (``-f ncnn``, ``--backend ncnn``, a ``.param`` file) sets it here, before
+    anything imports torch, unless the user chose a policy. Any other command is left as is."""
+    if "OMP_WAIT_POLICY" in os.environ or "torch" in sys.modules:
+        return
+    if any("ncnn" in a.lower() or a.lower().endswith(".param") for a in argv):
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+
 def main(argv: list[str] | None = None) -> int:
+    _passive_openmp_for_ncnn(sys.argv[1:] if argv is None else argv)
     from ..data import DatasetError, ImageError
     from ..settings import SettingError
     from ..weights import WeightsError

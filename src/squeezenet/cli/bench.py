@@ -28,10 +28,10 @@ def register(sub, formatter) -> None:
         "row. Reports batch-1 latency (median, p90), batch-N latency and images/s, and the "
         "peak-RSS growth of building and running each backend. Backends: "
         + ", ".join(f"{n} ({i.help})" for n, i in BACKENDS.items())
-        + ". An exported -w file (.onnx, OpenVINO .xml, ExecuTorch .pte, LiteRT .tflite) is "
-        "timed as it is, in each installed runtime that reads it, with no baseline row; to "
-        "time exported files against the baseline, give PyTorch weights as -w and the files "
-        "as --exported.",
+        + ". An exported -w file (.onnx, OpenVINO .xml, ExecuTorch .pte, LiteRT .tflite, ncnn "
+        ".param) is timed as it is, in each installed runtime that reads it, with no baseline "
+        "row; to time exported files against the baseline, give PyTorch weights as -w and the "
+        "files as --exported.",
     )
     add_model_args(p)
     p.add_argument(

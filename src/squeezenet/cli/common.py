@@ -166,7 +166,8 @@ def add_model_args(p: argparse.ArgumentParser, weights_required: bool = False) -
         help="registered weights name (see `squeezenet summary --list-weights`), a "
         "path (.pth state_dict/checkpoint, .safetensors, compressed .sqz file, Deep "
         "Compression .net; predict, evaluate and bench also run an exported .onnx, "
-        "OpenVINO .xml, ExecuTorch .pte or LiteRT .tflite file in its runtime) "
+        "OpenVINO .xml, ExecuTorch .pte, LiteRT .tflite or ncnn .param (+ .bin) file in its "
+        "runtime) "
         "or a URL (cached under $TORCH_HOME/hub/checkpoints, sha256-checked)"
         + ("" if weights_required else "; without it the model is randomly initialised"),
     )
@@ -283,7 +284,7 @@ def add_decode_arg(p: argparse.ArgumentParser) -> None:
 def model_from_args(args: argparse.Namespace, exported: bool = False):
     """``create_model`` from -m, -w, --conv10-padding and --model-arg; ``args.model`` becomes
     the model built (the weights file's own when -m is left out). With ``exported`` (commands
-    that only run the model), an exported file as -w (.onnx, OpenVINO .xml) gives an
+    that only run the model), an exported file as -w (.onnx, .xml, .pte, .param) gives an
     :class:`~squeezenet.deploy.backends.ExportedModel`, which :func:`build_backend` runs in
     its runtime; other commands need PyTorch weights and refuse it."""
     from ..deploy.backends import is_exported, open_exported
@@ -321,7 +322,7 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
         + "; ".join(f"{n}: {i.help}" for n, i in BACKENDS.items())
         + " (see docs/deployment.md; onnxruntime/openvino need their extras; default: torch, "
         "or for an exported -w file the runtime its format is for: onnxruntime for .onnx, "
-        "openvino for .xml, executorch for .pte, litert for .tflite)",
+        "openvino for .xml, executorch for .pte, litert for .tflite, ncnn for .param)",
     )
     add_calibration_args(
         p,

@@ -1,5 +1,5 @@
-"""``squeezenet export``: ONNX / TorchScript / OpenVINO IR / ExecuTorch / LiteRT files, and
-weightless ONNX graphs for :mod:`squeezenet.lite`, checked against PyTorch."""
+"""``squeezenet export``: ONNX / TorchScript / OpenVINO IR / ExecuTorch / LiteRT / ncnn files,
+and weightless ONNX graphs for :mod:`squeezenet.lite`, checked against PyTorch."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ from pathlib import Path
 
 from .argtypes import float_in, positive_int
 
-#: The module each optional format's export needs (its extra has the format's name).
-_CONVERTERS = {"executorch": "executorch", "litert": "litert_torch"}
+#: The modules each optional format's export needs (its extra has the format's name).
+_CONVERTERS = {
+    "executorch": ("executorch",),
+    "litert": ("litert_torch",),
+    "ncnn": ("pnnx", "ncnn"),
+}
 
 
 def register(sub, formatter) -> None:
@@ -25,15 +29,16 @@ def register(sub, formatter) -> None:
     p = sub.add_parser(
         "export",
         formatter_class=formatter,
-        help="export a model to ONNX, TorchScript, OpenVINO IR, ExecuTorch or LiteRT "
+        help="export a model to ONNX, TorchScript, OpenVINO IR, ExecuTorch, LiteRT or ncnn "
         "(optionally INT8)",
         description="Export a model with its weights for a deployment runtime. ONNX files "
         "are validated by onnx.checker; every export is loaded back by its runtime (ONNX "
-        "Runtime, OpenVINO, torch.jit, ExecuTorch, LiteRT) and its logits compared with eager "
-        "PyTorch on the --check-images (or on a fixed random batch). An fp32 export whose max "
-        "abs logit difference exceeds --tolerance is an error. ONNX, OpenVINO, ExecuTorch and "
-        "LiteRT need the optional extras: pip install 'squeezenet[onnx]' / "
-        "'squeezenet[openvino]' / 'squeezenet[executorch]' / 'squeezenet[litert]'.",
+        "Runtime, OpenVINO, torch.jit, ExecuTorch, LiteRT, ncnn) and its logits compared with "
+        "eager PyTorch on the --check-images (or on a fixed random batch). An fp32 export whose "
+        "max abs logit difference exceeds --tolerance is an error. ONNX, OpenVINO, ExecuTorch, "
+        "LiteRT and ncnn need the optional extras: pip install 'squeezenet[onnx]' / "
+        "'squeezenet[openvino]' / 'squeezenet[executorch]' / 'squeezenet[litert]' / "
+        "'squeezenet[ncnn]'.",
     )
     add_model_args(p)
     p.add_argument(
@@ -44,9 +49,16 @@ def register(sub, formatter) -> None:
         help="onnx: one self-contained .onnx file, dynamic batch; torchscript: "
         "traced module for torch.jit.load; openvino: IR .xml + .bin; executorch: a .pte "
         "delegated to XNNPACK, batch 1, its description in <file>.pte.json beside it; "
-        "litert: a LiteRT (TFLite) .tflite, batch 1, its description in <file>.tflite.json",
+        "litert: a LiteRT (TFLite) .tflite, batch 1, its description in <file>.tflite.json; "
+        "ncnn: graph <name>.param + weights <name>.bin, converted by pnnx, one image per run, "
+        "its description in <name>.param.json",
     )
-    add_output_arg(p, "output file (default: <model>[-int8].onnx / .pt / .xml / .pte / .tflite)")
+    add_output_arg(
+        p,
+        "output file (default: <model>[-int8].onnx / .pt / .xml / .pte / .tflite / "
+        ".ncnn.param); for ncnn the .param, '.param' appended to a name without it, the .bin "
+        "beside it",
+    )
     add_preprocess_arg(p)
     p.add_argument(
         "--int8",
@@ -54,7 +66,13 @@ def register(sub, formatter) -> None:
         help="post-training static INT8, calibrated on --calibration (ONNX Runtime QDQ "
         "for the onnx and openvino formats; PT2E, per-channel symmetric, with XNNPACK's "
         "quantizer for executorch and litert_torch's for litert, whose file then takes and "
-        "returns int8 tensors)",
+        "returns int8 tensors; not for ncnn, whose packages lack its INT8 tools)",
+    )
+    p.add_argument(
+        "--fp16",
+        action="store_true",
+        help="ncnn: store the weights as fp16 (half the .bin; logits differ from PyTorch by "
+        "a few 1e-3, so --tolerance does not apply); ncnn computes in fp32 either way",
     )
     add_calibration_args(
         p,
@@ -214,19 +232,25 @@ def run(args) -> int:
     from ..weights import preprocess_for
     from .common import model_from_args
 
+    if args.int8 and args.format == "ncnn":
+        from ..deploy.export import NCNN_NO_INT8
+
+        raise ValueError(f"--int8 with --format ncnn: {NCNN_NO_INT8}")
     if args.int8 and args.calibration is None:
         raise ValueError("--int8 needs --calibration (an image folder or a zip of images)")
     if args.int8 and args.format == "torchscript":
         raise ValueError(
             "--int8 is available for --format onnx, openvino, executorch and litert only"
         )
+    if args.fp16 and args.format != "ncnn":
+        raise ValueError("--fp16 is available for --format ncnn only")
     if args.weightless and (args.format != "onnx" or args.int8):
         raise ValueError("--weightless is available for the fp32 --format onnx only")
     converter = _CONVERTERS.get(args.format)
     if converter is not None:
         import importlib.util
 
-        if importlib.util.find_spec(converter) is None:
+        if any(importlib.util.find_spec(m) is None for m in converter):
             raise ValueError(
                 f"--format {args.format} needs pip install 'squeezenet[{args.format}]'"
             )
@@ -236,6 +260,7 @@ def run(args) -> int:
     if input_size != preprocess.crop:
         preprocess = preprocess.with_crop(input_size)
     variant = "-int8" if args.int8 else "-weightless" if args.weightless else ""
+    variant = "-fp16" if args.fp16 else variant
     output = Path(args.output or f"{args.model}{variant}{FORMATS[args.format]}")
     if not output.suffix:
         output = output.with_suffix(FORMATS[args.format])
@@ -250,7 +275,7 @@ def run(args) -> int:
     else:
         description = _description(args, model, preprocess)
         path = export_model(
-            model, output, args.format, input_size, calibration, args.opset, description
+            model, output, args.format, input_size, calibration, args.opset, description, args.fp16
         )
         candidate = load_exported(path, args.format)
     in_channels = getattr(getattr(model, "spec", None), "in_channels", 3)
@@ -269,11 +294,13 @@ def run(args) -> int:
     if args.format == "openvino":
         written.append(path.with_suffix(".bin"))
     elif args.format in SIDECAR_FORMATS:
+        if args.format == "ncnn":
+            written.append(path.with_suffix(".bin"))
         written.append(sidecar_path(path))
     result = {
         "path": str(path),
         "format": args.format,
-        "precision": "int8" if args.int8 else "fp32",
+        "precision": "int8" if args.int8 else "fp16" if args.fp16 else "fp32",
         "model": args.model,
         "weights": args.weights,
         "input_size": input_size,
@@ -307,7 +334,7 @@ def run(args) -> int:
         )
         if agreement is not None:
             print(_agreement_line(agreement, args.check_images))
-    if not args.int8 and check["max_abs_diff"] > args.tolerance:
+    if not (args.int8 or args.fp16) and check["max_abs_diff"] > args.tolerance:
         # A model that fails its check is not left behind to be used by mistake.
         for f in written:
             f.unlink(missing_ok=True)

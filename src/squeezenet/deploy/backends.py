@@ -2,9 +2,10 @@
 
 ``torch`` (eager), ``torch-cl`` (eager, channels-last memory layout: oneDNN's preferred
 layout, no conversions between convolutions), ``onnxruntime`` / ``openvino`` (fp32) and their
-``-int8`` variants (post-training static INT8, :mod:`.quantize_int8`), and ``executorch`` and
-``litert``, which run exported ``.pte`` and ``.tflite`` files only. Any backend plugs into
-:func:`squeezenet.engine.evaluate` and the ``predict`` / ``evaluate`` commands.
+``-int8`` variants (post-training static INT8, :mod:`.quantize_int8`), and ``executorch``,
+``litert`` and ``ncnn``, which run exported files only (``.pte``, ``.tflite``, ``.param`` +
+``.bin``). Any backend plugs into :func:`squeezenet.engine.evaluate` and the ``predict`` /
+``evaluate`` commands.
 """
 
 from __future__ import annotations
@@ -59,6 +60,13 @@ BACKENDS: dict[str, BackendInfo] = {
         "fp32",
         "litert",
         "LiteRT (TFLite) interpreter with the XNNPACK delegate (an exported .tflite as -w only)",
+        exported_only=True,
+    ),
+    "ncnn": BackendInfo(
+        "ncnn",
+        "fp32",
+        "ncnn",
+        "ncnn, CPU (an exported .param as -w only)",
         exported_only=True,
     ),
 }
@@ -310,6 +318,81 @@ def _litert_fn(path: Path, threads: int | None) -> Callable[[torch.Tensor], torc
     return run
 
 
+#: Why a process that runs ncnn beside PyTorch should start with OMP_WAIT_POLICY=PASSIVE.
+OPENMP_NOTE = (
+    "ncnn and PyTorch each bring an OpenMP runtime; in one process their idle worker threads "
+    "spin for the CPU while the other computes, slowing both several-fold, unless "
+    "OMP_WAIT_POLICY=PASSIVE is set before the process starts (the squeezenet command sets it "
+    "itself for commands that involve ncnn)"
+)
+
+
+def _import_ncnn(path: Path):
+    """The ``ncnn`` module; without it a ``ValueError`` naming the file and the extra. Warns
+    when PyTorch is loaded and the OpenMP wait policy is not passive (:data:`OPENMP_NOTE`)."""
+    if not _has_module("ncnn"):
+        raise ValueError(f"{path}: running an ncnn model needs pip install 'squeezenet[ncnn]'")
+    if os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
+        import warnings
+
+        # Located here, so that Python's default filter shows it once per process.
+        warnings.warn(OPENMP_NOTE, RuntimeWarning, stacklevel=1)
+    import ncnn
+
+    return ncnn
+
+
+def _ncnn_net(path: Path, threads: int | None):
+    """An ``ncnn.Net`` with ``path`` (a ``.param``) and its ``.bin`` loaded, computing in
+    fp32; a missing or unreadable file raises ``WeightsError`` naming it."""
+    from ..weights import WeightsError
+    from .export import ncnn_paths
+
+    ncnn = _import_ncnn(path)
+    param, weights = ncnn_paths(path)
+    if not weights.is_file():
+        raise WeightsError(f"{weights}: no such file (the weights of {param})")
+    net = ncnn.Net()
+    net.opt.use_vulkan_compute = False
+    # fp32 arithmetic, as PyTorch computes: on CPUs with fp16 or bf16 support ncnn would
+    # otherwise store and compute activations in half precision (like OpenVINO's hint).
+    net.opt.use_fp16_storage = net.opt.use_fp16_packed = net.opt.use_fp16_arithmetic = False
+    net.opt.use_bf16_storage = False
+    if threads:
+        net.opt.num_threads = threads
+    if net.load_param(str(param)) != 0:
+        raise WeightsError(f"{param}: not a readable ncnn model graph (.param)")
+    if len(net.input_names()) != 1 or len(net.output_names()) != 1:
+        raise WeightsError(f"{param}: not a classifier (one input, one output)")
+    # load_model reads as many bytes as the graph's layers ask for; a short file fails.
+    if net.load_model(str(weights)) != 0:
+        raise WeightsError(f"{weights}: not the weights of {param} (unreadable or too short)")
+    return net
+
+
+def _ncnn_fn(path: Path, threads: int | None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """An ncnn model (``.param`` + ``.bin``) in ncnn's runtime. It has no batch dimension:
+    a batch runs image by image, each in an extractor of its own (one inference each)."""
+    import numpy as np
+
+    ncnn = _import_ncnn(path)
+    net = _ncnn_net(path, threads)
+    source, target = net.input_names()[0], net.output_names()[0]
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        out = []
+        for image in _as_numpy(x):
+            extractor = net.create_extractor()
+            extractor.input(source, ncnn.Mat(np.ascontiguousarray(image)))
+            status, logits = extractor.extract(target)
+            if status != 0:
+                raise RuntimeError(f"{path}: ncnn failed on an image (status {status})")
+            out.append(np.array(logits).reshape(-1))
+        return torch.from_numpy(np.stack(out))
+
+    return run
+
+
 def _as_numpy(x: torch.Tensor):
     return x.detach().to(torch.float32).contiguous().numpy()
 
@@ -319,7 +402,7 @@ def load_exported(
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """A callable over an exported file, run by the runtime that format is for (ONNX files
     by ONNX Runtime, IR by OpenVINO, TorchScript by ``torch.jit.load``, ``.pte`` by
-    ExecuTorch, ``.tflite`` by LiteRT)."""
+    ExecuTorch, ``.tflite`` by LiteRT, ``.param`` by ncnn)."""
     path = Path(path)
     if fmt == "onnx":
         return _onnxruntime_fn(path, threads)
@@ -329,6 +412,8 @@ def load_exported(
         return _executorch_fn(path, threads)
     if fmt == "litert":
         return _litert_fn(path, threads)
+    if fmt == "ncnn":
+        return _ncnn_fn(path, threads)
     if fmt == "torchscript":
         import warnings
 
@@ -346,6 +431,7 @@ EXPORTED = {
     ".xml": ("openvino", ("openvino",)),
     ".pte": ("executorch", ("executorch",)),
     ".tflite": ("litert", ("litert",)),
+    ".param": ("ncnn", ("ncnn",)),
 }
 # Ops that only a quantized graph holds (ONNX Runtime's QDQ, OpenVINO's form of it).
 _QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "FakeQuantize"}
@@ -409,6 +495,7 @@ class ExportedModel:
             "onnxruntime": _onnxruntime_fn,
             "executorch": _executorch_fn,
             "litert": _litert_fn,
+            "ncnn": _ncnn_fn,
         }
         load = loaders.get(name, _openvino_fn)
         try:
@@ -435,14 +522,19 @@ def open_exported(path: str | os.PathLike, name: str | None = None) -> ExportedM
     fmt = EXPORTED[path.suffix.lower()][0]
     if not path.is_file():
         raise WeightsError(f"{path}: no such file")
-    readers = {"onnx": _read_onnx, "executorch": _read_executorch, "litert": _read_litert}
+    readers = {
+        "onnx": _read_onnx,
+        "executorch": _read_executorch,
+        "litert": _read_litert,
+        "ncnn": _read_ncnn,
+    }
     read = readers.get(fmt, _read_openvino)
     text, input_shape, outputs, precision = read(path)
     if len(input_shape) != 4:
         raise WeightsError(f"{path}: the input is not an image batch (N, C, H, W): {input_shape}")
     info = None
     if text is not None:
-        # An ExecuTorch or LiteRT file's description is its sidecar: errors name that file.
+        # An ExecuTorch, LiteRT or ncnn file's description is its sidecar: errors name that file.
         source = str(sidecar_path(path) if fmt in SIDECAR_FORMATS else path)
         try:
             raw = json.loads(text)
@@ -557,14 +649,15 @@ def _read_executorch(path: Path) -> tuple[str | None, tuple[int | None, ...], in
         raise WeightsError(f"{path}: not a classifier (one input, one output)")
     if len(out) != 2:
         raise WeightsError(f"{path}: the output is not a (batch, classes) shape: {out}")
-    text, precision = _read_sidecar(path)
+    text, precision = _read_sidecar(path, ("fp32", "int8"))
     return text, input_shape, out[1], precision or "unknown"
 
 
-def _read_sidecar(path: Path) -> tuple[str | None, str | None]:
-    """(description JSON or None, precision or None) from the sidecar of an ExecuTorch or
-    LiteRT file (``<file>.json``, written by ``export``); both None without one (the file
-    then runs with the flags given)."""
+def _read_sidecar(path: Path, precisions: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """(description JSON or None, precision or None) from the sidecar of ``path``
+    (``<file>.json``, written by ``export``); both None without one (the file then runs with
+    the flags given); a malformed sidecar, or one naming a precision not in ``precisions``,
+    raises ``WeightsError`` naming it."""
     from ..weights import WeightsError
     from .export import sidecar_path
 
@@ -578,12 +671,13 @@ def _read_sidecar(path: Path) -> tuple[str | None, str | None]:
     if (
         not isinstance(raw, dict)
         or set(raw) != {"precision", "model"}
-        or raw["precision"] not in ("fp32", "int8")
+        or raw["precision"] not in precisions
         or not isinstance(raw["model"], dict | None)
     ):
+        named = " or ".join(f'"{p}"' for p in precisions)
         raise WeightsError(
             f"{sidecar}: not the description of an exported model "
-            '({"precision": "fp32" or "int8", "model": {...}})'
+            f'({{"precision": {named}, "model": {{...}}}})'
         )
     text = None if raw["model"] is None else json.dumps(raw["model"])
     return text, raw["precision"]
@@ -611,7 +705,33 @@ def _read_litert(path: Path) -> tuple[str | None, tuple[int | None, ...], int, s
     out = tuple(int(d) for d in outputs[0]["shape"])
     if len(out) != 2:
         raise WeightsError(f"{path}: the output is not a (batch, classes) shape: {out}")
-    text, precision = _read_sidecar(path)
+    text, precision = _read_sidecar(path, ("fp32", "int8"))
     if precision is None:
         precision = "fp32" if np.dtype(inputs[0]["dtype"]) == np.float32 else "int8"
     return text, input_shape, out[1], precision
+
+
+def _read_ncnn(path: Path) -> tuple[str | None, tuple[int | None, ...], int, str]:
+    """:func:`_read_onnx` for an ncnn ``.param`` (+ ``.bin``): the description and precision
+    from its sidecar (:func:`_read_sidecar`). The graph takes one image of any size and its
+    files hold no shapes: the input is ``(1, C, any, any)`` and the class count comes from
+    one run on a blank image at the description's crop (224 without one)."""
+    from ..weights import WeightsError
+    from .export import sidecar_path
+
+    _import_ncnn(path)  # first: without ncnn, the extra to install is the error
+    text, precision = _read_sidecar(path, ("fp32", "fp16"))
+    precision = precision or "unknown"
+    channels, size = 3, 224
+    if text is not None:
+        info = ModelInfo.from_dict(json.loads(text), str(sidecar_path(path)))
+        channels = info.model.get("spec", {}).get("in_channels", channels)
+        size = info.preprocess.crop if info.preprocess is not None else size
+    # One thread: no OpenMP worker threads start here, so bench can still fork the children
+    # that measure memory (libgomp's thread pool does not survive a fork: a child would hang).
+    run = _ncnn_fn(path, 1)
+    try:
+        logits = run(torch.zeros(1, channels, size, size))
+    except RuntimeError as e:
+        raise WeightsError(f"{path}: ncnn cannot run it ({_first_line(e)})") from None
+    return text, (1, channels, None, None), logits.shape[1], precision

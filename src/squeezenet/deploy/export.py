@@ -1,5 +1,5 @@
 """Export a model to the files deployment runtimes load: ONNX, TorchScript, OpenVINO IR,
-ExecuTorch ``.pte`` (XNNPACK delegate), LiteRT ``.tflite``.
+ExecuTorch ``.pte`` (XNNPACK delegate), LiteRT ``.tflite``, ncnn ``.param`` + ``.bin``.
 
 Every export is validated before it replaces the target: ONNX by ``onnx.checker`` (full
 check, with shape inference); all formats are meant to be compared with eager PyTorch on real
@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import subprocess
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
@@ -30,10 +32,11 @@ FORMATS = {
     "openvino": ".xml",
     "executorch": ".pte",
     "litert": ".tflite",
+    "ncnn": ".ncnn.param",
 }
 
 #: Formats whose description travels beside the file (:func:`sidecar_path`).
-SIDECAR_FORMATS = ("executorch", "litert")
+SIDECAR_FORMATS = ("executorch", "litert", "ncnn")
 
 
 def _example_input(model: nn.Module, input_size: int) -> torch.Tensor:
@@ -228,10 +231,11 @@ def export_openvino(
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
-    """Where the description of an ExecuTorch or LiteRT file lives: ``<file>.json`` beside
-    it. A ``.pte`` has no metadata field for free text (its named data and constant methods
-    are tensors and numbers for the runtime); a ``.tflite`` has metadata buffers, but writing
-    one means rebuilding the flatbuffer, and one small file serves both formats alike."""
+    """Where the description of an ExecuTorch, LiteRT or ncnn file lives: ``<file>.json``
+    beside it. A ``.pte`` has no metadata field for free text (its named data and constant
+    methods are tensors and numbers for the runtime), an ncnn ``.param`` none at all; a
+    ``.tflite`` has metadata buffers, but writing one means rebuilding the flatbuffer, and one
+    small file serves all three alike."""
     path = Path(path)
     return path.with_name(path.name + ".json")
 
@@ -354,6 +358,67 @@ def export_litert(
     return path
 
 
+#: Why ``export --format ncnn --int8`` is refused.
+NCNN_NO_INT8 = (
+    "INT8 is not available for the ncnn format: ncnn quantizes with its C++ tools ncnn2table "
+    "and ncnn2int8, which the ncnn and pnnx packages do not ship (and ncnn publishes no source "
+    "package to build them from); for INT8 export to onnx, openvino or executorch"
+)
+
+
+def ncnn_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    """The ``.param`` (graph) and ``.bin`` (weights) of an ncnn model named ``path``: a name
+    not ending in ``.param`` gets it appended (``sq11.ncnn`` -> ``sq11.ncnn.param``), and
+    the ``.bin`` is the ``.param``'s name with ``.bin`` instead."""
+    path = Path(path)
+    param = path if path.suffix.lower() == ".param" else path.with_name(path.name + ".param")
+    return param, param.with_suffix(".bin")
+
+
+def export_ncnn(
+    model: nn.Module,
+    path: str | os.PathLike,
+    input_size: int = 224,
+    description: dict | None = None,
+    fp16: bool = False,
+) -> Path:
+    """An ncnn model (``.param`` + ``.bin``, see :func:`ncnn_paths`) converted by pnnx from
+    the traced model, weights fp32 (pnnx's default would store them as fp16) or with
+    ``fp16`` fp16. The graph takes one image of any size (the runtime has no batch
+    dimension: callers loop). ``description`` and the precision go to
+    :func:`sidecar_path` of the ``.param``. Returns the ``.param``."""
+    import pnnx
+
+    param, weights = ncnn_paths(path)
+    model = model.eval().cpu()
+    x = _example_input(model, input_size)
+    # The pnnx binary writes a TorchScript copy, pnnx's own graph, ONNX and Python files
+    # beside the .param: all of them stay in a temporary folder, only the pair is kept.
+    with tempfile.TemporaryDirectory(prefix="squeezenet-ncnn-") as tmpdir:
+        tmp = Path(tmpdir)
+        traced = export_torchscript(model, tmp / "model.pt", input_size)
+        # The binary, not pnnx.export: that one ignores the converter's exit status and
+        # then imports the Python module it generated.
+        shape = ",".join(map(str, x.shape))
+        command = [pnnx.EXEC_PATH, str(traced), f"inputshape=[{shape}]f32", "device=cpu"]
+        command += [f"fp16={int(fp16)}", "ncnnparam=model.param", "ncnnbin=model.bin"]
+        done = subprocess.run(command, cwd=tmp, capture_output=True, text=True)
+        made = tmp / "model.param", tmp / "model.bin"
+        if done.returncode != 0 or not all(f.is_file() for f in made):
+            last = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            raise ValueError(
+                f"{param}: pnnx could not convert the model (exit status {done.returncode}: "
+                + " / ".join(last)
+                + ")"
+            )
+        # .bin first: a .param never points at a missing or stale .bin.
+        for source, target in ((made[1], weights), (made[0], param)):
+            with atomic_path(target) as out:
+                shutil.copyfile(source, out)
+    write_sidecar(param, "fp16" if fp16 else "fp32", description)
+    return param
+
+
 def export_model(
     model: nn.Module,
     path: str | os.PathLike,
@@ -362,6 +427,7 @@ def export_model(
     int8_calibration: torch.Tensor | None = None,
     opset: int | None = None,
     description: dict | None = None,
+    fp16: bool = False,
 ) -> Path:
     """Export ``model`` as ``fmt`` (one of :data:`FORMATS`).
 
@@ -369,11 +435,17 @@ def export_model(
     OpenVINO exports are post-training static INT8 (see :mod:`.quantize_int8`), the ExecuTorch
     and LiteRT ones PT2E INT8 (:func:`export_executorch`, :func:`export_litert`).
     ``description`` (a ``ModelInfo.to_dict()``) goes into ONNX and OpenVINO files, and beside
-    ExecuTorch and LiteRT ones.
+    ExecuTorch, LiteRT and ncnn ones. ``fp16``: ncnn weights stored as fp16 (ncnn only).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if fp16 and fmt != "ncnn":
+        raise ValueError("fp16 weights are available for the ncnn format only")
     path = Path(path)
+    if fmt == "ncnn":
+        if int8_calibration is not None:
+            raise ValueError(NCNN_NO_INT8)
+        return export_ncnn(model, path, input_size, description, fp16)
     if fmt == "torchscript":
         if int8_calibration is not None:
             raise ValueError(

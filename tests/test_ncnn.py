@@ -1,0 +1,215 @@
+"""ncnn as an optional extra (issue 28, items 1 and 2): ``export --format ncnn`` converts with
+pnnx to a ``.param`` + ``.bin`` pair, fp32 weights (or fp16 with ``--fp16``), checked in
+ncnn's runtime against eager PyTorch; ``predict``, ``evaluate`` and ``bench`` run the
+``.param`` as ``-w`` with the classes and preprocessing of its sidecar description. INT8 is
+refused: the packages do not ship ncnn's quantization tools."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from helpers import CUSTOM_PRE as PRE
+from helpers import save_described, tiny_model, write_tree
+from squeezenet.cli import main
+from squeezenet.weights import ModelInfo
+
+pytest.importorskip("pnnx", reason="ncnn is an optional extra (squeezenet[ncnn])")
+pytest.importorskip("ncnn", reason="ncnn is an optional extra (squeezenet[ncnn])")
+
+# Tests run ncnn in the process that runs PyTorch, with no OMP_WAIT_POLICY set at its start:
+# the backend says so once (OPENMP_NOTE); the figures here do not depend on it.
+pytestmark = pytest.mark.filterwarnings("ignore:ncnn and PyTorch each bring:RuntimeWarning")
+
+CLASSES = ("cat", "dog", "frog")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A described tiny model (.pth), a labelled image tree, its fp32 and fp16 ncnn models
+    (each alone in a folder of its own)."""
+    root = tmp_path_factory.mktemp("ncnn")
+    torch.manual_seed(0)
+    model = tiny_model(len(CLASSES)).eval()
+    pth = save_described(model, root / "m.pth", CLASSES)
+    tree = write_tree(root / "tree", CLASSES, per_class=(4, 3), size=40)
+    out = {"pth": pth, "tree": tree / "val"}
+    for name, flags in (("fp32", []), ("fp16", ["--fp16"])):
+        param = root / name / "m.ncnn.param"
+        argv = ["export", "-w", str(pth), "-f", "ncnn", "-o", str(param), "--json", *flags]
+        assert main([*argv, "--check-images", str(tree / "val")]) == 0
+        out[name] = param
+    return out
+
+
+def _json(capsys, argv: list[str]):
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_the_ncnn_model_matches_eager_pytorch(files):
+    from squeezenet import create_model
+    from squeezenet.data import load_image
+    from squeezenet.deploy.backends import load_exported, open_exported
+
+    model = create_model(weights=str(files["pth"])).eval()
+    images = sorted(files["tree"].rglob("*.png"))
+    batch = torch.stack([PRE(load_image(p)) for p in images])
+    with torch.inference_mode():
+        eager = model(batch)
+    fp32 = load_exported(files["fp32"], "ncnn")(batch)  # a batch runs image by image
+    assert fp32.shape == eager.shape
+    assert float((fp32 - eager).abs().max()) < 1e-4
+    fp16 = load_exported(files["fp16"], "ncnn")(batch)
+    assert float((fp16 - eager).abs().max()) < 1e-2
+    assert (fp16.argmax(1) == eager.argmax(1)).all()
+    # The precision comes back with the sidecar; the graph takes any image size.
+    assert open_exported(files["fp16"]).precision == "fp16"
+    exported = open_exported(files["fp32"])
+    assert exported.precision == "fp32" and exported.input_shape == (1, 3, None, None)
+    assert exported.num_outputs == len(CLASSES)
+
+
+def test_export_keeps_the_pair_and_its_sidecar_only(capsys, files, tmp_path):
+    out = tmp_path / "out"
+    argv = ["export", "-w", str(files["pth"]), "-f", "ncnn", "-o", str(out / "again"), "--json"]
+    result = _json(capsys, [*argv, "--check-images", str(files["tree"])])
+    assert result["format"] == "ncnn" and result["max_abs_diff"] < 1e-4
+    assert result["path"] == str(out / "again.ncnn.param")
+    assert result["images"]["top1_agree"] == result["images"]["n"] == 9
+    # pnnx's TorchScript, pnnx, ONNX and Python files stayed in a temporary folder.
+    written = ["again.ncnn.bin", "again.ncnn.param", "again.ncnn.param.json"]
+    assert sorted(p.name for p in out.iterdir()) == written
+    sidecar = json.loads((out / "again.ncnn.param.json").read_text())
+    assert sidecar["precision"] == "fp32"
+    assert ModelInfo.from_dict(sidecar["model"], "sidecar").classes == CLASSES
+    assert result["bytes"] == sum((out / name).stat().st_size for name in written)
+    fp16 = files["fp16"]
+    assert fp16.with_suffix(".bin").stat().st_size < 0.6 * (out / "again.ncnn.bin").stat().st_size
+
+
+def test_predict_and_evaluate_an_ncnn_model_with_no_flags(capsys, files):
+    def top(weights):
+        argv = ["predict", "-w", str(weights), str(files["tree"]), "--json", "--no-progress"]
+        return {
+            r["image"]: [(t["index"], t["name"]) for t in r["top"]] for r in _json(capsys, argv)
+        }
+
+    by_torch = top(files["pth"])
+    by_ncnn = top(files["fp32"])
+    assert [[i for i, _ in t] for t in by_ncnn.values()] == [
+        [i for i, _ in t] for t in by_torch.values()
+    ]
+    # The class names came from the sidecar description.
+    assert {name for t in by_ncnn.values() for _, name in t} <= set(CLASSES)
+    argv = ["evaluate", "-d", str(files["tree"]), "--json", "--no-progress", "--workers", "0"]
+    torch_eval = _json(capsys, [*argv, "-w", str(files["pth"])])
+    ncnn_eval = _json(capsys, [*argv, "-w", str(files["fp32"])])
+    assert ncnn_eval["backend"] == "ncnn" and ncnn_eval["preprocess"] == "custom"
+    assert ncnn_eval["correct1"] == torch_eval["correct1"] and ncnn_eval["n"] == 9
+
+
+def test_bench_times_an_ncnn_model_in_a_fresh_process(files):
+    # A process of its own, as the command runs: bench measures memory in forked children,
+    # and libgomp's thread pool, which the tests above started in this one, does not survive
+    # a fork (the child would wait for threads it does not have until bench's timeout).
+    from helpers import subprocess_env
+
+    argv = ["bench", "-w", str(files["fp16"]), "--json", "--rounds", "1", "--iters", "1"]
+    env = {k: v for k, v in subprocess_env().items() if k != "OMP_WAIT_POLICY"}
+    done = subprocess.run(
+        [sys.executable, "-m", "squeezenet", *argv, "-b", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert {(r["backend"], r["precision"], r["batch"], r["input_size"]) for r in rows} == {
+        ("ncnn", "fp16", 1, 64),
+        ("ncnn", "fp16", 2, 64),
+    }
+    assert all(r["peak_mem_mib"] is not None for r in rows)
+    # The command set the passive wait policy itself: no warning about two OpenMP runtimes.
+    assert "OMP_WAIT_POLICY" not in done.stderr
+
+
+def _one_line_error(capsys, argv: list[str]) -> str:
+    assert main(argv) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    return err[-1] if err else ""
+
+
+def test_int8_is_refused_saying_why(capsys, files, tmp_path):
+    argv = ["export", "-w", str(files["pth"]), "-f", "ncnn", "-o", str(tmp_path / "q")]
+    for calibration in (["--calibration", str(files["tree"])], []):
+        err = _one_line_error(capsys, [*argv, "--int8", *calibration])
+        assert "ncnn2table" in err and "do not ship" in err
+        assert "onnx, openvino or executorch" in err
+    assert not list(tmp_path.iterdir())
+    argv = ["export", "-w", str(files["pth"]), "-f", "onnx", "-o", str(tmp_path / "h.onnx")]
+    assert "--fp16 is available for --format ncnn only" in _one_line_error(
+        capsys, [*argv, "--fp16"]
+    )
+
+
+def test_a_missing_or_bad_file_is_refused_naming_it(tmp_path, capsys, files):
+    image = str(next(files["tree"].rglob("*.png")))
+    param = tmp_path / "m.param"
+    param.write_bytes(files["fp32"].read_bytes())
+    weights = tmp_path / "m.bin"
+    err = _one_line_error(capsys, ["predict", "-w", str(param), image])
+    assert str(weights) in err and "no such file" in err
+    weights.write_bytes(files["fp32"].with_suffix(".bin").read_bytes()[:1000])
+    err = _one_line_error(capsys, ["predict", "-w", str(param), image])
+    assert str(weights) in err and "not the weights" in err
+    weights.write_bytes(files["fp32"].with_suffix(".bin").read_bytes())
+    garbage = tmp_path / "garbage.param"
+    garbage.write_bytes(b"not a graph at all\x00\xff" * 50)
+    garbage.with_suffix(".bin").write_bytes(weights.read_bytes())
+    err = _one_line_error(capsys, ["predict", "-w", str(garbage), image])
+    assert str(garbage) in err and "not a readable ncnn model graph" in err
+    sidecar = tmp_path / "m.param.json"
+    sidecar.write_text(json.dumps({"precision": "int8", "model": None}))
+    err = _one_line_error(capsys, ["predict", "-w", str(param), image])
+    assert str(sidecar) in err
+    sidecar.unlink()  # without its sidecar the pair runs with the flags given
+    assert main(["predict", "-w", str(param), image, "--json"]) == 0
+
+
+def test_ncnn_runs_exported_files_only(capsys, files):
+    image = str(next(files["tree"].rglob("*.png")))
+    err = _one_line_error(capsys, ["predict", "-w", str(files["pth"]), "--backend", "ncnn", image])
+    assert "runs exported files only" in err
+
+
+def test_the_command_makes_openmp_passive_for_ncnn_only(monkeypatch):
+    from squeezenet.cli import _passive_openmp_for_ncnn
+
+    # In a fresh process torch is not loaded yet when the command starts.
+    monkeypatch.delitem(sys.modules, "torch")
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    _passive_openmp_for_ncnn(["predict", "-w", "m.pth", "photo.jpg"])
+    assert "OMP_WAIT_POLICY" not in os.environ
+    _passive_openmp_for_ncnn(["export", "-w", "m.pth", "-f", "ncnn"])
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's choice stands
+    _passive_openmp_for_ncnn(["bench", "-w", "sq11.ncnn.param"])
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_without_the_extra_the_error_names_the_file_and_the_extra(capsys, files, monkeypatch):
+    from squeezenet.deploy import backends
+
+    has_module = backends._has_module
+    monkeypatch.setattr(backends, "_has_module", lambda name: name != "ncnn" and has_module(name))
+    image = str(next(files["tree"].rglob("*.png")))
+    err = _one_line_error(capsys, ["predict", "-w", str(files["fp32"]), image])
+    assert str(files["fp32"]) in err
+    assert "running an ncnn model needs pip install 'squeezenet[ncnn]'" in err
