@@ -81,6 +81,28 @@ def scores(logits: torch.Tensor, labels: torch.Tensor, reference: torch.Tensor) 
     }
 
 
+def installed_versions() -> dict[str, str]:
+    """The version of each runtime package installed (and of torch)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for dist in (
+        "torch",
+        "onnxruntime",
+        "openvino",
+        "executorch",
+        "litert-torch",
+        "ai-edge-litert",
+        "pnnx",
+        "ncnn",
+    ):
+        try:
+            found[dist] = version(dist)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", required=True)
@@ -143,11 +165,7 @@ def main() -> None:
         "protocol": "1000-way ImageNet top-1/top-5 on every photo of each folder, decoded in "
         "full with the model's preprocessing; changed = top-1 differs from PyTorch eager fp32",
         "machine": f"{platform.machine()} CPU, {args.threads} threads",
-        "versions": {
-            m: __import__(m).__version__
-            for m in ("torch", "onnxruntime", "openvino", "executorch", "ai_edge_litert", "ncnn")
-            if importlib.util.find_spec(m) is not None and hasattr(__import__(m), "__version__")
-        },
+        "versions": installed_versions(),
         "rows": rows,
     }
     Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
