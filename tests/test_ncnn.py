@@ -16,6 +16,7 @@ import torch
 
 from helpers import CUSTOM_PRE as PRE
 from helpers import save_described, tiny_model, write_tree
+from squeezenet import create_model
 from squeezenet.cli import main
 from squeezenet.weights import ModelInfo
 
@@ -112,6 +113,31 @@ def test_predict_and_evaluate_an_ncnn_model_with_no_flags(capsys, files):
     ncnn_eval = _json(capsys, [*argv, "-w", str(files["fp32"])])
     assert ncnn_eval["backend"] == "ncnn" and ncnn_eval["preprocess"] == "custom"
     assert ncnn_eval["correct1"] == torch_eval["correct1"] and ncnn_eval["n"] == 9
+
+
+def test_bench_times_an_ncnn_file_beside_the_torchvision_baseline(tmp_path):
+    # squeezenet1_1 in torchvision's layout, so that the baseline row runs too: without one
+    # thread in bench's memory child, that child waited for ncnn's OpenMP workers until
+    # bench's 120 s timeout.
+    from helpers import subprocess_env
+
+    torch.manual_seed(0)
+    pth = tmp_path / "sq11.pth"
+    torch.save(create_model("squeezenet1_1").state_dict(), pth)
+    assert main(["export", "-w", str(pth), "-f", "ncnn", "-o", str(tmp_path / "sq11")]) == 0
+    argv = ["bench", "-w", str(pth), "--backends", "torch", "--json", "--rounds", "1"]
+    argv += ["--iters", "1", "-b", "2", "--exported", str(tmp_path / "sq11.ncnn.param")]
+    done = subprocess.run(
+        [sys.executable, "-m", "squeezenet", *argv],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert {r["backend"] for r in rows} == {"torchvision", "torch", "ncnn:sq11.ncnn.param"}
+    assert all(r["peak_mem_mib"] is not None for r in rows)
 
 
 def test_bench_times_an_ncnn_model_in_a_fresh_process(files):

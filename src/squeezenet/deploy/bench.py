@@ -200,8 +200,8 @@ def _run_bench(
 
         def backend(n: str) -> Callable[[bool], Callable]:
             def make(own: bool) -> Callable:
-                if exported:
-                    return model.runner(n, threads)
+                if exported:  # one thread in the memory child: see _file_runner
+                    return model.runner(n, 1 if own else threads)
                 own_model = copy.deepcopy(model) if own and BACKENDS[n].runtime is None else model
                 return load_backend(n, own_model, artifacts, threads)
 
@@ -276,7 +276,10 @@ def _run_bench(
 
 
 def _file_runner(exported: ExportedModel, threads: int, own: bool) -> Callable:
-    return exported.runner(None, threads)
+    # In the forked memory child (``own``) one thread, as torch there: an OpenMP runtime
+    # (ncnn's libgomp) whose pool the parent has started waits forever for its workers in
+    # a child; threads change time, not memory.
+    return exported.runner(None, 1 if own else threads)
 
 
 def _eager(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
