@@ -54,7 +54,6 @@ def _json(capsys, argv: list[str]):
 
 
 def test_the_ncnn_model_matches_eager_pytorch(files):
-    from squeezenet import create_model
     from squeezenet.data import load_image
     from squeezenet.deploy.backends import load_exported, open_exported
 
