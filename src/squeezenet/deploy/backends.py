@@ -404,16 +404,6 @@ def load_exported(
     by ONNX Runtime, IR by OpenVINO, TorchScript by ``torch.jit.load``, ``.pte`` by
     ExecuTorch, ``.tflite`` by LiteRT, ``.param`` by ncnn)."""
     path = Path(path)
-    if fmt == "onnx":
-        return _onnxruntime_fn(path, threads)
-    if fmt == "openvino":
-        return _openvino_fn(path, threads)
-    if fmt == "executorch":
-        return _executorch_fn(path, threads)
-    if fmt == "litert":
-        return _litert_fn(path, threads)
-    if fmt == "ncnn":
-        return _ncnn_fn(path, threads)
     if fmt == "torchscript":
         import warnings
 
@@ -421,7 +411,20 @@ def load_exported(
             warnings.simplefilter("ignore", FutureWarning)  # TorchScript's deprecation notice
             module = torch.jit.load(str(path), map_location="cpu").eval()
         return _torch_fn(module, channels_last=False)
-    raise ValueError(f"unknown export format {fmt!r}")
+    runtimes = {f: backends[0] for f, backends in EXPORTED.values()}
+    if fmt not in runtimes:
+        raise ValueError(f"unknown export format {fmt!r}")
+    return FILE_LOADERS[runtimes[fmt]](path, threads)
+
+
+#: How each runtime backend loads an exported file: ``loader(path, threads) -> callable``.
+FILE_LOADERS: dict[str, Callable[[Path, int | None], Callable[[torch.Tensor], torch.Tensor]]] = {
+    "onnxruntime": _onnxruntime_fn,
+    "openvino": _openvino_fn,
+    "executorch": _executorch_fn,
+    "litert": _litert_fn,
+    "ncnn": _ncnn_fn,
+}
 
 
 #: Exported files ``-w`` accepts, by suffix: their format and the backends that run them
@@ -491,15 +494,8 @@ class ExportedModel:
 
         name = name or self.backends[0]
         self.check_backend(name)
-        loaders = {
-            "onnxruntime": _onnxruntime_fn,
-            "executorch": _executorch_fn,
-            "litert": _litert_fn,
-            "ncnn": _ncnn_fn,
-        }
-        load = loaders.get(name, _openvino_fn)
         try:
-            fn = load(self.path, threads)
+            fn = FILE_LOADERS[name](self.path, threads)
         except Exception as e:  # each runtime has its own error types
             raise WeightsError(f"{self.path}: {name} cannot load it ({_first_line(e)})") from None
         return Backend(name, self.precision, fn)

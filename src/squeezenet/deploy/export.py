@@ -259,6 +259,18 @@ def _lower_to_executorch(exported, path: Path) -> None:
         tmp.write_bytes(program.to_executorch().buffer)
 
 
+def _pt2e_int8(graph: nn.Module, quantizer, calibration: torch.Tensor, fold: bool = True):
+    """PT2E static INT8 of an exported ``graph`` (traced at batch 1): prepared for
+    ``quantizer``, its observers fed the calibration images one per call (the batch the graph
+    was traced at), then converted (quantized weights folded into constants with ``fold``)."""
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    prepared = prepare_pt2e(graph, quantizer)
+    for image in calibration:
+        prepared(image[None])
+    return convert_pt2e(prepared, fold_quantize=fold)
+
+
 def export_executorch(
     model: nn.Module,
     path: str | os.PathLike,
@@ -287,16 +299,12 @@ def export_executorch(
                 XNNPACKQuantizer,
                 get_symmetric_quantization_config,
             )
-            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
             quantizer = XNNPACKQuantizer().set_global(
                 get_symmetric_quantization_config(is_per_channel=True)
             )
-            prepared = prepare_pt2e(exported.module(), quantizer)
-            # One image per call: the graph was traced at batch 1, like the program it becomes.
-            for image in calibration:
-                prepared(image[None])
-            exported = torch.export.export(convert_pt2e(prepared), (x,))
+            quantized = _pt2e_int8(exported.module(), quantizer, calibration)
+            exported = torch.export.export(quantized, (x,))
         _lower_to_executorch(exported, path)
     write_sidecar(path, "fp32" if calibration is None else "int8", description)
     return path
@@ -339,16 +347,13 @@ def export_litert(
                 get_symmetric_quantization_config,
             )
             from litert_torch.quantize.quant_config import QuantConfig
-            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
             quantizer = PT2EQuantizer().set_global(
                 get_symmetric_quantization_config(is_per_channel=True)
             )
-            prepared = prepare_pt2e(torch.export.export(model, (x,)).module(), quantizer)
-            for image in calibration:  # one image per call: the graph was traced at batch 1
-                prepared(image[None])
+            graph = torch.export.export(model, (x,)).module()
             # Unfolded: the converter reads the quantize ops to give the file its int8 tensors.
-            quantized = convert_pt2e(prepared, fold_quantize=False)
+            quantized = _pt2e_int8(graph, quantizer, calibration, fold=False)
             converted = litert_torch.convert(
                 quantized, (x,), quant_config=QuantConfig(pt2e_quantizer=quantizer)
             )
