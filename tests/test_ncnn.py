@@ -176,7 +176,7 @@ def test_int8_is_refused_saying_why(capsys, files, tmp_path):
     for calibration in (["--calibration", str(files["tree"])], []):
         err = _one_line_error(capsys, [*argv, "--int8", *calibration])
         assert "ncnn2table" in err and "do not ship" in err
-        assert "onnx, openvino or executorch" in err
+        assert "onnx, openvino, executorch or litert" in err
     assert not list(tmp_path.iterdir())
     argv = ["export", "-w", str(files["pth"]), "-f", "onnx", "-o", str(tmp_path / "h.onnx")]
     assert "--fp16 is available for --format ncnn only" in _one_line_error(

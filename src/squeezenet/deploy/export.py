@@ -367,7 +367,7 @@ def export_litert(
 NCNN_NO_INT8 = (
     "INT8 is not available for the ncnn format: ncnn quantizes with its C++ tools ncnn2table "
     "and ncnn2int8, which the ncnn and pnnx packages do not ship (and ncnn publishes no source "
-    "package to build them from); for INT8 export to onnx, openvino or executorch"
+    "package to build them from); for INT8 export to onnx, openvino, executorch or litert"
 )
 
 
