@@ -4,6 +4,8 @@ reference data, tiny SqueezeNets, an image tree they can learn, and torchrun lau
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import os
 import signal
 import socket
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from squeezenet import create_model
@@ -178,6 +181,49 @@ def model_info(model, classes=("cat", "dog", "frog"), name="squeezenet1_1", prep
 def save_described(model, path, classes=("cat", "dog", "frog"), name="squeezenet1_1"):
     """``model``'s state_dict saved at ``path`` with its description (:func:`model_info`)."""
     return save_state_dict(model.state_dict(), path, model_info(model, classes, name))
+
+
+def run_json(capsys, argv: list[str]):
+    """``squeezenet ARGV`` (which must succeed) and the JSON it printed."""
+    from squeezenet.cli import main
+
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def described_tree(root, classes=("cat", "dog", "frog")) -> dict:
+    """A described tiny model ``pth`` (classes and :data:`CUSTOM_PRE`) and a labelled image
+    tree of the same classes: ``tree`` its val split (3 images a class), ``calibration`` its
+    train split (4 a class)."""
+    torch.manual_seed(0)
+    model = tiny_model(len(classes)).eval()
+    pth = save_described(model, Path(root) / "m.pth", classes)
+    tree = write_tree(Path(root) / "tree", classes, per_class=(4, 3), size=40)
+    return {"pth": pth, "tree": tree / "val", "calibration": tree / "train"}
+
+
+def export_checked(pth, fmt: str, out, images, *flags: str) -> dict:
+    """``squeezenet export`` of ``pth`` to ``out`` in ``fmt`` (plus ``flags``), checked against
+    PyTorch on ``images``; returns its ``--json`` report (read here, so that module-scoped
+    fixtures, which have no capsys, can use it)."""
+    from squeezenet.cli import main
+
+    argv = ["export", "-w", str(pth), "-f", fmt, "-o", str(out), "--json", *flags]
+    report = io.StringIO()
+    with contextlib.redirect_stdout(report):
+        assert main([*argv, "--check-images", str(images)]) == 0
+    return json.loads(report.getvalue())
+
+
+def eager_on_tree(pth, tree):
+    """Every image of ``tree`` preprocessed as ``pth``'s description says (:data:`CUSTOM_PRE`),
+    as one batch, and the model's eager logits for it."""
+    from squeezenet.data import load_image
+
+    model = create_model(weights=str(pth)).eval()
+    batch = torch.stack([CUSTOM_PRE(load_image(p)) for p in sorted(Path(tree).rglob("*.png"))])
+    with torch.inference_mode():
+        return batch, model(batch)
 
 
 # squeezenet_cifar overrides for a model that trains in seconds (tiny_config, train_args).

@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
-from helpers import CUSTOM_PRE as PRE
-from helpers import save_described, tiny_model, write_tree
+from helpers import described_tree, eager_on_tree, export_checked, run_json
 from squeezenet.cli import main
 from squeezenet.weights import ModelInfo
 
@@ -24,34 +22,18 @@ CLASSES = ("cat", "dog", "frog")
 def files(tmp_path_factory):
     """A described tiny model (.pth), a labelled image tree, its fp32 and INT8 ``.pte``."""
     root = tmp_path_factory.mktemp("executorch")
-    torch.manual_seed(0)
-    model = tiny_model(len(CLASSES)).eval()
-    pth = save_described(model, root / "m.pth", CLASSES)
-    tree = write_tree(root / "tree", CLASSES, per_class=(4, 3), size=40)
-    out = {"pth": pth, "tree": tree / "val", "calibration": tree / "train"}
-    for name, flags in (("fp32", []), ("int8", ["--int8", "--calibration", str(tree / "train")])):
-        pte = root / f"m-{name}.pte"
-        argv = ["export", "-w", str(pth), "-f", "executorch", "-o", str(pte), "--json", *flags]
-        assert main([*argv, "--check-images", str(tree / "val")]) == 0
-        out[name] = pte
+    out = described_tree(root, CLASSES)
+    int8 = ["--int8", "--calibration", str(out["calibration"])]
+    for name, flags in (("fp32", []), ("int8", int8)):
+        out[name] = root / f"m-{name}.pte"
+        export_checked(out["pth"], "executorch", out[name], out["tree"], *flags)
     return out
 
 
-def _json(capsys, argv: list[str]):
-    assert main(argv) == 0
-    return json.loads(capsys.readouterr().out)
-
-
 def test_the_pte_matches_eager_pytorch(files):
-    from squeezenet import create_model
-    from squeezenet.data import load_image
     from squeezenet.deploy.backends import load_exported, open_exported
 
-    model = create_model(weights=str(files["pth"])).eval()
-    images = sorted(files["tree"].rglob("*.png"))
-    batch = torch.stack([PRE(load_image(p)) for p in images])
-    with torch.inference_mode():
-        eager = model(batch)
+    batch, eager = eager_on_tree(files["pth"], files["tree"])
     fp32 = load_exported(files["fp32"], "executorch")(batch)
     assert float((fp32 - eager).abs().max()) < 1e-4
     int8 = load_exported(files["int8"], "executorch")(batch)
@@ -64,7 +46,7 @@ def test_the_pte_matches_eager_pytorch(files):
 def test_export_reports_the_check_and_writes_the_sidecar(capsys, files, tmp_path):
     pte = tmp_path / "again.pte"
     argv = ["export", "-w", str(files["pth"]), "-f", "executorch", "-o", str(pte), "--json"]
-    result = _json(capsys, [*argv, "--check-images", str(files["tree"])])
+    result = run_json(capsys, [*argv, "--check-images", str(files["tree"])])
     assert result["format"] == "executorch" and result["max_abs_diff"] < 1e-4
     assert result["images"]["top1_agree"] == result["images"]["n"] == 9
     sidecar = json.loads((tmp_path / "again.pte.json").read_text())
@@ -76,7 +58,7 @@ def test_predict_and_evaluate_a_pte_with_no_flags(capsys, files):
     def top(weights):
         argv = ["predict", "-w", str(weights), str(files["tree"]), "--json", "--no-progress"]
         return {
-            r["image"]: [(t["index"], t["name"]) for t in r["top"]] for r in _json(capsys, argv)
+            r["image"]: [(t["index"], t["name"]) for t in r["top"]] for r in run_json(capsys, argv)
         }
 
     by_torch = top(files["pth"])
@@ -87,16 +69,16 @@ def test_predict_and_evaluate_a_pte_with_no_flags(capsys, files):
     # The class names came from the sidecar description.
     assert {name for t in by_pte.values() for _, name in t} <= set(CLASSES)
     argv = ["evaluate", "-d", str(files["tree"]), "--json", "--no-progress", "--workers", "0"]
-    torch_eval = _json(capsys, [*argv, "-w", str(files["pth"])])
+    torch_eval = run_json(capsys, [*argv, "-w", str(files["pth"])])
     for name in ("fp32", "int8"):
-        pte_eval = _json(capsys, [*argv, "-w", str(files[name])])
+        pte_eval = run_json(capsys, [*argv, "-w", str(files[name])])
         assert pte_eval["backend"] == "executorch" and pte_eval["preprocess"] == "custom"
         assert pte_eval["n"] == torch_eval["n"] == 9
 
 
 def test_bench_times_a_pte(capsys, files):
     argv = ["bench", "-w", str(files["fp32"]), "--json", "--rounds", "1", "--iters", "1"]
-    rows = _json(capsys, [*argv, "-b", "2"])
+    rows = run_json(capsys, [*argv, "-b", "2"])
     assert {(r["backend"], r["batch"], r["input_size"]) for r in rows} == {
         ("executorch", 1, 64),
         ("executorch", 2, 64),

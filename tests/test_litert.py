@@ -6,15 +6,11 @@ sidecar description."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 
 import pytest
-import torch
 
-from helpers import CUSTOM_PRE as PRE
-from helpers import save_described, tiny_model, write_tree
+from helpers import described_tree, eager_on_tree, export_checked, run_json
 from squeezenet.cli import main
 from squeezenet.weights import ModelInfo
 
@@ -29,37 +25,19 @@ def files(tmp_path_factory):
     """A described tiny model (.pth), a labelled image tree, its fp32 and INT8 ``.tflite``
     and what ``export --json`` reported for each (under ``report-fp32`` / ``report-int8``)."""
     root = tmp_path_factory.mktemp("litert")
-    torch.manual_seed(0)
-    model = tiny_model(len(CLASSES)).eval()
-    pth = save_described(model, root / "m.pth", CLASSES)
-    tree = write_tree(root / "tree", CLASSES, per_class=(4, 3), size=40)
-    out = {"pth": pth, "tree": tree / "val", "calibration": tree / "train"}
-    for name, flags in (("fp32", []), ("int8", ["--int8", "--calibration", str(tree / "train")])):
-        tflite = root / f"m-{name}.tflite"
-        argv = ["export", "-w", str(pth), "-f", "litert", "-o", str(tflite), "--json", *flags]
-        report = io.StringIO()
-        with contextlib.redirect_stdout(report):  # capsys is per test, this fixture per module
-            assert main([*argv, "--check-images", str(tree / "val")]) == 0
-        out[name] = tflite
-        out[f"report-{name}"] = json.loads(report.getvalue())
+    out = described_tree(root, CLASSES)
+    int8 = ["--int8", "--calibration", str(out["calibration"])]
+    for name, flags in (("fp32", []), ("int8", int8)):
+        out[name] = root / f"m-{name}.tflite"
+        report = export_checked(out["pth"], "litert", out[name], out["tree"], *flags)
+        out[f"report-{name}"] = report
     return out
 
 
-def _json(capsys, argv: list[str]):
-    assert main(argv) == 0
-    return json.loads(capsys.readouterr().out)
-
-
 def test_the_tflite_matches_eager_pytorch(files):
-    from squeezenet import create_model
-    from squeezenet.data import load_image
     from squeezenet.deploy.backends import load_exported, open_exported
 
-    model = create_model(weights=str(files["pth"])).eval()
-    images = sorted(files["tree"].rglob("*.png"))
-    batch = torch.stack([PRE(load_image(p)) for p in images])
-    with torch.inference_mode():
-        eager = model(batch)
+    batch, eager = eager_on_tree(files["pth"], files["tree"])
     fp32 = load_exported(files["fp32"], "litert")(batch)
     assert float((fp32 - eager).abs().max()) < 1e-4
     int8 = load_exported(files["int8"], "litert")
@@ -89,7 +67,7 @@ def test_predict_and_evaluate_a_tflite_with_no_flags(capsys, files):
     def top(weights):
         argv = ["predict", "-w", str(weights), str(files["tree"]), "--json", "--no-progress"]
         return {
-            r["image"]: [(t["index"], t["name"]) for t in r["top"]] for r in _json(capsys, argv)
+            r["image"]: [(t["index"], t["name"]) for t in r["top"]] for r in run_json(capsys, argv)
         }
 
     by_torch = top(files["pth"])
@@ -100,17 +78,17 @@ def test_predict_and_evaluate_a_tflite_with_no_flags(capsys, files):
     # The class names came from the sidecar description.
     assert {name for t in by_tflite.values() for _, name in t} <= set(CLASSES)
     argv = ["evaluate", "-d", str(files["tree"]), "--json", "--no-progress", "--workers", "0"]
-    torch_eval = _json(capsys, [*argv, "-w", str(files["pth"])])
+    torch_eval = run_json(capsys, [*argv, "-w", str(files["pth"])])
     for name in ("fp32", "int8"):
         # Batch 4: two full batches, then one image (the input is resized each time).
-        tflite_eval = _json(capsys, [*argv, "-b", "4", "-w", str(files[name])])
+        tflite_eval = run_json(capsys, [*argv, "-b", "4", "-w", str(files[name])])
         assert tflite_eval["backend"] == "litert" and tflite_eval["preprocess"] == "custom"
         assert tflite_eval["n"] == torch_eval["n"] == 9
 
 
 def test_bench_times_a_tflite(capsys, files):
     argv = ["bench", "-w", str(files["int8"]), "--json", "--rounds", "1", "--iters", "1"]
-    rows = _json(capsys, [*argv, "-b", "2"])
+    rows = run_json(capsys, [*argv, "-b", "2"])
     assert {(r["backend"], r["precision"], r["batch"], r["input_size"]) for r in rows} == {
         ("litert", "int8", 1, 64),
         ("litert", "int8", 2, 64),

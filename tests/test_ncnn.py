@@ -14,8 +14,7 @@ import sys
 import pytest
 import torch
 
-from helpers import CUSTOM_PRE as PRE
-from helpers import save_described, tiny_model, write_tree
+from helpers import described_tree, eager_on_tree, export_checked, run_json
 from squeezenet import create_model
 from squeezenet.cli import main
 from squeezenet.weights import ModelInfo
@@ -35,33 +34,17 @@ def files(tmp_path_factory):
     """A described tiny model (.pth), a labelled image tree, its fp32 and fp16 ncnn models
     (each alone in a folder of its own)."""
     root = tmp_path_factory.mktemp("ncnn")
-    torch.manual_seed(0)
-    model = tiny_model(len(CLASSES)).eval()
-    pth = save_described(model, root / "m.pth", CLASSES)
-    tree = write_tree(root / "tree", CLASSES, per_class=(4, 3), size=40)
-    out = {"pth": pth, "tree": tree / "val"}
+    out = described_tree(root, CLASSES)
     for name, flags in (("fp32", []), ("fp16", ["--fp16"])):
-        param = root / name / "m.ncnn.param"
-        argv = ["export", "-w", str(pth), "-f", "ncnn", "-o", str(param), "--json", *flags]
-        assert main([*argv, "--check-images", str(tree / "val")]) == 0
-        out[name] = param
+        out[name] = root / name / "m.ncnn.param"
+        export_checked(out["pth"], "ncnn", out[name], out["tree"], *flags)
     return out
 
 
-def _json(capsys, argv: list[str]):
-    assert main(argv) == 0
-    return json.loads(capsys.readouterr().out)
-
-
 def test_the_ncnn_model_matches_eager_pytorch(files):
-    from squeezenet.data import load_image
     from squeezenet.deploy.backends import load_exported, open_exported
 
-    model = create_model(weights=str(files["pth"])).eval()
-    images = sorted(files["tree"].rglob("*.png"))
-    batch = torch.stack([PRE(load_image(p)) for p in images])
-    with torch.inference_mode():
-        eager = model(batch)
+    batch, eager = eager_on_tree(files["pth"], files["tree"])
     fp32 = load_exported(files["fp32"], "ncnn")(batch)  # a batch runs image by image
     assert fp32.shape == eager.shape
     assert float((fp32 - eager).abs().max()) < 1e-4
@@ -78,7 +61,7 @@ def test_the_ncnn_model_matches_eager_pytorch(files):
 def test_export_keeps_the_pair_and_its_sidecar_only(capsys, files, tmp_path):
     out = tmp_path / "out"
     argv = ["export", "-w", str(files["pth"]), "-f", "ncnn", "-o", str(out / "again"), "--json"]
-    result = _json(capsys, [*argv, "--check-images", str(files["tree"])])
+    result = run_json(capsys, [*argv, "--check-images", str(files["tree"])])
     assert result["format"] == "ncnn" and result["max_abs_diff"] < 1e-4
     assert result["path"] == str(out / "again.ncnn.param")
     assert result["images"]["top1_agree"] == result["images"]["n"] == 9
@@ -97,7 +80,7 @@ def test_predict_and_evaluate_an_ncnn_model_with_no_flags(capsys, files):
     def top(weights):
         argv = ["predict", "-w", str(weights), str(files["tree"]), "--json", "--no-progress"]
         return {
-            r["image"]: [(t["index"], t["name"]) for t in r["top"]] for r in _json(capsys, argv)
+            r["image"]: [(t["index"], t["name"]) for t in r["top"]] for r in run_json(capsys, argv)
         }
 
     by_torch = top(files["pth"])
@@ -108,8 +91,8 @@ def test_predict_and_evaluate_an_ncnn_model_with_no_flags(capsys, files):
     # The class names came from the sidecar description.
     assert {name for t in by_ncnn.values() for _, name in t} <= set(CLASSES)
     argv = ["evaluate", "-d", str(files["tree"]), "--json", "--no-progress", "--workers", "0"]
-    torch_eval = _json(capsys, [*argv, "-w", str(files["pth"])])
-    ncnn_eval = _json(capsys, [*argv, "-w", str(files["fp32"])])
+    torch_eval = run_json(capsys, [*argv, "-w", str(files["pth"])])
+    ncnn_eval = run_json(capsys, [*argv, "-w", str(files["fp32"])])
     assert ncnn_eval["backend"] == "ncnn" and ncnn_eval["preprocess"] == "custom"
     assert ncnn_eval["correct1"] == torch_eval["correct1"] and ncnn_eval["n"] == 9
 

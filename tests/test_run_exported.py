@@ -5,12 +5,10 @@ reports top-1 agreement with PyTorch and, on a labelled folder, the accuracy of 
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
-from helpers import save_described, tiny_model, write_tree
+from helpers import run_json, save_described, tiny_model, write_tree
 from squeezenet import create_model
 from squeezenet.cli import main
 from squeezenet.weights import WeightsError
@@ -34,13 +32,8 @@ def files(tmp_path_factory):
     return {"pth": pth, "onnx": onnx, "tree": tree}
 
 
-def _json(capsys, argv: list[str]):
-    assert main(argv) == 0
-    return json.loads(capsys.readouterr().out)
-
-
 def _predict(capsys, weights, tree, *flags):
-    out = _json(capsys, ["predict", "-w", str(weights), str(tree), "--json", "--no-progress"])
+    out = run_json(capsys, ["predict", "-w", str(weights), str(tree), "--json", "--no-progress"])
     return {r["image"]: [(t["index"], t["name"]) for t in r["top"]] for r in out}
 
 
@@ -51,8 +44,8 @@ def test_predict_and_evaluate_an_onnx_export_with_no_flags(capsys, files):
     assert onnx_top == torch_top
     assert {name for top in onnx_top.values() for _, name in top} <= set(CLASSES)
     argv = ["evaluate", "-d", str(files["tree"]), "--json", "--no-progress", "--workers", "0"]
-    by_torch = _json(capsys, [*argv, "-w", str(files["pth"])])
-    by_onnx = _json(capsys, [*argv, "-w", str(files["onnx"])])
+    by_torch = run_json(capsys, [*argv, "-w", str(files["pth"])])
+    by_onnx = run_json(capsys, [*argv, "-w", str(files["onnx"])])
     assert by_onnx["backend"] == "onnxruntime" and by_onnx["preprocess"] == "custom"
     assert by_torch["n"] == 9
     assert (by_onnx["correct1"], by_onnx["n"]) == (by_torch["correct1"], by_torch["n"])
@@ -62,7 +55,7 @@ def test_openvino_runs_the_onnx_file_and_its_own_ir(tmp_path, capsys, files):
     pytest.importorskip("openvino")
     torch_top = _predict(capsys, files["pth"], files["tree"])
     argv = ["predict", "-w", str(files["onnx"]), "--backend", "openvino", str(files["tree"])]
-    out = _json(capsys, [*argv, "--json", "--no-progress"])
+    out = run_json(capsys, [*argv, "--json", "--no-progress"])
     assert {r["image"]: [(t["index"], t["name"]) for t in r["top"]] for r in out} == torch_top
     xml = tmp_path / "m.xml"
     assert main(["export", "-w", str(files["pth"]), "-f", "openvino", "-o", str(xml)]) == 0
@@ -72,7 +65,7 @@ def test_openvino_runs_the_onnx_file_and_its_own_ir(tmp_path, capsys, files):
 
 def test_bench_times_an_exported_file_as_it_is(capsys, files):
     argv = ["bench", "-w", str(files["onnx"]), "--backends", "onnxruntime", "--json"]
-    rows = _json(capsys, [*argv, "--rounds", "1", "--iters", "1", "-b", "2"])
+    rows = run_json(capsys, [*argv, "--rounds", "1", "--iters", "1", "-b", "2"])
     assert {(r["backend"], r["batch"], r["input_size"]) for r in rows} == {
         ("onnxruntime", 1, 64),
         ("onnxruntime", 2, 64),
@@ -133,15 +126,15 @@ def test_exported_files_refuse_what_they_cannot_do(capsys, files):
 def test_export_check_images_reports_agreement_and_accuracy(tmp_path, capsys, files):
     out = tmp_path / "m.onnx"
     argv = ["export", "-w", str(files["pth"]), "-o", str(out), "--check-images"]
-    labelled = _json(capsys, [*argv, str(files["tree"]), "--json"])["images"]
-    evaluated = _json(
+    labelled = run_json(capsys, [*argv, str(files["tree"]), "--json"])["images"]
+    evaluated = run_json(
         capsys,
         ["evaluate", "-w", str(files["pth"]), "-d", str(files["tree"]), "--json"]
         + ["--no-progress", "--workers", "0", "--decode", "exact"],
     )
     assert labelled["labelled"] and labelled["n"] == labelled["top1_agree"] == 9
     assert labelled["torch_correct"] == labelled["export_correct"] == evaluated["correct1"]
-    unlabelled = _json(capsys, [*argv, str(files["tree"] / "cat"), "--json"])["images"]
+    unlabelled = run_json(capsys, [*argv, str(files["tree"] / "cat"), "--json"])["images"]
     assert unlabelled == {"n": 3, "top1_agree": 3, "skipped": 0, "labelled": False}
     assert main([*argv, str(files["tree"])]) == 0
     assert "top-1 agrees with PyTorch on 9/9; top-1 accuracy PyTorch" in capsys.readouterr().out
@@ -158,8 +151,8 @@ def test_a_file_without_description_runs_with_the_defaults(tmp_path, capsys, fil
     tree = str(files["tree"])
     argv = ["predict", str(tree), "--json", "--no-progress"]
     pth = ["-w", str(files["pth"]), "--preprocess", "torchvision", "--image-size", "64"]
-    by_torch = _json(capsys, [*argv, *pth])
-    by_onnx = _json(capsys, [*argv, "-w", str(plain)])
+    by_torch = run_json(capsys, [*argv, *pth])
+    by_onnx = run_json(capsys, [*argv, "-w", str(plain)])
     assert [t["index"] for r in by_onnx for t in r["top"]] == [
         t["index"] for r in by_torch for t in r["top"]
     ]
@@ -188,7 +181,7 @@ def test_a_weightless_graph_is_sent_to_squeezenet_lite(tmp_path, capsys, files):
 def test_bench_times_exported_files_beside_the_model(capsys, files):
     argv = ["bench", "-w", str(files["pth"]), "--backends", "torch", "--json"]
     argv += ["--exported", str(files["onnx"]), "--rounds", "1", "--iters", "1", "-b", "2"]
-    rows = _json(capsys, argv)
+    rows = run_json(capsys, argv)
     assert {(r["backend"], r["precision"], r["batch"]) for r in rows} == {
         ("torch", "fp32", 1),
         ("torch", "fp32", 2),
