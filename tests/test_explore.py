@@ -350,6 +350,48 @@ def test_report_shows_mean_and_std_over_seeds(tmp_path):
     assert "| 3 | 76.75% ± 1.00 | 75.75, 76.75, 77.75 | 86.75% ± 1.00 |" in text
 
 
+def test_a_copied_photo_sweep_csv_describes_itself(tmp_path):
+    """The CSV names its recipe and data folder (not the path it was given), so the report of
+    a copy such as docs/results/explore-imagenette.csv, with no results.json beside it, is
+    the photo sweep's and repeats the commands that made it."""
+    budget = {
+        "recipe": "explore-photos",
+        "data": str(tmp_path / "deep" / "imagenette2"),
+        "epochs": 1,
+    }
+    run_sweep(
+        tmp_path / "sweep",
+        budget,
+        experiments=("bypass",),
+        train_fn=SeededTrainer(),
+        seeds=[0, 1],
+        log=lambda s: None,
+    )
+    copy = tmp_path / "results" / "explore-imagenette.csv"
+    copy.parent.mkdir()
+    copy.write_bytes((tmp_path / "sweep" / "explore.csv").read_bytes())
+    with open(copy, newline="") as f:
+        table = list(csv.DictReader(f))
+    assert {(r["recipe"], r["data"]) for r in table} == {("explore-photos", "imagenette2")}
+    text = render_report(copy.parent, tmp_path / "report" / "README.md", sweep=copy).read_text()
+    assert "imagenette2 with the `explore-photos` recipe" in text
+    assert (
+        "squeezenet explore -d imagenette2 --recipe explore-photos --epochs 1 --seeds 2 "
+        f"--csv {copy}" in text
+    )
+    assert f"--sweep {copy} -o" in text
+    # The CIFAR-10 record's CSV has no such columns: it stays the CIFAR sweep.
+    (copy.parent / "explore.csv").write_text(
+        "experiment,sr,pct3x3,bypass,params,size_mb,imagenet_params,imagenet_size_mb,top1,"
+        "top5,epochs,minutes,key\n"
+        "bypass,0.125,0.5,none,100,0.1,1248424,4.762,0.8,,6,1.0,sr0.125_pct0.5_none\n"
+    )
+    text = render_report(copy.parent, tmp_path / "report2" / "README.md").read_text()
+    assert "CIFAR-10 JPEG, 32x32 layout" in text
+    with pytest.raises(ValueError, match="--sweep is not a file"):
+        render_report(copy.parent, tmp_path / "r3" / "README.md", sweep=copy.parent / "no.csv")
+
+
 # One epoch on 12 images is not meant to learn: the engine's warning says so, rightly.
 @pytest.mark.filterwarnings("ignore:the network is not learning")
 def test_a_photo_sweep_trains_the_v1_0_layout_per_seed(tmp_path, monkeypatch):

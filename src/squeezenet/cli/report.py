@@ -32,6 +32,13 @@ def register(sub, formatter) -> None:
         help="Deep Compression release (compressed_SqueezeNet.net), to measure its "
         "per-layer density for Table 1 (column left out without it)",
     )
+    p.add_argument(
+        "--sweep",
+        default=None,
+        metavar="CSV",
+        help="the sweep to report, an explore.csv written by `squeezenet explore` (or its "
+        "--csv copy, e.g. docs/results/explore-imagenette.csv) (default: RESULTS/explore.csv)",
+    )
     p.set_defaults(func=run)
 
 
@@ -42,8 +49,8 @@ def run(args) -> int:
         raise ValueError(f"{args.results}: --results is not a folder (no such folder)")
     output = Path(args.output)
     if output.suffix.lower() == ".md":  # a markdown file named directly (the --out form)
-        path = render_report(args.results, output, args.han_net)
+        path = render_report(args.results, output, args.han_net, args.sweep)
     else:
-        path = render_report(args.results, output / "README.md", args.han_net)
+        path = render_report(args.results, output / "README.md", args.han_net, args.sweep)
     print(f"wrote {path}")
     return 0

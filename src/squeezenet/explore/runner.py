@@ -55,6 +55,8 @@ CSV_FIELDS = [
     "epochs",
     "minutes",
     "key",
+    "recipe",
+    "data",
 ]
 PAIR_FILE = "sweep-result.json"
 _SEEDED = re.compile(r"^(?P<key>.+)_seed(?P<seed>\d+)$")
@@ -112,8 +114,13 @@ def _write_pair(out: Path, key: str, budget: dict, result: dict) -> None:
     write_text(path, json.dumps({"pair": key, "budget": budget, "result": result}, indent=2))
 
 
-def rows_for(points: list[SweepPoint], trainings: dict) -> list[dict]:
-    """One CSV row per (experiment, point, seed) whose training has finished."""
+def rows_for(points: list[SweepPoint], trainings: dict, budget: dict | None = None) -> list[dict]:
+    """One CSV row per (experiment, point, seed) whose training has finished; each row names
+    the budget's recipe and data (the folder's name only) so that a copied CSV describes
+    itself."""
+    budget = budget or {}
+    recipe = budget.get("recipe", "cifar10-fast")
+    data = Path(str(budget["data"])).name if budget.get("data") else ""
     rows = []
     by_point: dict[str, list[tuple[int, dict]]] = {}
     for key, t in trainings.items():
@@ -142,6 +149,8 @@ def rows_for(points: list[SweepPoint], trainings: dict) -> list[dict]:
                     "epochs": t["epochs"],
                     "minutes": t["minutes"],
                     "key": p.key,
+                    "recipe": recipe,
+                    "data": data,
                 }
             )
     return rows
@@ -154,7 +163,7 @@ def count_params_of_spec(point: SweepPoint) -> int:
 
 
 def write_tables(out: Path, points: list[SweepPoint], results: dict) -> list[dict]:
-    rows = rows_for(points, results["trainings"])
+    rows = rows_for(points, results["trainings"], results.get("budget"))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()

@@ -423,12 +423,20 @@ def render_verdicts(rows: list[dict]) -> str:
 
 
 def render_report(
-    results_dir: str | os.PathLike, out: str | os.PathLike, han_net: str | os.PathLike | None = None
+    results_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    han_net: str | os.PathLike | None = None,
+    sweep: str | os.PathLike | None = None,
 ) -> Path:
-    """Write ``out`` (markdown) and its PNG plots beside it; returns the markdown path."""
+    """Write ``out`` (markdown) and its PNG plots beside it; returns the markdown path.
+
+    ``sweep`` is the sweep's CSV (default ``results_dir/explore.csv``)."""
     results_dir, out = Path(results_dir), Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows = read_csv(results_dir / "explore.csv")
+    csv_path = Path(sweep) if sweep is not None else results_dir / "explore.csv"
+    if sweep is not None and not csv_path.is_file():
+        raise ValueError(f"{csv_path}: --sweep is not a file (no such file)")
+    rows = read_csv(csv_path)
     compression = read_json(results_dir / "compression.json")
     cifar = read_json(results_dir / "cifar10.json")
     han_layers = None
@@ -437,9 +445,15 @@ def render_report(
 
         han_layers = read_deep_compression(han_net)
     ours_t2 = (compression or {}).get("table2", [])
-    # The sweep folder's results.json names its budget; a copied explore.csv alone is taken to
-    # be the CIFAR-10 record's.
-    budget = (read_json(results_dir / "results.json") or {}).get("budget") or {}
+    # Rows name their recipe and data; older CSVs do not, and then the sweep folder's
+    # results.json does, or the CSV is the CIFAR-10 record from before either.
+    budget = dict((read_json(csv_path.parent / "results.json") or {}).get("budget") or {})
+    for field in ("recipe", "data"):
+        named = {r.get(field) for r in rows} - {None, ""}
+        if len(named) > 1:
+            raise ValueError(f"{csv_path}: rows from several {field}s {sorted(named)}")
+        if named:
+            budget[field] = named.pop()
     recipe = budget.get("recipe", "cifar10-fast")
     photos = recipe != "cifar10-fast"
     data = "photographs" if photos else "CIFAR-10 (JPEG)"
@@ -482,7 +496,7 @@ def render_report(
             "is the mean ± sample standard deviation over seeds, each seed's dot drawn). "
             "Made with:"
         )
-        sweep = (
+        command = (
             f"squeezenet explore -d {budget.get('data', 'imagenette2')} --recipe {recipe} "
             f"--epochs {max(epochs)} --seeds {len(seeds)}"
             if photos
@@ -492,8 +506,10 @@ def render_report(
         parts += [
             "",
             "```bash",
-            f"{sweep} --csv {results_dir}/explore.csv",
-            f"squeezenet report --results {results_dir} -o {out.parent}",
+            f"{command} --csv {csv_path}",
+            f"squeezenet report --results {results_dir}"
+            + (f" --sweep {csv_path}" if sweep is not None else "")
+            + f" -o {out.parent}",
             "```",
             "",
         ]
