@@ -3,6 +3,7 @@ fine-tuning, checkpoints, logs, the CLI."""
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 
@@ -71,6 +72,11 @@ def test_resume_is_bit_exact(tree, tmp_path):
         assert torch.equal(state[k], straight[k]), k
     rows = (tmp_path / "b" / "metrics.csv").read_text().splitlines()
     assert len(rows) == 4  # one row per epoch, across the interruption
+    # The resumed run's minutes include the two epochs done before the interruption.
+    with open(tmp_path / "b" / "metrics.csv", newline="") as f:
+        seconds = [float(r["epoch_seconds"]) for r in csv.DictReader(f)]
+    assert len(seconds) == 3 and all(s > 0 for s in seconds)
+    assert resumed["train_minutes"] * 60 >= sum(seconds) * 0.999
 
 
 def test_streamed_resume_is_bit_exact_with_worker_processes(tree, tmp_path):

@@ -25,6 +25,9 @@ COLUMNS = [
     "images_per_s",
     "train_seconds",
     "val_tta_top1",
+    # The epoch's wall time with its validation (and, last, the recalibration): what a
+    # resumed run adds up to report its whole training time.
+    "epoch_seconds",
 ]
 
 

@@ -225,13 +225,15 @@ class _Run:
 
 def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_end) -> dict:
     run = _start(cfg, info, device)
+    # A resumed run's minutes include the epochs it resumed after (their recorded time).
+    earlier = sum(float(h.get("epoch_seconds", 0.0)) for h in run.history)
     start_time = run.started = time.perf_counter()
     for epoch in range(run.start_epoch, cfg.epochs):
         metrics = _train_epoch(run, epoch)
         dist.barrier()
         if on_epoch_end is not None:
             on_epoch_end(epoch, metrics)
-    minutes = (time.perf_counter() - start_time) / 60
+    minutes = (earlier + time.perf_counter() - start_time) / 60
     prune = run.prune
     extra = {"density": prune.sparsifier.density(), "prune": str(cfg.prune)} if prune else {}
     return _finish(run, minutes, extra)
@@ -413,6 +415,7 @@ def _checkpoint_to_resume(cfg: TrainConfig, info: dist.DistInfo, device: torch.d
 
 def _train_epoch(run: _Run, epoch: int) -> dict:
     """One epoch, its validation, the checkpoint choice and the logs; returns its metrics."""
+    began = time.perf_counter()
     cfg, out, prune = run.cfg, run.out, run.prune
     run.data.train.set_epoch(epoch)
     if run.settings.cutmix is not None:
@@ -474,6 +477,7 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
     )
     if is_best:
         run.best = {"top1": selected, "epoch": epoch + 1}
+    metrics["epoch_seconds"] = time.perf_counter() - began
     run.history.append(metrics)
     if run.info.is_main:
         ckpt = make_checkpoint(
