@@ -293,7 +293,7 @@ def test_tta_scores_the_mean_logits_of_each_image_and_its_mirror(tree, tmp_path)
         == json.loads((tmp_path / "run" / "results.json").read_text())["best_val_top1"]
     )
     rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
-    assert rows[0].endswith(",val_tta_top1")
+    assert rows[0].endswith(",val_tta_top1,epoch_seconds")
     assert "test_tta_top1" not in result  # the tiny tree has no test/ split
     # A model without ties (SqueezeNet's final ReLU ties many scores at 0).
     torch.manual_seed(0)
