@@ -71,7 +71,7 @@ def test_photo_folders_get_photo_augmentation_and_evaluates_crop(photos, small):
     assert cfg.decode_size == round(128 * 256 / 224)
     # A recipe's settings stand as they are.
     cfg = resolve_config(None, {"data": str(photos), "recipe": "imagenette"})
-    assert (cfg.crop_scale, cfg.decode_size, cfg.eval_crop) == (0.25, 160, 1.0)
+    assert (cfg.crop_scale, cfg.decode_size, cfg.eval_crop) == (0.25, 176, 1.0)
 
 
 def test_fine_tuning_a_photo_folder_gets_the_fine_tuning_settings(photos, small, v11_weights):

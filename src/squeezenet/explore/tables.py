@@ -449,7 +449,7 @@ def render_report(
     # results.json does, or the CSV is the CIFAR-10 record from before either.
     budget = dict((read_json(csv_path.parent / "results.json") or {}).get("budget") or {})
     for field in ("recipe", "data"):
-        named = {r.get(field) for r in rows} - {None, ""}
+        named = {str(r[field]) for r in rows if r.get(field)}
         if len(named) > 1:
             raise ValueError(f"{csv_path}: rows from several {field}s {sorted(named)}")
         if named:
