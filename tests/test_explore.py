@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -268,6 +269,17 @@ def test_two_seeds_resume_after_the_first_pair(tmp_path, monkeypatch):
     third = SeededTrainer()
     run_sweep(tmp_path, budget, train_fn=third, **kw)
     assert third.calls == []
+
+
+def test_a_deleted_pair_is_trained_again(tmp_path):
+    """results.json is a view of the pair files: deleting a pair's folder retrains that pair
+    and only that one."""
+    budget, kw = {"epochs": 1}, dict(experiments=("bypass",), seeds=[0, 1], log=lambda s: None)
+    run_sweep(tmp_path, budget, train_fn=SeededTrainer(), **kw)
+    shutil.rmtree(tmp_path / "points" / "sr0.125_pct0.5_simple" / "seed1")
+    again = SeededTrainer()
+    rows = run_sweep(tmp_path, budget, train_fn=again, **kw)
+    assert _pairs(again.calls) == [("sr0.125_pct0.5_simple", 1)] and len(rows) == 6
 
 
 def test_shards_partition_the_pairs(tmp_path):

@@ -89,7 +89,11 @@ def load_results(out: Path) -> dict:
         # The seed was once part of the budget (one seed per sweep); now each pair has its own.
         old_seed = int(budget.pop("seed", 0))
         merged["budget"] = budget or None
-        for key, result in old.get("trainings", {}).items():
+        # A results.json that is a view of the pair files adds nothing (and must not bring
+        # back a pair whose folder was deleted to train it again); one from before pair
+        # files holds the trainings themselves.
+        legacy = {} if old.get("view") else old.get("trainings", {})
+        for key, result in legacy.items():
             if _SEEDED.match(key):
                 merged["trainings"][key] = result
             else:
@@ -168,7 +172,8 @@ def write_tables(out: Path, points: list[SweepPoint], results: dict) -> list[dic
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    write_text(out / "results.json", json.dumps(results, indent=2))
+    view = {"view": f"rebuilt from points/*/seed*/{PAIR_FILE}", **results}
+    write_text(out / "results.json", json.dumps(view, indent=2))
     write_text(out / "explore.csv", buf.getvalue())
     return rows
 
