@@ -77,8 +77,9 @@ def summarise(run: Path) -> dict:
     return out
 
 
-def same_setting(runs: list[Path]) -> None:
-    """Raise unless the runs' config.yaml files differ in ``seed`` and ``output`` only."""
+def same_setting(runs: list[Path]) -> list[int]:
+    """The runs' seeds; raise unless their config.yaml files differ in ``seed`` and
+    ``output`` only."""
     configs = [yaml.safe_load((run / "config.yaml").read_text()) for run in runs]
     for run, cfg in zip(runs[1:], configs[1:]):
         differ = sorted(
@@ -91,12 +92,12 @@ def same_setting(runs: list[Path]) -> None:
     seeds = [cfg["seed"] for cfg in configs]
     if len(set(seeds)) != len(seeds):
         raise SystemExit(f"the runs repeat a seed: {seeds}")
+    return [int(seed) for seed in seeds]
 
 
-def seeds_record(runs: list[Path], records: list[dict], folder: Path) -> dict:
+def seeds_record(runs: list[Path], seeds: list[int], records: list[dict], folder: Path) -> dict:
     """Each seed's figures, their mean and spread; copies each metrics.csv into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    seeds = [int(yaml.safe_load((run / "config.yaml").read_text())["seed"]) for run in runs]
     files = []
     for run, seed in zip(runs, seeds):
         name = f"seed{seed}-metrics.csv"
@@ -126,12 +127,12 @@ def main(argv=None) -> None:
     p.add_argument("--note", default=None, help="a sentence stored with the record")
     p.add_argument("--json", type=Path, default=ROOT / "docs/results/imagenette.json")
     args = p.parse_args(argv)
-    same_setting(args.runs)
+    seeds = same_setting(args.runs)
     records = [summarise(run) for run in args.runs]
     record = dict(records[0])
     if len(records) > 1:
         record["seeds"] = seeds_record(
-            args.runs, records, args.json.parent / f"{args.json.stem}-seeds"
+            args.runs, seeds, records, args.json.parent / f"{args.json.stem}-seeds"
         )
         # The headline is the recipe's, not one draw's: the mean over the seeds.
         record["top1"] = record["seeds"]["top1_mean"]
@@ -141,8 +142,6 @@ def main(argv=None) -> None:
             f"top-1 and top-5: mean over {len(records)} seeds; minutes: the slowest seed's; "
             "final_epoch and the curves: the first run's"
         )
-        for k in ("final_epoch", "train_seconds_sum", "images_per_s_median", "scored_epoch"):
-            record[k] = records[0][k]
     record.update(command=args.command, machine=args.machine)
     if args.note:
         record["note"] = args.note
