@@ -505,4 +505,8 @@ def test_one_seed_resolves_nothing():
     rows = _seeded("bypass", "bypass", {"none": [0.5], "simple": [0.9], "complex": [0.7]})
     assert {v["verdict"] for v in claim_verdicts(rows)} == {"cannot resolve"}
     assert "spread unknown" in render_verdicts(rows)
+    assert "A point with one seed leaves the spread unknown" in render_verdicts(rows)
     assert render_verdicts([]) == "(no claim has both of its points trained yet)"
+    # With several seeds everywhere the one-seed caveat is left out.
+    seeded = _seeded("bypass", "bypass", {"none": [0.5, 0.6], "simple": [0.9, 0.8]})
+    assert "one seed" not in render_verdicts(seeded)
