@@ -236,14 +236,13 @@ def plot_sweeps(rows: list[dict], out_dir: Path, data: str = "CIFAR-10 (JPEG)") 
         # shared axis would flatten both curves and hide the spread over seeds.
         metrics = [m for m in ("top1", "top5") if any(r[f"{m}_values"] for r in pts)]
         fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
-        x = {id(r): r["imagenet_size_mb"] for r in pts}
         spec_x = {r[key]: r["imagenet_size_mb"] for r in pts}
         ax_pts = [(spec_x[v], a) for v, a in anchors.items() if v in spec_x]
         for ax, metric in zip(axes[0], metrics):
-            name = metric.replace("top", "top-")
+            shown = metric.replace("top", "top-")
             have = [r for r in pts if r[f"{metric}_values"]]
             ax.errorbar(
-                [x[id(r)] for r in have],
+                [r["imagenet_size_mb"] for r in have],
                 [100 * r[metric] for r in have],
                 yerr=[100 * (r[f"{metric}_std"] or 0.0) for r in have],
                 fmt="o-",
@@ -254,7 +253,7 @@ def plot_sweeps(rows: list[dict], out_dir: Path, data: str = "CIFAR-10 (JPEG)") 
             for i, r in enumerate(have):
                 ys = [100 * v for v in r[f"{metric}_values"]]
                 ax.plot(
-                    [x[id(r)]] * len(ys),
+                    [r["imagenet_size_mb"]] * len(ys),
                     ys,
                     "x",
                     color="black",
@@ -264,14 +263,14 @@ def plot_sweeps(rows: list[dict], out_dir: Path, data: str = "CIFAR-10 (JPEG)") 
                 )
                 ax.annotate(
                     f"{r[key]:g}",
-                    (x[id(r)], 100 * r[metric]),
+                    (r["imagenet_size_mb"], 100 * r[metric]),
                     textcoords="offset points",
                     xytext=(5, -12),
                     fontsize=8,
                 )
             ax.set_xlabel("fp32 size of the ImageNet network with these metaparameters (MB)")
-            ax.set_ylabel(f"our {name} (%)")
-            ax.set_title(name, fontsize=10)
+            ax.set_ylabel(f"our {shown} (%)")
+            ax.set_title(shown, fontsize=10)
             handles, labels = ax.get_legend_handles_labels()
             if metric == "top5" and ax_pts:
                 # The paper plots ImageNet top-5; a second scale keeps its numbers readable.
