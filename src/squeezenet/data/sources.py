@@ -265,6 +265,10 @@ def _decode_files(dataset: _FitFiles, workers: int, desc: str, progress: bool):
             num_workers=workers,
             collate_fn=_as_list,
             multiprocessing_context="spawn",
+            # Its own generator: the loader draws its workers' base seed from it, and drawing
+            # from the global RNG instead would shift the model's initial weights, seeded
+            # before the data is read, whenever the decode cache is cold.
+            generator=torch.Generator(),
         )
         for batch in loader:
             yield from batch
