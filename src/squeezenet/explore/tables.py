@@ -508,7 +508,7 @@ def render_report(
             f"{', '.join(map(str, seeds))}), {minutes:.0f} minutes of compute, "
             f"{', '.join(map(str, sorted(epochs)))} epochs per training ({layout}; the x axis "
             "is the size the same metaparameters give the paper's ImageNet network; accuracy "
-            "is the mean ± sample standard deviation over seeds, each seed's dot drawn). "
+            "is the mean ± sample standard deviation over seeds, each seed drawn as a cross). "
             "Made with:"
         )
         command = (
