@@ -20,7 +20,7 @@
   are the paper's network's); images held in memory at 80 px, Inception-style
   random-resized crops at 64 px and flips, validation on whole 80 px images after batch norm
   recalibration; one-cycle Nesterov SGD with label smoothing; a fixed 12-epoch budget, the
-  same for every point: 12 points times 3 seeds took 231 minutes of an idle 2-core CPU
+  same for every point: 12 points times 3 seeds took 230 minutes of an idle 2-core CPU
   (16 s an epoch at SR 0.125, 52 s at SR 1.0; docs/reproduction.md).
 """
 
