@@ -497,3 +497,33 @@ def test_predict_lists_at_most_the_models_classes(tmp_path, capsys):
     Image.new("RGB", (40, 40), (10, 200, 30)).save(image)
     assert main(["predict", "-w", str(weights), "--json", str(image)]) == 0
     assert len(json.loads(capsys.readouterr().out)[0]["top"]) == 2
+
+
+def test_help_version_and_usage_errors_do_not_import_torch():
+    # `squeezenet --help`, `--version` and a mistyped command answer at once: building the
+    # top-level parser imports no PyTorch (it takes seconds to load), and so `--version`
+    # works where only the wheel is installed (tests/test_package.py).
+    import subprocess
+    import sys
+
+    from squeezenet import __version__
+
+    script = (
+        "import sys\n"
+        "from squeezenet.cli import build_parser, main\n"
+        "build_parser([])\n"
+        "for argv in (['--help'], ['--version'], ['nosuch'], []):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in ('torch', 'torchvision', 'numpy') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout
+    assert f"squeezenet {__version__}" in done.stdout
+    assert "`squeezenet COMMAND --help` lists its options" in done.stdout
+    assert "invalid choice: 'nosuch'" in done.stderr
+    assert "the following arguments are required: COMMAND" in done.stderr

@@ -1,5 +1,8 @@
 """The ``squeezenet`` command line: each sub-command lives in its own module here and exposes
-``register(subparsers)``; the CLI only parses arguments into library calls."""
+``SUMMARY`` (its line in ``squeezenet --help``) and ``register(subparsers)``; the CLI only
+parses arguments into library calls. The modules import the library (and so PyTorch) only in
+``register`` and in the functions that run a command, so ``squeezenet --help``, ``--version``
+and a mistyped command answer without loading PyTorch."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Iterable
 
 # Sub-command modules, in the order --help lists them.
 COMMANDS = [
@@ -47,7 +51,11 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
             self._action_max_length = max(self._action_max_length, width)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every sub-command, or, given ``commands``, of those only: the others are
+    listed with their one-line help, as ``squeezenet --help`` shows them, but take no
+    options. A command's options come from the library (the choices of ``--format``,
+    ``--preset``, ...), which imports PyTorch; :func:`main` builds only the command given."""
     from .. import __version__
 
     parser = argparse.ArgumentParser(
@@ -64,8 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="one of these; `squeezenet COMMAND --help` lists its options",
     )
     for name in COMMANDS:
-        importlib.import_module(f".{name}", __name__).register(sub, _Formatter)
+        module = importlib.import_module(f".{name}", __name__)
+        if commands is None or name in commands:
+            module.register(sub, _Formatter)
+        else:
+            sub.add_parser(name, help=module.SUMMARY, formatter_class=_Formatter)
     return parser
+
+
+def _command(argv: list[str]) -> str | None:
+    """The sub-command ``argv`` names: its first word that is not an option (the top level
+    has no option that takes a value)."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def _passive_openmp_for_ncnn(argv: list[str]) -> None:
@@ -82,13 +100,15 @@ def _passive_openmp_for_ncnn(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _passive_openmp_for_ncnn(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    _passive_openmp_for_ncnn(argv)
+    args = build_parser([_command(argv) or ""]).parse_args(argv)
+
     from ..data import DatasetError, ImageError
     from ..settings import SettingError
     from ..weights import WeightsError
     from .common import check_model_args
 
-    args = build_parser().parse_args(argv)
     problem = check_model_args(args)
     if problem:
         args.usage_error(problem)  # exits with status 2, as argparse does

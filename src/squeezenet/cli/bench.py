@@ -7,6 +7,9 @@ import sys
 
 from .argtypes import positive_int
 
+# The line `squeezenet --help` shows for the command.
+SUMMARY = "batch-1 latency and batch-N throughput of each inference backend"
+
 
 def register(sub, formatter) -> None:
     from ..deploy.backends import BACKENDS
@@ -21,7 +24,7 @@ def register(sub, formatter) -> None:
     p = sub.add_parser(
         "bench",
         formatter_class=formatter,
-        help="batch-1 latency and batch-N throughput of each inference backend",
+        help=SUMMARY,
         description="Benchmark every available backend and precision in one process, in "
         "interleaved rounds (the order rotates each round, so load from elsewhere hits all "
         "of them), with torchvision's eager squeezenet1_1 (same weights) as the baseline "

@@ -9,10 +9,12 @@ import dataclasses
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..data.transforms import PRESETS, Preprocess
 from .argtypes import conv10_padding, image_size, positive_int
+
+if TYPE_CHECKING:
+    from ..data.transforms import Preprocess
 
 
 def flag(name: str) -> str:
@@ -248,6 +250,8 @@ def check_model_args(args: argparse.Namespace) -> str | None:
 
 
 def add_preprocess_arg(p: argparse.ArgumentParser) -> None:
+    from ..data.transforms import PRESETS
+
     p.add_argument(
         "--preprocess",
         choices=sorted(PRESETS),

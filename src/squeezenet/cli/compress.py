@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import fields
+from dataclasses import Field, fields
+from functools import cache
 
-from ..compress.pipeline import CompressConfig
-from ..compress.presets import COMPRESS_PRESETS, PRESET_SUMMARY
-from ..compress.weights_file import FineTuneData
 from .argtypes import non_negative_int, prune_spec
 from .common import (
     add_device_arg,
@@ -21,10 +19,22 @@ from .common import (
     model_from_args,
 )
 
-# The library's settings, which are these flags (those with a help text).
-_SETTINGS = {
-    f.name: f for c in (CompressConfig, FineTuneData) for f in fields(c) if f.metadata.get("help")
-}
+
+@cache
+def _settings() -> dict[str, Field]:
+    """The library's settings, which are these flags (those with a help text); imported when
+    the command is built, not with the module, as they import PyTorch."""
+    from ..compress.pipeline import CompressConfig
+    from ..compress.weights_file import FineTuneData
+
+    return {
+        f.name: f
+        for c in (CompressConfig, FineTuneData)
+        for f in fields(c)
+        if f.metadata.get("help")
+    }
+
+
 # How a flag's text becomes its field's value, where a plain int or str would admit values the
 # field cannot take (a usage error then names the flag); other ints are positive.
 _PARSE = {
@@ -39,11 +49,17 @@ def _flags(values: dict) -> str:
     return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in values.items())
 
 
+# The line `squeezenet --help` shows for the command.
+SUMMARY = "prune, weight-share and entropy-code weights into a compressed file"
+
+
 def register(sub, formatter) -> None:
+    from ..compress.presets import COMPRESS_PRESETS, PRESET_SUMMARY
+
     p = sub.add_parser(
         "compress",
         formatter_class=formatter,
-        help="prune, weight-share and entropy-code weights into a compressed file",
+        help=SUMMARY,
         description="Deep Compression (Han et al., 2016): magnitude pruning, k-means weight "
         "sharing and entropy coding, with optional fine-tuning after each stage: retraining "
         "with labels on the model's training data (--data, as in the paper) or, "
@@ -78,7 +94,7 @@ def register(sub, formatter) -> None:
         "a run writes nothing and exits with status 1",
     )
     add_setting_flags(
-        p, _SETTINGS.values(), _PARSE, COMPRESS_PRESETS, "--preset", check_choices=True
+        p, _settings().values(), _PARSE, COMPRESS_PRESETS, "--preset", check_choices=True
     )
     p.add_argument(
         "--eval",
@@ -108,14 +124,14 @@ def register(sub, formatter) -> None:
 
 def settings(args) -> dict:
     """The library settings given as flags (the flags are the settings' names)."""
-    given = {k: v for k, v in vars(args).items() if k in _SETTINGS and v is not None}
+    given = {k: v for k, v in vars(args).items() if k in _settings() and v is not None}
     return given | ({"progress": False} if args.no_progress else {})
 
 
 def run(args) -> int:
     from pathlib import Path
 
-    from ..compress.presets import default_preset
+    from ..compress.presets import PRESET_SUMMARY, default_preset
     from ..compress.weights_file import (
         CompressionCollapsed,
         compress_lossless,

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 
+# The line `squeezenet --help` shows for the command.
+SUMMARY = "decode a compressed file into a PyTorch (.pth) or safetensors weights file"
+
 
 def register(sub, formatter) -> None:
     p = sub.add_parser(
         "decompress",
         formatter_class=formatter,
-        help="decode a compressed file into a PyTorch (.pth) or safetensors weights file",
+        help=SUMMARY,
         description="Decode a file written by `squeezenet compress` (every tensor is "
         "checked) and save its weights in torchvision's layout: a .pth file for "
         "torch.load(..., weights_only=True), or a .safetensors file. The file keeps what "

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from .argtypes import positive_int
 
+# The line `squeezenet --help` shows for the command.
+SUMMARY = "train a small SqueezeNet on scikit-learn's digits and Deep-Compress it"
+
 
 def register(sub, formatter) -> None:
     from .common import add_json_arg, add_output_arg, add_progress_arg
@@ -11,7 +14,7 @@ def register(sub, formatter) -> None:
     p = sub.add_parser(
         "demo",
         formatter_class=formatter,
-        help="train a small SqueezeNet on scikit-learn's digits and Deep-Compress it",
+        help=SUMMARY,
         description="The whole pipeline in about a minute on a laptop CPU, with no download: "
         "train a small SqueezeNet on the handwritten digits that ship with scikit-learn, "
         "prune, weight-share and entropy-code it, decode the written file and check its "

@@ -21,12 +21,15 @@ from .common import (
     report_broken_links,
 )
 
+# The line `squeezenet --help` shows for the command.
+SUMMARY = "top-1 / top-5 accuracy over a folder of labelled images"
+
 
 def register(sub, formatter) -> None:
     p = sub.add_parser(
         "evaluate",
         formatter_class=formatter,
-        help="top-1 / top-5 accuracy over a folder of labelled images",
+        help=SUMMARY,
         description="Measure top-1 / top-5 accuracy. DIR is either an ImageFolder tree "
         "(DIR/<class>/<image>; classes are the sorted folder names, or their positions in "
         "--classes) or a flat folder whose file names start with the class wnid "

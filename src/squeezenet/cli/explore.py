@@ -9,6 +9,9 @@ from pathlib import Path
 
 from .argtypes import positive_int, shard
 
+# The line `squeezenet --help` shows for the command.
+SUMMARY = "train the paper's SR / pct3x3 / bypass sweep, per seed (resumable, shardable)"
+
 
 def register(sub, formatter) -> None:
     from .common import (
@@ -23,7 +26,7 @@ def register(sub, formatter) -> None:
     p = sub.add_parser(
         "explore",
         formatter_class=formatter,
-        help="train the paper's SR / pct3x3 / bypass sweep, per seed (resumable, shardable)",
+        help=SUMMARY,
         description="Train one model per design-space point of the SqueezeNet paper and seed "
         "(section 5: SR in {0.125..1.0} at pct3x3=0.5; pct3x3 in {0.01..0.99} at SR=0.5; "
         "section 6: vanilla/simple/complex bypass), all with base_e=incr_e=128, freq=2, in the "

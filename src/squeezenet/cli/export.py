@@ -16,6 +16,12 @@ _CONVERTERS = {
 }
 
 
+# The line `squeezenet --help` shows for the command.
+SUMMARY = (
+    "export a model to ONNX, TorchScript, OpenVINO IR, ExecuTorch, LiteRT or ncnn (optionally INT8)"
+)
+
+
 def register(sub, formatter) -> None:
     from ..deploy.export import FORMATS
     from .common import (
@@ -29,8 +35,7 @@ def register(sub, formatter) -> None:
     p = sub.add_parser(
         "export",
         formatter_class=formatter,
-        help="export a model to ONNX, TorchScript, OpenVINO IR, ExecuTorch, LiteRT or ncnn "
-        "(optionally INT8)",
+        help=SUMMARY,
         description="Export a model with its weights for a deployment runtime. ONNX files "
         "are validated by onnx.checker; every export is loaded back by its runtime (ONNX "
         "Runtime, OpenVINO, torch.jit, ExecuTorch, LiteRT, ncnn) and its logits compared with "

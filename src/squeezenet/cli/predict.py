@@ -6,6 +6,9 @@ import json
 
 from .argtypes import positive_int
 
+# The line `squeezenet --help` shows for the command.
+SUMMARY = "print the top classes with probabilities for each image"
+
 
 def register(sub, formatter) -> None:
     from .common import (
@@ -21,7 +24,7 @@ def register(sub, formatter) -> None:
     p = sub.add_parser(
         "predict",
         formatter_class=formatter,
-        help="print the top classes with probabilities for each image",
+        help=SUMMARY,
         description="Classify images and print the top-k classes with their names and "
         "softmax probabilities. Any image PIL reads works; grayscale, CMYK and RGBA "
         "images are converted to RGB. Results are printed as each batch is done; an "

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# The line `squeezenet --help` shows for the command.
+SUMMARY = "render the paper-style report (Tables 1-3, Figure 3 analogs) as markdown + PNG"
+
 
 def register(sub, formatter) -> None:
     from .common import add_output_arg
@@ -11,7 +14,7 @@ def register(sub, formatter) -> None:
     p = sub.add_parser(
         "report",
         formatter_class=formatter,
-        help="render the paper-style report (Tables 1-3, Figure 3 analogs) as markdown + PNG",
+        help=SUMMARY,
         description="Render a markdown report with PNG plots from the results other commands "
         "wrote: explore.csv (squeezenet explore), compression.json (squeezenet compress) and "
         "cifar10.json (squeezenet train), with the paper's published numbers beside ours. "

@@ -7,6 +7,9 @@ import sys
 
 from .argtypes import density_list, positive_float
 
+# The line `squeezenet --help` shows for the command.
+SUMMARY = "per-layer pruning sensitivity of a trained model and a --prune profile from it"
+
 
 def register(sub, formatter) -> None:
     from .common import add_data_arg, add_json_arg, add_output_arg
@@ -14,7 +17,7 @@ def register(sub, formatter) -> None:
     p = sub.add_parser(
         "sensitivity",
         formatter_class=formatter,
-        help="per-layer pruning sensitivity of a trained model and a --prune profile from it",
+        help=SUMMARY,
         description="Prune one layer at a time (magnitude, the others untouched), score top-1 "
         "on a held-out part of the training data (not the test split), then pick each "
         "layer's density so that the summed loss is smallest for an estimated compressed "

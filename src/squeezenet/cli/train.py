@@ -26,6 +26,10 @@ def _options() -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(TrainConfig) if f.metadata.get("help")]
 
 
+# The line `squeezenet --help` shows for the command.
+SUMMARY = "train or fine-tune a model (one CPU, or many GPUs with torchrun)"
+
+
 def register(sub, formatter) -> None:
     from ..train.defaults import FINETUNE_PHOTOS
     from ..train.recipes import RECIPES
@@ -34,7 +38,7 @@ def register(sub, formatter) -> None:
     p = sub.add_parser(
         "train",
         formatter_class=formatter,
-        help="train or fine-tune a model (one CPU, or many GPUs with torchrun)",
+        help=SUMMARY,
         description="Train or fine-tune. Settings come from --recipe, then --config (YAML), "
         "then the flags below (a flag given overrides the file). The resolved settings are "
         "saved as <output>/config.yaml. Without --recipe, a photo folder (ImageFolder images "
