@@ -10,5 +10,9 @@ fi
 PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install "torch==${TORCH_VERSION:-2.14.1}" "torchvision==${TORCHVISION_VERSION:-0.29.1}" 2>&1 \
     | grep -v "^WARNING: Location" || true
+# The distribution is squeezenet-dc; a .venv from before the rename has it as "squeezenet".
+if .venv/bin/python -m pip show -q squeezenet >/dev/null 2>&1; then
+    "${PIP[@]}" uninstall -y squeezenet
+fi
 "${PIP[@]}" install -e ".${EXTRAS:-}" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c "import squeezenet" # fail loudly if the install did not work

@@ -91,7 +91,7 @@ def load_digits_tensors(seed: int = 0):
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
     except ImportError:
-        raise ValueError("the demo needs scikit-learn: pip install 'squeezenet[demo]'") from None
+        raise ValueError("the demo needs scikit-learn: pip install 'squeezenet-dc[demo]'") from None
     digits = load_digits()
     x = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16.0
     x = F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", align_corners=False)

@@ -41,9 +41,9 @@ def register(sub, formatter) -> None:
         "Runtime, OpenVINO, torch.jit, ExecuTorch, LiteRT, ncnn) and its logits compared with "
         "eager PyTorch on the --check-images (or on a fixed random batch). An fp32 export whose "
         "max abs logit difference exceeds --tolerance is an error. ONNX, OpenVINO, ExecuTorch, "
-        "LiteRT and ncnn need the optional extras: pip install 'squeezenet[onnx]' / "
-        "'squeezenet[openvino]' / 'squeezenet[executorch]' / 'squeezenet[litert]' / "
-        "'squeezenet[ncnn]'.",
+        "LiteRT and ncnn need the optional extras: pip install 'squeezenet-dc[onnx]' / "
+        "'squeezenet-dc[openvino]' / 'squeezenet-dc[executorch]' / 'squeezenet-dc[litert]' / "
+        "'squeezenet-dc[ncnn]'.",
     )
     add_model_args(p)
     p.add_argument(

@@ -1,6 +1,6 @@
 """Per-epoch metrics to CSV and TensorBoard, and a PNG of the curves at the end (rank 0 only).
 
-TensorBoard and matplotlib are optional (``pip install squeezenet[train]``); without them the
+TensorBoard and matplotlib are optional (``pip install 'squeezenet-dc[train]'``); without them the
 run goes on with a one-line notice.
 """
 
@@ -43,7 +43,7 @@ class RunLog:
             except ImportError:
                 print(
                     "note: tensorboard is not installed; skipping TensorBoard logs "
-                    "(pip install 'squeezenet[train]')",
+                    "(pip install 'squeezenet-dc[train]')",
                     file=sys.stderr,
                 )
             else:
@@ -96,7 +96,7 @@ def plot_curves(history: list[dict], path: Path, title: str | None = None) -> bo
     except ImportError:
         print(
             "note: matplotlib is not installed; skipping the curves PNG "
-            "(pip install 'squeezenet[train]')",
+            "(pip install 'squeezenet-dc[train]')",
             file=sys.stderr,
         )
         return False
