@@ -126,6 +126,26 @@ def test_export_weightless_keeps_every_weight_name_and_shape(shipped):
     assert report["max_abs_diff"] < 1e-4 and report["top1_agree"] == report["n"]
 
 
+def test_deployment_doc_states_the_device_bytes(shipped):
+    """docs/deployment.md's table of what the device receives gives these files' sizes."""
+    import zlib
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "deployment.md"
+    if not doc.is_file():
+        pytest.skip("not run from a source checkout")
+    _, sqz, graph, report = shipped
+    data = graph.read_bytes()
+    text = doc.read_text()
+    for row in (
+        f"| `squeezenet1_1-dc_in1k.sqz` (in the package: `squeezenet/weights/files/`) "
+        f"| {sqz.stat().st_size:,} |",
+        f"| `squeezenet1_1-weightless.onnx` ({len(zlib.compress(data)):,} zlib-compressed) "
+        f"| {len(data):,} |",
+        f"| in all | {report['device_bytes']:,} |",
+    ):
+        assert row in text, f"docs/deployment.md should state: {row}"
+
+
 def test_device_path_runs_with_torch_hidden(shipped, tmp_path):
     """The same code a device runs, in a process that cannot import torch: the shipped
     .sqz decoded into the graph gives PyTorch's logits on photos."""
