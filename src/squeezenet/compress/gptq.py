@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import repeat
 
 import torch
@@ -168,12 +168,20 @@ def _dense_target(
 
 @torch.no_grad()
 def gptq_round(
-    weight: torch.Tensor, hessian: torch.Tensor, step: float, damp: float = 0.01
+    weight: torch.Tensor,
+    hessian: torch.Tensor,
+    step: float | torch.Tensor,
+    damp: float = 0.01,
+    limit: int | None = None,
 ) -> torch.Tensor:
     """Round ``weight`` (out, in) onto the grid ``step * Z`` column by column, moving the
     columns not yet rounded to cancel the output error (Frantar et al., Algorithm 1, with
-    columns taken in order of decreasing input energy). Exact zeros stay zero."""
+    columns taken in order of decreasing input energy). Exact zeros stay zero. ``step`` is
+    one number, or one per output row (a per-channel grid); with ``limit`` the integers stay
+    within ``[-limit, limit]``."""
     w = weight.detach().clone().float()
+    step = torch.as_tensor(step, dtype=w.dtype)
+    bound = float("inf") if limit is None else float(limit)
     keep = w != 0
     h = hessian.clone().float()
     dead = torch.diag(h) == 0  # inputs that are always zero: their weights do not matter
@@ -186,7 +194,7 @@ def gptq_round(
     q = torch.zeros_like(w)
     for i in range(w.shape[1]):
         column = w[:, i]
-        rounded = torch.round(column / step) * step * keep[:, i]
+        rounded = torch.round(column / step).clamp(-bound, bound) * step * keep[:, i]
         q[:, i] = rounded
         error = (column - rounded) / u[i, i]
         w[:, i + 1 :] -= error[:, None] * u[i, i + 1 :][None, :]
@@ -210,17 +218,20 @@ def _blocks(model: nn.Module, first: torch.Tensor) -> list[nn.Module] | None:
 @torch.no_grad()
 def gptq_quantize(
     model: nn.Module,
-    steps: dict[str, float],
+    steps: Mapping[str, float | torch.Tensor],
     inputs: torch.Tensor,
     batch_size: int = 32,
     damp: float = 0.01,
     progress: bool = True,
     bias_correction: bool = False,
     dense_target: bool = False,
+    limit: int | None = None,
 ) -> None:
     """Round the weights named in ``steps`` onto their grids in place, layer by layer in
     network order, each layer calibrated on what the rounded layers before it output; with
     ``bias_correction`` each layer's bias also absorbs the mean shift its rounding causes.
+    A step is one number per layer or one per output channel; ``limit`` bounds the integers
+    (see :func:`gptq_round`).
 
     GPTQ makes each rounded layer reproduce what its unrounded weights compute *from the
     rounded network's inputs*, so the error of earlier layers is carried forward. With
@@ -257,7 +268,7 @@ def gptq_quantize(
             flat = w.reshape(w.shape[0], -1).cpu()
             if cross is not None:
                 flat = _dense_target(flat, hessian.cpu(), cross.cpu(), damp)
-            q = gptq_round(flat, hessian.cpu(), steps[names[layer]], damp)
+            q = gptq_round(flat, hessian.cpu(), steps[names[layer]], damp, limit)
             if bias_correction and layer.bias is not None:
                 # Keep each output's mean over the calibration inputs (Nagel et al. 2019):
                 # the rounding shifts it by (W - Q) E[x]; the float bias takes that back.

@@ -131,7 +131,7 @@ def check_backend_names(names: Iterable[str], calibration) -> None:
         if missing:
             raise ValueError(
                 f"backend {name!r} needs {', '.join(missing)}: "
-                f"pip install 'squeezenet[{info.extra}]'"
+                f"pip install 'squeezenet-dc[{info.extra}]'"
             )
         if info.precision == "int8" and calibration is None:
             raise ValueError(
@@ -159,7 +159,9 @@ def prepare_artifacts(
         from .quantize_int8 import quantize_onnx
 
         assert calibration is not None  # check_backend_names asks for it with int8 backends
-        paths["int8"] = quantize_onnx(paths["fp32"], Path(workdir) / "model-int8.onnx", calibration)
+        paths["int8"] = quantize_onnx(
+            paths["fp32"], Path(workdir) / "model-int8.onnx", calibration, model
+        )
     return paths
 
 
@@ -331,7 +333,7 @@ def _import_ncnn(path: Path):
     """The ``ncnn`` module; without it a ``ValueError`` naming the file and the extra. Warns
     when PyTorch is loaded and the OpenMP wait policy is not passive (:data:`OPENMP_NOTE`)."""
     if not _has_module("ncnn"):
-        raise ValueError(f"{path}: running an ncnn model needs pip install 'squeezenet[ncnn]'")
+        raise ValueError(f"{path}: running an ncnn model needs pip install 'squeezenet-dc[ncnn]'")
     if os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
         import warnings
 
@@ -485,7 +487,7 @@ class ExportedModel:
         assert info.runtime is not None  # the backends of exported files are runtimes
         if not _has_module(info.runtime):
             raise ValueError(
-                f"backend {name!r} needs {info.runtime}: pip install 'squeezenet[{info.extra}]'"
+                f"backend {name!r} needs {info.runtime}: pip install 'squeezenet-dc[{info.extra}]'"
             )
 
     def runner(self, name: str | None = None, threads: int | None = None) -> Backend:
@@ -593,7 +595,7 @@ def _read_openvino(path: Path) -> tuple[str | None, tuple[int | None, ...], int,
     from ..weights import WeightsError
 
     if importlib.util.find_spec("openvino") is None:
-        raise ValueError(f"{path}: reading OpenVINO IR needs pip install 'squeezenet[openvino]'")
+        raise ValueError(f"{path}: reading OpenVINO IR needs pip install 'squeezenet-dc[openvino]'")
     import openvino as ov
 
     try:
@@ -628,7 +630,7 @@ def _read_executorch(path: Path) -> tuple[str | None, tuple[int | None, ...], in
     from ..weights import WeightsError
 
     if importlib.util.find_spec("executorch") is None:
-        raise ValueError(f"{path}: running a .pte needs pip install 'squeezenet[executorch]'")
+        raise ValueError(f"{path}: running a .pte needs pip install 'squeezenet-dc[executorch]'")
     from executorch.runtime import Runtime
 
     try:
@@ -686,7 +688,7 @@ def _read_litert(path: Path) -> tuple[str | None, tuple[int | None, ...], int, s
     from ..weights import WeightsError
 
     if importlib.util.find_spec("ai_edge_litert") is None:
-        raise ValueError(f"{path}: running a .tflite needs pip install 'squeezenet[litert]'")
+        raise ValueError(f"{path}: running a .tflite needs pip install 'squeezenet-dc[litert]'")
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter
 

@@ -470,7 +470,7 @@ def export_model(
             from .quantize_int8 import quantize_onnx
 
             target = path if fmt == "onnx" else Path(tmpdir) / "model-int8.onnx"
-            onnx_path = quantize_onnx(onnx_path, target, int8_calibration)
+            onnx_path = quantize_onnx(onnx_path, target, int8_calibration, model)
             if fmt == "onnx":
                 if description is not None:
                     describe_onnx(path, description)
