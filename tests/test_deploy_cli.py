@@ -135,6 +135,44 @@ def test_export_cli_onnx_on_real_images(tmp_path, capsys, imagenet_sample, tv11_
     assert result["max_abs_diff"] < 1e-4
 
 
+def test_export_int8_is_checked_on_held_back_photos_and_warns(
+    tmp_path, capsys, monkeypatch, imagenet_sample, tv11_fp16_weights
+):
+    """Without --check-images, INT8 is compared with fp32 on real photos of the calibration
+    source that calibration did not draw, and a change above the limit is a warning."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from squeezenet.cli import export as export_cli
+
+    monkeypatch.setattr(export_cli, "INT8_CHANGED_LIMIT", -1.0)  # any agreement warns
+    argv = ["export", "-w", str(tv11_fp16_weights), "--int8", "-o", str(tmp_path / "q.onnx")]
+    argv += ["--calibration", str(imagenet_sample), "--calibration-size", "60", "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert result["check_images"] == "held back from --calibration" and result["n"] == 16
+    check = result["int8_check"]
+    assert check["images"] == "held back from --calibration" and check["n"] == 40
+    assert 36 <= check["top1_agree"] <= 40 and check["warning"] is True
+    changed = 40 - check["top1_agree"]
+    assert f"differs from the fp32 model's on {changed} of 40 photos" in captured.err
+    assert captured.err.startswith("squeezenet export: WARNING: ")
+
+
+def test_export_int8_says_when_no_photo_is_left_to_check_on(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from PIL import Image
+
+    for i in range(3):
+        Image.new("RGB", (40, 40), (60 * i, 30, 90)).save(tmp_path / f"{i}.png")
+    argv = ["export", "-m", "squeezenet_cifar", "--int8", "-o", str(tmp_path / "q.onnx")]
+    assert main(argv + ["--calibration", str(tmp_path), "--calibration-size", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "vs eager PyTorch on 4 random images" in out
+    assert "no photos of --calibration were left over to check the INT8 model on" in out
+
+
 def test_export_cli_errors(tmp_path, capsys):
     assert main(["export", "--int8", "-o", str(tmp_path / "m.onnx")]) == 2
     assert capsys.readouterr().err.strip() == (
@@ -261,9 +299,9 @@ def test_an_optional_format_without_its_extra_names_it(
     exported = tmp_path / f"m{suffix}"
     argv = ["export", "-m", "squeezenet1_1", "-f", fmt, "-o", str(exported)]
     assert main(argv) == 2
-    assert f"pip install 'squeezenet[{fmt}]'" in capsys.readouterr().err
+    assert f"pip install 'squeezenet-dc[{fmt}]'" in capsys.readouterr().err
     exported.write_bytes(b"\x00" * 64)
     assert main(["predict", "-w", str(exported), str(exported)]) != 0
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and str(exported) in err and f"squeezenet[{fmt}]" in err
+    assert len(err.splitlines()) == 1 and str(exported) in err and f"squeezenet-dc[{fmt}]" in err
     assert not (tmp_path / f"m{suffix}.json").exists()

@@ -13,7 +13,9 @@ from helpers import described_tree, eager_on_tree, export_checked, run_json
 from squeezenet.cli import main
 from squeezenet.weights import ModelInfo
 
-pytest.importorskip("executorch", reason="ExecuTorch is an optional extra (squeezenet[executorch])")
+pytest.importorskip(
+    "executorch", reason="ExecuTorch is an optional extra (squeezenet-dc[executorch])"
+)
 
 CLASSES = ("cat", "dog", "frog")
 

@@ -14,8 +14,8 @@ from helpers import described_tree, eager_on_tree, export_checked, run_json
 from squeezenet.cli import main
 from squeezenet.weights import ModelInfo
 
-pytest.importorskip("litert_torch", reason="LiteRT is an optional extra (squeezenet[litert])")
-pytest.importorskip("ai_edge_litert", reason="LiteRT is an optional extra (squeezenet[litert])")
+pytest.importorskip("litert_torch", reason="LiteRT is an optional extra (squeezenet-dc[litert])")
+pytest.importorskip("ai_edge_litert", reason="LiteRT is an optional extra (squeezenet-dc[litert])")
 
 CLASSES = ("cat", "dog", "frog")
 

@@ -19,8 +19,8 @@ from squeezenet import create_model
 from squeezenet.cli import main
 from squeezenet.weights import ModelInfo
 
-pytest.importorskip("pnnx", reason="ncnn is an optional extra (squeezenet[ncnn])")
-pytest.importorskip("ncnn", reason="ncnn is an optional extra (squeezenet[ncnn])")
+pytest.importorskip("pnnx", reason="ncnn is an optional extra (squeezenet-dc[ncnn])")
+pytest.importorskip("ncnn", reason="ncnn is an optional extra (squeezenet-dc[ncnn])")
 
 # Tests run ncnn in the process that runs PyTorch, with no OMP_WAIT_POLICY set at its start:
 # the backend says so once (OPENMP_NOTE); the figures here do not depend on it.
@@ -220,4 +220,4 @@ def test_without_the_extra_the_error_names_the_file_and_the_extra(capsys, files,
     image = str(next(files["tree"].rglob("*.png")))
     err = _one_line_error(capsys, ["predict", "-w", str(files["fp32"]), image])
     assert str(files["fp32"]) in err
-    assert "running an ncnn model needs pip install 'squeezenet[ncnn]'" in err
+    assert "running an ncnn model needs pip install 'squeezenet-dc[ncnn]'" in err

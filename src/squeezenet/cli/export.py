@@ -222,6 +222,51 @@ def _agreement_line(a: dict, folder: str) -> str:
     return line
 
 
+#: An INT8 export whose top-1 class differs from fp32's on more than this fraction of the
+#: check photos is reported with a warning: its accuracy has likely dropped.
+INT8_CHANGED_LIMIT = 0.05
+#: How many photos held back from calibration the INT8 check uses (without --check-images).
+INT8_CHECK_IMAGES = 200
+
+
+def _held_back(args, preprocess):
+    """Up to :data:`INT8_CHECK_IMAGES` photos of the calibration sources that calibration did
+    not draw (None when it drew them all)."""
+    from ..data import DatasetError, drawn_names, sample_images
+
+    drawn = drawn_names(args.calibration, args.calibration_size)
+    try:
+        return sample_images(args.calibration, preprocess, INT8_CHECK_IMAGES, 1, exclude=drawn)
+    except DatasetError:  # a source whose every image went into calibration
+        return None
+
+
+def _top1_agreement(model, candidate, batch) -> int:
+    """On how many images of ``batch`` the two models' top-1 classes agree."""
+    import torch
+
+    agree = 0
+    with torch.no_grad():
+        for chunk in batch.split(32):
+            a = model(chunk).argmax(1)
+            agree += int((torch.as_tensor(candidate(chunk)).float().argmax(1) == a).sum())
+    return agree
+
+
+def _warn_int8(check: dict) -> None:
+    import sys
+
+    n, changed = check["n"], check["n"] - check["top1_agree"]
+    print(
+        f"squeezenet export: WARNING: the INT8 model's top-1 class differs from the fp32 "
+        f"model's on {changed} of {n} photos ({changed / n:.1%}; {check['images']}), more than "
+        f"{INT8_CHANGED_LIMIT:.0%}: expect it to be less accurate. Calibrate on more photos "
+        "like the ones it will see (--calibration, --calibration-size) and measure it on "
+        "labelled photos (squeezenet evaluate -w FILE -d DIR).",
+        file=sys.stderr,
+    )
+
+
 def run(args) -> int:
     import sys
 
@@ -257,7 +302,7 @@ def run(args) -> int:
 
         if any(importlib.util.find_spec(m) is None for m in converter):
             raise ValueError(
-                f"--format {args.format} needs pip install 'squeezenet[{args.format}]'"
+                f"--format {args.format} needs pip install 'squeezenet-dc[{args.format}]'"
             )
     model = model_from_args(args).eval()
     preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
@@ -284,7 +329,11 @@ def run(args) -> int:
         )
         candidate = load_exported(path, args.format)
     in_channels = getattr(getattr(model, "spec", None), "in_channels", 3)
-    batch, source = _check_batch(args, preprocess, input_size, in_channels)
+    held = _held_back(args, preprocess) if args.int8 and args.check_images is None else None
+    if held is not None:  # real photos, not used to calibrate, rather than random tensors
+        batch, source = held[: args.check_count], "held back from --calibration"
+    else:
+        batch, source = _check_batch(args, preprocess, input_size, in_channels)
     check = compare_outputs(model, candidate, batch)
     agreement = None
     if args.check_images is not None:
@@ -295,6 +344,17 @@ def run(args) -> int:
             preprocess,
             on_skip=lambda message: print(f"squeezenet export: skipped {message}", file=sys.stderr),
         )
+    int8_check: dict | None = None
+    if held is not None:
+        agree = _top1_agreement(model, candidate, held)
+        int8_check = {"images": source, "n": len(held), "top1_agree": agree}
+    elif agreement is not None and args.int8:
+        int8_check = {"images": args.check_images, "n": agreement["n"]}
+        int8_check["top1_agree"] = agreement["top1_agree"]
+    if int8_check is not None and int8_check["n"]:
+        changed = 1 - int8_check["top1_agree"] / int8_check["n"]
+        int8_check["changed_fraction"] = changed
+        int8_check["warning"] = changed > INT8_CHANGED_LIMIT
     written = [path]
     if args.format == "openvino":
         written.append(path.with_suffix(".bin"))
@@ -315,6 +375,8 @@ def run(args) -> int:
     }
     if agreement is not None:
         result["images"] = _named(agreement)
+    if int8_check is not None:
+        result["int8_check"] = int8_check
     if args.weightless:
         result["weightless"] = True
         result["filled_from"] = str(sqz) if sqz else "the model's weights"
@@ -333,12 +395,24 @@ def run(args) -> int:
                 f"{result['device_bytes']:,} bytes in all"
             )
         print(
-            f"vs eager PyTorch on {check['n']} {'real' if args.check_images else 'random'} "
+            f"vs eager PyTorch on {check['n']} {'random' if source == 'random' else 'real'} "
             f"images: max abs logit diff {check['max_abs_diff']:.3g}, top-1 agrees on "
             f"{check['top1_agree']}/{check['n']}"
         )
         if agreement is not None:
             print(_agreement_line(agreement, args.check_images))
+        if held is not None and int8_check is not None:
+            print(
+                f"INT8 vs fp32 on {len(held)} photos {source}: top-1 agrees on "
+                f"{int8_check['top1_agree']}/{len(held)}"
+            )
+        elif args.int8 and args.check_images is None:
+            print(
+                "no photos of --calibration were left over to check the INT8 model on; "
+                "pass --check-images DIR (photos it did not calibrate on)"
+            )
+    if int8_check is not None and int8_check.get("warning"):
+        _warn_int8(int8_check)
     if not (args.int8 or args.fp16) and check["max_abs_diff"] > args.tolerance:
         # A model that fails its check is not left behind to be used by mistake.
         for f in written:

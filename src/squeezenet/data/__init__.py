@@ -14,5 +14,5 @@ from .images import (
     scan_folder,
     short_name,
 )
-from .sampling import sample_images
+from .sampling import drawn_names, sample_images
 from .transforms import PRESETS, Preprocess, get_preprocess

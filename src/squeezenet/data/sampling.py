@@ -73,6 +73,36 @@ def _shares(n: int, sizes: list[int]) -> list[int]:
     return shares
 
 
+def _draw(
+    source: str | os.PathLike | Sequence[str | os.PathLike],
+    n: int,
+    seed: int,
+    prefix: str,
+    exclude: set[str] | None,
+) -> tuple[list[Path], list[list[str]]]:
+    """The sources and, for each, the names of the images a seed draws from it."""
+    sources = [Path(source)] if isinstance(source, (str, os.PathLike)) else list(map(Path, source))
+    if not sources:
+        raise DatasetError("no calibration source given")
+    exclude = exclude or set()
+    pools = [_source_images(s, prefix, exclude) for s in sources]
+    rng = random.Random(seed)
+    draws = [rng.sample(pool, k) for pool, k in zip(pools, _shares(n, list(map(len, pools))))]
+    return sources, draws
+
+
+def drawn_names(
+    source: str | os.PathLike | Sequence[str | os.PathLike],
+    n: int = 200,
+    seed: int = 0,
+    *,
+    prefix: str = "",
+) -> set[str]:
+    """The file names (not paths) of the images :func:`sample_images` draws with the same
+    arguments: pass them as its ``exclude`` to draw images held back from calibration."""
+    return {Path(name).name for names in _draw(source, n, seed, prefix, None)[1] for name in names}
+
+
 def sample_images(
     source: str | os.PathLike | Sequence[str | os.PathLike],
     transform: Callable[[Image.Image], torch.Tensor],
@@ -95,13 +125,7 @@ def sample_images(
     """
     from tqdm import tqdm
 
-    sources = [Path(source)] if isinstance(source, (str, os.PathLike)) else list(map(Path, source))
-    if not sources:
-        raise DatasetError("no calibration source given")
-    exclude = exclude or set()
-    pools = [_source_images(s, prefix, exclude) for s in sources]
-    rng = random.Random(seed)
-    draws = [rng.sample(pool, k) for pool, k in zip(pools, _shares(n, list(map(len, pools))))]
+    sources, draws = _draw(source, n, seed, prefix, exclude)
     bar = tqdm(
         total=sum(map(len, draws)),
         desc="calibration images",
