@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
 
 import torch
@@ -226,12 +226,17 @@ def gptq_quantize(
     bias_correction: bool = False,
     dense_target: bool = False,
     limit: int | None = None,
+    rounding: Callable[[torch.Tensor, torch.Tensor, float | torch.Tensor], torch.Tensor]
+    | None = None,
+    desc: str = "GPTQ",
 ) -> None:
     """Round the weights named in ``steps`` onto their grids in place, layer by layer in
     network order, each layer calibrated on what the rounded layers before it output; with
     ``bias_correction`` each layer's bias also absorbs the mean shift its rounding causes.
     A step is one number per layer or one per output channel; ``limit`` bounds the integers
-    (see :func:`gptq_round`).
+    (see :func:`gptq_round`). ``rounding(weight, hessian, step)`` replaces GPTQ's rounding
+    of a layer's (out, in) weight given its inputs' ``E[x x^T]`` (e.g. AdaRound, see
+    :mod:`.adaround`); ``desc`` names the progress bar.
 
     GPTQ makes each rounded layer reproduce what its unrounded weights compute *from the
     rounded network's inputs*, so the error of earlier layers is carried forward. With
@@ -252,7 +257,8 @@ def gptq_quantize(
     # The unrounded network, block for block, and its own inputs to each block.
     dense_chain = copy.deepcopy(chain) if dense_target else None
     dense_batches = list(batches)
-    bar = tqdm(total=len(steps), desc="GPTQ", file=sys.stderr, leave=False, disable=not progress)
+    round_layer = rounding or (lambda w, h, step: gptq_round(w, h, step, damp, limit))
+    bar = tqdm(total=len(steps), desc=desc, file=sys.stderr, leave=False, disable=not progress)
     for b, block in enumerate(chain):
         # Each layer beside its unrounded copy (the copy's modules come in the same order).
         twins = dense_chain[b].modules() if dense_chain is not None else repeat(None)
@@ -268,7 +274,7 @@ def gptq_quantize(
             flat = w.reshape(w.shape[0], -1).cpu()
             if cross is not None:
                 flat = _dense_target(flat, hessian.cpu(), cross.cpu(), damp)
-            q = gptq_round(flat, hessian.cpu(), steps[names[layer]], damp, limit)
+            q = round_layer(flat, hessian.cpu(), steps[names[layer]])
             if bias_correction and layer.bias is not None:
                 # Keep each output's mean over the calibration inputs (Nagel et al. 2019):
                 # the rounding shifts it by (W - Q) E[x]; the float bias takes that back.

@@ -10,8 +10,10 @@ weights that are already pruned and weight-shared (Han's release) without changi
 from __future__ import annotations
 
 import copy
+import time
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -23,6 +25,7 @@ from ..weights.sqz.codec import SharedTensor
 from ..weights.sqz.entropy import default_coder
 from ..weights.sqz.fileformat import CompressedModel
 from ..weights.sqz.modeldesc import describe_model
+from .adaround import adaround_quantize
 from .distill import Calibration, Distillation
 from .gptq import fisher_diagonal, gptq_quantize, grid_steps
 from .presets import COMPRESS_PRESETS
@@ -78,27 +81,41 @@ class CompressConfig:
     quantizer: str = setting(
         "kmeans",
         "weight sharing: 'kmeans' (Deep Compression section 3: 2**bits shared values per "
-        "layer) or 'gptq' (a uniform grid per layer, finer where the Fisher "
+        "layer), 'gptq' (a uniform grid per layer, finer where the Fisher "
         "information is larger, GPTQ rounding on the `calibration` images; `grid_scale` sets "
-        "the size)",
-        choices=("kmeans", "gptq"),
+        "the size) or 'adaround' (the same grids, each layer's rounding learned by AdaRound "
+        "on its inputs' Gram matrix: slower, see `adaround_iterations`)",
+        choices=("kmeans", "gptq", "adaround"),
     )
     grid_scale: float = setting(
         0.024,
-        "with `quantizer` gptq: grid step of a layer of typical sensitivity; larger = smaller "
-        "file, less accurate",
+        "with `quantizer` gptq or adaround: grid step of a layer of typical sensitivity; "
+        "larger = smaller file, less accurate",
     )
     bias_correction: bool = setting(
         False,
-        "with `quantizer` gptq: let each layer's bias absorb the mean output shift that "
-        "rounding its weights causes on the calibration images",
+        "with `quantizer` gptq or adaround: let each layer's bias absorb the mean output "
+        "shift that rounding its weights causes on the calibration images",
     )
     dense_target: bool = setting(
         False,
-        "with `quantizer` gptq: make each layer reproduce what the uncompressed network "
-        "computes there, correcting the error the rounded layers before it pass on (about "
-        "twice the rounding time)",
+        "with `quantizer` gptq or adaround: make each layer reproduce what the uncompressed "
+        "network computes there, correcting the error the rounded layers before it pass on "
+        "(about twice the time of the calibration passes)",
     )
+    adaround_iterations: int = setting(
+        2000,
+        "with `quantizer` adaround: optimisation steps per layer (each costs about "
+        "2 * out * (in * k * k)**2 multiply-adds, whatever the number of images)",
+        metavar="N",
+    )
+    adaround_regularizer: float = setting(
+        30.0,
+        "with `quantizer` adaround: weight of the term that drives every weight to round "
+        "definitely up or down (relative to nearest rounding's output error); too weak and "
+        "some stay undecided, which the final rounding at 0.5 then loses",
+    )
+    adaround_lr: float = setting(3e-2, "with `quantizer` adaround: Adam learning rate")
     progress: bool = True  # progress bars of the fine-tuning stages
 
 
@@ -214,21 +231,24 @@ def compress(
         )
     sparsifier.squash_mask()  # zeros are now exact; quantization keeps them zero
 
-    if config.quantizer == "gptq":
+    if config.quantizer in ("gptq", "adaround"):
         if calibration is None:
             raise SettingError(
-                "the gptq quantizer needs unlabeled calibration images (`calibration`) for its "
-                "Fisher information and layer inputs",
+                f"the {config.quantizer} quantizer needs unlabeled calibration images "
+                "(`calibration`) for its Fisher information and layer inputs",
                 "calibration",
             )
-        quantizer = _gptq(model, names, calibration, config)
-        report.stage("quantized (GPTQ)", score(model) if score else None, bits=quantizer.bits)
+        quantizer, details = _grid(model, names, calibration, config)
+        label = "GPTQ" if config.quantizer == "gptq" else "AdaRound"
+        report.stage(f"quantized ({label})", score(model) if score else None, bits=quantizer.bits)
+        report.stages[-1].update(details)
     elif config.quantizer == "kmeans":
         quantizer = Quantizer(model, parse_bits(config.bits))
         report.stage("quantized", score(model) if score else None, bits=quantizer.bits)
     else:
         raise SettingError(
-            f"unknown `quantizer` {config.quantizer!r}; choose kmeans or gptq", "quantizer"
+            f"unknown `quantizer` {config.quantizer!r}; choose kmeans, gptq or adaround",
+            "quantizer",
         )
     if tuner is not None and config.codebook_steps:
         biases = [p for n, p in model.named_parameters() if n not in quantizer.codebooks]
@@ -253,19 +273,53 @@ def compress(
     return cm, report
 
 
-def _gptq(
+def _grid(
     model: nn.Module, names: list[str], inputs: torch.Tensor, config: CompressConfig
-) -> Quantizer:
-    """Fisher-weighted uniform grids, GPTQ rounding, then the resulting weight sharing."""
+) -> tuple[Quantizer, dict]:
+    """Fisher-weighted uniform grids, GPTQ or AdaRound rounding, then the resulting weight
+    sharing; with it, what the report records of the rounding (seconds; for AdaRound the
+    output error relative to nearest rounding and the weights left undecided)."""
+    start = time.perf_counter()
     fisher = fisher_diagonal(model, inputs, config.batch_size, config.seed)
     steps = grid_steps(fisher, names, config.grid_scale)
-    gptq_quantize(
-        model,
-        steps,
-        inputs,
-        config.batch_size,
-        progress=config.progress,
-        bias_correction=config.bias_correction,
-        dense_target=config.dense_target,
-    )
-    return Quantizer.of_shared_weights(model, names)
+    details: dict = {"fisher_seconds": round(time.perf_counter() - start, 2)}
+    start = time.perf_counter()
+    if config.quantizer == "adaround":
+        layers, seconds = adaround_quantize(
+            model,
+            steps,
+            inputs,
+            config.batch_size,
+            config.adaround_iterations,
+            config.adaround_regularizer,
+            config.adaround_lr,
+            progress=config.progress,
+            bias_correction=config.bias_correction,
+            dense_target=config.dense_target,
+        )
+        optimisation = sum(r.seconds for r in layers)
+        soft = sum(r.soft for r in layers)
+        details.update(
+            rounding_seconds=round(optimisation, 2),
+            calibration_pass_seconds=round(seconds - optimisation, 2),
+            adaround_undecided=soft,
+            adaround_layers=[asdict(r) for r in layers],
+        )
+        if soft:
+            warnings.warn(
+                f"AdaRound left {soft} weights undecided (rounded at 0.5): raise "
+                "`adaround_regularizer` or `adaround_iterations`",
+                stacklevel=2,
+            )
+    else:
+        gptq_quantize(
+            model,
+            steps,
+            inputs,
+            config.batch_size,
+            progress=config.progress,
+            bias_correction=config.bias_correction,
+            dense_target=config.dense_target,
+        )
+        details["rounding_seconds"] = round(time.perf_counter() - start, 2)
+    return Quantizer.of_shared_weights(model, names), details

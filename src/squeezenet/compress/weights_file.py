@@ -134,8 +134,9 @@ def compress_weights_file(
     settings = {k: v for k, v in settings.items() if v is not None}
     if preset is None:
         preset = default_preset(settings.get("calibration"), settings.get("data"))
-    if COMPRESS_PRESETS.get(preset, {}).get("quantizer") == "gptq" and (
-        "bits" in settings and settings.get("quantizer", "gptq") == "gptq"
+    grids = ("gptq", "adaround")  # quantizers whose size is set by `grid_scale`
+    if COMPRESS_PRESETS.get(preset, {}).get("quantizer") in grids and (
+        "bits" in settings and settings.get("quantizer", "gptq") in grids
     ):
         raise SettingError(
             f"`bits` sets k-means weight sharing; the {preset} preset's grids are sized by "
@@ -226,7 +227,7 @@ def compress_weights_file(
         prune=str(config.prune),
         bits=str(config.bits) if config.quantizer == "kmeans" else None,
         quantizer=config.quantizer,
-        grid_scale=config.grid_scale if config.quantizer == "gptq" else None,
+        grid_scale=config.grid_scale if config.quantizer in grids else None,
         calib=", ".join(os.path.basename(os.path.normpath(c)) for c in calib) or None,
         train_data=os.path.basename(tuning.data or "") or None,
         calib_overlaps_eval=bool(

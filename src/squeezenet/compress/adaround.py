@@ -1,0 +1,215 @@
+"""AdaRound on a layer's input Gram matrix: learned rounding onto a fixed uniform grid.
+
+Rounding every weight to its nearest grid point ignores that the errors of a layer's weights
+add up in its outputs. AdaRound (Nagel et al., "Up or Down? Adaptive Rounding for
+Post-Training Quantization", ICML 2020) instead learns, for each weight, whether to round
+down or up: ``W~ = step * (floor(W / step) + h(V))`` with ``h`` the rectified sigmoid
+``clip(1.2 * sigmoid(V) - 0.1, 0, 1)``, minimising the layer's output error plus a
+regulariser ``sum 1 - |2 h(V) - 1| ** beta`` that drives every ``h`` to 0 or 1 as ``beta``
+is annealed from 20 to 2.
+
+A convolution is a linear map on its im2col patches, ``W X``, so the output error of a
+rounding ``W~ = W + dW`` over the calibration images is ``||dW X||^2 = tr(dW H dW^T)`` with
+``H = X X^T``: the same input Hessian GPTQ uses (:func:`.gptq.input_moments`). Built once per
+layer, it makes each optimisation step cost about ``2 * out * d**2`` multiply-adds (``d`` =
+inputs per output) however many images calibrate it. Layers are rounded in network order,
+each on what the already-rounded layers before it output (:func:`.gptq.gptq_quantize`'s
+loop). Weights that are exactly zero (pruned) stay zero; the result is on the grid, so it is
+weight sharing and the file format applies unchanged.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .gptq import gptq_quantize
+
+# The rectified sigmoid's stretch (Nagel et al., section 4: zeta = 1.1, gamma = -0.1).
+_ZETA, _GAMMA = 1.1, -0.1
+
+
+def rectified_sigmoid(v: torch.Tensor) -> torch.Tensor:
+    """``h(V) = clip(sigmoid(V) * (zeta - gamma) + gamma, 0, 1)``: reaches 0 and 1 exactly."""
+    return (torch.sigmoid(v) * (_ZETA - _GAMMA) + _GAMMA).clamp(0.0, 1.0)
+
+
+def gram_loss(delta: torch.Tensor, hessian: torch.Tensor) -> torch.Tensor:
+    """``tr(dW H dW^T)``: the squared output error ``||dW X||^2`` of a weight change ``dW``
+    (out, d) when ``hessian`` is ``X X^T`` (d, d)."""
+    return ((delta @ hessian) * delta).sum()
+
+
+@dataclass(frozen=True)
+class AdaRoundResult:
+    """A layer's rounded weight and how the rounding went: ``loss`` and ``nearest_loss`` are
+    :func:`gram_loss` of the result and of nearest rounding; ``soft`` counts the weights whose
+    ``h(V)`` had not reached exactly 0 or 1 when the optimisation ended (rounded at 0.5)."""
+
+    weight: torch.Tensor
+    loss: float
+    nearest_loss: float
+    soft: int
+    seconds: float
+
+
+def _grid(step: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``step`` as a tensor that broadcasts over ``like`` (out, d): one number, or one per row."""
+    s = torch.as_tensor(step, dtype=like.dtype)
+    if s.dim() == 1:
+        s = s[:, None]
+    if not bool((s > 0).all()):
+        raise ValueError("grid steps must be positive")
+    return s
+
+
+@torch.no_grad()
+def adaround(
+    weight: torch.Tensor,
+    hessian: torch.Tensor,
+    step: float | torch.Tensor,
+    iterations: int = 2000,
+    regularizer: float = 30.0,
+    lr: float = 3e-2,
+    warmup: float = 0.2,
+    beta: tuple[float, float] = (20.0, 2.0),
+    progress: bool = False,
+) -> AdaRoundResult:
+    """Round ``weight`` (out, d) onto the grid ``step * Z`` (``step`` one number or one per
+    row) by AdaRound against ``tr(dW H dW^T)``, ``hessian`` being ``E[x x^T]`` of the
+    layer's inputs. Adam with learning rate ``lr`` runs ``iterations`` steps; the regulariser
+    is off for the first ``warmup`` fraction of them, then weighs ``regularizer`` while its
+    exponent goes linearly from ``beta[0]`` to ``beta[1]``. The output error is measured
+    relative to nearest rounding's and the regulariser averaged over the weights, so
+    ``regularizer`` means the same for any layer; it must be large enough that every
+    ``h(V)`` ends at 0 or 1 (see :attr:`AdaRoundResult.soft`). Exact zeros stay zero.
+    Deterministic: no random numbers are drawn."""
+    start = time.perf_counter()
+    w = weight.detach().float()
+    s = _grid(step, w)
+    h_mat = hessian.detach().float()
+    h_mat = (h_mat + h_mat.T) / 2
+    keep = w != 0
+    n = max(int(keep.sum()), 1)
+    base = torch.floor(w / s)
+    frac = w / s - base
+
+    def rounded(h: torch.Tensor) -> torch.Tensor:
+        return s * (base + h) * keep
+
+    nearest = rounded((frac >= 0.5).float())
+    nearest_loss = float(gram_loss(nearest - w, h_mat))
+    if iterations <= 0 or nearest_loss <= 0:
+        return AdaRoundResult(nearest, nearest_loss, nearest_loss, 0, time.perf_counter() - start)
+    # V with h(V) = the fractional part: the soft start is the weight itself.
+    v = torch.logit((frac - _GAMMA) / (_ZETA - _GAMMA)).masked_fill(~keep, 0.0)
+    v.requires_grad_(True)
+    optimizer = torch.optim.Adam([v], lr=lr)
+    hold = int(warmup * iterations)
+    scale = 1.0 / nearest_loss
+    bar = tqdm(
+        total=iterations, desc="AdaRound", file=sys.stderr, leave=False, disable=not progress
+    )
+    for t in range(iterations):
+        sig = torch.sigmoid(v)
+        raw = sig * (_ZETA - _GAMMA) + _GAMMA
+        h = raw.clamp(0.0, 1.0)
+        inside = ((raw > 0) & (raw < 1) & keep).float()
+        dh_dv = sig * (1 - sig) * (_ZETA - _GAMMA) * inside
+        # d/dW~ tr(dW H dW^T) = 2 dW H (H symmetric); the gradient is written out, as one
+        # product with H is half of what autograd would spend.
+        delta = rounded(h) - w
+        grad_h = 2 * scale * (delta @ h_mat) * s
+        if t >= hold:
+            b = beta[1] + (beta[0] - beta[1]) * (1 - (t - hold) / max(iterations - hold, 1))
+            u = 2 * h - 1
+            # d/dh (1 - |2h - 1|^b) = -2 b |2h - 1|^(b - 1) sign(2h - 1)
+            grad_h -= (regularizer / n) * 2 * b * u.abs().pow(b - 1) * torch.sign(u)
+        v.grad = grad_h * dh_dv
+        optimizer.step()
+        bar.update(1)
+    bar.close()
+    h = rectified_sigmoid(v.detach())
+    soft = int(((h > 0) & (h < 1) & keep).sum())
+    q = rounded((h >= 0.5).float())
+    loss = float(gram_loss(q - w, h_mat))
+    return AdaRoundResult(q, loss, nearest_loss, soft, time.perf_counter() - start)
+
+
+def adaround_round(
+    weight: torch.Tensor,
+    hessian: torch.Tensor,
+    step: float | torch.Tensor,
+    iterations: int = 2000,
+    regularizer: float = 30.0,
+    **options,
+) -> torch.Tensor:
+    """``weight`` (out, d) rounded onto the grid ``step * Z`` by :func:`adaround` (same
+    arguments); just the rounded weight."""
+    return adaround(weight, hessian, step, iterations, regularizer, **options).weight
+
+
+@dataclass
+class AdaRoundLayer:
+    """How one layer's rounding went in :func:`adaround_quantize`."""
+
+    name: str
+    loss: float
+    nearest_loss: float
+    soft: int
+    weights: int
+    seconds: float
+
+
+def adaround_quantize(
+    model: nn.Module,
+    steps: Mapping[str, float | torch.Tensor],
+    inputs: torch.Tensor,
+    batch_size: int = 32,
+    iterations: int = 2000,
+    regularizer: float = 30.0,
+    lr: float = 3e-2,
+    progress: bool = True,
+    bias_correction: bool = False,
+    dense_target: bool = False,
+) -> tuple[list[AdaRoundLayer], float]:
+    """Round the weights named in ``steps`` onto their grids in place by :func:`adaround`,
+    layer by layer in network order, each on what the rounded layers before it output (the
+    loop, ``bias_correction`` and ``dense_target`` of :func:`.gptq.gptq_quantize`). Returns
+    each layer's outcome, in network order, and the seconds the whole took (the rest of it,
+    beyond the layers' own seconds, went into the calibration images' passes and ``H``)."""
+    start = time.perf_counter()
+    results: list[AdaRoundResult] = []
+
+    def rounding(w: torch.Tensor, h: torch.Tensor, step: float | torch.Tensor) -> torch.Tensor:
+        r = adaround(w, h, step, iterations, regularizer, lr, progress=progress)
+        results.append(r)
+        return r.weight
+
+    gptq_quantize(
+        model,
+        steps,
+        inputs,
+        batch_size,
+        progress=progress,
+        bias_correction=bias_correction,
+        dense_target=dense_target,
+        rounding=rounding,
+        desc="AdaRound layers",
+    )
+    names = [
+        f"{n}.weight"
+        for n, m in model.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and f"{n}.weight" in steps
+    ]
+    layers = [
+        AdaRoundLayer(n, r.loss, r.nearest_loss, r.soft, int(r.weight.numel()), r.seconds)
+        for n, r in zip(names, results, strict=True)
+    ]
+    return layers, time.perf_counter() - start
