@@ -50,3 +50,28 @@ def test_equalisation_gives_each_pair_the_same_ranges():
 def test_equalisation_needs_a_squeezenet():
     with pytest.raises(ValueError, match="needs a SqueezeNet"):
         equalize(torch.nn.Linear(3, 3))
+
+
+def test_compress_with_equalisation_keeps_the_function_before_rounding():
+    """``compress(..., equalize=True)`` equalises before choosing the grids; with an
+    uncompressed copy equalised the same way, the dense network's outputs agree."""
+    from squeezenet.compress import compress
+
+    torch.manual_seed(3)
+    model = create_model("squeezenet1_1", num_classes=10).eval()
+    x = torch.randn(8, 3, 64, 64)
+    dense = model(x)
+    _, report = compress(
+        model, "squeezenet", calibration=x, preset="gptq", equalize=True, progress=False
+    )
+    assert report.to_dict()["stages"][1]["stage"] == "quantized (GPTQ)"
+    assert float((model(x) - dense).abs().max()) < 0.5 * float(dense.abs().max())
+    with pytest.raises(Exception, match="needs a SqueezeNet"):
+        compress(
+            torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)),
+            "conv",
+            calibration=x,
+            preset="gptq",
+            equalize=True,
+            progress=False,
+        )

@@ -27,6 +27,7 @@ from ..weights.sqz.fileformat import CompressedModel
 from ..weights.sqz.modeldesc import describe_model
 from .adaround import adaround_quantize
 from .distill import Calibration, Distillation
+from .equalize import equalize
 from .gptq import fisher_diagonal, gptq_quantize, grid_steps
 from .presets import COMPRESS_PRESETS
 from .quantize import Quantizer, parse_bits
@@ -116,6 +117,12 @@ class CompressConfig:
         "some stay undecided, which the final rounding at 0.5 then loses",
     )
     adaround_lr: float = setting(3e-2, "with `quantizer` adaround: Adam learning rate")
+    equalize: bool = setting(
+        False,
+        "with `quantizer` gptq or adaround: first equalise the weight ranges of each pair of "
+        "layers by cross-layer equalisation (Nagel et al., 2019; the network computes the "
+        "same function), so that one grid per layer fits all its channels (SqueezeNets only)",
+    )
     progress: bool = True  # progress bars of the fine-tuning stages
 
 
@@ -238,6 +245,11 @@ def compress(
                 "(`calibration`) for its Fisher information and layer inputs",
                 "calibration",
             )
+        if config.equalize:
+            try:
+                equalize(model)
+            except ValueError as e:
+                raise SettingError(str(e), "equalize") from None
         quantizer, details = _grid(model, names, calibration, config)
         label = "GPTQ" if config.quantizer == "gptq" else "AdaRound"
         report.stage(f"quantized ({label})", score(model) if score else None, bits=quantizer.bits)
