@@ -75,7 +75,7 @@ def adaround(
     hessian: torch.Tensor,
     step: float | torch.Tensor,
     iterations: int = 2000,
-    regularizer: float = 30.0,
+    regularizer: float = 100.0,
     lr: float = 3e-2,
     warmup: float = 0.2,
     beta: tuple[float, float] = (20.0, 2.0),
@@ -171,7 +171,7 @@ def adaround_round(
     hessian: torch.Tensor,
     step: float | torch.Tensor,
     iterations: int = 2000,
-    regularizer: float = 30.0,
+    regularizer: float = 100.0,
     **options,
 ) -> torch.Tensor:
     """``weight`` (out, d) rounded onto the grid ``step * Z`` by :func:`adaround` (same
@@ -197,7 +197,7 @@ def adaround_quantize(
     inputs: torch.Tensor,
     batch_size: int = 32,
     iterations: int = 2000,
-    regularizer: float = 30.0,
+    regularizer: float = 100.0,
     lr: float = 3e-2,
     progress: bool = True,
     bias_correction: bool = False,
