@@ -37,7 +37,7 @@ import torchvision
 from squeezenet import create_model
 from squeezenet.data import load_image, sample_images, scan_folder
 from squeezenet.deploy.export import export_model
-from squeezenet.deploy.quantize_int8 import _Batches, quantize_onnx
+from squeezenet.deploy.quantize_int8 import quantize_onnx, quantize_qdq
 from squeezenet.weights import preprocess_for
 
 
@@ -55,23 +55,9 @@ def cpu_name() -> tuple[str, bool]:
 def quantize(kind: str, fp32: Path, out: Path, calibration: torch.Tensor, model) -> Path:
     if kind == "u8s8-7bit-gptq":
         return quantize_onnx(fp32, out, calibration, model)
-    from onnxruntime.quantization import QuantFormat, QuantType, quant_pre_process, quantize_static
-
-    pre = out.with_name(out.stem + "-pre.onnx")
-    quant_pre_process(str(fp32), str(pre))
-    weight = QuantType.QUInt8 if kind == "u8u8" else QuantType.QInt8
-    reader = type("Reader", (_Batches,), {})(calibration, "input")
-    quantize_static(
-        str(pre),
-        str(out),
-        reader,
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=weight,
-        reduce_range=kind == "u8s8-7bit",
+    return quantize_qdq(
+        fp32, out, calibration, reduce_range=kind == "u8s8-7bit", unsigned_weights=kind == "u8u8"
     )
-    return out
 
 
 def ort_session(path: Path, threads: int, exact: bool = False):

@@ -77,3 +77,13 @@ def _isolate_rng():
     random.setstate(py)
     np.random.set_state(np_state)
     torch.set_rng_state(t)
+
+
+@pytest.fixture
+def one_thread():
+    """Many small tensor operations: one thread each is faster than two fighting for a core,
+    and immune to a busy machine. Use with ``pytestmark = pytest.mark.usefixtures(...)``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -18,14 +18,7 @@ from squeezenet.compress.gptq import gptq_round
 from squeezenet.pruning import prunable
 from squeezenet.weights.sqz import fileformat
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These problems are tiny: one thread is fastest, and immune to a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # many tiny tensor operations
 
 
 def _tiny():

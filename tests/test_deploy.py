@@ -202,25 +202,14 @@ def test_int8_is_exact_on_an_avx2_cpu_without_vnni(tmp_path, onnx_fp32, onnx_int
     import subprocess
     import sys
 
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-
-    from squeezenet.deploy.quantize_int8 import _Batches
+    from squeezenet.deploy.quantize_int8 import quantize_qdq
 
     tool = shared_path("tools", "as-avx2")
     if shutil.which("qemu-x86_64") is None:
         pytest.skip("needs qemu-user (apt-get install qemu-user) for shared/tools/as-avx2")
     x = sample_batch[0][:4]
     control = tmp_path / "full-range.onnx"
-    reader = type("R", (_Batches,), {})(sample_batch[0][50:66], "input")
-    quantize_static(
-        str(onnx_fp32),
-        str(control),
-        reader,
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-    )
+    quantize_qdq(onnx_fp32, control, sample_batch[0][50:66], reduce_range=False)
     np.save(tmp_path / "x.npy", x.numpy())
     (tmp_path / "run.py").write_text(_RUN_BOTH_WAYS)
     outs = [tmp_path / "int8.npy", tmp_path / "control.npy"]

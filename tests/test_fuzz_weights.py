@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -74,13 +73,7 @@ def _on_alarm(signum, frame):
     raise Hung
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Thousands of small loads: one thread each is faster than two fighting for a core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # many tiny tensor operations
 
 
 @pytest.mark.parametrize("kind", list(GENERATORS))

@@ -58,6 +58,30 @@ def quantize_onnx(
     convolution and linear weights are GPTQ-rounded onto the grids ONNX Runtime chose, else
     rounded to the nearest integer."""
     import onnx
+
+    int8_path = Path(int8_path)
+    with atomic_path(int8_path) as tmp:
+        quantize_qdq(fp32_path, tmp, calibration)
+        if model is not None:
+            graph = onnx.load(str(tmp))
+            _gptq_round_weights(graph, model, calibration)
+            onnx.save(graph, str(tmp))
+    return int8_path
+
+
+def quantize_qdq(
+    fp32_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    calibration: torch.Tensor,
+    reduce_range: bool = True,
+    unsigned_weights: bool = False,
+) -> Path:
+    """ONNX Runtime's QDQ static quantization of an fp32 ONNX model, weights per channel
+    rounded to the nearest integer: int8 in [-64, 64] (``reduce_range``, what
+    :func:`quantize_onnx` builds on), int8 over the full range, or uint8
+    (``unsigned_weights``); UINT8 activations with the min/max ranges of ``calibration``.
+    The other schemes are there to be compared (``benchmarks/int8_choice.py``)."""
+    import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -71,31 +95,26 @@ def quantize_onnx(
             f"calibration must be a non-empty (N, C, H, W) batch, "
             f"got shape {tuple(calibration.shape)}"
         )
-    int8_path = Path(int8_path)
+    out_path = Path(out_path)
     input_name = onnx.load(str(fp32_path), load_external_data=False).graph.input[0].name
     reader = type("_Reader", (_Batches, CalibrationDataReader), {})(calibration, input_name)
-    with atomic_path(int8_path) as tmp:
-        # Shape inference + graph cleanup first, as ONNX Runtime's quantization guide asks.
-        pre = tmp.with_name(tmp.stem + "-pre.onnx")
-        try:
-            quant_pre_process(str(fp32_path), str(pre))
-            quantize_static(
-                str(pre),
-                str(tmp),
-                reader,
-                quant_format=QuantFormat.QDQ,
-                per_channel=True,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                reduce_range=True,  # weights in [-64, 64]
-            )
-        finally:
-            pre.unlink(missing_ok=True)
-        if model is not None:
-            graph = onnx.load(str(tmp))
-            _gptq_round_weights(graph, model, calibration)
-            onnx.save(graph, str(tmp))
-    return int8_path
+    # Shape inference + graph cleanup first, as ONNX Runtime's quantization guide asks.
+    pre = out_path.with_name(out_path.stem + "-pre.onnx")
+    try:
+        quant_pre_process(str(fp32_path), str(pre))
+        quantize_static(
+            str(pre),
+            str(out_path),
+            reader,
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QUInt8 if unsigned_weights else QuantType.QInt8,
+            reduce_range=reduce_range,
+        )
+    finally:
+        pre.unlink(missing_ok=True)
+    return out_path
 
 
 def weight_integers(graph) -> dict[str, tuple]:
