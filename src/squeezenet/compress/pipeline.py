@@ -115,7 +115,7 @@ class CompressConfig:
         "with `quantizer` adaround: weight of the term that drives every weight to round "
         "definitely up or down (relative to nearest rounding's output error); too weak and "
         "some stay undecided, which the final rounding at 0.5 then loses (on SqueezeNet 1.1, "
-        "30 left a few undecided and 100 none, with 2% lower KL)",
+        "30 left a few undecided and 100 none, with a lower KL)",
     )
     adaround_lr: float = setting(3e-2, "with `quantizer` adaround: Adam learning rate")
     equalize: bool = setting(
