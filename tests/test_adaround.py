@@ -14,7 +14,7 @@ from squeezenet.compress.adaround import (
     gram_loss,
     rectified_sigmoid,
 )
-from squeezenet.compress.gptq import gptq_round
+from squeezenet.compress.gptq import fisher_diagonal, gptq_round, grid_steps
 from squeezenet.pruning import prunable
 from squeezenet.weights.sqz import fileformat
 
@@ -178,3 +178,65 @@ def test_cli_has_the_adaround_flags():
         50,
         2.0,
     )
+
+
+def test_rate_aware_rounding_spends_fewer_bits_the_more_it_is_asked_to():
+    _, w, h = _problem(5)
+    runs = [adaround(w, h, 0.02, iterations=600, rate=r) for r in (0.0, 1.0, 5.0)]
+    bits = [r.bits for r in runs]
+    losses = [r.loss for r in runs]
+    assert bits[0] > bits[1] > bits[2]
+    assert losses[0] < losses[2]  # the bytes are bought with output error
+    for r in runs:
+        assert r.soft == 0 and _on_grid(r.weight, 0.02)
+        assert (r.weight[0, :5] == 0).all()  # pruned weights stay pruned
+
+
+def test_row_weights_give_the_heavier_row_the_lower_error():
+    _, w, h = _problem(6, out=2)
+    w = torch.cat([w[:1], w[:1]])  # the same row twice
+    r = adaround(w, h, 0.02, iterations=600, rate=3.0, row_weight=torch.tensor([10.0, 0.1]))
+    errors = ((r.weight - w) @ h * (r.weight - w)).sum(1)
+    assert errors[0] < errors[1]
+    with pytest.raises(ValueError, match="one non-negative number per output row"):
+        adaround(w, h, 0.02, iterations=10, row_weight=torch.tensor([1.0, -1.0]))
+
+
+def test_max_bytes_chooses_the_finest_grid_that_fits(tmp_path):
+    x = torch.randn(16, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    settings = dict(preset="gptq", batch_size=8, progress=False)
+    sizes = {}
+    for scale in (0.02, 0.04):
+        cm, _ = compress(_tiny(), "squeezenet", calibration=x, grid_scale=scale, **settings)
+        sizes[scale] = len(fileformat.to_bytes(cm))
+    budget = (sizes[0.02] + sizes[0.04]) // 2
+    cm, report = compress(_tiny(), "squeezenet", calibration=x, max_bytes=budget, **settings)
+    stage = report.to_dict()["stages"][1]
+    assert len(fileformat.to_bytes(cm)) <= budget
+    assert 0.02 < stage["grid_scale"] < 0.04
+    assert stage["max_bytes"] == budget
+    with pytest.raises(ValueError, match="max_bytes. 10: no grid makes a file that small"):
+        compress(_tiny(), "squeezenet", calibration=x, max_bytes=10, **settings)
+
+
+def test_nearest_quantizer_rounds_every_weight_to_its_nearest_grid_point():
+    model = _tiny()
+    x = torch.randn(8, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    names = prunable(model)
+    steps = grid_steps(fisher_diagonal(model, x), names, 0.03)  # the pipeline's own grids
+    dense = {n: p.detach().clone() for n, p in model.named_parameters()}
+    _, report = compress(
+        model,
+        "squeezenet",
+        preset="gptq",
+        quantizer="nearest",
+        grid_scale=0.03,
+        calibration=x,
+        progress=False,
+    )
+    assert report.to_dict()["stages"][1]["stage"] == "quantized (nearest)"
+    params = dict(model.named_parameters())
+    for n in names:
+        torch.testing.assert_close(
+            params[n].detach(), torch.round(dense[n] / steps[n]) * steps[n], rtol=0, atol=0
+        )

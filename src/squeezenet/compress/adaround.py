@@ -16,13 +16,21 @@ inputs per output) however many images calibrate it. Layers are rounded in netwo
 each on what the already-rounded layers before it output (:func:`.gptq.gptq_quantize`'s
 loop). Weights that are exactly zero (pruned) stay zero; the result is on the grid, so it is
 weight sharing and the file format applies unchanged.
+
+Two additions of ours, both off by default. *Rate-aware rounding*: the entropy coder pays
+about ``-log2 p(level)`` bits for a weight whose grid level has frequency ``p`` in its layer,
+so ``rate`` adds that cost, in bits per weight, to the objective and the rounding trades
+output error for bytes (a cheaper level wins where the error barely differs). *Output
+weighting*: ``row_weight`` weighs each output channel's error, e.g. by the Fisher
+information of its weights, so that the rate is spent on the channels the model's output
+depends on most.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -57,6 +65,7 @@ class AdaRoundResult:
     nearest_loss: float
     soft: int
     seconds: float
+    bits: float = 0.0  # mean -log2 p(level) of the result under the layer's level frequencies
 
 
 def _grid(step: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -81,6 +90,8 @@ def adaround(
     beta: tuple[float, float] = (20.0, 2.0),
     progress: bool = False,
     threads: int | None = 1,
+    rate: float = 0.0,
+    row_weight: torch.Tensor | None = None,
 ) -> AdaRoundResult:
     """Round ``weight`` (out, d) onto the grid ``step * Z`` (``step`` one number or one per
     row) by AdaRound against ``tr(dW H dW^T)``, ``hessian`` being ``E[x x^T]`` of the
@@ -90,7 +101,11 @@ def adaround(
     relative to nearest rounding's and the regulariser averaged over the weights, so
     ``regularizer`` means the same for any layer; it must be large enough that every
     ``h(V)`` ends at 0 or 1 (see :attr:`AdaRoundResult.soft`). Exact zeros stay zero.
-    Deterministic: no random numbers are drawn. The steps run on ``threads`` CPU threads
+    With ``rate`` > 0 the objective adds ``rate`` times the mean bits per weight (the level
+    frequencies re-estimated every tenth of the run from the current rounding), on the same
+    relative scale: ``rate`` 1 values a bit per weight as much as nearest rounding's whole
+    output error. ``row_weight`` (out,) weighs each output row's error (normalised to mean
+    1). Deterministic: no random numbers are drawn. The steps run on ``threads`` CPU threads
     (None: PyTorch's setting): a layer's products are small, and on a CPU that is busy with
     other work, threads that wait for each other at every step can make them ten or a
     hundred times slower than one thread alone."""
@@ -98,7 +113,19 @@ def adaround(
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _adaround(weight, hessian, step, iterations, regularizer, lr, warmup, beta, progress)
+        return _adaround(
+            weight,
+            hessian,
+            step,
+            iterations,
+            regularizer,
+            lr,
+            warmup,
+            beta,
+            progress,
+            rate,
+            row_weight,
+        )
     finally:
         torch.set_num_threads(before)
 
@@ -113,6 +140,8 @@ def _adaround(
     warmup: float,
     beta: tuple[float, float],
     progress: bool,
+    rate: float,
+    row_weight: torch.Tensor | None,
 ) -> AdaRoundResult:
     start = time.perf_counter()
     w = weight.detach().float()
@@ -123,14 +152,28 @@ def _adaround(
     n = max(int(keep.sum()), 1)
     base = torch.floor(w / s)
     frac = w / s - base
+    if row_weight is None:
+        rows = torch.ones(w.shape[0], 1)
+    else:
+        rows = row_weight.detach().float().reshape(-1, 1)
+        if len(rows) != len(w) or not bool((rows >= 0).all()) or not float(rows.sum()) > 0:
+            raise ValueError("row weights must be one non-negative number per output row")
+        rows = rows / rows.mean()
 
     def rounded(h: torch.Tensor) -> torch.Tensor:
         return s * (base + h) * keep
 
-    nearest = rounded((frac >= 0.5).float())
-    nearest_loss = float(gram_loss(nearest - w, h_mat))
+    def loss_of(q: torch.Tensor) -> float:
+        return float(gram_loss((q - w) * rows.sqrt(), h_mat))
+
+    nearest_h = (frac >= 0.5).float()
+    nearest = rounded(nearest_h)
+    nearest_loss = loss_of(nearest)
     if iterations <= 0 or nearest_loss <= 0:
-        return AdaRoundResult(nearest, nearest_loss, nearest_loss, 0, time.perf_counter() - start)
+        bits = float(_level_bits(base + nearest_h, keep).mean())
+        return AdaRoundResult(
+            nearest, nearest_loss, nearest_loss, 0, time.perf_counter() - start, bits
+        )
     # V with h(V) = the fractional part: the soft start is the weight itself.
     v = torch.logit((frac - _GAMMA) / (_ZETA - _GAMMA)).masked_fill(~keep, 0.0)
     v.requires_grad_(True)
@@ -140,7 +183,14 @@ def _adaround(
     bar = tqdm(
         total=iterations, desc="AdaRound", file=sys.stderr, leave=False, disable=not progress
     )
+    refresh = max(iterations // 10, 1)
+    rate_grad = torch.zeros_like(w)
     for t in range(iterations):
+        if rate > 0 and t % refresh == 0:
+            # d/dh of the soft rate (1 - h) R(base) + h R(base + 1), in bits per weight.
+            now = base + (rectified_sigmoid(v.detach()) >= 0.5).float()
+            cost = _level_cost(now, keep)
+            rate_grad = (rate / n) * (cost(base + 1) - cost(base)) * keep
         sig = torch.sigmoid(v)
         raw = sig * (_ZETA - _GAMMA) + _GAMMA
         h = raw.clamp(0.0, 1.0)
@@ -149,7 +199,7 @@ def _adaround(
         # d/dW~ tr(dW H dW^T) = 2 dW H (H symmetric); the gradient is written out, as one
         # product with H is half of what autograd would spend.
         delta = rounded(h) - w
-        grad_h = 2 * scale * (delta @ h_mat) * s
+        grad_h = 2 * scale * (delta @ h_mat) * s * rows + rate_grad
         if t >= hold:
             b = beta[1] + (beta[0] - beta[1]) * (1 - (t - hold) / max(iterations - hold, 1))
             u = 2 * h - 1
@@ -161,9 +211,32 @@ def _adaround(
     bar.close()
     h = rectified_sigmoid(v.detach())
     soft = int(((h > 0) & (h < 1) & keep).sum())
-    q = rounded((h >= 0.5).float())
-    loss = float(gram_loss(q - w, h_mat))
-    return AdaRoundResult(q, loss, nearest_loss, soft, time.perf_counter() - start)
+    hard = (h >= 0.5).float()
+    q = rounded(hard)
+    bits = float(_level_bits(base + hard, keep).mean())
+    return AdaRoundResult(q, loss_of(q), nearest_loss, soft, time.perf_counter() - start, bits)
+
+
+def _level_cost(levels: torch.Tensor, keep: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``-log2 p(level)`` as a function of integer levels, ``p`` the frequencies of ``levels``
+    (pruned weights count as level 0), smoothed so that an unused level costs a finite
+    amount."""
+    lv = torch.where(keep, levels, torch.zeros_like(levels)).long()
+    # One unused level each side: a rounding step moves a weight by at most one level.
+    low, high = int(lv.min()) - 1, int(lv.max()) + 1
+    counts = torch.bincount((lv - low).flatten(), minlength=high - low + 1).double() + 0.5
+    costs = -torch.log2(counts / counts.sum())
+
+    def cost(x: torch.Tensor) -> torch.Tensor:
+        i = (x.long() - low).clamp(0, len(costs) - 1)
+        return costs[i].float()
+
+    return cost
+
+
+def _level_bits(levels: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Each weight's ``-log2 p(level)`` under the frequencies of ``levels``."""
+    return _level_cost(levels, keep)(torch.where(keep, levels, torch.zeros_like(levels)))
 
 
 def adaround_round(
@@ -189,6 +262,7 @@ class AdaRoundLayer:
     soft: int
     weights: int
     seconds: float
+    bits: float
 
 
 def adaround_quantize(
@@ -202,17 +276,30 @@ def adaround_quantize(
     progress: bool = True,
     bias_correction: bool = False,
     dense_target: bool = False,
+    rate: float = 0.0,
+    row_weights: Mapping[str, torch.Tensor] | None = None,
 ) -> tuple[list[AdaRoundLayer], float]:
     """Round the weights named in ``steps`` onto their grids in place by :func:`adaround`,
     layer by layer in network order, each on what the rounded layers before it output (the
     loop, ``bias_correction`` and ``dense_target`` of :func:`.gptq.gptq_quantize`). Returns
     each layer's outcome, in network order, and the seconds the whole took (the rest of it,
-    beyond the layers' own seconds, went into the calibration images' passes and ``H``)."""
+    beyond the layers' own seconds, went into the calibration images' passes and ``H``).
+    ``rate`` and ``row_weights`` (one tensor per weight name, see :func:`adaround`) make the
+    rounding rate-aware and weigh each layer's output channels."""
     start = time.perf_counter()
     results: list[AdaRoundResult] = []
+    names = [
+        f"{n}.weight"
+        for n, m in model.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and f"{n}.weight" in steps
+    ]
 
     def rounding(w: torch.Tensor, h: torch.Tensor, step: float | torch.Tensor) -> torch.Tensor:
-        r = adaround(w, h, step, iterations, regularizer, lr, progress=progress)
+        # Layers come in network order, as ``names`` lists them.
+        rows = None if row_weights is None else row_weights.get(names[len(results)])
+        r = adaround(
+            w, h, step, iterations, regularizer, lr, progress=progress, rate=rate, row_weight=rows
+        )
         results.append(r)
         return r.weight
 
@@ -227,13 +314,10 @@ def adaround_quantize(
         rounding=rounding,
         desc="AdaRound layers",
     )
-    names = [
-        f"{n}.weight"
-        for n, m in model.named_modules()
-        if isinstance(m, (nn.Conv2d, nn.Linear)) and f"{n}.weight" in steps
-    ]
     layers = [
-        AdaRoundLayer(n, r.loss, r.nearest_loss, r.soft, int(r.weight.numel()), r.seconds)
+        AdaRoundLayer(
+            n, r.loss, r.nearest_loss, r.soft, int(r.weight.numel()), r.seconds, round(r.bits, 3)
+        )
         for n, r in zip(names, results, strict=True)
     ]
     return layers, time.perf_counter() - start

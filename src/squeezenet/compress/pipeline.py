@@ -23,7 +23,7 @@ from ..pruning import GRANULARITIES, GeometricScheduler, MagnitudeSparsifier, ta
 from ..settings import SettingError, setting, with_preset
 from ..weights.sqz.codec import SharedTensor
 from ..weights.sqz.entropy import default_coder
-from ..weights.sqz.fileformat import CompressedModel
+from ..weights.sqz.fileformat import CompressedModel, to_bytes
 from ..weights.sqz.modeldesc import describe_model
 from .adaround import adaround_quantize
 from .distill import Calibration, Distillation
@@ -33,6 +33,10 @@ from .presets import COMPRESS_PRESETS
 from .quantize import Quantizer, parse_bits
 from .report import Report
 from .tuner import FineTune, Tuner
+
+# The quantizers that round onto a uniform grid per layer whose step follows the Fisher
+# information (`grid_scale`, `max_bytes`).
+GRID_QUANTIZERS = ("gptq", "adaround", "nearest")
 
 
 @dataclass(frozen=True)
@@ -85,13 +89,21 @@ class CompressConfig:
         "layer), 'gptq' (a uniform grid per layer, finer where the Fisher "
         "information is larger, GPTQ rounding on the `calibration` images; `grid_scale` sets "
         "the size) or 'adaround' (the same grids, each layer's rounding learned by AdaRound "
-        "on its inputs' Gram matrix: slower, see `adaround_iterations`)",
-        choices=("kmeans", "gptq", "adaround"),
+        "on its inputs' Gram matrix: slower, see `adaround_iterations`); 'nearest' rounds "
+        "onto the same grids without calibration of the rounding (a baseline)",
+        choices=("kmeans", "gptq", "adaround", "nearest"),
     )
     grid_scale: float = setting(
         0.024,
-        "with `quantizer` gptq or adaround: grid step of a layer of typical sensitivity; "
-        "larger = smaller file, less accurate",
+        "with a grid `quantizer` (gptq, adaround, nearest): grid step of a layer of typical "
+        "sensitivity; larger = smaller file, less accurate",
+    )
+    max_bytes: int | None = setting(
+        None,
+        "with a grid `quantizer` (gptq, adaround, nearest): the largest file to write, in "
+        "bytes; the grid scale is then chosen to fit (the finest grid whose file fits; "
+        "`grid_scale` is ignored); default: no limit, `grid_scale` sets the grid",
+        metavar="N",
     )
     bias_correction: bool = setting(
         False,
@@ -118,6 +130,17 @@ class CompressConfig:
         "30 left a few undecided and 100 none, with a lower KL)",
     )
     adaround_lr: float = setting(3e-2, "with `quantizer` adaround: Adam learning rate")
+    adaround_rate: float = setting(
+        0.0,
+        "with `quantizer` adaround: rate-aware rounding; the weight of the bits the entropy "
+        "coder pays per weight against the output error (1: a bit per weight is worth all of "
+        "nearest rounding's error); 0 ignores the bytes",
+    )
+    output_weighting: bool = setting(
+        False,
+        "with `quantizer` adaround: weigh each output channel's error by its weights' "
+        "Fisher information, so that the channels the output depends on most get the most care",
+    )
     equalize: bool = setting(
         False,
         "with `quantizer` gptq or adaround: first equalise the weight ranges of each pair of "
@@ -182,6 +205,7 @@ def compress(
     *,
     calibration: torch.Tensor | None = None,
     preset: str | None = None,
+    meta: dict | None = None,
     **settings,
 ) -> tuple[CompressedModel, Report]:
     """Run the pipeline on ``model`` (modified in place); returns the file contents and the
@@ -190,7 +214,7 @@ def compress(
     ``LabelledRetraining``) fine-tunes after each stage; without one, the model distils
     itself on ``calibration``, a tensor of unlabeled inputs (which the gptq quantizer also
     needs). ``score(model)`` (e.g. top-1 on a validation set) is measured after every
-    stage."""
+    stage. ``meta`` is the metadata the file will carry, which ``max_bytes`` counts."""
     if config is None:
         config = with_preset(CompressConfig, COMPRESS_PRESETS, preset, **settings)
     elif preset is not None or settings:
@@ -239,7 +263,7 @@ def compress(
         )
     sparsifier.squash_mask()  # zeros are now exact; quantization keeps them zero
 
-    if config.quantizer in ("gptq", "adaround"):
+    if config.quantizer in GRID_QUANTIZERS:
         if calibration is None:
             raise SettingError(
                 f"the {config.quantizer} quantizer needs unlabeled calibration images "
@@ -251,8 +275,8 @@ def compress(
                 equalize(model)
             except ValueError as e:
                 raise SettingError(str(e), "equalize") from None
-        quantizer, details = _grid(model, names, calibration, config)
-        label = "GPTQ" if config.quantizer == "gptq" else "AdaRound"
+        quantizer, details = _grid(model, name, names, calibration, config, meta or {})
+        label = {"gptq": "GPTQ", "adaround": "AdaRound", "nearest": "nearest"}[config.quantizer]
         report.stage(f"quantized ({label})", score(model) if score else None, bits=quantizer.bits)
         report.stages[-1].update(details)
     elif config.quantizer == "kmeans":
@@ -260,7 +284,7 @@ def compress(
         report.stage("quantized", score(model) if score else None, bits=quantizer.bits)
     else:
         raise SettingError(
-            f"unknown `quantizer` {config.quantizer!r}; choose kmeans, gptq or adaround",
+            f"unknown `quantizer` {config.quantizer!r}; choose kmeans, gptq, adaround or nearest",
             "quantizer",
         )
     if tuner is not None and config.codebook_steps:
@@ -287,15 +311,61 @@ def compress(
 
 
 def _grid(
-    model: nn.Module, names: list[str], inputs: torch.Tensor, config: CompressConfig
+    model: nn.Module,
+    name: str,
+    names: list[str],
+    inputs: torch.Tensor,
+    config: CompressConfig,
+    meta: dict,
 ) -> tuple[Quantizer, dict]:
     """Fisher-weighted uniform grids, GPTQ or AdaRound rounding, then the resulting weight
-    sharing; with it, what the report records of the rounding (seconds; for AdaRound the
-    output error relative to nearest rounding and the weights left undecided)."""
+    sharing; with it, what the report records of the rounding (the grid scale, seconds; for
+    AdaRound the output error relative to nearest rounding and the weights left undecided).
+    With ``max_bytes`` the scale is the finest whose nearest rounding fits (less a margin);
+    if the rounded file still does not fit, the margin grows by the excess and the rounding
+    runs again."""
     start = time.perf_counter()
     fisher = fisher_diagonal(model, inputs, config.batch_size, config.seed)
-    steps = grid_steps(fisher, names, config.grid_scale)
     details: dict = {"fisher_seconds": round(time.perf_counter() - start, 2)}
+    if config.max_bytes is None:
+        return _round_on_grid(model, names, inputs, config, fisher, config.grid_scale, details)
+    dense = {n: p.detach().clone() for n, p in model.named_parameters()}
+    margin = 0.004
+    for attempt in range(4):
+        start = time.perf_counter()
+        try:
+            budget = int(config.max_bytes * (1 - margin))
+            scale = fit_grid_scale(model, name, names, fisher, config, budget, meta)
+        except ValueError as e:
+            raise SettingError(f"`max_bytes` {config.max_bytes:,}: {e}", "max_bytes") from None
+        details["fit_seconds"] = round(time.perf_counter() - start, 2)
+        quantizer, details = _round_on_grid(model, names, inputs, config, fisher, scale, details)
+        size = _file_bytes(model, name, quantizer.shared_tensors(), config, meta, scale)
+        details.update(max_bytes=config.max_bytes, fit_attempts=attempt + 1)
+        if size <= config.max_bytes:
+            return quantizer, details
+        margin += (size - config.max_bytes) / config.max_bytes + 0.001
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                p.copy_(dense[n])
+    raise SettingError(
+        f"the rounded file stayed above `max_bytes` ({config.max_bytes:,}) after 4 fits",
+        "max_bytes",
+    )
+
+
+def _round_on_grid(
+    model: nn.Module,
+    names: list[str],
+    inputs: torch.Tensor,
+    config: CompressConfig,
+    fisher: dict[str, torch.Tensor],
+    scale: float,
+    details: dict,
+) -> tuple[Quantizer, dict]:
+    """Round ``names`` onto the Fisher grids at ``scale`` by GPTQ or AdaRound."""
+    steps = grid_steps(fisher, names, scale)
+    details = {**details, "grid_scale": scale}
     start = time.perf_counter()
     if config.quantizer == "adaround":
         layers, seconds = adaround_quantize(
@@ -309,6 +379,10 @@ def _grid(
             progress=config.progress,
             bias_correction=config.bias_correction,
             dense_target=config.dense_target,
+            rate=config.adaround_rate,
+            row_weights={n: fisher[n].flatten(1).mean(1) for n in names}
+            if config.output_weighting
+            else None,
         )
         optimisation = sum(r.seconds for r in layers)
         soft = sum(r.soft for r in layers)
@@ -324,6 +398,12 @@ def _grid(
                 "`adaround_regularizer` or `adaround_iterations`",
                 stacklevel=2,
             )
+    elif config.quantizer == "nearest":
+        with torch.no_grad():
+            params = dict(model.named_parameters())
+            for n in names:
+                params[n].copy_(torch.round(params[n] / steps[n]) * steps[n])
+        details["rounding_seconds"] = round(time.perf_counter() - start, 2)
     else:
         gptq_quantize(
             model,
@@ -336,3 +416,62 @@ def _grid(
         )
         details["rounding_seconds"] = round(time.perf_counter() - start, 2)
     return Quantizer.of_shared_weights(model, names), details
+
+
+def _file_bytes(
+    model: nn.Module,
+    name: str,
+    shared: dict[str, SharedTensor],
+    config: CompressConfig,
+    meta: dict,
+    scale: float,
+) -> int:
+    """The size of the file that ``model`` with weight sharing ``shared`` makes."""
+    cm = to_compressed(model, name, shared, config, {**meta, "grid_scale": scale})
+    return len(to_bytes(cm))
+
+
+def fit_grid_scale(
+    model: nn.Module,
+    name: str,
+    names: list[str],
+    fisher: dict[str, torch.Tensor],
+    config: CompressConfig,
+    budget: int,
+    meta: dict | None = None,
+) -> float:
+    """The smallest grid scale (to 4 significant digits) at which ``model`` with the weights
+    ``names`` rounded to the nearest point of their Fisher grids makes a file of at most
+    ``budget`` bytes (with metadata ``meta``): bisection, the file shrinking as the grid
+    coarsens. Learned rounding lands within a fraction of a percent of that size."""
+    trial = copy.deepcopy(model)
+    params = dict(trial.named_parameters())
+    originals = {n: params[n].detach().clone() for n in names}
+
+    def size(scale: float) -> int:
+        steps = grid_steps(fisher, names, scale)
+        with torch.no_grad():
+            for n in names:
+                params[n].copy_(torch.round(originals[n] / steps[n]) * steps[n])
+        shared = Quantizer.of_shared_weights(trial, names).shared_tensors()
+        return _file_bytes(trial, name, shared, config, meta or {}, scale)
+
+    lo = hi = config.grid_scale
+    while size(hi) > budget:
+        lo, hi = hi, hi * 1.5
+        if hi > 1e3 * config.grid_scale:
+            raise ValueError(
+                f"no grid makes a file that small: even with every weight rounded to zero "
+                f"it takes {size(hi):,} bytes"
+            )
+    if lo == hi:  # the starting scale fits: refine downwards
+        while size(lo) <= budget and lo > config.grid_scale / 1e3:
+            hi, lo = lo, lo / 1.5
+    # size(lo) > budget >= size(hi): halve in log scale to 4 significant digits.
+    while hi / lo > 1 + 1e-4:
+        mid = (lo * hi) ** 0.5
+        if size(mid) > budget:
+            lo = mid
+        else:
+            hi = mid
+    return float(f"{hi:.4g}") if size(float(f"{hi:.4g}")) <= budget else hi

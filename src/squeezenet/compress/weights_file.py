@@ -25,7 +25,7 @@ from ..weights.info import ModelInfo
 from ..weights.loading import model_classes, num_outputs
 from ..weights.sqz import fileformat
 from ..weights.sqz.modeldesc import describe_model
-from .pipeline import CompressConfig, compress, lossless
+from .pipeline import GRID_QUANTIZERS, CompressConfig, compress, lossless
 from .presets import COMPRESS_PRESETS, default_preset
 from .report import Report
 from .retrain import LabelledRetraining
@@ -134,7 +134,7 @@ def compress_weights_file(
     settings = {k: v for k, v in settings.items() if v is not None}
     if preset is None:
         preset = default_preset(settings.get("calibration"), settings.get("data"))
-    grids = ("gptq", "adaround")  # quantizers whose size is set by `grid_scale`
+    grids = GRID_QUANTIZERS  # quantizers whose size is set by `grid_scale`
     if COMPRESS_PRESETS.get(preset, {}).get("quantizer") in grids and (
         "bits" in settings and settings.get("quantizer", "gptq") in grids
     ):
@@ -214,15 +214,7 @@ def compress_weights_file(
             prefix=tuning.calibration_prefix,
             progress=config.progress,
         ).to(device)
-    dense_top1 = _top1(model, inputs, config.batch_size) if inputs is not None else None
-    cm, report = compress(model, name, config, tuner, score, calibration=inputs)
-    if inputs is not None and dense_top1 is not None:
-        same = _top1(model, inputs, config.batch_size) == dense_top1
-        report.agreement = float(same.float().mean())
-    problem = report.collapse(num_outputs(model))
-    if problem and not allow_collapse:
-        raise CompressionCollapsed(f"{output} not written: {problem}", report)
-    cm.meta.update(
+    meta = dict(
         source=os.path.basename(str(weights)),
         prune=str(config.prune),
         bits=str(config.bits) if config.quantizer == "kmeans" else None,
@@ -236,6 +228,19 @@ def compress_weights_file(
         ),
         **described(model, name, preprocess),
     )
+    dense_top1 = _top1(model, inputs, config.batch_size) if inputs is not None else None
+    cm, report = compress(model, name, config, tuner, score, calibration=inputs, meta=meta)
+    if inputs is not None and dense_top1 is not None:
+        same = _top1(model, inputs, config.batch_size) == dense_top1
+        report.agreement = float(same.float().mean())
+    problem = report.collapse(num_outputs(model))
+    if problem and not allow_collapse:
+        raise CompressionCollapsed(f"{output} not written: {problem}", report)
+    # With `max_bytes` the grid scale is the one that fitted.
+    fitted = [s["grid_scale"] for s in report.stages if "grid_scale" in s]
+    if fitted and meta["grid_scale"] is not None:
+        meta["grid_scale"] = fitted[-1]
+    cm.meta.update(meta)
     size = fileformat.save(cm, output)
     report.set_file_bytes(size)
     return size, report
