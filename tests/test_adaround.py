@@ -240,3 +240,19 @@ def test_nearest_quantizer_rounds_every_weight_to_its_nearest_grid_point():
         torch.testing.assert_close(
             params[n].detach(), torch.round(dense[n] / steps[n]) * steps[n], rtol=0, atol=0
         )
+
+
+def test_the_adaround_preset_learns_the_rounding_toward_the_dense_network():
+    x = torch.randn(8, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    cm, report = compress(
+        _tiny(),
+        "squeezenet",
+        preset="adaround",
+        calibration=x,
+        adaround_iterations=50,
+        batch_size=4,
+        progress=False,
+    )
+    stage = report.to_dict()["stages"][1]
+    assert stage["stage"] == "quantized (AdaRound)" and stage["adaround_undecided"] == 0
+    assert cm.raw_dtypes and set(cm.raw_dtypes.values()) == {"float16"}
