@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .argtypes import conv10_padding, image_size, positive_int
+from .argtypes import conv10_padding, device, finite_float, image_size, positive_int, threads
 
 if TYPE_CHECKING:
     from ..data.transforms import Preprocess
@@ -63,7 +63,7 @@ def add_setting_flags(
             *names,
             nargs="+" if many else None,
             action="extend" if many else "store",
-            type=parse.get(f.name, {"int": positive_int, "float": float}.get(kind, str)),
+            type=parse.get(f.name, {"int": positive_int, "float": finite_float}.get(kind, str)),
             choices=choices if check_choices else None,
             metavar=metavar,
             help=text,
@@ -87,6 +87,7 @@ def add_batch_size_arg(p: argparse.ArgumentParser, default: int | None, help: st
 def add_device_arg(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument(
         "--device",
+        type=device,
         default="auto",
         help=f"where to {what}: auto (cuda if available, else cpu), cpu, cuda or cuda:N",
     )
@@ -335,7 +336,7 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--threads",
-        type=positive_int,
+        type=threads,
         default=None,
         help="inference threads (default: the runtime's own choice)",
     )

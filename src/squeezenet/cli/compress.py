@@ -7,7 +7,14 @@ import sys
 from dataclasses import Field, fields
 from functools import cache
 
-from .argtypes import non_negative_int, prune_spec
+from .argtypes import (
+    bits_spec,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    prune_spec,
+    seed,
+)
 from .common import (
     add_device_arg,
     add_json_arg,
@@ -41,7 +48,15 @@ _PARSE = {
     "prune": prune_spec,
     "finetune_steps": non_negative_int,
     "codebook_steps": non_negative_int,
-    "seed": int,
+    "seed": seed,
+    "bits": bits_spec,
+    "lr": positive_float,
+    "codebook_lr": positive_float,
+    "adaround_lr": positive_float,
+    "distill_temperature": positive_float,
+    "grid_scale": positive_float,
+    "adaround_regularizer": non_negative_float,
+    "weight_decay": non_negative_float,
 }
 
 

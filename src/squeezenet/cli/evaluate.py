@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from .argtypes import non_negative_int
+from .argtypes import workers
 from .common import (
     add_backend_arg,
     add_batch_size_arg,
@@ -54,7 +54,7 @@ def register(sub, formatter) -> None:
     add_batch_size_arg(p, 50, "images per batch")
     p.add_argument(
         "--workers",
-        type=non_negative_int,
+        type=workers,
         default=min(2, os.cpu_count() or 1),
         help="image-decoding worker processes (0 = decode in the main process)",
     )

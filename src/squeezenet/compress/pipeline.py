@@ -19,8 +19,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..pruning import GRANULARITIES, GeometricScheduler, MagnitudeSparsifier, target_densities
-from ..settings import SettingError, setting, with_preset
+from ..pruning import (
+    GRANULARITIES,
+    GeometricScheduler,
+    MagnitudeSparsifier,
+    resolve_per_layer,
+    target_densities,
+)
+from ..settings import SettingError, check_finite, setting, with_preset
 from ..weights.sqz.codec import SharedTensor
 from ..weights.sqz.entropy import default_coder
 from ..weights.sqz.fileformat import CompressedModel
@@ -126,6 +132,9 @@ class CompressConfig:
     )
     progress: bool = True  # progress bars of the fine-tuning stages
 
+    def __post_init__(self) -> None:
+        check_finite(self)
+
 
 def lossless(
     state: dict[str, torch.Tensor],
@@ -212,8 +221,16 @@ def compress(
     report = Report(model, name, config.coder)
     report.stage("uncompressed", score(model) if score else None)
 
-    targets = target_densities(model, config.prune)
+    try:
+        targets = target_densities(model, config.prune)
+    except ValueError as e:
+        raise SettingError(f"`prune`: {e}", "prune") from None
     names = list(targets)
+    if config.quantizer == "kmeans":
+        try:  # now, not after minutes of pruning and fine-tuning
+            resolve_per_layer(model, parse_bits(config.bits), names, None, require_match=True)
+        except ValueError as e:
+            raise SettingError(f"`bits`: {e}", "bits") from None
     sparsifier = MagnitudeSparsifier(model, config.prune_granularity)
     schedule = GeometricScheduler(sparsifier, targets, max(1, config.prune_rounds))
     params = [p for p in model.parameters() if p.requires_grad]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 import warnings
@@ -461,6 +462,12 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
             amp=run.settings.amp,
             tta=cfg.tta,
         )
+        if not math.isfinite(val["loss"]):
+            # The weights hold NaN or inf: any "best" chosen from them would be a lie.
+            raise TrainingDiverged(
+                f"the validation loss is NaN or infinite after epoch {epoch + 1}: the weights "
+                "are no longer finite; stopping (lower --lr, or a warmup: --schedule onecycle)"
+            )
         metrics.update(val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"])
         if cfg.tta:
             metrics["val_tta_top1"] = val["tta_top1"]
