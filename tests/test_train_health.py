@@ -13,6 +13,7 @@ from squeezenet import create_model
 from squeezenet.engine.health import (
     DeadClassifierWarning,
     NotLearningWarning,
+    TrainingDiverged,
     dead_classifier,
     not_learning,
 )
@@ -83,3 +84,14 @@ def test_training_stuck_at_the_uniform_loss_warns_and_suggests_batchnorm(tree, t
     message = str(stuck[0].message)
     assert message.startswith("the network is not learning: after epoch 2 the training loss")
     assert "train with --batchnorm" in message
+
+
+def test_weights_gone_non_finite_stop_the_run_before_any_best(tree, tmp_path):
+    # One step at an absurd rate: the step's own loss is finite, the weights after it are not.
+    cfg = tiny_config(
+        tree, tmp_path / "run", epochs=1, lr=1e30, max_steps_per_epoch=1, batchnorm=False
+    )
+    with pytest.raises(TrainingDiverged, match="the validation loss is NaN or infinite after"):
+        fit(cfg)
+    assert not (tmp_path / "run" / "best.pt").exists()
+    assert not (tmp_path / "run" / "model.pth").exists()

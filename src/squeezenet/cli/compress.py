@@ -153,11 +153,15 @@ def run(args) -> int:
         compress_weights_file,
     )
     from ..engine import resolve_device
-    from ..files import make_folder, write_text
+    from ..files import check_not_input, make_folder, write_text
     from ..weights import preprocess_for
     from ..weights.sqz.entropy import default_coder
 
     make_folder(Path(args.output).absolute().parent)  # fail now, not after minutes of work
+    read = {"-w file": args.weights, "--classes file": args.classes}
+    check_not_input(args.output, read)
+    if args.report:
+        check_not_input(args.report, {**read, "-o file": args.output}, "--report")
     args.device = resolve_device(args.device)
     model = model_from_args(args).to(args.device)
     preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)

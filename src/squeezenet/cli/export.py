@@ -278,6 +278,7 @@ def run(args) -> int:
         export_model,
         sidecar_path,
     )
+    from ..files import check_not_input
     from ..weights import preprocess_for
     from .common import model_from_args
 
@@ -313,6 +314,7 @@ def run(args) -> int:
     output = Path(args.output or f"{args.model}{variant}{FORMATS[args.format]}")
     if not output.suffix:
         output = output.with_suffix(FORMATS[args.format])
+    check_not_input(output, {"-w file": args.weights})
     calibration = None
     if args.int8:
         from ..data import sample_images

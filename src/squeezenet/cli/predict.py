@@ -95,12 +95,13 @@ def run(args) -> int:
 
     from tqdm import tqdm
 
-    from ..predict import predict
-    from ..weights.loading import model_classes
+    from ..predict import class_names, predict
+    from ..weights.loading import model_classes, num_outputs
     from .common import build_backend, model_from_args, printable, report_broken_links
 
     model = model_from_args(args, exported=True)
-    classes = args.classes or model_classes(model)
+    # Read now: a wrong --classes file is named before any image is.
+    classes = class_names(num_outputs(model), args.classes or model_classes(model))
     model, preprocess = build_backend(args, model)
     broken: list[str] = []
     paths = expand_inputs(args.images, broken)
@@ -156,7 +157,7 @@ class _Output:
 
             print(printable(result["image"]))
             for t in result["top"]:
-                print(f"  {t['prob']:7.2%}  {t['index']:4d}  {t['name']}")
+                print(f"  {t['prob']:7.2%}  {t['index']:4d}  {printable(t['name'])}")
             print(end="", flush=True)
         self.count += 1
 

@@ -77,8 +77,11 @@ def run(args) -> int:
     import torch
 
     from ..compress.sensitivity_sweep import sensitivity_sweep
-    from ..files import write_text
+    from ..files import check_not_input, write_text
 
+    if args.output:
+        read = {"-w file": args.weights, "-c file": args.config}
+        check_not_input(args.output, read)
     if args.threads:
         torch.set_num_threads(args.threads)
     densities = args.densities

@@ -191,16 +191,27 @@ def is_broken_link(path: Path) -> bool:
 
 
 def read_class_list(path: str | os.PathLike) -> tuple[list[str], list[str]]:
-    """Parse ``<wnid> <names>`` lines (ImageNet class-index order) -> (wnids, names)."""
+    """Parse ``<wnid> <names>`` lines (ImageNet class-index order) -> (wnids, names); a
+    file that is not such text (a model file given by mistake, control characters that
+    would reach the terminal) is a DatasetError naming it."""
     wnids, names = [], []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            wnid, _, name = line.partition(" ")
-            wnids.append(wnid)
-            names.append(name.strip() or wnid)
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                if not line.isprintable():
+                    raise DatasetError(
+                        f"{path}: line {number} of the class list holds control characters"
+                    )
+                wnid, _, name = line.partition(" ")
+                wnids.append(wnid)
+                names.append(name.strip() or wnid)
+    except UnicodeDecodeError:
+        raise DatasetError(
+            f"{path}: not a class list (UTF-8 text of '<wnid> <names>' lines); is it a model file?"
+        ) from None
     if not wnids:
         raise DatasetError(f"{path}: the class list is empty")
     return wnids, names

@@ -401,6 +401,8 @@ def read_yaml(path: str | os.PathLike) -> dict:
             d = yaml.safe_load(f) or {}
     except FileNotFoundError:
         raise ValueError(f"{path}: no such config file") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a YAML config file (not UTF-8 text)") from None
     except yaml.YAMLError as e:
         raise ValueError(f"{path}: not valid YAML ({e})") from None
     if not isinstance(d, dict):

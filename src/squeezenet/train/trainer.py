@@ -41,7 +41,7 @@ from ..engine.health import (
     not_learning,
     not_learning_message,
 )
-from ..files import make_folder
+from ..files import check_not_input, make_folder
 from ..models import default_input_size
 from ..models.batchnorm import add_batchnorm, fuse_batchnorm, has_batchnorm, init_batchnorm_identity
 from ..pruning import GeometricScheduler, MagnitudeSparsifier, target_densities
@@ -147,6 +147,10 @@ def fit(cfg: TrainConfig, on_epoch_end: Callable[[int, dict], None] | None = Non
     ``on_epoch_end(epoch, metrics)`` runs on every process after each epoch's checkpoint.
     """
     cfg.validate()
+    for written in ("model.pth", "best.pt", "last.pt"):
+        check_not_input(
+            Path(cfg.output, written), {"weights": cfg.weights, "teacher": cfg.teacher}, "--output"
+        )
     check_weights(cfg)  # before any folder is made or data decoded
     info = dist.from_env()
     device = dist.resolve_device(cfg.device, info.local_rank)
