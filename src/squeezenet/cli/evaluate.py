@@ -18,6 +18,7 @@ from .common import (
     add_progress_arg,
     build_backend,
     model_from_args,
+    printable,
     report_broken_links,
 )
 
@@ -83,7 +84,7 @@ def register(sub, formatter) -> None:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ..data import scan_folder
+    from ..data import DatasetError, scan_folder
     from ..data.images import default_class_list
     from ..engine import evaluate, resolve_precision
     from ..weights.loading import model_classes, num_outputs
@@ -92,6 +93,11 @@ def run(args) -> int:
     classes = num_outputs(model)
     images = scan_folder(args.data, default_class_list(args.classes, classes, model_classes(model)))
     report_broken_links("evaluate", images.broken, args.strict)
+    for message in images.stray:
+        print(f"squeezenet evaluate: skipped {printable(message)}", file=sys.stderr)
+    if images.stray and args.strict:
+        raise DatasetError(printable(images.stray[0]))
+    left_out = len(images.broken) + len(images.stray)
     # --backend torch: the module itself, which evaluate() runs channels-last at --precision.
     model, preprocess = build_backend(args, model)
     result = evaluate(
@@ -107,6 +113,7 @@ def run(args) -> int:
         precision=args.precision,
     )
     precision = resolve_precision(args.precision) if args.backend == "torch" else None
+    result["skipped"] += left_out  # one count, here and on stderr
     result.update(
         model=args.model,
         weights=args.weights,
@@ -133,11 +140,10 @@ def run(args) -> int:
                 else ""
             )
         )
-    skipped = result["skipped"] + len(images.broken)
-    if skipped:
+    if result["skipped"]:
         print(
-            f"squeezenet evaluate: error: {skipped} of {len(images) + len(images.broken)} "
-            "images could not be read (named above) and are not in the scores",
+            f"squeezenet evaluate: error: {result['skipped']} of {len(images) + left_out} "
+            "files could not be read or labelled (named above) and are not in the scores",
             file=sys.stderr,
         )
         return 1
