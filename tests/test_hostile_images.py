@@ -155,3 +155,18 @@ def test_evaluate_leaves_out_a_stray_folder_and_an_unknown_file_name(tmp_path, c
     assert f"skipped {data / 'n99999999_x.jpg'}: file-name prefix 'n99999999' is not" in err
     assert "2 of 5 files could not be read or labelled" in err
     assert main([*argv, "--strict"]) == 2
+
+
+def test_predict_skips_a_fifo_and_prints_the_good_result(tmp_path, capsys):
+    import os
+
+    from helpers import time_limit
+
+    good = _photos(tmp_path, 1)[0]
+    fifo = tmp_path / "fifo.jpg"
+    os.mkfifo(fifo)
+    with time_limit(20, "predict waited on the FIFO"):
+        assert main(["predict", "--json", "-k", "1", str(good), str(fifo)]) == 1
+    out, err = capsys.readouterr()
+    assert [r["image"] for r in json.loads(out)] == [str(good)]
+    assert f"skipped {fifo}: not a regular file (a FIFO, device or socket); not read" in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,9 @@ def load_image(path: str | os.PathLike, min_size: int | None = None) -> Image.Im
     Other formats, and ``min_size=None``, decode exactly.
     """
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            # Opening a FIFO waits for a writer that may never come; a device never ends.
+            raise ImageError(f"{path}: not a regular file (a FIFO, device or socket); not read")
         with Image.open(path) as im:
             _check_size(im.size, path)
             _check_density(im.size, os.path.getsize(path), path)
