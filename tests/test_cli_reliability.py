@@ -119,3 +119,90 @@ def test_a_model_file_given_for_a_text_file_is_named(tmp_path, capsys, argv, mes
     assert main([a.format(sqz=sqz) for a in argv]) == 2
     err = capsys.readouterr().err
     assert message.format(sqz=sqz) in err and "codec" not in err
+
+
+def _onnx(path, channels=3, side=224, description=None):
+    """A tiny ONNX classifier (global average pool, flatten: ``channels`` classes)."""
+    import json
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    from squeezenet.lite.graph import METADATA_KEY
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
+            helper.make_node("Flatten", ["pooled"], ["logits"]),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", channels, side, side])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", channels])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    if description is not None:
+        helper.set_model_props(model, {METADATA_KEY: json.dumps(description)})
+    onnx.save(model, path)
+    return path
+
+
+def _photo(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (300, 240), (200, 120, 40)).save(tmp_path / "good.png")
+    return str(tmp_path / "good.png")
+
+
+def test_an_onnx_graph_for_other_than_rgb_images_is_named(tmp_path, capsys):
+    graph = _onnx(tmp_path / "wide.onnx", channels=1000)
+    assert main(["predict", "-w", str(graph), _photo(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{graph}: the graph takes 1000-channel images; the preprocessing gives RGB" in err
+
+
+def _description(crop, resize):
+    from squeezenet.weights.info import ModelInfo
+
+    model = tiny_model(3)
+    d = ModelInfo(describe_model(model, "squeezenet1_1"), ("a", "b", "c")).to_dict()
+    d["preprocess"] = {
+        "name": "custom",
+        "resize": resize,
+        "crop": crop,
+        "mean": [0.5] * 3,
+        "std": [0.2] * 3,
+        "bgr": False,
+        "scale": 1 / 255,
+    }
+    return d
+
+
+def test_preprocessing_that_does_not_fit_the_graph_blames_the_model_file(tmp_path, capsys):
+    graph = _onnx(tmp_path / "m.onnx", description=_description(64, 73))
+    assert main(["predict", "-w", str(graph), _photo(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{graph}: the description's preprocessing crops 64 px, the graph takes 224 px" in err
+
+
+def test_a_huge_resize_in_a_model_file_blames_the_file_not_the_photo(tmp_path, capsys):
+    graph = _onnx(tmp_path / "big.onnx", description=_description(224, 8192))
+    assert main(["predict", "-w", str(graph), _photo(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{graph}: " in err and "preprocess 'resize' must be an integer in [1, 2048]" in err
+    assert "good.png" not in err
+
+
+@pytest.mark.parametrize("opset", ["6", "17", "99"])
+def test_export_refuses_an_opset_it_cannot_write(opset, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["export", "--opset", opset])
+    assert e.value.code == 2
+    assert "argument --opset: must be in [18, " in capsys.readouterr().err
+
+
+def test_export_refuses_an_image_size_below_the_model_minimum(tmp_path, capsys):
+    argv = ["export", "--image-size", "16", "-o", str(tmp_path / "m.onnx")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "image size 16 is below this model's smallest input, 17 px (--image-size)" in err
+    assert "Traceback" not in err and not (tmp_path / "m.onnx").exists()

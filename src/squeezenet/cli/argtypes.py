@@ -58,6 +58,26 @@ MAX_IMAGE_SIZE = 1024
 image_size = _int_at_least(1, f"in [1, {MAX_IMAGE_SIZE}]", MAX_IMAGE_SIZE)
 
 
+# torch's ONNX exporter builds opset-18 graphs; converting one down failed, or kept 18.
+MIN_OPSET = 18
+
+
+def opset(text: str) -> int:
+    """An ONNX opset the exporter writes: from :data:`MIN_OPSET` to the newest the installed
+    onnx package knows."""
+    try:
+        import onnx
+
+        newest: int | None = onnx.defs.onnx_opset_version()
+    except ImportError:  # export says which extra it needs
+        newest = None
+    what = f"in [{MIN_OPSET}, {newest}]" if newest else f"{MIN_OPSET} or more"
+    return _int_at_least(MIN_OPSET, what, newest)(text)
+
+
+opset.__name__ = "int"
+
+
 def shard(text: str) -> tuple[int, int]:
     """``K/N`` with 0 <= K < N (``squeezenet explore --shard``)."""
     from ..explore.points import parse_shard

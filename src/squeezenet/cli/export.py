@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .argtypes import float_in, positive_int
+from .argtypes import MIN_OPSET, float_in, opset, positive_int
 
 #: The modules each optional format's export needs (its extra has the format's name).
 _CONVERTERS = {
@@ -108,7 +108,10 @@ def register(sub, formatter) -> None:
         help="largest acceptable max abs logit difference for fp32 exports",
     )
     p.add_argument(
-        "--opset", type=positive_int, default=None, help="ONNX opset (default: the exporter's)"
+        "--opset",
+        type=opset,
+        default=None,
+        help=f"ONNX opset, {MIN_OPSET} or more (default: the exporter's)",
     )
     p.add_argument(
         "--weightless",
