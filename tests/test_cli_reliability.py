@@ -206,3 +206,19 @@ def test_export_refuses_an_image_size_below_the_model_minimum(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "image size 16 is below this model's smallest input, 17 px (--image-size)" in err
     assert "Traceback" not in err and not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--bits", "nosuch*=4"], "--bits: pattern 'nosuch*' matches no layer of the model"),
+        (["--prune", "fire99*=0.5"], "--prune: pattern 'fire99*' matches no layer of the model"),
+    ],
+)
+def test_a_per_layer_pattern_that_matches_no_layer_is_an_error(tmp_path, capsys, flags, message):
+    pth = save_described(tiny_model(3), tmp_path / "m.pth")
+    out = tmp_path / "out.sqz"
+    argv = ["compress", "-w", str(pth), "-o", str(out), "--preset", "paper", *flags]
+    assert main([*argv, "--no-progress"]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
