@@ -95,3 +95,17 @@ def test_weights_gone_non_finite_stop_the_run_before_any_best(tree, tmp_path):
         fit(cfg)
     assert not (tmp_path / "run" / "best.pt").exists()
     assert not (tmp_path / "run" / "model.pth").exists()
+
+
+def test_fine_tuning_that_is_not_learning_does_not_speak_of_training_from_scratch(tree, tmp_path):
+    weights = tmp_path / "start.pth"
+    torch.save(create_model("squeezenet_cifar", num_classes=3, **TINY).state_dict(), weights)
+    cfg = tiny_config(
+        tree, tmp_path / "run", epochs=2, lr=1e-9, batchnorm=None, weights=str(weights)
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(cfg)
+    stuck = [str(w.message) for w in caught if issubclass(w.category, NotLearningWarning)]
+    assert len(stuck) == 1
+    assert "from scratch" not in stuck[0] and "Retry with a lower --lr (now 1e-09)" in stuck[0]

@@ -121,7 +121,13 @@ def add_json_arg(p: argparse.ArgumentParser, help: str) -> None:
 
 
 def add_progress_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    # One spelling with train, whose --progress/--no-progress is a setting.
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="progress bars on stderr",
+    )
 
 
 def add_calibration_args(

@@ -140,7 +140,7 @@ def register(sub, formatter) -> None:
 def settings(args) -> dict:
     """The library settings given as flags (the flags are the settings' names)."""
     given = {k: v for k, v in vars(args).items() if k in _settings() and v is not None}
-    return given | ({"progress": False} if args.no_progress else {})
+    return given | ({"progress": False} if not args.progress else {})
 
 
 def run(args) -> int:

@@ -48,7 +48,7 @@ def run(args) -> int:
         epochs=args.epochs,
         seed=args.seed,
         coder=args.coder,
-        progress=not args.no_progress,
+        progress=args.progress,
     )
     photos = classify_sample_photos()
     if args.json:

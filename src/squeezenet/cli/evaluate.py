@@ -108,7 +108,7 @@ def run(args) -> int:
         num_workers=args.workers,
         strict=args.strict,
         on_skip=lambda message: tqdm.write(f"squeezenet evaluate: skipped {message}", sys.stderr),
-        progress=not args.no_progress,
+        progress=args.progress,
         decode=args.decode,
         precision=args.precision,
     )

@@ -124,7 +124,7 @@ def run(args) -> int:
         "lr": args.lr,
         "device": args.device,
         "threads": args.threads,
-        "progress": not args.no_progress,
+        "progress": args.progress,
         "eval_test": True,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}

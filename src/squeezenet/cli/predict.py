@@ -126,7 +126,7 @@ def run(args) -> int:
             strict=args.strict,
             on_skip=skip,
             decode=args.decode,
-            progress=not args.no_progress,
+            progress=args.progress,
         ):
             out.write(result)
     finally:

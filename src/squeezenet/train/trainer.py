@@ -538,8 +538,9 @@ def _warn_if_stalled(run: _Run, val: dict | None, metrics: dict, epoch: int) -> 
         warnings.warn(message, DeadClassifierWarning, stacklevel=3)
     elif (epoch >= 1 or cfg.epochs == 1) and not_learning(metrics["train_loss"], classes):
         run.warned_dead = True
+        scratch_without_bn = not cfg.batchnorm and cfg.weights is None
         message = not_learning_message(
-            metrics["train_loss"], classes, epoch + 1, cfg.lr, bool(cfg.batchnorm)
+            metrics["train_loss"], classes, epoch + 1, cfg.lr, scratch_without_bn
         )
         warnings.warn(message, NotLearningWarning, stacklevel=3)
 
