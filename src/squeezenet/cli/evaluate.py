@@ -6,7 +6,6 @@ import json
 import os
 import sys
 
-from .argtypes import workers
 from .common import (
     add_backend_arg,
     add_batch_size_arg,
@@ -14,8 +13,10 @@ from .common import (
     add_decode_arg,
     add_json_arg,
     add_model_args,
+    add_precision_arg,
     add_preprocess_arg,
     add_progress_arg,
+    add_workers_arg,
     build_backend,
     model_from_args,
     printable,
@@ -53,23 +54,9 @@ def register(sub, formatter) -> None:
     add_preprocess_arg(p)
     add_backend_arg(p)
     add_batch_size_arg(p, 50, "images per batch")
-    p.add_argument(
-        "--workers",
-        type=workers,
-        default=min(2, os.cpu_count() or 1),
-        help="image-decoding worker processes (0 = decode in the main process)",
-    )
+    add_workers_arg(p, min(2, os.cpu_count() or 1))
     add_decode_arg(p)
-    p.add_argument(
-        "--precision",
-        choices=("fp32", "bf16", "auto"),
-        default="fp32",
-        help="arithmetic of the torch model (--backend torch): fp32 gives the exact scores; "
-        "bf16 is about 1.5x as fast on CPUs with native bf16 (AVX512-BF16 or AMX) but "
-        "changes predictions whose top classes are nearly tied, which moves top-1 by a few "
-        "tenths of a point (torchvision's SqueezeNet 1.1 on 1,000 ImageNet photos: 652 "
-        "correct in fp32, 649 in bf16); auto is bf16 where the CPU has it, else fp32",
-    )
+    add_precision_arg(p)
     add_json_arg(p, "print one JSON object with top1, top5 (fractions), n and skipped")
     add_progress_arg(p)
     p.add_argument(

@@ -17,8 +17,10 @@ def register(sub, formatter) -> None:
         add_decode_arg,
         add_json_arg,
         add_model_args,
+        add_precision_arg,
         add_preprocess_arg,
         add_progress_arg,
+        add_workers_arg,
     )
 
     p = sub.add_parser(
@@ -58,6 +60,9 @@ def register(sub, formatter) -> None:
         help="how many classes to print (at most the model's classes)",
     )
     add_batch_size_arg(p, 32, "images per forward pass (folders stream through in batches)")
+    # 0 by default: starting worker processes costs more than a few images take to decode.
+    add_workers_arg(p, 0)
+    add_precision_arg(p)
     add_json_arg(p, "print a JSON list, one object per image")
     add_progress_arg(p)
     p.add_argument(
@@ -127,6 +132,8 @@ def run(args) -> int:
             on_skip=skip,
             decode=args.decode,
             progress=args.progress,
+            workers=args.workers,
+            precision=args.precision,
         ):
             out.write(result)
     finally:
