@@ -222,3 +222,16 @@ def test_a_per_layer_pattern_that_matches_no_layer_is_an_error(tmp_path, capsys,
     assert main([*argv, "--no-progress"]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_export_writes_the_name_it_is_given_and_refuses_a_folder(tmp_path, capsys):
+    pth = str(save_described(tiny_model(3), tmp_path / "m.pth"))
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert main(["export", "-w", pth, "-o", str(folder)]) == 2
+    assert f"{folder}: cannot write the file: Is a directory" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [tmp_path / "m.pth", folder]
+    assert main(["export", "-w", pth, "-o", str(tmp_path / "mymodel"), "--json"]) == 0
+    assert (tmp_path / "mymodel").is_file() and not (tmp_path / "mymodel.onnx").exists()
+    assert main(["export", "-w", pth, "-o", str(tmp_path / "m.txt"), "-f", "openvino"]) == 2
+    assert "--format openvino writes a .xml file and a .bin beside it" in capsys.readouterr().err

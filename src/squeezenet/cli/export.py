@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .argtypes import MIN_OPSET, float_in, opset, positive_int
+from .argtypes import MIN_OPSET, export_output, float_in, opset, positive_int
 
 #: The modules each optional format's export needs (its extra has the format's name).
 _CONVERTERS = {
@@ -315,8 +315,7 @@ def run(args) -> int:
     variant = "-int8" if args.int8 else "-weightless" if args.weightless else ""
     variant = "-fp16" if args.fp16 else variant
     output = Path(args.output or f"{args.model}{variant}{FORMATS[args.format]}")
-    if not output.suffix:
-        output = output.with_suffix(FORMATS[args.format])
+    output = export_output(output, args.format, FORMATS[args.format])
     check_not_input(output, {"-w file": args.weights})
     calibration = None
     if args.int8:
