@@ -561,3 +561,14 @@ def test_predict_gives_the_same_results_with_workers_and_bf16_runs(tmp_path, cap
     assert f"skipped {tmp_path / 'bad.png'}: not a readable image" in err
     assert main([*base, "--precision", "bf16"]) == 1
     assert [r["image"] for r in json.loads(capsys.readouterr().out)] == [r["image"] for r in alone]
+
+
+def test_defaults_that_differ_between_commands_say_why():
+    def help_of(command, flag):
+        return next(a.help for fs, a in _visible_options(command) if flag in fs)
+
+    assert "train's 4.0" in help_of("compress", "--distill-temperature")
+    assert "compress's 2.0" in help_of("train", "--distill-temperature")
+    assert "more than the 200 that INT8" in help_of("compress", "--calibration-size")
+    for command in ("export", "bench", "predict", "evaluate"):
+        assert "draws 512" in help_of(command, "--calibration-size"), command

@@ -74,7 +74,11 @@ class CompressConfig:
     )
     codebook_lr: float = setting(1e-4, "centroid learning rate")
     batch_size: int = setting(32, "fine-tuning batch size", short="-b", metavar="N")
-    distill_temperature: float = setting(2.0, "distillation temperature")
+    distill_temperature: float = setting(
+        2.0,
+        "distillation temperature; lower than train's 4.0, as the teacher here is the "
+        "same network uncompressed, whose outputs the student should match closely",
+    )
     coder: str = setting(
         help="entropy coder (default: ans if constriction is installed, else huffman)",
         choices=("ans", "huffman"),

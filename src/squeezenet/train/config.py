@@ -201,7 +201,8 @@ class TrainConfig:
     )
     distill_temperature: float = setting(
         4.0,
-        "with `teacher`: softmax temperature of the distillation",
+        "with `teacher`: softmax temperature of the distillation (higher than compress's "
+        "2.0: a separate teacher's softer outputs carry more about the other classes)",
     )
     # -- pruning (Deep Compression section 2) ------------------------------------------------
     prune: str | float | dict | None = setting(
