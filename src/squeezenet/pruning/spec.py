@@ -81,11 +81,19 @@ D = TypeVar("D", bound="float | None")  # the value of layers no pattern matches
 
 @overload
 def resolve_per_layer(
-    model: nn.Module, profile: Mapping[str, float] | float, names: list[str]
+    model: nn.Module,
+    profile: Mapping[str, float] | float,
+    names: list[str],
+    *,
+    require_match: bool = ...,
 ) -> dict[str, float]: ...
 @overload
 def resolve_per_layer(
-    model: nn.Module, profile: Mapping[str, V] | V, names: list[str], default: D
+    model: nn.Module,
+    profile: Mapping[str, V] | V,
+    names: list[str],
+    default: D,
+    require_match: bool = ...,
 ) -> dict[str, V | D]: ...
 def resolve_per_layer(
     model: nn.Module,
