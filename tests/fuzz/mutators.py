@@ -280,9 +280,16 @@ def mutate_onnx_meta(data: bytes, rng: random.Random) -> bytes:
     elif model.graph.input and len(model.graph.input[0].type.tensor_type.shape.dim) == 4:
         dims = model.graph.input[0].type.tensor_type.shape.dim
         dims[rng.choice([1, 2, 3])].dim_value = rng.choice([1, 1000, 2**31 - 1, 64])
-    del model.metadata_props[:]
-    onnx.helper.set_model_props(model, {key: json.dumps(info)})
-    return model.SerializeToString()
+    try:
+        text = json.dumps(info)
+    except RecursionError:  # a nesting too deep for json.dumps: written by hand
+        text = "[" * 10_000 + "]" * 10_000
+    try:  # the engine's byte edits may have left fields protobuf will not write back
+        del model.metadata_props[:]
+        onnx.helper.set_model_props(model, {key: text})
+        return model.SerializeToString()
+    except Exception:
+        return data
 
 
 STRUCTURED = {
