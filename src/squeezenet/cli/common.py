@@ -97,7 +97,7 @@ def add_device_arg(p: argparse.ArgumentParser, what: str) -> None:
         "--device",
         type=device,
         default="auto",
-        help=f"where to {what}: auto (cuda if available, else cpu), cpu, cuda or cuda:N",
+        help=f"where to {what}: auto (cuda if available, else cpu), cpu, cuda, cuda:N or mps",
     )
 
 

@@ -229,7 +229,7 @@ class TrainConfig:
     # -- speed ------------------------------------------------------------------------------
     device: str = setting(
         "auto",
-        "auto, cpu, cuda or cuda:N (under torchrun each process takes its LOCAL_RANK's GPU)",
+        "auto, cpu, cuda, cuda:N or mps (under torchrun each process takes its LOCAL_RANK's GPU)",
     )
     amp: str = setting(
         "auto",
