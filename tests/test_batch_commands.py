@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from squeezenet.cli import main
+from squeezenet.cli.argtypes import CPUS
 from squeezenet.data import ImageError, load_image
 from squeezenet.data.images import MAX_IMAGE_PIXELS
 
@@ -91,7 +92,7 @@ def test_evaluate_skips_names_and_counts_bad_images(tmp_path, capsys, workers):
     assert len(skipped) == 1
     assert skipped[0].startswith(f"squeezenet evaluate: skipped {bad}: not a readable image")
     assert err[-1] == (
-        "squeezenet evaluate: error: 1 of 11 images could not be read (named above) and "
+        "squeezenet evaluate: error: 1 of 11 files could not be read or labelled (named above) and "
         "are not in the scores"
     )
     assert "Traceback" not in captured.err
@@ -142,7 +143,9 @@ def test_negative_worker_count_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["evaluate", "-d", str(tmp_path), "--workers", "-1"])
     assert info.value.code == 2
-    assert "argument --workers: must be 0 or more, got -1" in capsys.readouterr().err
+    assert f"argument --workers: must be in [0, {CPUS}] (this machine's CPUs), got -1" in (
+        capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize(
@@ -150,7 +153,7 @@ def test_negative_worker_count_is_a_usage_error(tmp_path, capsys):
     [
         ("--epochs", "0", "must be a positive integer, got 0"),
         ("--batch-size", "-2", "must be a positive integer, got -2"),
-        ("--workers", "-1", "must be 0 or more, got -1"),
+        ("--workers", "-1", f"must be in [0, {CPUS}] (this machine's CPUs), got -1"),
         ("--image-size", "0", "must be a positive integer, got 0"),
     ],
 )

@@ -527,3 +527,48 @@ def test_help_version_and_usage_errors_do_not_import_torch():
     assert "`squeezenet COMMAND --help` lists its options" in done.stdout
     assert "invalid choice: 'nosuch'" in done.stderr
     assert "the following arguments are required: COMMAND" in done.stderr
+
+
+def test_shared_options_are_offered_alike():
+    # Users move between commands: the progress switch has both spellings everywhere, and
+    # predict takes evaluate's decoding and arithmetic options.
+    for command in COMMANDS:
+        flags = {f for fs, _ in _visible_options(command) for f in fs}
+        if "--no-progress" in flags or "--progress" in flags:
+            assert {"--progress", "--no-progress"} <= flags, command
+    predict = {f for fs, _ in _visible_options("predict") for f in fs}
+    assert {"--workers", "--precision"} <= predict
+
+
+def test_predict_gives_the_same_results_with_workers_and_bf16_runs(tmp_path, capsys):
+    from PIL import Image
+
+    paths = []
+    for i in range(5):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.new("RGB", (50, 40), (50 * i, 100, 30)).save(paths[-1])
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    paths.insert(2, str(tmp_path / "bad.png"))
+    from helpers import save_described, tiny_model
+
+    weights = str(save_described(tiny_model(3), tmp_path / "m.pth"))
+    base = ["predict", "-w", weights, "--json", "-k", "2", "-b", "2", *paths]
+    assert main([*base, "--workers", "0"]) == 1
+    alone = json.loads(capsys.readouterr().out)
+    assert main([*base, "--workers", "1"]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out) == alone and [r["image"] for r in alone] == paths[:2] + paths[3:]
+    assert f"skipped {tmp_path / 'bad.png'}: not a readable image" in err
+    assert main([*base, "--precision", "bf16"]) == 1
+    assert [r["image"] for r in json.loads(capsys.readouterr().out)] == [r["image"] for r in alone]
+
+
+def test_defaults_that_differ_between_commands_say_why():
+    def help_of(command, flag):
+        return next(a.help for fs, a in _visible_options(command) if flag in fs)
+
+    assert "train's 4.0" in help_of("compress", "--distill-temperature")
+    assert "compress's 2.0" in help_of("train", "--distill-temperature")
+    assert "more than the 200 that INT8" in help_of("compress", "--calibration-size")
+    for command in ("export", "bench", "predict", "evaluate"):
+        assert "draws 512" in help_of(command, "--calibration-size"), command

@@ -209,8 +209,9 @@ def test_flat_wnid_folder(tmp_path):
     with pytest.raises(DatasetError, match="needs a class list"):
         scan_folder(flat)
     _save(flat / "n999_other.png", "RGB", (0, 0, 0))
-    with pytest.raises(DatasetError, match="prefix 'n999' is not a class"):
-        scan_folder(flat, classes)
+    assert scan_folder(flat, classes).stray == [
+        f"{flat / 'n999_other.png'}: file-name prefix 'n999' is not a class in {classes}"
+    ]
 
 
 def test_bad_folders_get_clear_errors(tmp_path):
@@ -251,6 +252,30 @@ def test_flat_wnid_folder_with_the_packaged_list(tmp_path):
     _save(flat / "n01440764_tench.JPEG", "RGB", (1, 2, 3), format="JPEG")
     images = scan_folder(flat, "imagenet")
     assert [label for _, label in images.samples] == [0, 1]  # files sorted by name
+    # One file or folder that names no class is left out, named; the others are scored.
     _save(flat / "n999_other.png", "RGB", (0, 0, 0))
+    (flat / "stray").mkdir()
+    images = scan_folder(flat, "imagenet")
+    assert len(images) == 2
+    assert images.stray == [
+        f"{flat / 'stray'}: a folder that is not a class in the ImageNet-1k class list",
+        f"{flat / 'n999_other.png'}: file-name prefix 'n999' is not a class in the ImageNet-1k "
+        "class list",
+    ]
+    only = tmp_path / "only"
+    only.mkdir()
+    _save(only / "n999_other.png", "RGB", (0, 0, 0))
     with pytest.raises(DatasetError, match="prefix 'n999' is not a class in the ImageNet-1k"):
-        scan_folder(flat, "imagenet")
+        scan_folder(only, "imagenet")
+
+
+def test_imagefolder_with_a_stray_folder(tmp_path):
+    for name in ("n01440764", "n01443537", "notes"):
+        (tmp_path / name).mkdir()
+    _save(tmp_path / "n01440764" / "a.png", "RGB", (0, 0, 0))
+    _save(tmp_path / "n01443537" / "b.png", "RGB", (0, 0, 0))
+    images = scan_folder(tmp_path, "imagenet")
+    assert [label for _, label in images.samples] == [0, 1]
+    assert images.stray == [
+        f"{tmp_path / 'notes'}: a folder that is not a class in the ImageNet-1k class list"
+    ]

@@ -61,6 +61,54 @@ USAGE_ERRORS = [
         "argument --densities: 'abc' is not a number",
     ),
     (["export", "--tolerance", "-1"], "argument --tolerance: must be a number in [0, inf), got -1"),
+    # Non-finite and out-of-range numbers never reach a run (a NaN lr trained NaN weights).
+    (["train", "-d", "x", "--lr", "nan"], "argument --lr: must be a number in (0, inf), got nan"),
+    (["train", "-d", "x", "--lr", "-1"], "argument --lr: must be a number in (0, inf), got -1"),
+    (["train", "-d", "x", "--momentum", "inf"], "argument --momentum: must be a number in [0, 1)"),
+    (
+        ["train", "-d", "x", "--ema-decay", "nan"],
+        "argument --ema-decay: must be a number in (0, 1)",
+    ),
+    (["train", "-d", "x", "--distill-temperature", "0"], "argument --distill-temperature"),
+    (["compress", "-w", "x.pth", "-o", "y.sqz", "--lr", "-1"], "argument --lr: must be a number"),
+    (["compress", "-w", "x.pth", "-o", "y.sqz", "--lr", "nan"], "argument --lr: must be a number"),
+    (
+        ["compress", "-w", "x.pth", "-o", "y.sqz", "--distill-temperature", "nan"],
+        "argument --distill-temperature: must be a number in (0, inf), got nan",
+    ),
+    (
+        ["compress", "-w", "x.pth", "-o", "y.sqz", "--grid-scale", "-1"],
+        "argument --grid-scale: must be a number in (0, inf), got -1",
+    ),
+    (
+        ["compress", "-w", "x.pth", "-o", "y.sqz", "--bits", "nan"],
+        "argument --bits: bit widths must be integers in [1, 16], got 'nan'",
+    ),
+    (
+        ["compress", "-w", "x.pth", "-o", "y.sqz", "--bits", "conv=99"],
+        "argument --bits: bit widths must be integers in [1, 16], got 'conv=99'",
+    ),
+    (
+        ["compress", "-w", "x.pth", "-o", "y.sqz", "--seed", str(2**70)],
+        f"argument --seed: must be in [0, 4294967295], got {2**70}",
+    ),
+    (
+        ["sensitivity", "-w", "x.pth", "-c", "x.yaml", "--budget", "9", "--val-fraction", "nan"],
+        "argument --val-fraction: must be a number in (0, 1)",
+    ),
+    # One device parser, before any model is read.
+    *(
+        (
+            ["predict", "--device", name, "x.jpg"],
+            f"argument --device: unknown device {name!r}: expected auto, cpu, cuda, cuda:N or mps",
+        )
+        for name in ("tpu", "meta", "cpu:5", "cuda:x", "")
+    ),
+    (["train", "-d", "x", "--device", "tpu"], "argument --device: unknown device 'tpu'"),
+    # Threads and workers beyond the machine's CPUs.
+    (["predict", "--threads", "1000000", "x.jpg"], "argument --threads: must be in [1, "),
+    (["evaluate", "-d", "x", "--workers", "1000"], "argument --workers: must be in [0, "),
+    (["train", "-d", "x", "--workers", "1000"], "argument --workers: must be in [0, "),
 ]
 
 
@@ -93,3 +141,25 @@ def test_report_without_results_folder_is_an_error(tmp_path, capsys):
     assert main(["report", "--results", str(missing), "-o", str(tmp_path / "r")]) == 2
     assert f"{missing}: --results is not a folder" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_device_that_is_absent_is_a_named_error(tmp_path, capsys):
+    import torch
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(tmp_path / "a.png")
+    name = "mps" if torch.cuda.is_available() else "cuda:99"
+    argv = ["predict", "--device", name, "--json", "--no-progress", str(tmp_path / "a.png")]
+    assert main(argv) == 2
+    assert f"squeezenet predict: error: --device {name}: " in capsys.readouterr().err
+
+
+def test_train_config_numbers_must_be_finite(tmp_path):
+    from squeezenet.settings import SettingError
+    from squeezenet.train import resolve_config
+
+    config = tmp_path / "c.yaml"
+    for setting in ("lr: .nan", "momentum: .inf", "weight_decay: -1", "device: tpu"):
+        config.write_text(f"data: {tmp_path}\nmodel: squeezenet_cifar\n{setting}\n")
+        with pytest.raises(SettingError, match=setting.split(":")[0]):
+            resolve_config(config)

@@ -114,9 +114,9 @@ def test_evaluate_names_and_counts_broken_links(tmp_path, capsys):
     argv = ["evaluate", "-d", str(tmp_path / "data"), "--json", "--no-progress"]
     assert main(argv) == 1
     out, err = capsys.readouterr()
-    assert json.loads(out)["n"] == 4
+    assert (json.loads(out)["n"], json.loads(out)["skipped"]) == (4, 1)  # one count
     assert f"skipped {gone}: a symbolic link to nothing" in err
-    assert "1 of 5 images could not be read" in err
+    assert "1 of 5 files could not be read or labelled" in err
 
 
 def test_png_chunk_longer_than_the_file_is_refused_before_reading():
@@ -138,3 +138,35 @@ def test_many_pixels_from_a_tiny_file_are_refused_before_decoding():
         match="gif-27148x2304-in-64-bytes.gif: 27148 x 2304 pixels from a file of 64 bytes",
     ):
         load_transformed(path, get_preprocess("torchvision"))
+
+
+def test_evaluate_leaves_out_a_stray_folder_and_an_unknown_file_name(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    for i, photo in enumerate(_photos(tmp_path / "p", 3)):
+        photo.rename(data / f"{WNIDS[i % 2]}_{i}.jpg")
+    (data / "n99999999_x.jpg").write_bytes((data / f"{WNIDS[0]}_0.jpg").read_bytes())
+    (data / ".ipynb_checkpoints").mkdir()
+    argv = ["evaluate", "-d", str(data), "--json", "--no-progress", "--workers", "0"]
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert (json.loads(out)["n"], json.loads(out)["skipped"]) == (3, 2)
+    assert f"skipped {data / '.ipynb_checkpoints'}: a folder that is not a class in" in err
+    assert f"skipped {data / 'n99999999_x.jpg'}: file-name prefix 'n99999999' is not" in err
+    assert "2 of 5 files could not be read or labelled" in err
+    assert main([*argv, "--strict"]) == 2
+
+
+def test_predict_skips_a_fifo_and_prints_the_good_result(tmp_path, capsys):
+    import os
+
+    from helpers import time_limit
+
+    good = _photos(tmp_path, 1)[0]
+    fifo = tmp_path / "fifo.jpg"
+    os.mkfifo(fifo)
+    with time_limit(20, "predict waited on the FIFO"):
+        assert main(["predict", "--json", "-k", "1", str(good), str(fifo)]) == 1
+    out, err = capsys.readouterr()
+    assert [r["image"] for r in json.loads(out)] == [str(good)]
+    assert f"skipped {fifo}: not a regular file (a FIFO, device or socket); not read" in err

@@ -353,3 +353,20 @@ def test_equal_weights_keep_their_own_placeholders(tmp_path):
     graph = export_weightless(model, tmp_path / "tiny.onnx", input_size=64)
     state = model.state_dict()
     assert read_graph(graph).weights == {k: (tuple(v.shape), "float32") for k, v in state.items()}
+
+
+def test_non_finite_weights_are_refused_as_the_torch_path_does(shipped, tmp_path):
+    from squeezenet.lite import load
+    from squeezenet.weights.sqz import fileformat
+    from squeezenet.weights.sqz.errors import CompressedFormatError
+    from squeezenet.weights.sqz.modeldesc import describe_model
+
+    model, _, graph, _ = shipped
+    state = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    for bad in (np.nan, np.inf):
+        state["classifier.1.bias"][3] = bad
+        path = tmp_path / "bad.sqz"
+        desc = describe_model(model, "squeezenet1_1")
+        fileformat.save(fileformat.CompressedModel(desc, dict(state)), path)
+        with pytest.raises(CompressedFormatError, match="'classifier.1.bias' has NaN or infinite"):
+            load(path, graph)

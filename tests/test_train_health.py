@@ -13,6 +13,7 @@ from squeezenet import create_model
 from squeezenet.engine.health import (
     DeadClassifierWarning,
     NotLearningWarning,
+    TrainingDiverged,
     dead_classifier,
     not_learning,
 )
@@ -83,3 +84,28 @@ def test_training_stuck_at_the_uniform_loss_warns_and_suggests_batchnorm(tree, t
     message = str(stuck[0].message)
     assert message.startswith("the network is not learning: after epoch 2 the training loss")
     assert "train with --batchnorm" in message
+
+
+def test_weights_gone_non_finite_stop_the_run_before_any_best(tree, tmp_path):
+    # One step at an absurd rate: the step's own loss is finite, the weights after it are not.
+    cfg = tiny_config(
+        tree, tmp_path / "run", epochs=1, lr=1e30, max_steps_per_epoch=1, batchnorm=False
+    )
+    with pytest.raises(TrainingDiverged, match="the validation loss is NaN or infinite after"):
+        fit(cfg)
+    assert not (tmp_path / "run" / "best.pt").exists()
+    assert not (tmp_path / "run" / "model.pth").exists()
+
+
+def test_fine_tuning_that_is_not_learning_does_not_speak_of_training_from_scratch(tree, tmp_path):
+    weights = tmp_path / "start.pth"
+    torch.save(create_model("squeezenet_cifar", num_classes=3, **TINY).state_dict(), weights)
+    cfg = tiny_config(
+        tree, tmp_path / "run", epochs=2, lr=1e-9, batchnorm=None, weights=str(weights)
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(cfg)
+    stuck = [str(w.message) for w in caught if issubclass(w.category, NotLearningWarning)]
+    assert len(stuck) == 1
+    assert "from scratch" not in stuck[0] and "Retry with a lower --lr (now 1e-09)" in stuck[0]

@@ -30,6 +30,26 @@ def output_error(path: str | os.PathLike, error: BaseException, what: str = "") 
     return OutputError(f"{path}: cannot write {what or 'the file'}: {reason}{kept}")
 
 
+def check_not_input(
+    output: str | os.PathLike, inputs: dict[str, str | os.PathLike | None], flag: str = "-o"
+) -> None:
+    """Refuse an ``output`` that is one of ``inputs`` ({what it is: path}), whatever the
+    paths say (a link, ``./``, a hard link: the same file): writing it would replace a
+    file the command reads, and a failed run would lose both."""
+    for what, path in inputs.items():
+        if path is None:
+            continue
+        try:
+            same = os.path.samefile(output, path)
+        except OSError:  # either is absent (or a registered name, a URL): not the same file
+            continue
+        if same:
+            raise OutputError(
+                f"{output}: {flag} is the {what} {path}; writing it would replace the "
+                f"{what}: choose another {flag}"
+            )
+
+
 def make_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
     """``mkdir -p`` whose failure (a file in the way, no permission) names ``path``."""
     path = Path(path)

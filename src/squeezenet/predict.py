@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import torch
 from PIL import Image
 
 from .data import ImageError, imagenet_class_list, load_transformed, read_class_list, short_name
-from .data.images import decode_min_size
+from .data.images import LabelledImages, decode_min_size
 from .data.transforms import Preprocess
-from .engine.batches import input_device
+from .engine.batches import autocast, input_device, resolve_precision
 
 ImageSource = str | os.PathLike | Image.Image
 
@@ -46,6 +47,8 @@ def predict(
     on_skip: Callable[[str], None] | None = None,
     decode: str = "fast",
     progress: bool = False,
+    workers: int = 0,
+    precision: str = "fp32",
 ) -> Iterator[dict]:
     """Yield ``{"image", "top": [{"index", "name", "prob"}, ...]}`` for each of ``images``
     (files, or PIL images) in order: its ``k`` most probable classes by softmax (at most as
@@ -56,24 +59,30 @@ def predict(
     its own device. Images are read one batch at a time, so thousands never sit in memory
     at once and each batch's results come before the next is read. An unreadable image
     raises :class:`ImageError` when ``strict``; otherwise the rest of its batch is kept and
-    its message passed to ``on_skip``. ``decode`` as for :func:`squeezenet.engine.evaluate`.
+    its message passed to ``on_skip``. ``decode``, ``workers`` (image-decoding processes,
+    for files) and ``precision`` (of a module) as for :func:`squeezenet.engine.evaluate`.
     """
     from tqdm import tqdm
 
     decode_size = decode_min_size(decode, preprocess.decode_size)
     device = input_device(model)
+    bf16 = resolve_precision(precision) == "bf16" and isinstance(model, torch.nn.Module)
     names = None
     disable = not progress or len(images) <= batch_size
+    batches = _batches(images, preprocess, decode_size, batch_size, workers)
     with tqdm(
         total=len(images), desc="predict", unit="img", file=sys.stderr, disable=disable
     ) as bar:
-        for start in range(0, len(images), batch_size):
-            chunk = images[start : start + batch_size]
-            read, inputs = _read(chunk, preprocess, decode_size, strict, on_skip)
-            bar.update(len(chunk))
+        for read, inputs, errors in batches:
+            bar.update(len(read) + len(errors))
+            for message in errors:
+                if strict:
+                    raise ImageError(message)
+                if on_skip is not None:
+                    on_skip(message)
             if not read:
                 continue
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast(device, "bf16" if bf16 else "off"):
                 x = torch.stack(inputs).to(device)
                 probs = torch.as_tensor(model(x)).float().cpu().softmax(1)
             names = names or class_names(probs.shape[1], classes)
@@ -88,26 +97,39 @@ def predict(
                 }
 
 
-def _read(
-    chunk: Sequence[ImageSource],
+def _batches(
+    images: Sequence[ImageSource],
     preprocess: Preprocess,
     decode_size: int | None,
-    strict: bool,
-    on_skip: Callable[[str], None] | None,
-) -> tuple[list[ImageSource], list[torch.Tensor]]:
-    """The images of ``chunk`` that could be read, and their input tensors."""
-    read: list[ImageSource] = []
-    inputs: list[torch.Tensor] = []
-    for image in chunk:
-        try:
-            if isinstance(image, Image.Image):
-                inputs.append(preprocess(image))
-            else:
-                inputs.append(load_transformed(image, preprocess, decode_size))
-            read.append(image)
-        except ImageError as e:
-            if strict:
-                raise
-            if on_skip is not None:
-                on_skip(str(e))
-    return read, inputs
+    batch_size: int,
+    workers: int,
+) -> Iterator[tuple[list[ImageSource], list[torch.Tensor], list[str]]]:
+    """(images read, their input tensors, messages of those that could not be) a batch at a
+    time, in order; files are decoded in ``workers`` processes when there are any."""
+    if workers and not any(isinstance(i, Image.Image) for i in images):
+        from .engine.evaluate import SkippingImages, collate_skipping
+
+        # The label carries each image's position, to name the images read.
+        indexed = LabelledImages([(Path(p), i) for i, p in enumerate(images)], [])  # type: ignore[arg-type]
+        loader = torch.utils.data.DataLoader(
+            SkippingImages(indexed, preprocess, decode_size),
+            batch_size=batch_size,
+            num_workers=workers,
+            collate_fn=collate_skipping,
+        )
+        for x, positions, errors in loader:
+            read = [] if x is None else [images[int(i)] for i in positions]
+            yield read, [] if x is None else list(x), errors
+        return
+    for start in range(0, len(images), batch_size):
+        read, inputs, errors = [], [], []
+        for image in images[start : start + batch_size]:
+            try:
+                if isinstance(image, Image.Image):
+                    inputs.append(preprocess(image))
+                else:
+                    inputs.append(load_transformed(image, preprocess, decode_size))
+                read.append(image)
+            except ImageError as e:
+                errors.append(str(e))
+        yield read, inputs, errors

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -48,6 +49,15 @@ def check_choices(config: object) -> None:
         allowed, value = f.metadata.get("choices"), getattr(config, f.name)
         if allowed and value not in allowed:
             raise SettingError(f"`{f.name}` must be one of {allowed}, got {value!r}", f.name)
+
+
+def check_finite(config: object) -> None:
+    """Every number setting is finite: NaN passes every range comparison (``nan <= 0`` is
+    False), and a NaN learning rate trained a model of NaNs to "100%"."""
+    for f in dataclasses.fields(config):  # type: ignore[arg-type]
+        value = getattr(config, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SettingError(f"`{f.name}` must be a finite number, got {value}", f.name)
 
 
 def with_preset(cls: type[T], presets: dict[str, dict], preset: str | None, **settings) -> T:

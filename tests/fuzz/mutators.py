@@ -255,10 +255,49 @@ def mutate_pth(data: bytes, rng: random.Random) -> bytes:
     return buf.getvalue()
 
 
+def mutate_onnx_meta(data: bytes, rng: random.Random) -> bytes:
+    """An edit of an exported ONNX file's description (a hostile value for one of its
+    entries, control characters in a class name) or of its input's channels and side."""
+    import onnx
+
+    try:
+        model = onnx.load_from_string(data)
+        key = model.metadata_props[0].key
+        info = json.loads(model.metadata_props[0].value)
+    except Exception:
+        return data
+    edit = rng.randrange(4)
+    if edit == 0:
+        section = rng.choice(["model", "classes", "preprocess"])
+        if isinstance(info.get(section), dict) and info[section] and rng.random() < 0.7:
+            info[section][rng.choice(sorted(info[section]))] = _hostile_value(rng)
+        else:
+            info[section] = _hostile_value(rng)
+    elif edit == 1:
+        info["classes"] = ["a", rng.choice(["\x1b]0;x\x07", "b\nc", "\x00"]), "c"]
+    elif edit == 2 and isinstance(info.get("preprocess"), dict):
+        info["preprocess"][rng.choice(["resize", "crop"])] = rng.choice([0, 8192, 2**31, 33])
+    elif model.graph.input and len(model.graph.input[0].type.tensor_type.shape.dim) == 4:
+        dims = model.graph.input[0].type.tensor_type.shape.dim
+        dims[rng.choice([1, 2, 3])].dim_value = rng.choice([1, 1000, 2**31 - 1, 64])
+    try:
+        text = json.dumps(info)
+    except RecursionError:  # a nesting too deep for json.dumps: written by hand
+        text = "[" * 10_000 + "]" * 10_000
+    try:  # the engine's byte edits may have left fields protobuf will not write back
+        del model.metadata_props[:]
+        onnx.helper.set_model_props(model, {key: text})
+        return model.SerializeToString()
+    except Exception:
+        return data
+
+
 STRUCTURED = {
     "pth": mutate_pth,
     "sqz": mutate_sqz,
     "net": mutate_net,
     "image": mutate_image,
     "safetensors": mutate_safetensors,
+    "lite": mutate_sqz,
+    "onnx_meta": mutate_onnx_meta,
 }

@@ -1,6 +1,6 @@
 """Coverage-guided fuzzing of the readers of untrusted input, with atheris (libFuzzer).
 
-    python tests/fuzz/run.py sqz --seconds 600      # one target: sqz, net, pth, safetensors, image
+    python tests/fuzz/run.py sqz --seconds 600  # or: net, pth, safetensors, image, lite, onnx_meta
 
 The corpus lives in $SQUEEZENET_FUZZ_CORPUS/<target> (default ~/.cache/squeezenet-fuzz), so a
 run continues where the last one stopped. A failure is any exception other than the reader's
@@ -25,6 +25,10 @@ import atheris
 with atheris.instrument_imports(include=["squeezenet"]):
     import squeezenet.data.images  # noqa: F401
     import squeezenet.data.transforms  # noqa: F401
+    import squeezenet.deploy.backends  # noqa: F401
+    import squeezenet.lite.graph  # noqa: F401
+    import squeezenet.lite.model  # noqa: F401
+    import squeezenet.lite.preprocess  # noqa: F401
     import squeezenet.models.squeezenet  # noqa: F401
     import squeezenet.weights.deep_compression  # noqa: F401
     import squeezenet.weights.loading  # noqa: F401
@@ -112,7 +116,8 @@ def main() -> None:
             return structured(data, rng)[:max_size]
         out = atheris.Mutate(data, max_size)
         # Most byte edits of a .sqz file would only fail its checksum.
-        return fix_sqz_checksum(out) if args.target == "sqz" and rng.random() < 0.8 else out
+        sqz = args.target in ("sqz", "lite")
+        return fix_sqz_checksum(out) if sqz and rng.random() < 0.8 else out
 
     for data in seeds(args.target):  # warm up: imports, caches, the first model builds
         target(data)

@@ -76,13 +76,55 @@ def image(data: bytes) -> None:
         pass
 
 
+def lite(data: bytes) -> None:
+    """The torch-free decoder (``squeezenet.lite.load``): a ``.sqz`` decoded with numpy into
+    a weightless graph of the tiny model (the sqz seeds' architecture)."""
+    from squeezenet.lite import GraphError, load
+
+    try:
+        load(_as_file(data, ".sqz"), _weightless_graph())
+    except (WeightsError, GraphError):
+        pass
+
+
+def onnx_meta(data: bytes) -> None:
+    """An exported ``.onnx`` file's description and shapes, as ``predict -w m.onnx`` reads
+    them before any runtime session."""
+    from squeezenet.deploy.backends import open_exported
+
+    try:
+        open_exported(_as_file(data, ".onnx"))
+    except WeightsError:
+        pass
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "sqz": sqz,
     "net": net,
     "pth": pth,
     "safetensors": safetensors,
     "image": image,
+    "lite": lite,
+    "onnx_meta": onnx_meta,
 }
+
+
+def _tiny_model():
+    from squeezenet import create_model
+
+    return create_model("squeezenet1_1", num_classes=3, base_e=8, incr_e=8)
+
+
+def _weightless_graph():
+    """The tiny model's weightless graph, exported once per process."""
+    from squeezenet.lite import read_graph
+
+    path = _DIR / "tiny-weightless.onnx"
+    if not path.exists():
+        from squeezenet.deploy.export import export_weightless
+
+        export_weightless(_tiny_model().eval(), path, 32)
+    return read_graph(path)
 
 
 # -- seeds: small real files of each kind ---------------------------------------------------
@@ -104,15 +146,15 @@ def _tiny_state() -> dict[str, torch.Tensor]:
 
 def seeds(target: str) -> list[bytes]:
     """Small valid inputs for ``target``: the corpus a first run starts from."""
-    if target == "sqz":
-        from squeezenet import create_model
+    if target in ("sqz", "lite"):
         from squeezenet.compress.pipeline import lossless
         from squeezenet.weights.sqz.modeldesc import describe_model
 
         state = _tiny_state()
-        model = create_model("squeezenet1_1", num_classes=3, base_e=8, incr_e=8)
-        desc = describe_model(model, "squeezenet1_1")
+        desc = describe_model(_tiny_model(), "squeezenet1_1")
         return [fileformat.to_bytes(lossless(state, desc, c)) for c in ("ans", "huffman")]
+    if target == "onnx_meta":
+        return [_described_onnx()]
     if target == "net":
         from squeezenet.weights.deep_compression import _v10_layers
 
@@ -150,6 +192,38 @@ def seeds(target: str) -> list[bytes]:
             out.append(buf.getvalue())
         return out
     raise ValueError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
+
+
+def _described_onnx() -> bytes:
+    """A tiny ONNX classifier (pool, flatten) carrying a model description."""
+    import json
+
+    from onnx import TensorProto, helper
+
+    from squeezenet.lite.graph import METADATA_KEY
+    from squeezenet.weights.info import ModelInfo
+    from squeezenet.weights.sqz.modeldesc import describe_model
+
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["logits"]),
+    ]
+    io_ = [
+        helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 32, 32]),
+        helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3]),
+    ]
+    model = helper.make_model(
+        helper.make_graph(nodes, "tiny", io_[:1], io_[1:]),
+        opset_imports=[helper.make_opsetid("", 18)],
+    )
+    info = ModelInfo(describe_model(_tiny_model(), "squeezenet1_1"), ("a", "b", "c")).to_dict()
+    info["preprocess"] = {
+        "name": "cifar",
+        **{"resize": 32, "crop": 32, "mean": [0.5] * 3, "std": [0.25] * 3},
+        **{"bgr": False, "scale": 1 / 255},
+    }
+    helper.set_model_props(model, {METADATA_KEY: json.dumps(info)})
+    return model.SerializeToString()
 
 
 def corpus_dir(target: str) -> Path:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 
 def _int_at_least(low: int, what: str, high: int | None = None):
@@ -41,6 +43,13 @@ def float_in(low: float, high: float, *, low_open: bool = False, high_open: bool
 
 positive_int = _int_at_least(1, "a positive integer")
 non_negative_int = _int_at_least(0, "0 or more")
+# Every seed is used by torch and numpy, whose legacy seeding takes 32 bits.
+seed = _int_at_least(0, f"in [0, {2**32 - 1}]", 2**32 - 1)
+# Threads and worker processes beyond this machine's CPUs only add contention: a
+# million threads ran out of memory after a minute and blamed a good image for it.
+CPUS = os.cpu_count() or 1
+threads = _int_at_least(1, f"in [1, {CPUS}] (this machine's CPUs)", CPUS)
+workers = _int_at_least(0, f"in [0, {CPUS}] (this machine's CPUs)", CPUS)
 # conv10's padding grows its output map, and with it the memory a forward pass needs: the
 # Caffe release uses 1.
 conv10_padding = _int_at_least(0, "in [0, 16]", 16)
@@ -48,6 +57,44 @@ conv10_padding = _int_at_least(0, "in [0, 16]", 16)
 # per image, so a huge side is refused before any image is read.
 MAX_IMAGE_SIZE = 1024
 image_size = _int_at_least(1, f"in [1, {MAX_IMAGE_SIZE}]", MAX_IMAGE_SIZE)
+
+
+# torch's ONNX exporter builds opset-18 graphs; converting one down failed, or kept 18.
+MIN_OPSET = 18
+
+
+def opset(text: str) -> int:
+    """An ONNX opset the exporter writes: from :data:`MIN_OPSET` to the newest the installed
+    onnx package knows."""
+    try:
+        import onnx
+
+        newest: int | None = onnx.defs.onnx_opset_version()
+    except ImportError:  # export says which extra it needs
+        newest = None
+    what = f"in [{MIN_OPSET}, {newest}]" if newest else f"{MIN_OPSET} or more"
+    return _int_at_least(MIN_OPSET, what, newest)(text)
+
+
+opset.__name__ = "int"
+
+
+def export_output(output: Path, fmt: str, suffix: str) -> Path:
+    """The file ``export -o`` writes: the name given (a folder is refused, as compress and
+    decompress refuse it); for a format of two files (``.xml`` + ``.bin``, ``.param`` +
+    ``.bin``) a bare name is the pair's stem, and another suffix is refused."""
+    from ..files import OutputError
+
+    if output.is_dir():
+        raise OutputError(f"{output}: cannot write the file: Is a directory")
+    if fmt not in ("openvino", "ncnn") or output.suffix.lower() == suffix:
+        return output
+    if not output.suffix:
+        return output.with_name(output.name + suffix)
+    raise ValueError(
+        f"{output}: --format {fmt} writes a {suffix} file and a .bin beside it: give -o a "
+        f"name ending in {suffix}, or a bare name"
+    )
 
 
 def shard(text: str) -> tuple[int, int]:
@@ -75,6 +122,21 @@ def prune_spec(text: str) -> str:
 prune_spec.__name__ = "prune"
 
 
+def bits_spec(text: str) -> str:
+    """A ``--bits`` value (one width, or 'pattern=bits,...'), kept as given; widths must be
+    integers in [1, 16]."""
+    from ..compress.quantize import parse_bits
+
+    try:
+        parse_bits(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+bits_spec.__name__ = "bits"
+
+
 def density_list(text: str) -> list[float]:
     """Comma-separated densities, each in (0, 1]."""
     values = []
@@ -91,3 +153,21 @@ def density_list(text: str) -> list[float]:
 
 density_list.__name__ = "densities"
 positive_float = float_in(0, float("inf"), low_open=True, high_open=True)
+non_negative_float = float_in(0, float("inf"), high_open=True)
+# Any finite number: the default for float settings, so that nan and inf never reach a run.
+finite_float = float_in(float("-inf"), float("inf"), low_open=True, high_open=True)
+
+
+def device(text: str) -> str:
+    """A ``--device`` value whose spelling is valid (auto, cpu, cuda, cuda:N, mps); whether
+    the device exists is checked when it is used."""
+    from ..devices import check_device
+
+    try:
+        check_device(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+device.__name__ = "device"

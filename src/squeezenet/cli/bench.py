@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .argtypes import positive_int
+from .argtypes import positive_int, threads
 
 # The line `squeezenet --help` shows for the command.
 SUMMARY = "batch-1 latency and batch-N throughput of each inference backend"
@@ -51,7 +51,7 @@ def register(sub, formatter) -> None:
         help="comma-separated exported files (.onnx, .xml, .pte, ...) timed in the same rounds, "
         "each in its format's own runtime (default: none)",
     )
-    p.add_argument("--threads", type=positive_int, default=2, help="threads per backend")
+    p.add_argument("--threads", type=threads, default=2, help="threads per backend")
     p.add_argument("--rounds", type=positive_int, default=10, help="interleaved rounds")
     p.add_argument(
         "--iters",

@@ -7,7 +7,14 @@ import sys
 from dataclasses import Field, fields
 from functools import cache
 
-from .argtypes import non_negative_int, prune_spec
+from .argtypes import (
+    bits_spec,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    prune_spec,
+    seed,
+)
 from .common import (
     add_device_arg,
     add_json_arg,
@@ -41,7 +48,15 @@ _PARSE = {
     "prune": prune_spec,
     "finetune_steps": non_negative_int,
     "codebook_steps": non_negative_int,
-    "seed": int,
+    "seed": seed,
+    "bits": bits_spec,
+    "lr": positive_float,
+    "codebook_lr": positive_float,
+    "adaround_lr": positive_float,
+    "distill_temperature": positive_float,
+    "grid_scale": positive_float,
+    "adaround_regularizer": non_negative_float,
+    "weight_decay": non_negative_float,
 }
 
 
@@ -125,7 +140,7 @@ def register(sub, formatter) -> None:
 def settings(args) -> dict:
     """The library settings given as flags (the flags are the settings' names)."""
     given = {k: v for k, v in vars(args).items() if k in _settings() and v is not None}
-    return given | ({"progress": False} if args.no_progress else {})
+    return given | ({"progress": False} if not args.progress else {})
 
 
 def run(args) -> int:
@@ -138,11 +153,15 @@ def run(args) -> int:
         compress_weights_file,
     )
     from ..engine import resolve_device
-    from ..files import make_folder, write_text
+    from ..files import check_not_input, make_folder, write_text
     from ..weights import preprocess_for
     from ..weights.sqz.entropy import default_coder
 
     make_folder(Path(args.output).absolute().parent)  # fail now, not after minutes of work
+    read = {"-w file": args.weights, "--classes file": args.classes}
+    check_not_input(args.output, read)
+    if args.report:
+        check_not_input(args.report, {**read, "-o file": args.output}, "--report")
     args.device = resolve_device(args.device)
     model = model_from_args(args).to(args.device)
     preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)

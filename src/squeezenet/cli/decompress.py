@@ -41,12 +41,16 @@ def register(sub, formatter) -> None:
 
 
 def run(args) -> int:
+    from ..files import check_not_input
     from ..weights import read_weights, save_state_dict
     from ..weights.sqz.fileformat import describe
 
-    info = describe(args.input)
     if args.output:
-        state, model_info = read_weights(args.input)
+        check_not_input(args.output, {"input file": args.input})
+    info = describe(args.input)
+    # Every tensor is decoded and checked, with or without --output, as --help promises.
+    state, model_info = read_weights(args.input)
+    if args.output:
         save_state_dict(state, args.output, None if args.plain else model_info)
         info["output"] = args.output
     if args.json:

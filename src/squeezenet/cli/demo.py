@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .argtypes import positive_int
+from .argtypes import positive_int, seed
 
 # The line `squeezenet --help` shows for the command.
 SUMMARY = "train a small SqueezeNet on scikit-learn's digits and Deep-Compress it"
@@ -31,7 +31,7 @@ def register(sub, formatter) -> None:
         default=None,
         help="entropy coder (default: ans if constriction is installed, else huffman)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed for the split and training")
+    p.add_argument("--seed", type=seed, default=0, help="seed for the split and training")
     add_json_arg(p, "print the report (stages, layers, bytes, accuracies) as one JSON object")
     add_progress_arg(p)
     p.set_defaults(func=run)
@@ -48,7 +48,7 @@ def run(args) -> int:
         epochs=args.epochs,
         seed=args.seed,
         coder=args.coder,
-        progress=not args.no_progress,
+        progress=args.progress,
     )
     photos = classify_sample_photos()
     if args.json:

@@ -6,7 +6,6 @@ import json
 import os
 import sys
 
-from .argtypes import non_negative_int
 from .common import (
     add_backend_arg,
     add_batch_size_arg,
@@ -14,10 +13,13 @@ from .common import (
     add_decode_arg,
     add_json_arg,
     add_model_args,
+    add_precision_arg,
     add_preprocess_arg,
     add_progress_arg,
+    add_workers_arg,
     build_backend,
     model_from_args,
+    printable,
     report_broken_links,
 )
 
@@ -52,23 +54,9 @@ def register(sub, formatter) -> None:
     add_preprocess_arg(p)
     add_backend_arg(p)
     add_batch_size_arg(p, 50, "images per batch")
-    p.add_argument(
-        "--workers",
-        type=non_negative_int,
-        default=min(2, os.cpu_count() or 1),
-        help="image-decoding worker processes (0 = decode in the main process)",
-    )
+    add_workers_arg(p, min(2, os.cpu_count() or 1))
     add_decode_arg(p)
-    p.add_argument(
-        "--precision",
-        choices=("fp32", "bf16", "auto"),
-        default="fp32",
-        help="arithmetic of the torch model (--backend torch): fp32 gives the exact scores; "
-        "bf16 is about 1.5x as fast on CPUs with native bf16 (AVX512-BF16 or AMX) but "
-        "changes predictions whose top classes are nearly tied, which moves top-1 by a few "
-        "tenths of a point (torchvision's SqueezeNet 1.1 on 1,000 ImageNet photos: 652 "
-        "correct in fp32, 649 in bf16); auto is bf16 where the CPU has it, else fp32",
-    )
+    add_precision_arg(p)
     add_json_arg(p, "print one JSON object with top1, top5 (fractions), n and skipped")
     add_progress_arg(p)
     p.add_argument(
@@ -83,7 +71,7 @@ def register(sub, formatter) -> None:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ..data import scan_folder
+    from ..data import DatasetError, scan_folder
     from ..data.images import default_class_list
     from ..engine import evaluate, resolve_precision
     from ..weights.loading import model_classes, num_outputs
@@ -92,6 +80,11 @@ def run(args) -> int:
     classes = num_outputs(model)
     images = scan_folder(args.data, default_class_list(args.classes, classes, model_classes(model)))
     report_broken_links("evaluate", images.broken, args.strict)
+    for message in images.stray:
+        print(f"squeezenet evaluate: skipped {printable(message)}", file=sys.stderr)
+    if images.stray and args.strict:
+        raise DatasetError(printable(images.stray[0]))
+    left_out = len(images.broken) + len(images.stray)
     # --backend torch: the module itself, which evaluate() runs channels-last at --precision.
     model, preprocess = build_backend(args, model)
     result = evaluate(
@@ -102,11 +95,12 @@ def run(args) -> int:
         num_workers=args.workers,
         strict=args.strict,
         on_skip=lambda message: tqdm.write(f"squeezenet evaluate: skipped {message}", sys.stderr),
-        progress=not args.no_progress,
+        progress=args.progress,
         decode=args.decode,
         precision=args.precision,
     )
     precision = resolve_precision(args.precision) if args.backend == "torch" else None
+    result["skipped"] += left_out  # one count, here and on stderr
     result.update(
         model=args.model,
         weights=args.weights,
@@ -133,11 +127,10 @@ def run(args) -> int:
                 else ""
             )
         )
-    skipped = result["skipped"] + len(images.broken)
-    if skipped:
+    if result["skipped"]:
         print(
-            f"squeezenet evaluate: error: {skipped} of {len(images) + len(images.broken)} "
-            "images could not be read (named above) and are not in the scores",
+            f"squeezenet evaluate: error: {result['skipped']} of {len(images) + left_out} "
+            "files could not be read or labelled (named above) and are not in the scores",
             file=sys.stderr,
         )
         return 1

@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from .argtypes import positive_int, shard
+from .argtypes import positive_float, positive_int, seed, shard, threads
 
 # The line `squeezenet --help` shows for the command.
 SUMMARY = "train the paper's SR / pct3x3 / bypass sweep, per seed (resumable, shardable)"
@@ -63,10 +63,16 @@ def register(sub, formatter) -> None:
     )
     add_batch_size_arg(p, None, "training batch size (default: the --recipe's)")
     p.add_argument(
-        "--lr", type=float, default=None, help="peak learning rate (default: the --recipe's)"
+        "--lr",
+        type=positive_float,
+        default=None,
+        help="peak learning rate (default: the --recipe's)",
     )
     p.add_argument(
-        "--seed", type=int, default=0, help="the first seed; --seeds counts up from it (default: 0)"
+        "--seed",
+        type=seed,
+        default=0,
+        help="the first seed; --seeds counts up from it (default: 0)",
     )
     p.add_argument(
         "--seeds",
@@ -91,7 +97,7 @@ def register(sub, formatter) -> None:
     add_device_arg(p, "train")
     p.add_argument(
         "--threads",
-        type=int,
+        type=threads,
         default=None,
         help="CPU threads per training (default: torch's choice)",
     )
@@ -118,7 +124,7 @@ def run(args) -> int:
         "lr": args.lr,
         "device": args.device,
         "threads": args.threads,
-        "progress": not args.no_progress,
+        "progress": args.progress,
         "eval_test": True,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .argtypes import float_in, positive_int
+from .argtypes import MIN_OPSET, export_output, float_in, opset, positive_int
 
 #: The modules each optional format's export needs (its extra has the format's name).
 _CONVERTERS = {
@@ -108,7 +108,10 @@ def register(sub, formatter) -> None:
         help="largest acceptable max abs logit difference for fp32 exports",
     )
     p.add_argument(
-        "--opset", type=positive_int, default=None, help="ONNX opset (default: the exporter's)"
+        "--opset",
+        type=opset,
+        default=None,
+        help=f"ONNX opset, {MIN_OPSET} or more (default: the exporter's)",
     )
     p.add_argument(
         "--weightless",
@@ -278,6 +281,7 @@ def run(args) -> int:
         export_model,
         sidecar_path,
     )
+    from ..files import check_not_input
     from ..weights import preprocess_for
     from .common import model_from_args
 
@@ -311,8 +315,8 @@ def run(args) -> int:
     variant = "-int8" if args.int8 else "-weightless" if args.weightless else ""
     variant = "-fp16" if args.fp16 else variant
     output = Path(args.output or f"{args.model}{variant}{FORMATS[args.format]}")
-    if not output.suffix:
-        output = output.with_suffix(FORMATS[args.format])
+    output = export_output(output, args.format, FORMATS[args.format])
+    check_not_input(output, {"-w file": args.weights})
     calibration = None
     if args.int8:
         from ..data import sample_images

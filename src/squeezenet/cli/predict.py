@@ -17,8 +17,10 @@ def register(sub, formatter) -> None:
         add_decode_arg,
         add_json_arg,
         add_model_args,
+        add_precision_arg,
         add_preprocess_arg,
         add_progress_arg,
+        add_workers_arg,
     )
 
     p = sub.add_parser(
@@ -58,6 +60,9 @@ def register(sub, formatter) -> None:
         help="how many classes to print (at most the model's classes)",
     )
     add_batch_size_arg(p, 32, "images per forward pass (folders stream through in batches)")
+    # 0 by default: starting worker processes costs more than a few images take to decode.
+    add_workers_arg(p, 0)
+    add_precision_arg(p)
     add_json_arg(p, "print a JSON list, one object per image")
     add_progress_arg(p)
     p.add_argument(
@@ -95,12 +100,13 @@ def run(args) -> int:
 
     from tqdm import tqdm
 
-    from ..predict import predict
-    from ..weights.loading import model_classes
+    from ..predict import class_names, predict
+    from ..weights.loading import model_classes, num_outputs
     from .common import build_backend, model_from_args, printable, report_broken_links
 
     model = model_from_args(args, exported=True)
-    classes = args.classes or model_classes(model)
+    # Read now: a wrong --classes file is named before any image is.
+    classes = class_names(num_outputs(model), args.classes or model_classes(model))
     model, preprocess = build_backend(args, model)
     broken: list[str] = []
     paths = expand_inputs(args.images, broken)
@@ -125,7 +131,9 @@ def run(args) -> int:
             strict=args.strict,
             on_skip=skip,
             decode=args.decode,
-            progress=not args.no_progress,
+            progress=args.progress,
+            workers=args.workers,
+            precision=args.precision,
         ):
             out.write(result)
     finally:
@@ -156,7 +164,7 @@ class _Output:
 
             print(printable(result["image"]))
             for t in result["top"]:
-                print(f"  {t['prob']:7.2%}  {t['index']:4d}  {t['name']}")
+                print(f"  {t['prob']:7.2%}  {t['index']:4d}  {printable(t['name'])}")
             print(end="", flush=True)
         self.count += 1
 

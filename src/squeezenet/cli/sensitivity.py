@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .argtypes import density_list, positive_float
+from .argtypes import density_list, float_in, positive_float, threads
 
 # The line `squeezenet --help` shows for the command.
 SUMMARY = "per-layer pruning sensitivity of a trained model and a --prune profile from it"
@@ -37,7 +37,7 @@ def register(sub, formatter) -> None:
     add_data_arg(p, "training data (default: the config's)")
     p.add_argument(
         "--val-fraction",
-        type=float,
+        type=float_in(0, 1, low_open=True, high_open=True),
         default=0.1,
         help="held-out fraction of the training images to score on",
     )
@@ -66,7 +66,7 @@ def register(sub, formatter) -> None:
         help="densities a layer may get",
     )
     p.add_argument(
-        "--threads", type=int, default=None, help="CPU threads (default: torch's choice)"
+        "--threads", type=threads, default=None, help="CPU threads (default: torch's choice)"
     )
     add_output_arg(p, "also write the measurements and profile to this JSON file (default: none)")
     add_json_arg(p, "print the measurements and profile as one JSON object instead of the table")
@@ -77,8 +77,11 @@ def run(args) -> int:
     import torch
 
     from ..compress.sensitivity_sweep import sensitivity_sweep
-    from ..files import write_text
+    from ..files import check_not_input, write_text
 
+    if args.output:
+        read = {"-w file": args.weights, "-c file": args.config}
+        check_not_input(args.output, read)
     if args.threads:
         torch.set_num_threads(args.threads)
     densities = args.densities

@@ -5,16 +5,40 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from .argtypes import float_in, non_negative_int, prune_spec
+from .argtypes import (
+    device,
+    float_in,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    prune_spec,
+    seed,
+    threads,
+    workers,
+)
 
 # How a flag's text becomes its field's value, where plain int/float/str would admit values
 # the field cannot take (a usage error then names the flag); other ints are positive.
 _PARSE = {
-    "workers": non_negative_int,
+    "workers": workers,
+    "threads": threads,
+    "device": device,
     "crop_padding": non_negative_int,
     "cutout": non_negative_int,
-    "seed": int,
+    "seed": seed,
     "label_smoothing": float_in(0, 1, high_open=True),
+    "lr": positive_float,
+    "momentum": float_in(0, 1, high_open=True),
+    "weight_decay": non_negative_float,
+    "warmup_fraction": float_in(0, 1, high_open=True),
+    "val_fraction": float_in(0, 1, high_open=True),
+    "prune_until": float_in(0, 1, high_open=True),
+    "cutmix": float_in(0, 1),
+    "crop_scale": float_in(0, 1, low_open=True),
+    "eval_crop": float_in(0, 1, low_open=True),
+    "ema_decay": float_in(0, 1, low_open=True, high_open=True),
+    "distill_weight": float_in(0, 1),
+    "distill_temperature": positive_float,
     "prune": prune_spec,
 }
 

@@ -19,8 +19,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..pruning import GRANULARITIES, GeometricScheduler, MagnitudeSparsifier, target_densities
-from ..settings import SettingError, setting, with_preset
+from ..pruning import (
+    GRANULARITIES,
+    GeometricScheduler,
+    MagnitudeSparsifier,
+    resolve_per_layer,
+    target_densities,
+)
+from ..settings import SettingError, check_finite, setting, with_preset
 from ..weights.sqz.codec import SharedTensor
 from ..weights.sqz.entropy import default_coder
 from ..weights.sqz.fileformat import CompressedModel, to_bytes
@@ -72,7 +78,11 @@ class CompressConfig:
     )
     codebook_lr: float = setting(1e-4, "centroid learning rate")
     batch_size: int = setting(32, "fine-tuning batch size", short="-b", metavar="N")
-    distill_temperature: float = setting(2.0, "distillation temperature")
+    distill_temperature: float = setting(
+        2.0,
+        "distillation temperature; lower than train's 4.0, as the teacher here is the "
+        "same network uncompressed, whose outputs the student should match closely",
+    )
     coder: str = setting(
         help="entropy coder (default: ans if constriction is installed, else huffman)",
         choices=("ans", "huffman"),
@@ -148,6 +158,9 @@ class CompressConfig:
         "same function), so that one grid per layer fits all its channels (SqueezeNets only)",
     )
     progress: bool = True  # progress bars of the fine-tuning stages
+
+    def __post_init__(self) -> None:
+        check_finite(self)
 
 
 def lossless(
@@ -236,8 +249,16 @@ def compress(
     report = Report(model, name, config.coder)
     report.stage("uncompressed", score(model) if score else None)
 
-    targets = target_densities(model, config.prune)
+    try:
+        targets = target_densities(model, config.prune)
+    except ValueError as e:
+        raise SettingError(f"`prune`: {e}", "prune") from None
     names = list(targets)
+    if config.quantizer == "kmeans":
+        try:  # now, not after minutes of pruning and fine-tuning
+            resolve_per_layer(model, parse_bits(config.bits), names, None, require_match=True)
+        except ValueError as e:
+            raise SettingError(f"`bits`: {e}", "bits") from None
     sparsifier = MagnitudeSparsifier(model, config.prune_granularity)
     schedule = GeometricScheduler(sparsifier, targets, max(1, config.prune_rounds))
     params = [p for p in model.parameters() if p.requires_grad]

@@ -48,12 +48,26 @@ def parse_bits(spec: str | int | dict[str, int]) -> dict[str, int] | int:
         return spec
     spec = spec.strip()
     if "=" not in spec:
-        return int(spec)
+        return _width(spec, spec)
     out = {}
     for part in spec.split(","):
         pattern, _, bits = part.partition("=")
-        out[pattern.strip()] = int(bits)
+        if not pattern.strip():
+            raise ValueError(f"{part.strip()!r}: expected pattern=bits")
+        out[pattern.strip()] = _width(bits, part.strip())
     return out
+
+
+def _width(text: str, given: str) -> int:
+    """One bit width in [1, 16] (a codebook of 2**bits values), or a ValueError naming
+    ``given``."""
+    try:
+        bits = int(text)
+    except ValueError:
+        bits = 0
+    if not 1 <= bits <= 16:
+        raise ValueError(f"bit widths must be integers in [1, 16], got {given!r}")
+    return bits
 
 
 class Quantizer:
@@ -68,7 +82,7 @@ class Quantizer:
         params = dict(model.named_parameters())
         names = prunable(model)
         # Same pattern matching as pruning profiles; unmatched layers stay float.
-        table = resolve_per_layer(model, bits, names, default=None)
+        table = resolve_per_layer(model, bits, names, default=None, require_match=True)
         self.bits = {n: int(b) for n, b in table.items() if b is not None}
         clusters = {}
         for name, b in self.bits.items():

@@ -19,7 +19,7 @@ from ..data import sample_images, scan_folder
 from ..data.images import default_class_list
 from ..data.transforms import Preprocess
 from ..engine import evaluate
-from ..settings import SettingError, setting, with_preset
+from ..settings import SettingError, check_finite, setting, with_preset
 from ..weights import read_state_dict, resolve_source
 from ..weights.info import ModelInfo
 from ..weights.loading import model_classes, num_outputs
@@ -45,7 +45,11 @@ class FineTuneData:
     )
     calibration_prefix: str = setting("", "only zip members under this prefix (default: all)")
     calibration_size: int = setting(
-        512, "how many calibration images to draw (fixed seed)", metavar="N"
+        512,
+        "how many calibration images to draw (fixed seed); more than the 200 that INT8 "
+        "export needs, since they fine-tune the weights and estimate each layer's "
+        "sensitivity, not just activation ranges",
+        metavar="N",
     )
     data: str | None = setting(
         None,
@@ -63,6 +67,9 @@ class FineTuneData:
         "folders and padded crops for 32 px data)",
     )
     weight_decay: float = setting(5e-5, "weight decay when retraining with `data`")
+
+    def __post_init__(self) -> None:
+        check_finite(self)
 
 
 class CompressionCollapsed(ValueError):

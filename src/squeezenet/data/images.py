@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,9 @@ def load_image(path: str | os.PathLike, min_size: int | None = None) -> Image.Im
     Other formats, and ``min_size=None``, decode exactly.
     """
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            # Opening a FIFO waits for a writer that may never come; a device never ends.
+            raise ImageError(f"{path}: not a regular file (a FIFO, device or socket); not read")
         with Image.open(path) as im:
             _check_size(im.size, path)
             _check_density(im.size, os.path.getsize(path), path)
@@ -191,16 +195,27 @@ def is_broken_link(path: Path) -> bool:
 
 
 def read_class_list(path: str | os.PathLike) -> tuple[list[str], list[str]]:
-    """Parse ``<wnid> <names>`` lines (ImageNet class-index order) -> (wnids, names)."""
+    """Parse ``<wnid> <names>`` lines (ImageNet class-index order) -> (wnids, names); a
+    file that is not such text (a model file given by mistake, control characters that
+    would reach the terminal) is a DatasetError naming it."""
     wnids, names = [], []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            wnid, _, name = line.partition(" ")
-            wnids.append(wnid)
-            names.append(name.strip() or wnid)
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                if not line.isprintable():
+                    raise DatasetError(
+                        f"{path}: line {number} of the class list holds control characters"
+                    )
+                wnid, _, name = line.partition(" ")
+                wnids.append(wnid)
+                names.append(name.strip() or wnid)
+    except UnicodeDecodeError:
+        raise DatasetError(
+            f"{path}: not a class list (UTF-8 text of '<wnid> <names>' lines); is it a model file?"
+        ) from None
     if not wnids:
         raise DatasetError(f"{path}: the class list is empty")
     return wnids, names
@@ -228,6 +243,8 @@ class LabelledImages:
     classes: list[str]
     # Links found where images were looked for that lead nowhere (dangling, or a loop).
     broken: list[Path] = field(default_factory=list)
+    # What was left out, and why: a folder that names no class, a file whose name does not.
+    stray: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -246,7 +263,9 @@ def scan_folder(
 
     ``class_list`` is a ``<wnid> <names>`` file, ``"imagenet"`` for the ImageNet-1k list that
     ships with the package, or the class names a model file carries (a list: folder names
-    and file-name prefixes are matched against them).
+    and file-name prefixes are matched against them). With a class list, a folder or file
+    that names none of its classes is left out and listed in ``stray`` (all of them: an
+    error, the class list is likely the wrong one).
     """
     root = Path(root)
     if not root.is_dir():
@@ -261,14 +280,24 @@ def scan_folder(
     elif class_list is not None:
         wnids, names = list(class_list), list(class_list)
         class_list = "the model's classes"
-    subdirs = sorted(p for p in root.iterdir() if p.is_dir())
+    found = list(root.iterdir())
+    subdirs = sorted(p for p in found if p.is_dir())
+    stray: list[str] = []
+    if wnids is not None and subdirs:
+        known = [d for d in subdirs if d.name in wnids]
+        stray = [f"{d}: a folder that is not a class in {class_list}" for d in subdirs]
+        if known or not any(is_image_file(p) for p in found):
+            if not known:
+                unknown = [d.name for d in subdirs]
+                raise DatasetError(f"{root}: folders not in {class_list}: {unknown[:5]}")
+            stray = [s for d, s in zip(subdirs, stray) if d not in known]
+            subdirs = known
+        else:  # a flat folder of images, with a stray folder among them
+            subdirs = []
     if subdirs:
         classes = [p.name for p in subdirs]
         index = {c: i for i, c in enumerate(classes)}
         if wnids is not None:
-            unknown = [c for c in classes if c not in wnids]
-            if unknown:
-                raise DatasetError(f"{root}: folders not in {class_list}: {unknown[:5]}")
             index = {w: i for i, w in enumerate(wnids)}
             classes = list(names)
         samples, broken = [], []
@@ -278,8 +307,7 @@ def scan_folder(
             if not files:
                 raise DatasetError(f"{d}: class folder holds no images")
             samples += [(p, index[d.name]) for p in files]
-        return LabelledImages(samples, classes, broken)
-    found = list(root.iterdir())
+        return LabelledImages(samples, classes, broken, stray)
     files = sorted(p for p in found if is_image_file(p))
     if not files:
         raise DatasetError(f"{root}: no images (extensions {', '.join(IMAGE_EXTENSIONS)})")
@@ -292,10 +320,14 @@ def scan_folder(
     samples = []
     for p in files:
         prefix = p.name.split("_", 1)[0]
-        if prefix not in index:
-            raise DatasetError(f"{p}: file-name prefix {prefix!r} is not a class in {class_list}")
-        samples.append((p, index[prefix]))
-    return LabelledImages(samples, list(names), sorted(p for p in found if is_broken_link(p)))
+        if prefix in index:
+            samples.append((p, index[prefix]))
+        else:
+            stray.append(f"{p}: file-name prefix {prefix!r} is not a class in {class_list}")
+    if not samples:
+        raise DatasetError(stray[-1])
+    broken = sorted(p for p in found if is_broken_link(p))
+    return LabelledImages(samples, list(names), broken, stray)
 
 
 class ImageDataset(torch.utils.data.Dataset):

@@ -530,6 +530,12 @@ def open_exported(path: str | os.PathLike, name: str | None = None) -> ExportedM
     text, input_shape, outputs, precision = read(path)
     if len(input_shape) != 4:
         raise WeightsError(f"{path}: the input is not an image batch (N, C, H, W): {input_shape}")
+    if input_shape[1] not in (3, None):
+        # Checked here: the runtime would fail on the first batch with its own traceback.
+        raise WeightsError(
+            f"{path}: the graph takes {input_shape[1]}-channel images; the preprocessing "
+            "gives RGB (3-channel) images"
+        )
     info = None
     if text is not None:
         # An ExecuTorch, LiteRT or ncnn file's description is its sidecar: errors name that file.
@@ -540,6 +546,12 @@ def open_exported(path: str | os.PathLike, name: str | None = None) -> ExportedM
             raise WeightsError(f"{source}: the model description is not valid JSON") from None
         info = ModelInfo.from_dict(raw, source)
         info.check_outputs(outputs, source)
+        side = input_shape[-1] if input_shape[-1] == input_shape[-2] else None
+        if info.preprocess is not None and side is not None and info.preprocess.crop != side:
+            raise WeightsError(
+                f"{source}: the description's preprocessing crops {info.preprocess.crop} px, "
+                f"the graph takes {side} px"
+            )
         if name is not None and name != info.name:
             raise WeightsError(
                 f"{path}: holds a {info.name} (the file describes its model), not a {name}; "

@@ -40,6 +40,13 @@ SIDECAR_FORMATS = ("executorch", "litert", "ncnn")
 
 
 def _example_input(model: nn.Module, input_size: int) -> torch.Tensor:
+    smallest = getattr(model, "min_input_size", 1)
+    if input_size < smallest:
+        # Checked here, where every format starts: the exporters fail on it with tracebacks.
+        raise ValueError(
+            f"image size {input_size} is below this model's smallest input, {smallest} px "
+            "(--image-size)"
+        )
     in_channels = getattr(getattr(model, "spec", None), "in_channels", 3)
     return torch.zeros(1, in_channels, input_size, input_size)
 
@@ -115,7 +122,20 @@ def export_onnx(
         if description is not None:
             describe_onnx(tmp, description)
         check_onnx(tmp)
+        if opset is not None:
+            _check_opset(tmp, path, opset)
     return path
+
+
+def _check_opset(tmp: Path, path: Path, opset: int) -> None:
+    """The exporter falls back to its own opset when it cannot convert: a file at another
+    opset than the one asked for is an error, never written."""
+    import onnx
+
+    model = onnx.load(str(tmp), load_external_data=False)
+    got = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    if got != opset:
+        raise ValueError(f"{path}: the exporter wrote ONNX opset {got}, not --opset {opset}")
 
 
 #: An initializer left in a weightless graph holds at most this many values: a shape or a

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..devices import check_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -42,14 +44,27 @@ def from_env() -> DistInfo:
 
 def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
     """``auto`` -> this process's GPU (``local_rank``) when CUDA is present, else the CPU;
-    ``cuda`` must be available; other names (``cpu``, ``cuda:1``) pass through."""
-    if spec == "auto":
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    if spec == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError("device 'cuda' requested but CUDA is not available")
-        return torch.device("cuda", local_rank % torch.cuda.device_count())
-    return torch.device(spec)
+    ``cuda``, ``cuda:N`` and ``mps`` must exist here; other names are a ValueError (see
+    :func:`squeezenet.devices.check_device`)."""
+    kind, index = check_device(spec)
+    if kind == "auto":
+        kind = "cuda" if torch.cuda.is_available() else "cpu"
+    if kind == "cpu":
+        return torch.device("cpu")
+    if kind == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError("--device mps: MPS (Apple GPUs) is not available here")
+        return torch.device("mps")
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        raise ValueError(f"--device {spec}: CUDA is not available here")
+    if index is None:
+        return torch.device("cuda", local_rank % count)
+    if index >= count:
+        raise ValueError(
+            f"--device {spec}: this machine has {count} CUDA device(s), 0 to {count - 1}"
+        )
+    return torch.device("cuda", index)
 
 
 def init(info: DistInfo, device: torch.device) -> None:

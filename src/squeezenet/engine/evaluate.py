@@ -18,7 +18,7 @@ from . import distributed as dist
 from .batches import autocast, input_device, resolve_precision
 
 
-class _Skipping(torch.utils.data.Dataset):
+class SkippingImages(torch.utils.data.Dataset):
     """``ImageDataset`` that turns an unreadable image into ``(None, label, message)``, so
     the error reaches the main process as the project's own message, not as a worker's
     traceback, and the other images in its batch are still scored."""
@@ -39,7 +39,7 @@ class _Skipping(torch.utils.data.Dataset):
             return None, self.inner.images.samples[i][1], str(e)
 
 
-def _collate(items):
+def collate_skipping(items):
     good = [(x, y) for x, y, _ in items if x is not None]
     errors = [message for x, _, message in items if x is None]
     if not good:
@@ -166,10 +166,10 @@ def evaluate(
     if isinstance(model, nn.Module) and channels_last:  # (mypy narrows on isinstance)
         model = copy.deepcopy(model).to(memory_format=torch.channels_last)
     loader = torch.utils.data.DataLoader(
-        _Skipping(images, per_image, decode_size),
+        SkippingImages(images, per_image, decode_size),
         batch_size=batch_size,
         num_workers=num_workers,
-        collate_fn=_collate,
+        collate_fn=collate_skipping,
     )
     skipped = []
 

@@ -46,14 +46,14 @@ def not_learning(train_loss: float, num_classes: int) -> bool:
 
 
 def not_learning_message(
-    train_loss: float, num_classes: int, epoch: int, lr: float | None, batchnorm: bool
+    train_loss: float, num_classes: int, epoch: int, lr: float | None, scratch_without_bn: bool
 ) -> str:
     head = (
         f"the network is not learning: after epoch {epoch} the training loss is "
         f"{train_loss:.4f}, the loss of a uniform guess (ln {num_classes} = "
         f"{math.log(num_classes):.4f}). "
     )
-    if not batchnorm:
+    if scratch_without_bn:  # fine-tuning keeps the weights' own (batch-norm-free) layers
         return head + (
             "A SqueezeNet trained from scratch without batch norm often stalls here; train "
             "with --batchnorm (the default from scratch: it is folded into the convs when the "

@@ -48,6 +48,11 @@ def load(
         graph = read_graph(graph)
     cm = fileformat.load(sqz, graph_architecture(graph))
     weights = {k: t.dense() if isinstance(t, SharedTensor) else t for k, t in cm.tensors.items()}
+    for key, array in weights.items():
+        # The rule the torch path applies (weights.safety): NaN or inf would give NaN
+        # probabilities. A finite float64 sum proves every value finite, in one pass.
+        if array.dtype.kind == "f" and array.size and not np.isfinite(array.sum(dtype=np.float64)):
+            raise CompressedFormatError(f"{sqz}: tensor {key!r} has NaN or infinite values")
     # Each entry from the weights file's own description first: the graph's is what its
     # exporter knew.
     described = {**graph.description(), **cm.meta}

@@ -81,21 +81,32 @@ D = TypeVar("D", bound="float | None")  # the value of layers no pattern matches
 
 @overload
 def resolve_per_layer(
-    model: nn.Module, profile: Mapping[str, float] | float, names: list[str]
+    model: nn.Module,
+    profile: Mapping[str, float] | float,
+    names: list[str],
+    *,
+    require_match: bool = ...,
 ) -> dict[str, float]: ...
 @overload
 def resolve_per_layer(
-    model: nn.Module, profile: Mapping[str, V] | V, names: list[str], default: D
+    model: nn.Module,
+    profile: Mapping[str, V] | V,
+    names: list[str],
+    default: D,
+    require_match: bool = ...,
 ) -> dict[str, V | D]: ...
 def resolve_per_layer(
     model: nn.Module,
     profile: Mapping[str, Any] | float,
     names: list[str],
     default: float | None = 1.0,
+    require_match: bool = False,
 ) -> dict[str, Any]:
     """Per-parameter value (a density, or a bit width for quantization) from a profile: a
     number applies to all, a {pattern: value} dict gives the first matching pattern's value
-    (names or fire aliases), else ``default``."""
+    (names or fire aliases), else ``default``. With ``require_match`` (a profile the user
+    wrote), a pattern that matches no parameter is a ValueError: a typo would otherwise
+    silently leave every layer at ``default``."""
     if isinstance(profile, (int, float)):
         return {n: profile for n in names}
     aliases = fire_aliases(model)
@@ -108,6 +119,14 @@ def resolve_per_layer(
                 break
         else:
             out[n] = default
+    if require_match:
+        for pattern in profile:
+            if not any(_match(pattern, n) or _match(pattern, aliases.get(n, n)) for n in names):
+                like = [names[0], *sorted(set(aliases.values()))[:1], names[-1]]
+                raise ValueError(
+                    f"pattern {pattern!r} matches no layer of the model (its layers are named "
+                    f"like {', '.join(like)})"
+                )
     return out
 
 
@@ -122,4 +141,6 @@ def prunable(model: nn.Module) -> list[str]:
 
 def target_densities(model: nn.Module, prune: str | float | dict) -> dict[str, float]:
     """The density each prunable weight is to reach under a ``--prune`` value."""
-    return resolve_per_layer(model, parse_prune(prune), prunable(model))
+    # A profile written by the user must match; 'paper' names every SqueezeNet's layers.
+    written = isinstance(prune, dict) or (isinstance(prune, str) and "=" in prune)
+    return resolve_per_layer(model, parse_prune(prune), prunable(model), require_match=written)

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from ..devices import check_device
 from ..files import write_text
 from ..pruning import GRANULARITIES
-from ..settings import SettingError, check_choices, setting
+from ..settings import SettingError, check_choices, check_finite, setting
 
 DEFAULT_LR = 0.1
 # The rate of PyTorch's fine-tuning tutorial for SqueezeNet (SGD, momentum 0.9, batch 8);
@@ -200,7 +201,8 @@ class TrainConfig:
     )
     distill_temperature: float = setting(
         4.0,
-        "with `teacher`: softmax temperature of the distillation",
+        "with `teacher`: softmax temperature of the distillation (higher than compress's "
+        "2.0: a separate teacher's softer outputs carry more about the other classes)",
     )
     # -- pruning (Deep Compression section 2) ------------------------------------------------
     prune: str | float | dict | None = setting(
@@ -227,7 +229,7 @@ class TrainConfig:
     # -- speed ------------------------------------------------------------------------------
     device: str = setting(
         "auto",
-        "auto, cpu, cuda or cuda:N (under torchrun each process takes its LOCAL_RANK's GPU)",
+        "auto, cpu, cuda, cuda:N or mps (under torchrun each process takes its LOCAL_RANK's GPU)",
     )
     amp: str = setting(
         "auto",
@@ -299,6 +301,11 @@ class TrainConfig:
 
     def validate(self) -> None:
         check_choices(self)
+        check_finite(self)
+        try:
+            check_device(self.device)
+        except ValueError as e:
+            raise SettingError(f"`device`: {e}", "device") from None
         if self.data is None:
             raise SettingError("no training data: set `data` (a path)", "data")
         if self.model is None:
@@ -360,7 +367,14 @@ class TrainConfig:
         if self.lr is None:
             self.lr = DEFAULT_LR if self.weights is None else FINETUNE_LR
         if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+            raise SettingError(f"`lr` must be positive, got {self.lr}", "lr")
+        if not 0 <= self.momentum < 1 or self.weight_decay < 0:
+            raise SettingError(
+                f"`momentum` must be in [0, 1) and `weight_decay` 0 or more, got "
+                f"{self.momentum} and {self.weight_decay}",
+                "momentum",
+                "weight_decay",
+            )
         if not 0 <= self.warmup_fraction < 1:
             raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
 
@@ -388,6 +402,8 @@ def read_yaml(path: str | os.PathLike) -> dict:
             d = yaml.safe_load(f) or {}
     except FileNotFoundError:
         raise ValueError(f"{path}: no such config file") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a YAML config file (not UTF-8 text)") from None
     except yaml.YAMLError as e:
         raise ValueError(f"{path}: not valid YAML ({e})") from None
     if not isinstance(d, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 import warnings
@@ -40,7 +41,7 @@ from ..engine.health import (
     not_learning,
     not_learning_message,
 )
-from ..files import make_folder
+from ..files import check_not_input, make_folder
 from ..models import default_input_size
 from ..models.batchnorm import add_batchnorm, fuse_batchnorm, has_batchnorm, init_batchnorm_identity
 from ..pruning import GeometricScheduler, MagnitudeSparsifier, target_densities
@@ -146,6 +147,10 @@ def fit(cfg: TrainConfig, on_epoch_end: Callable[[int, dict], None] | None = Non
     ``on_epoch_end(epoch, metrics)`` runs on every process after each epoch's checkpoint.
     """
     cfg.validate()
+    for written in ("model.pth", "best.pt", "last.pt"):
+        check_not_input(
+            Path(cfg.output, written), {"weights": cfg.weights, "teacher": cfg.teacher}, "--output"
+        )
     check_weights(cfg)  # before any folder is made or data decoded
     info = dist.from_env()
     device = dist.resolve_device(cfg.device, info.local_rank)
@@ -461,6 +466,12 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
             amp=run.settings.amp,
             tta=cfg.tta,
         )
+        if not math.isfinite(val["loss"]):
+            # The weights hold NaN or inf: any "best" chosen from them would be a lie.
+            raise TrainingDiverged(
+                f"the validation loss is NaN or infinite after epoch {epoch + 1}: the weights "
+                "are no longer finite; stopping (lower --lr, or a warmup: --schedule onecycle)"
+            )
         metrics.update(val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"])
         if cfg.tta:
             metrics["val_tta_top1"] = val["tta_top1"]
@@ -527,8 +538,9 @@ def _warn_if_stalled(run: _Run, val: dict | None, metrics: dict, epoch: int) -> 
         warnings.warn(message, DeadClassifierWarning, stacklevel=3)
     elif (epoch >= 1 or cfg.epochs == 1) and not_learning(metrics["train_loss"], classes):
         run.warned_dead = True
+        scratch_without_bn = not cfg.batchnorm and cfg.weights is None
         message = not_learning_message(
-            metrics["train_loss"], classes, epoch + 1, cfg.lr, bool(cfg.batchnorm)
+            metrics["train_loss"], classes, epoch + 1, cfg.lr, scratch_without_bn
         )
         warnings.warn(message, NotLearningWarning, stacklevel=3)
 

@@ -81,6 +81,8 @@ class ModelInfo:
             for c in classes:
                 if not isinstance(c, str) or not 0 < len(c) <= MAX_NAME_CHARS:
                     raise fail(f"class name {str(c)[:40]!r} is not a name of 1 to 1000 characters")
+                if not c.isprintable():  # an escape sequence, or a newline forging a row
+                    raise fail(f"class name {c[:40]!r} holds control characters")
             classes = tuple(classes)
         pre = d.get("preprocess")
         return cls(d["model"], classes, None if pre is None else _preprocess(pre, fail))

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 PREPROCESS_KEYS = ("name", "resize", "crop", "mean", "std", "bgr", "scale")
-_MAX_SIDE = 8192  # the image decoder's own limit
+# Twice the largest network input the CLI takes (1024): a resize of 8192 made each photo
+# 89M pixels, which then failed as if the photo were unreadable.
+_MAX_SIDE = 2048
 
 
 def check_preprocess(d: object, fail: Callable[[str], Exception]) -> dict[str, Any]:
