@@ -4,6 +4,10 @@
     python scripts/record_runtimes.py --weights squeezenet1_1-fp16.pth \
         --calibration photos-unlabeled --data imagenet-sample-1000 imagenette2/val
 
+``--formats`` limits the run to some formats and ``--merge`` puts their rows into an existing
+``--out`` (replacing the rows of the same runtime and precision), so that runtimes whose
+extras cannot share one environment (``executorch`` and ``litert``) are recorded side by side.
+
 Every format and precision the installed runtimes support is exported with
 ``squeezenet export`` (INT8 calibrated on ``--calibration``, never on the scored photos), then
 run in its own runtime on every photo of each ``--data`` folder as a 1000-way ImageNet
@@ -103,6 +107,54 @@ def installed_versions() -> dict[str, str]:
     return found
 
 
+def cpu_name(threads: int) -> str:
+    """The CPU model and which of the instruction sets that decide INT8 arithmetic it has."""
+    model, flags, seen = platform.processor() or platform.machine(), set(), {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = (part.strip() for part in line.partition(":"))
+            seen.setdefault(key, value)
+    except OSError:
+        pass
+    if seen:
+        model = f"{seen.get('model name', model)} (family {seen.get('cpu family')} model "
+        model += f"{seen.get('model')})"
+        flags = set(seen.get("flags", "").split())
+    has = [name for flag, name in _ISA if flag in flags]
+    lacks = [name for flag, name in _ISA if flag not in flags]
+    isa = ", ".join(has) + (f"; no {', no '.join(lacks)}" if lacks and flags else "")
+    return f"{model}: {isa}, {threads} threads" if flags else f"{model}, {threads} threads"
+
+
+# /proc/cpuinfo flags that decide how INT8 dot products are computed (docs/deployment.md).
+_ISA = [
+    ("avx2", "AVX2"),
+    ("avx512f", "AVX-512"),
+    ("avx512_vnni", "AVX-512 VNNI"),
+    ("avx_vnni", "AVX-VNNI"),
+]
+
+
+def merged(record: dict, out: Path) -> dict:
+    """``record``'s runtime rows put into the record already in ``out``, replacing the rows
+    of the same runtime and precision; each added row names the machine it was measured on.
+    The two must agree on the weights, calibration and PyTorch's own scores (the reference
+    every "changed" count is taken against)."""
+    old = json.loads(out.read_text())
+    for key in ("weights", "calibration"):
+        if old[key] != record[key]:
+            raise SystemExit(f"{out} holds {key} {old[key]}, not {record[key]}: not merged")
+    if old["rows"][0] != record["rows"][0]:
+        raise SystemExit(f"{out}: PyTorch's scores differ from this run's: not merged")
+
+    def key(row: dict) -> tuple[str, str, str]:
+        return row["runtime"], row["format"], row["precision"]
+
+    added = [{**r, "machine": record["machine"]} for r in record["rows"][1:]]
+    kept = [r for r in old["rows"] if key(r) not in {key(r) for r in added}]
+    return {**old, "versions": {**old["versions"], **record["versions"]}, "rows": kept + added}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", required=True)
@@ -110,6 +162,8 @@ def main() -> None:
     p.add_argument("--data", nargs="+", required=True, help="labelled ImageNet folders")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=str(ROOT / "docs" / "results" / "runtimes.json"))
+    p.add_argument("--formats", nargs="+", default=None, help="these formats only")
+    p.add_argument("--merge", action="store_true", help="add the rows to the --out record")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     model = create_model(weights=args.weights).eval()
@@ -128,12 +182,14 @@ def main() -> None:
             "runtime": "pytorch",
             "format": "state_dict",
             "precision": "fp32",
-            "bytes": Path(args.weights).stat().st_size,
+            "bytes": Path(model.weights_path).stat().st_size,
             **{n: scores(reference[n], data[n][1], reference[n]) for n in data},
         }
     )
     with tempfile.TemporaryDirectory() as tmp:
         for fmt, int8, modules, runtime in VARIANTS:
+            if args.formats is not None and fmt not in args.formats:
+                continue
             missing = [m for m in modules if importlib.util.find_spec(m) is None]
             if fmt not in FORMATS or missing:
                 print(f"skipped: {fmt}{' INT8' if int8 else ''} ({', '.join(missing)} missing)")
@@ -164,11 +220,14 @@ def main() -> None:
         "calibration": Path(args.calibration).name,
         "protocol": "1000-way ImageNet top-1/top-5 on every photo of each folder, decoded in "
         "full with the model's preprocessing; changed = top-1 differs from PyTorch eager fp32",
-        "machine": f"{platform.machine()} CPU, {args.threads} threads",
+        "machine": cpu_name(args.threads),
         "versions": installed_versions(),
         "rows": rows,
     }
-    Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
+    out = Path(args.out)
+    if args.merge and out.is_file():
+        record = merged(record, out)
+    out.write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -186,6 +186,70 @@ def test_export_cli_errors(tmp_path, capsys):
     assert not list(tmp_path.iterdir())
 
 
+def test_export_refuses_its_flags_before_loading_pytorch(tmp_path):
+    # A flag no export can honour is refused at once, with exit status 2, before PyTorch or a
+    # runtime loads (`-f ncnn --int8` used to be refused after about 110 s of loading).
+    import subprocess
+    import sys
+
+    from squeezenet.deploy.formats import NCNN_NO_INT8
+
+    photos = str(tmp_path)
+    cases = [
+        (
+            ["-f", "ncnn", "--int8", "--calibration", photos],
+            f"--int8 with --format ncnn: {NCNN_NO_INT8}",
+        ),
+        (["-f", "ncnn", "--int8"], f"--int8 with --format ncnn: {NCNN_NO_INT8}"),
+        (
+            ["-f", "torchscript", "--int8", "--calibration", photos],
+            "--int8 is available for --format onnx, openvino, executorch and litert only",
+        ),
+        (["--int8"], "--int8 needs --calibration (an image folder or a zip of images)"),
+        (["-f", "openvino", "--fp16"], "--fp16 is available for --format ncnn only"),
+        (
+            ["-f", "onnx", "--weightless", "--int8", "--calibration", photos],
+            "--weightless is available for the fp32 --format onnx only",
+        ),
+        (["-f", "coreml"], "argument -f/--format: invalid choice: 'coreml'"),
+        (["-m", "nosuch"], "argument -m/--model: invalid choice: 'nosuch'"),
+        (["--preprocess", "nosuch"], "argument --preprocess: invalid choice: 'nosuch'"),
+    ]
+    script = (
+        "import contextlib, io, json, sys\n"
+        "from squeezenet.cli import main\n"
+        "out = []\n"
+        "for argv in json.loads(sys.argv[1]):\n"
+        "    err = io.StringIO()\n"
+        "    with contextlib.redirect_stderr(err):\n"
+        "        try:\n"
+        "            code = main(['export', '-w', 'w.pth', *argv])\n"
+        "        except SystemExit as e:\n"
+        "            code = e.code\n"
+        "    out.append([code, err.getvalue().strip().splitlines()[-1]])\n"
+        "out.append(sorted(m for m in ('torch', 'onnx', 'onnxruntime') if m in sys.modules))\n"
+        "print(json.dumps(out))\n"
+    )
+    argvs = json.dumps([argv for argv, _ in cases])
+    done = subprocess.run(
+        [sys.executable, "-c", script, argvs],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    *results, imported = json.loads(done.stdout.splitlines()[-1])
+    assert imported == []
+    for (argv, message), (code, line) in zip(cases, results, strict=True):
+        assert code == 2, argv
+        if "invalid choice" in message:
+            assert line.startswith(f"squeezenet export: error: {message}"), line
+        else:
+            assert line == f"squeezenet export: error: {message}"
+    assert not [p for p in tmp_path.iterdir() if p.name != "w.pth"]
+
+
 def test_predict_backend_matches_torch(capsys, imagenet_sample, tv11_fp16_weights):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")

@@ -103,6 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     _passive_openmp_for_ncnn(argv)
     args = build_parser([_command(argv) or ""]).parse_args(argv)
+    # A command's own refusal of its flags (``refuse``, set by the command), said before the
+    # library and PyTorch load: seconds, or minutes for a large export, saved on a typo.
+    problem = args.refuse(args) if hasattr(args, "refuse") else None
+    if problem:
+        print(f"squeezenet {args.command}: error: {problem}", file=sys.stderr)
+        return 2
 
     from ..data import DatasetError, ImageError
     from ..settings import SettingError

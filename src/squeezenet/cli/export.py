@@ -8,14 +8,6 @@ from pathlib import Path
 
 from .argtypes import MIN_OPSET, export_output, float_in, opset, positive_int
 
-#: The modules each optional format's export needs (its extra has the format's name).
-_CONVERTERS = {
-    "executorch": ("executorch",),
-    "litert": ("litert_torch",),
-    "ncnn": ("pnnx", "ncnn"),
-}
-
-
 # The line `squeezenet --help` shows for the command.
 SUMMARY = (
     "export a model to ONNX, TorchScript, OpenVINO IR, ExecuTorch, LiteRT or ncnn (optionally INT8)"
@@ -23,7 +15,7 @@ SUMMARY = (
 
 
 def register(sub, formatter) -> None:
-    from ..deploy.export import FORMATS
+    from ..deploy.formats import EXPORT_FORMATS
     from .common import (
         add_calibration_args,
         add_json_arg,
@@ -49,14 +41,9 @@ def register(sub, formatter) -> None:
     p.add_argument(
         "-f",
         "--format",
-        choices=list(FORMATS),
+        choices=list(EXPORT_FORMATS),
         default="onnx",
-        help="onnx: one self-contained .onnx file, dynamic batch; torchscript: "
-        "traced module for torch.jit.load; openvino: IR .xml + .bin; executorch: a .pte "
-        "delegated to XNNPACK, batch 1, its description in <file>.pte.json beside it; "
-        "litert: a LiteRT (TFLite) .tflite, batch 1, its description in <file>.tflite.json; "
-        "ncnn: graph <name>.param + weights <name>.bin, converted by pnnx, one image per run, "
-        "its description in <name>.param.json",
+        help="; ".join(f"{f.name}: {f.help}" for f in EXPORT_FORMATS.values()),
     )
     add_output_arg(
         p,
@@ -121,7 +108,22 @@ def register(sub, formatter) -> None:
         "it from the .sqz the weights came from (else from the model's own weights)",
     )
     add_json_arg(p, "print the result as one JSON object")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, refuse=refuse)
+
+
+def refuse(args) -> str | None:
+    """Why the flags cannot make an export, or None: decided by the format table alone, so
+    :func:`squeezenet.cli.main` says it before loading PyTorch or the model."""
+    from ..deploy.formats import missing_extra, option_refusal
+
+    problem = option_refusal(
+        args.format,
+        args.int8,
+        args.fp16,
+        calibrated=args.calibration is not None,
+        weightless=args.weightless,
+    )
+    return problem or missing_extra(args.format)
 
 
 def _check_batch(args, preprocess, input_size: int, in_channels: int):
@@ -285,28 +287,6 @@ def run(args) -> int:
     from ..weights import preprocess_for
     from .common import model_from_args
 
-    if args.int8 and args.format == "ncnn":
-        from ..deploy.export import NCNN_NO_INT8
-
-        raise ValueError(f"--int8 with --format ncnn: {NCNN_NO_INT8}")
-    if args.int8 and args.calibration is None:
-        raise ValueError("--int8 needs --calibration (an image folder or a zip of images)")
-    if args.int8 and args.format == "torchscript":
-        raise ValueError(
-            "--int8 is available for --format onnx, openvino, executorch and litert only"
-        )
-    if args.fp16 and args.format != "ncnn":
-        raise ValueError("--fp16 is available for --format ncnn only")
-    if args.weightless and (args.format != "onnx" or args.int8):
-        raise ValueError("--weightless is available for the fp32 --format onnx only")
-    converter = _CONVERTERS.get(args.format)
-    if converter is not None:
-        import importlib.util
-
-        if any(importlib.util.find_spec(m) is None for m in converter):
-            raise ValueError(
-                f"--format {args.format} needs pip install 'squeezenet-dc[{args.format}]'"
-            )
     model = model_from_args(args).eval()
     preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
     input_size = args.image_size or _default_size(args, preprocess.crop)

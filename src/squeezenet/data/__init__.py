@@ -1,18 +1,73 @@
 """Images, labelled folders, calibration samples and preprocessing presets; training data in
 ``sources`` (datasets decoded once into uint8 tensors), ``loaders`` (sharded batches) and
-``augment`` (crops, flips, cutout, CutMix)."""
+``augment`` (crops, flips, cutout, CutMix).
 
-from .images import (
-    DatasetError,
-    ImageDataset,
-    ImageError,
-    LabelledImages,
-    imagenet_class_list,
-    load_image,
-    load_transformed,
-    read_class_list,
-    scan_folder,
-    short_name,
-)
-from .sampling import drawn_names, sample_images
-from .transforms import PRESETS, Preprocess, get_preprocess
+Each name below is imported on first use (PEP 562): ``transforms``' presets are read by the
+command line's parsers, which answer without loading PyTorch."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .images import (
+        DatasetError,
+        ImageDataset,
+        ImageError,
+        LabelledImages,
+        imagenet_class_list,
+        load_image,
+        load_transformed,
+        read_class_list,
+        scan_folder,
+        short_name,
+    )
+    from .sampling import (
+        drawn_names,
+        sample_images,
+    )
+    from .transforms import (
+        PRESETS,
+        Preprocess,
+        get_preprocess,
+    )
+
+__all__ = [
+    "DatasetError",
+    "ImageDataset",
+    "ImageError",
+    "LabelledImages",
+    "PRESETS",
+    "Preprocess",
+    "drawn_names",
+    "get_preprocess",
+    "imagenet_class_list",
+    "load_image",
+    "load_transformed",
+    "read_class_list",
+    "sample_images",
+    "scan_folder",
+    "short_name",
+]
+
+_SOURCES = {
+    "DatasetError": "images",
+    "ImageDataset": "images",
+    "ImageError": "images",
+    "LabelledImages": "images",
+    "imagenet_class_list": "images",
+    "load_image": "images",
+    "load_transformed": "images",
+    "read_class_list": "images",
+    "scan_folder": "images",
+    "short_name": "images",
+    "drawn_names": "sampling",
+    "sample_images": "sampling",
+    "PRESETS": "transforms",
+    "Preprocess": "transforms",
+    "get_preprocess": "transforms",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _SOURCES)

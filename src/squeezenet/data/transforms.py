@@ -10,10 +10,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-import torch
-from PIL import Image
-from torchvision.transforms import functional as F
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+# torch and torchvision are imported inside the functions that use them: the presets below
+# are read by the command line's parsers, which answer without loading PyTorch.
 
 # Per-channel statistics of the training images (RGB, pixels scaled to 0..1).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -32,6 +36,8 @@ def normalize(
     # In place on one float copy: several times faster over a batch than a new tensor per
     # step, and the same operations in the same order as torchvision's ``ToTensor`` +
     # ``Normalize``, so the same bits (INT8 calibration notices the last bit).
+    import torch
+
     x = x.to(torch.float32, copy=True)  # never scale the caller's tensor in place
     if bgr:
         x = x.flip(-3)
@@ -44,6 +50,8 @@ def normalize(
 def resize_crop(image: Image.Image, resize: int, crop: int) -> Image.Image:
     """The shorter side bilinearly resized to ``resize``, then the center ``crop`` x ``crop``
     square (torchvision's ``Resize`` + ``CenterCrop``)."""
+    from torchvision.transforms import functional as F
+
     image = F.resize(image, resize, interpolation=F.InterpolationMode.BILINEAR)
     return F.center_crop(image, crop)
 
@@ -77,7 +85,9 @@ class Preprocess:
                 f"resizing {w} x {h} to a shorter side of {self.resize} needs "
                 f"{out_pixels:,} pixels, over the limit of {_MAX_RESIZED_PIXELS:,}"
             )
-        return F.pil_to_tensor(resize_crop(image, self.resize, self.crop))
+        from torchvision.transforms.functional import pil_to_tensor
+
+        return pil_to_tensor(resize_crop(image, self.resize, self.crop))
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 RGB ``(..., 3, H, W)`` -> the float input the model expects (the same

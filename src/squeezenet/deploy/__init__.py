@@ -4,8 +4,38 @@ backends behind one callable interface, and a backend benchmark.
 SqueezeNet's point (paper section 1) is a model small and fast enough for modest hardware;
 this package turns a trained model into the artefacts deployment runtimes load, and measures
 how fast each runtime runs it. The heavy runtimes (onnx, onnxruntime, openvino) are optional
-extras, imported only inside the functions that need them.
+extras, imported only inside the functions that need them; the names below are imported on
+first use, so that ``deploy.formats`` (what each export format is) loads without PyTorch.
 """
 
-from .backends import BACKENDS, Backend, available_backends, create_backends
-from .export import FORMATS, compare_outputs, export_model
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .backends import BACKENDS, Backend, available_backends, create_backends
+    from .export import FORMATS, compare_outputs, export_model
+
+__all__ = [
+    "BACKENDS",
+    "FORMATS",
+    "Backend",
+    "available_backends",
+    "compare_outputs",
+    "create_backends",
+    "export_model",
+]
+
+_SOURCES = {
+    "BACKENDS": "backends",
+    "Backend": "backends",
+    "available_backends": "backends",
+    "create_backends": "backends",
+    "FORMATS": "export",
+    "compare_outputs": "export",
+    "export_model": "export",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _SOURCES)

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..weights import ModelInfo
+from .formats import EXPORT_FORMATS
 
 
 @dataclass(frozen=True)
@@ -431,13 +432,7 @@ FILE_LOADERS: dict[str, Callable[[Path, int | None], Callable[[torch.Tensor], to
 
 #: Exported files ``-w`` accepts, by suffix: their format and the backends that run them
 #: (the first by default; OpenVINO reads ONNX files too).
-EXPORTED = {
-    ".onnx": ("onnx", ("onnxruntime", "openvino")),
-    ".xml": ("openvino", ("openvino",)),
-    ".pte": ("executorch", ("executorch",)),
-    ".tflite": ("litert", ("litert",)),
-    ".param": ("ncnn", ("ncnn",)),
-}
+EXPORTED = {f.reads: (f.name, f.runtimes) for f in EXPORT_FORMATS.values() if f.reads}
 # Ops that only a quantized graph holds (ONNX Runtime's QDQ, OpenVINO's form of it).
 _QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "FakeQuantize"}
 

@@ -24,19 +24,13 @@ import torch
 from torch import nn
 
 from ..files import atomic_path, write_text
+from .formats import EXPORT_FORMATS, export_format, formats_with, listed
 
-#: Export formats and the file suffix each writes.
-FORMATS = {
-    "onnx": ".onnx",
-    "torchscript": ".pt",
-    "openvino": ".xml",
-    "executorch": ".pte",
-    "litert": ".tflite",
-    "ncnn": ".ncnn.param",
-}
+#: Export formats and the file suffix each writes (from :data:`.formats.EXPORT_FORMATS`).
+FORMATS = {name: f.suffix for name, f in EXPORT_FORMATS.items()}
 
 #: Formats whose description travels beside the file (:func:`sidecar_path`).
-SIDECAR_FORMATS = ("executorch", "litert", "ncnn")
+SIDECAR_FORMATS = tuple(formats_with("sidecar"))
 
 
 def _example_input(model: nn.Module, input_size: int) -> torch.Tensor:
@@ -383,14 +377,6 @@ def export_litert(
     return path
 
 
-#: Why ``export --format ncnn --int8`` is refused.
-NCNN_NO_INT8 = (
-    "INT8 is not available for the ncnn format: ncnn quantizes with its C++ tools ncnn2table "
-    "and ncnn2int8, which the ncnn and pnnx packages do not ship (and ncnn publishes no source "
-    "package to build them from); for INT8 export to onnx, openvino, executorch or litert"
-)
-
-
 def ncnn_paths(path: str | os.PathLike) -> tuple[Path, Path]:
     """The ``.param`` (graph) and ``.bin`` (weights) of an ncnn model named ``path``: a name
     not ending in ``.param`` gets it appended (``sq11.ncnn`` -> ``sq11.ncnn.param``), and
@@ -462,21 +448,17 @@ def export_model(
     ``description`` (a ``ModelInfo.to_dict()``) goes into ONNX and OpenVINO files, and beside
     ExecuTorch, LiteRT and ncnn ones. ``fp16``: ncnn weights stored as fp16 (ncnn only).
     """
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
-    if fp16 and fmt != "ncnn":
-        raise ValueError("fp16 weights are available for the ncnn format only")
+    record = export_format(fmt)
+    if fp16 and not record.fp16:
+        names = listed(formats_with("fp16"))
+        raise ValueError(f"fp16 weights are available for the {names} format only")
+    if int8_calibration is not None and not record.int8:
+        names = listed(formats_with("int8"))
+        raise ValueError(record.no_int8 or f"INT8 export is available for the {names} formats only")
     path = Path(path)
     if fmt == "ncnn":
-        if int8_calibration is not None:
-            raise ValueError(NCNN_NO_INT8)
         return export_ncnn(model, path, input_size, description, fp16)
     if fmt == "torchscript":
-        if int8_calibration is not None:
-            raise ValueError(
-                "INT8 export is available for the onnx, openvino, executorch and litert "
-                "formats only"
-            )
         return export_torchscript(model, path, input_size)
     if fmt == "executorch":
         return export_executorch(model, path, input_size, int8_calibration, description)

@@ -2,13 +2,13 @@
 
 The paper's stem (a 7x7/2 or 3x3/2 conv followed by a 3x3/2 max-pool) shrinks a 224x224 image
 to 55x55 before the first Fire module; applied to a 32x32 image it would leave 7x7 and the last
-Fire modules would see 1x1 maps. ``squeezenet_cifar`` keeps v1.1's Fire widths (section 5.1
-metaparameters base_e=128, incr_e=128, freq=2, pct3x3=0.5, SR=0.125) and its simple bypasses
-(section 6), but its 3x3 stride-2 stem (padding 1) is the only downsampling before fire2 (no
-max-pool after it), so the Fire modules see 16x16, 8x8 and 4x4 maps -- the same "downsample
-late" principle (section 3.1, strategy 3) scaled to the smaller image. (A stride-1 stem plus
-the max-pool gives the same map sizes; on CIFAR-10 it was no more accurate after 8 epochs and
-trained about 1.3x slower.)
+Fire modules would see 1x1 maps. ``squeezenet_cifar`` (registered in ``registry.py``) keeps
+v1.1's Fire widths (section 5.1 metaparameters base_e=128, incr_e=128, freq=2, pct3x3=0.5,
+SR=0.125) and its simple bypasses (section 6), but its 3x3 stride-2 stem (padding 1) is the
+only downsampling before fire2 (no max-pool after it), so the Fire modules see 16x16, 8x8 and
+4x4 maps -- the same "downsample late" principle (section 3.1, strategy 3) scaled to the
+smaller image. (A stride-1 stem plus the max-pool gives the same map sizes; on CIFAR-10 it was
+no more accurate after 8 epochs and trained about 1.3x slower.)
 
 Its training uses batch norm after every conv (``batchnorm.py``), folded into the convs
 when the model is saved, so the file is a plain :class:`SqueezeNet`.
@@ -16,10 +16,7 @@ when the model is saved, so the file is a plain :class:`SqueezeNet`.
 
 from __future__ import annotations
 
-from torch import nn
-
-from .registry import register_model
-from .squeezenet import SqueezeNetSpec, build_squeezenet
+from .squeezenet import SqueezeNetSpec
 
 #: The 32x32 layout: 3x3/2 stem (64 channels, 32 -> 16), pools before fire4 and fire6.
 SQUEEZENET_CIFAR = SqueezeNetSpec(
@@ -32,10 +29,3 @@ SQUEEZENET_CIFAR = SqueezeNetSpec(
     dropout=0.1,
     num_classes=10,
 )
-
-
-@register_model(input_size=32)
-def squeezenet_cifar(**kwargs) -> nn.Module:
-    """SqueezeNet v1.1 Fire widths for 32x32 images: 3x3/2 stem, pools before fire4/6,
-    simple bypass, 10 classes."""
-    return build_squeezenet(SQUEEZENET_CIFAR, **kwargs)

@@ -1,13 +1,17 @@
-"""Registered model names and the one architecture factory, :func:`build_model`."""
+"""Registered model names and the one architecture factory, :func:`build_model`.
+
+Each entry point imports its builder when called: the names are read by the command line's
+parsers, which answer without loading PyTorch."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
-from .alexnet import build_alexnet
-from .squeezenet import SQUEEZENET1_0, SQUEEZENET1_1, SqueezeNetSpec, build_squeezenet
+    from .squeezenet import SqueezeNetSpec
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 #: The model every command builds when neither a flag nor the weights file names one.
@@ -58,6 +62,8 @@ def build_model(name: str, num_classes: int | None = None, **overrides) -> nn.Mo
 
 def build_from_spec(spec: SqueezeNetSpec | dict) -> nn.Module:
     """Build a SqueezeNet from a spec or its dict form (as stored in compressed files)."""
+    from .squeezenet import SqueezeNetSpec, build_squeezenet
+
     if isinstance(spec, dict):
         spec = SqueezeNetSpec.from_dict(spec)
     return build_squeezenet(spec)
@@ -68,34 +74,56 @@ def build_from_spec(spec: SqueezeNetSpec | dict) -> nn.Module:
 def squeezenet(**kwargs) -> nn.Module:
     """Any SqueezeNet from the metaparameters (base_e, incr_e, freq, pct3x3, sr, ...);
     defaults are v1.0's."""
+    from .squeezenet import SQUEEZENET1_0, build_squeezenet
+
     return build_squeezenet(SQUEEZENET1_0, **kwargs)
 
 
 @register_model
 def squeezenet1_0(**kwargs) -> nn.Module:
     """SqueezeNet v1.0 (paper Table 1): base_e=128, incr_e=128, pct3x3=0.5, freq=2, SR=0.125."""
+    from .squeezenet import SQUEEZENET1_0, build_squeezenet
+
     return build_squeezenet(SQUEEZENET1_0, **kwargs)
 
 
 @register_model
 def squeezenet1_1(**kwargs) -> nn.Module:
     """SqueezeNet v1.1: 3x3/64 stem, pools after conv1, fire3, fire5; same Fire widths."""
+    from .squeezenet import SQUEEZENET1_1, build_squeezenet
+
     return build_squeezenet(SQUEEZENET1_1, **kwargs)
 
 
 @register_model
 def squeezenet1_0_simple_bypass(**kwargs) -> nn.Module:
     """v1.0 with identity shortcuts around fire3, 5, 7, 9 (section 6; no extra parameters)."""
+    from .squeezenet import SQUEEZENET1_0, build_squeezenet
+
     return build_squeezenet(SQUEEZENET1_0, **{"bypass": "simple", **kwargs})
 
 
 @register_model
 def squeezenet1_0_complex_bypass(**kwargs) -> nn.Module:
     """v1.0 with simple bypasses plus 1x1 conv shortcuts around fire2, 4, 6, 8 (section 6)."""
+    from .squeezenet import SQUEEZENET1_0, build_squeezenet
+
     return build_squeezenet(SQUEEZENET1_0, **{"bypass": "complex", **kwargs})
 
 
 @register_model
 def alexnet(**kwargs) -> nn.Module:
     """AlexNet (torchvision's definition), the paper's baseline."""
+    from .alexnet import build_alexnet
+
     return build_alexnet(**kwargs)
+
+
+@register_model(input_size=32)
+def squeezenet_cifar(**kwargs) -> nn.Module:
+    """SqueezeNet v1.1 Fire widths for 32x32 images: 3x3/2 stem, pools before fire4/6,
+    simple bypass, 10 classes (``cifar.py``)."""
+    from .cifar import SQUEEZENET_CIFAR
+    from .squeezenet import build_squeezenet
+
+    return build_squeezenet(SQUEEZENET_CIFAR, **kwargs)
