@@ -10,6 +10,7 @@ weights that are already pruned and weight-shared (Han's release) without changi
 from __future__ import annotations
 
 import copy
+import functools
 import time
 import warnings
 from collections.abc import Callable
@@ -420,10 +421,8 @@ def _round_on_grid(
                 stacklevel=2,
             )
     elif config.quantizer == "nearest":
-        with torch.no_grad():
-            params = dict(model.named_parameters())
-            for n in names:
-                params[n].copy_(torch.round(params[n] / steps[n]) * steps[n])
+        params = dict(model.named_parameters())
+        _round_to_nearest(params, {n: params[n].detach().clone() for n in names}, steps)
         details["rounding_seconds"] = round(time.perf_counter() - start, 2)
     else:
         gptq_quantize(
@@ -469,11 +468,9 @@ def fit_grid_scale(
     params = dict(trial.named_parameters())
     originals = {n: params[n].detach().clone() for n in names}
 
+    @functools.cache  # the bracket and the bisection revisit scales
     def size(scale: float) -> int:
-        steps = grid_steps(fisher, names, scale)
-        with torch.no_grad():
-            for n in names:
-                params[n].copy_(torch.round(originals[n] / steps[n]) * steps[n])
+        _round_to_nearest(params, originals, grid_steps(fisher, names, scale))
         shared = Quantizer.of_shared_weights(trial, names).shared_tensors()
         return _file_bytes(trial, name, shared, config, meta or {}, scale)
 
@@ -495,4 +492,17 @@ def fit_grid_scale(
             lo = mid
         else:
             hi = mid
-    return float(f"{hi:.4g}") if size(float(f"{hi:.4g}")) <= budget else hi
+    shown = float(f"{hi:.4g}")
+    return shown if size(shown) <= budget else hi
+
+
+@torch.no_grad()
+def _round_to_nearest(
+    params: dict[str, nn.Parameter],
+    originals: dict[str, torch.Tensor],
+    steps: dict[str, float],
+) -> None:
+    """Set each parameter named in ``steps`` to its ``originals`` value rounded to the nearest
+    point of its grid (exact zeros stay zero)."""
+    for n, step in steps.items():
+        params[n].copy_(torch.round(originals[n] / step) * step)
