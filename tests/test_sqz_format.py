@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +23,9 @@ from squeezenet.weights.sqz.codec import SharedTensor, decode_shared, encode_sha
 from squeezenet.weights.sqz.errors import CompressedFormatError
 from squeezenet.weights.sqz.fileformat import MAGIC, CompressedModel
 from squeezenet.weights.sqz.modeldesc import describe_model
+from squeezenet.weights.sqz.rawsection import compress_raw, decompress_raw
+
+TINY_SQZ = Path(__file__).with_name("data") / "tiny.sqz"  # a version-1 file
 
 
 def _bits(t: torch.Tensor) -> torch.Tensor:
@@ -92,25 +96,48 @@ def test_kernel_sparse_tensor_is_coded_by_kernel_and_roundtrips():
     assert kernel_block(SharedTensor.from_dense(np.ones((4, 9), np.float32))) == 1
 
 
-def test_file_version_2_only_when_kernel_coding_is_used(tmp_path):
+def test_new_files_are_version_3_and_version_1_refuses_kernel_blocks(tmp_path):
     model = tiny_model()
     state = _shared_state(model)
-    plain = fileformat.to_bytes(lossless(state, describe_model(model, "squeezenet1_1"), "ans"))
-    assert struct.unpack_from("<H", plain, 8)[0] == 1  # readable by version-1 readers
     shape = tuple(state["features.3.expand3x3.weight"].shape)
     state["features.3.expand3x3.weight"] = torch.from_numpy(_kernel_sparse(shape))
     cm = lossless(state, describe_model(model, "squeezenet1_1"), "ans")
     data = fileformat.to_bytes(cm)
-    assert struct.unpack_from("<H", data, 8)[0] == 2
+    assert struct.unpack_from("<H", data, 8)[0] == 3
     back = fileformat.from_bytes(data, "k.sqz").state_dict()
     for k, v in state.items():
         assert torch.equal(_bits(back[k]), _bits(v)), k
-    # A version-1 file cannot declare kernel blocks.
-    bad = bytearray(data)
-    bad[8:10] = struct.pack("<H", 1)
-    body = bytes(bad[:-4])
+    # A version-1 file cannot declare kernel blocks (its raw section is LZMA: rebuilt so).
+    header, offset, _ = fileformat._read_header(data, "k.sqz", fileformat.HEADER_MODEL)
+    shared = sum(e["bytes"] for e in header["tensors"] if e["encoding"] == "shared")
+    raw_entries = [e for e in header["tensors"] if e["encoding"] == "raw"]
+    size = fileformat._raw_size(raw_entries, "k.sqz")
+    plain = decompress_raw(data[offset + shared : -4], size, 3, "k.sqz")
+    lz = compress_raw(plain, 1)
+    old = {**header, "raw_bytes": len(lz)}
+    hb = zlib.compress(json.dumps(old).encode())
+    body = struct.pack("<8sHI", MAGIC, 1, len(hb)) + hb + data[offset : offset + shared] + lz
     with pytest.raises(CompressedFormatError, match="malformed tensor entry"):
         fileformat.from_bytes(body + struct.pack("<I", zlib.crc32(body)), "k.sqz")
+    # The same file as version 2 reads, and upgrade() turns it into the version-3 file.
+    body = bytearray(body)
+    body[8:10] = struct.pack("<H", 2)
+    v2 = bytes(body) + struct.pack("<I", zlib.crc32(bytes(body)))
+    back2 = fileformat.from_bytes(v2, "k.sqz").state_dict()
+    assert all(torch.equal(_bits(back2[k]), _bits(back[k])) for k in back)
+    assert fileformat.upgrade(v2, "k.sqz") == data
+    assert fileformat.upgrade(data, "k.sqz") is data
+
+
+def test_old_versions_stay_readable():
+    # tests/data/tiny.sqz is a version-1 file (LZMA raw section).
+    data = TINY_SQZ.read_bytes()
+    assert struct.unpack_from("<H", data, 8)[0] == 1
+    old = fileformat.from_bytes(data, "tiny.sqz").state_dict()
+    new = fileformat.upgrade(data, "tiny.sqz")
+    assert struct.unpack_from("<H", new, 8)[0] == 3 and len(new) < len(data) * 1.01
+    back = fileformat.from_bytes(new, "tiny.sqz").state_dict()
+    assert all(torch.equal(_bits(old[k]), _bits(back[k])) for k in old)
 
 
 def test_block_that_does_not_fit_the_tensor_is_refused():
@@ -225,9 +252,7 @@ def test_huge_declared_sizes_are_refused_before_allocating(monkeypatch):
     # A section claiming 2**40 non-zeros in a 4-element tensor.
     body = bytes([0x80, 0x80, 0x80, 0x80, 0x80, 0x20])
     header["tensors"] = [{"name": "w", "shape": [4], "encoding": "shared", "bytes": len(body)}]
-    lz = fileformat.lzma.compress(
-        b"", format=fileformat.lzma.FORMAT_RAW, filters=fileformat._LZMA_FILTERS
-    )
+    lz = compress_raw(b"", 1)  # the LZMA of the version-1 files built here
     header["raw_bytes"] = len(lz)
     with pytest.raises(
         CompressedFormatError, match="tensor w: declared size .* exceeds the limit 4"

@@ -1,17 +1,21 @@
-"""The compressed weights container (format versions 1 and 2), pickle-free, self-describing.
+"""The compressed weights container (format versions 1 to 3), pickle-free, self-describing.
 
 Layout (little-endian)::
 
     magic      8 bytes  b"\\x89SQZ\\r\\n\\x1a\\n" (PNG-style: catches text-mode mangling)
-    version    u16      1, or 2 when a tensor's positions are coded by kernel (``block``)
+    version    u16      3 (1 and 2 are read: see below)
     header_len u32
     header     zlib-deflated UTF-8 JSON: model (name + SqueezeNetSpec dict, or name +
                keyword overrides for other models), coder, one entry per tensor (name,
-               shape, encoding, stored dtype, section size; version 2 adds ``block`` =
-               k*k to kernel-sparse convolutions), free-form metadata
+               shape, encoding, stored dtype, section size; ``block`` = k*k for
+               kernel-sparse convolutions, from version 2), free-form metadata
     sections   one per "shared" tensor, in header order (see codec.py)
-    raw        every "raw" tensor (biases, ...) byte-shuffled and LZMA-compressed together
+    raw        every "raw" tensor (biases, ...) byte-shuffled and compressed together:
+               raw DEFLATE in version 3, raw LZMA2 in versions 1 and 2 (rawsection.py)
     crc32      u32 over everything before it
+
+Version 1 files have no ``block`` entries; version 2 added them; version 3 changed the raw
+section's coder to one web browsers have natively. docs/sqz-format.md specifies it all.
 
 Readers validate every size against the file length and hard limits before allocating,
 so truncated, corrupted or hostile files raise :class:`CompressedFormatError`.
@@ -20,7 +24,6 @@ so truncated, corrupted or hostile files raise :class:`CompressedFormatError`.
 from __future__ import annotations
 
 import json
-import lzma
 import os
 import struct
 import zlib
@@ -35,13 +38,14 @@ from ...files import write_bytes
 from .codec import SharedTensor, decode_shared, encode_shared, kernel_block
 from .entropy import CODERS
 from .errors import CompressedFormatError
+from .rawsection import compress_raw, decompress_raw
 
 if TYPE_CHECKING:
     import torch
 
 MAGIC = b"\x89SQZ\r\n\x1a\n"
-VERSION = 2  # the newest this module reads and writes; files that need nothing new stay 1
-VERSIONS = (1, 2)
+VERSION = 3  # what this module writes; it reads every version in VERSIONS
+VERSIONS = (1, 2, 3)
 _PREFIX = struct.Struct("<8sHI")
 MAX_HEADER_BYTES = 4 << 20
 MAX_TENSORS = 10_000
@@ -67,7 +71,6 @@ RAW_DTYPES = {
     "uint8": np.uint8,
     "bool": np.bool_,
 }
-_LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
 
 
 @dataclass
@@ -125,7 +128,6 @@ def to_bytes(cm: CompressedModel) -> bytes:
     if cm.coder not in CODERS:
         raise ValueError(f"unknown coder {cm.coder!r}; choose from {CODERS}")
     entries, sections, raw_parts = [], [], []
-    version = 1
     for name, t in cm.tensors.items():
         if isinstance(t, SharedTensor):
             block = kernel_block(t)
@@ -136,7 +138,6 @@ def to_bytes(cm: CompressedModel) -> bytes:
             )
             if block > 1:
                 entries[-1]["block"] = block
-                version = 2
         else:
             stored = cm.raw_dtypes.get(name, str(t.dtype))
             if stored not in RAW_DTYPES:
@@ -151,7 +152,7 @@ def to_bytes(cm: CompressedModel) -> bytes:
                     "dtype": str(t.dtype),
                 }
             )
-    raw = lzma.compress(b"".join(raw_parts), format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+    raw = compress_raw(b"".join(raw_parts), VERSION)
     header = {
         "format": "squeezenet-compressed",
         "model": cm.model,
@@ -161,7 +162,7 @@ def to_bytes(cm: CompressedModel) -> bytes:
         "meta": cm.meta,
     }
     header_bytes = zlib.compress(json.dumps(header, separators=(",", ":")).encode(), 9)
-    body = _PREFIX.pack(MAGIC, version, len(header_bytes)) + header_bytes
+    body = _PREFIX.pack(MAGIC, VERSION, len(header_bytes)) + header_bytes
     body += b"".join(sections) + raw
     return body + struct.pack("<I", zlib.crc32(body))
 
@@ -281,7 +282,7 @@ def from_bytes(
 ) -> CompressedModel:
     """Decode a whole file, validating every size before it is used and every tensor's
     shape against ``architecture``."""
-    header, offset = _read_header(data, source, architecture)
+    header, offset, version = _read_header(data, source, architecture)
     body_end = len(data) - 4
     sizes = [e["bytes"] for e in header["tensors"] if e["encoding"] == "shared"]
     if offset + sum(sizes) + header["raw_bytes"] != body_end:
@@ -302,7 +303,7 @@ def from_bytes(
         else:
             tensors[e["name"]] = None  # filled below, keeps header order
             raw_entries.append(e)
-    raw_tensors = _read_raw(data[offset:body_end], raw_entries, source)
+    raw_tensors = _read_raw(data[offset:body_end], raw_entries, source, version)
     tensors.update(raw_tensors)
     raw_dtypes = {e["name"]: e["stored"] for e in raw_entries}
     meta = header.get("meta")
@@ -313,8 +314,8 @@ def from_bytes(
     return CompressedModel(header["model"], filled, header["coder"], meta, raw_dtypes)
 
 
-def _read_header(data: bytes, source: str, architecture: Architecture) -> tuple[dict, int]:
-    """The checked header and the offset of the first section."""
+def _read_header(data: bytes, source: str, architecture: Architecture) -> tuple[dict, int, int]:
+    """The checked header, the offset of the first section and the format version."""
     if len(data) < _PREFIX.size + 4:
         raise _fail(source, f"truncated ({len(data)} bytes is shorter than the fixed header)")
     magic, version, header_len = _PREFIX.unpack_from(data)
@@ -345,25 +346,23 @@ def _read_header(data: bytes, source: str, architecture: Architecture) -> tuple[
     _check_nesting(header, source)
     expected = _check_header(header, source, version, architecture)
     _check_against_model(header, expected, architecture.name, len(data), source)
-    return header, start + header_len
+    return header, start + header_len, version
 
 
-def _read_raw(section: bytes, entries: list[dict], source: str) -> dict[str, np.ndarray]:
-    """The raw tensors (biases, ...) of one LZMA section, in header order."""
+def _raw_size(entries: list[dict], source: str) -> int:
+    """The bytes the raw section decompresses to (checked against the limit first)."""
     if sum(int(np.prod(e["shape"])) for e in entries) > MAX_RAW_ELEMENTS:
         raise _fail(source, f"declares more than {MAX_RAW_ELEMENTS} raw elements")
-    expected = sum(
+    return sum(
         int(np.prod(e["shape"])) * np.dtype(RAW_DTYPES[e["stored"]]).itemsize for e in entries
     )
-    try:
-        inflater = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
-        raw = inflater.decompress(section, max_length=expected)
-    except lzma.LZMAError as err:
-        raise _fail(source, f"corrupt raw-tensor section ({err})") from None
-    if len(raw) != expected or not inflater.eof:
-        raise _fail(source, f"raw-tensor section holds {len(raw)} bytes, expected {expected}")
-    if inflater.unused_data:
-        raise _fail(source, f"{len(inflater.unused_data)} bytes after the raw-tensor section")
+
+
+def _read_raw(
+    section: bytes, entries: list[dict], source: str, version: int
+) -> dict[str, np.ndarray]:
+    """The raw tensors (biases, ...) of the raw section, in header order."""
+    raw = decompress_raw(section, _raw_size(entries, source), version, source)
     pos = 0
     tensors: dict[str, np.ndarray] = {}
     for e in entries:
@@ -374,6 +373,30 @@ def _read_raw(section: bytes, entries: list[dict], source: str) -> dict[str, np.
         array: np.ndarray = _unshuffle(chunk, stored, count).astype(RAW_DTYPES[e["dtype"]])
         tensors[e["name"]] = array.reshape(e["shape"])
     return tensors
+
+
+def upgrade(
+    data: bytes, source: str = "compressed file", architecture: Architecture = HEADER_MODEL
+) -> bytes:
+    """``data`` as a version-:data:`VERSION` file: the same header and shared sections, byte
+    for byte, and the raw section re-compressed with the newest coder (a decoder without
+    LZMA, such as a web browser's, reads it). A file already that new is returned as is."""
+    header, offset, version = _read_header(data, source, architecture)
+    if version == VERSION:
+        return data
+    body_end = len(data) - 4
+    raw_start = offset + sum(e["bytes"] for e in header["tensors"] if e["encoding"] == "shared")
+    if raw_start + header["raw_bytes"] != body_end:
+        raise _fail(source, "section sizes do not add up to the file size")
+    raw_entries = [e for e in header["tensors"] if e["encoding"] == "raw"]
+    expected = _raw_size(raw_entries, source)
+    plain = decompress_raw(data[raw_start:body_end], expected, version, source)
+    raw = compress_raw(plain, VERSION)
+    header = {**header, "raw_bytes": len(raw)}
+    header_bytes = zlib.compress(json.dumps(header, separators=(",", ":")).encode(), 9)
+    body = _PREFIX.pack(MAGIC, VERSION, len(header_bytes)) + header_bytes
+    body += data[offset:raw_start] + raw
+    return body + struct.pack("<I", zlib.crc32(body))
 
 
 def load(path: str | os.PathLike, architecture: Architecture = HEADER_MODEL) -> CompressedModel:
