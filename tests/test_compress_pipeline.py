@@ -296,7 +296,7 @@ def test_cli_compress_kernel_granularity(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)  # --json: one object, no table
     assert summary["file_bytes"] == summary["stages"][-1]["bytes"] == out.stat().st_size
     assert [s["stored_as"] for s in summary["stages"]] == ["dense", "sparse", "shared", "file"]
-    assert out.read_bytes()[8:10] == b"\x02\x00"  # kernel-coded positions: version 2
+    assert out.read_bytes()[8:10] == b"\x03\x00"  # version 3 (kernel blocks from version 2)
     state = read_state_dict(out)
     w = state["features.12.expand3x3.weight"]
     kept = w.flatten(2).ne(0)

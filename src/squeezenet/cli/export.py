@@ -4,13 +4,15 @@ and weightless ONNX graphs for :mod:`squeezenet.lite`, checked against PyTorch."
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from .argtypes import MIN_OPSET, export_output, float_in, opset, positive_int
 
 # The line `squeezenet --help` shows for the command.
 SUMMARY = (
-    "export a model to ONNX, TorchScript, OpenVINO IR, ExecuTorch, LiteRT or ncnn (optionally INT8)"
+    "export a model to ONNX, TorchScript, OpenVINO IR, ExecuTorch, LiteRT, ncnn (optionally "
+    "INT8) or a web page"
 )
 
 
@@ -107,6 +109,15 @@ def register(sub, formatter) -> None:
         ".sqz beside it and runs both without PyTorch (squeezenet.lite); checked by filling "
         "it from the .sqz the weights came from (else from the model's own weights)",
     )
+    p.add_argument(
+        "--runtime-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="web: copy ONNX Runtime Web into the page from this `npm install "
+        "onnxruntime-web` folder (or the package folder itself), for use offline; by default "
+        "the page loads it from a pinned CDN URL, checked by its integrity hash",
+    )
     add_json_arg(p, "print the result as one JSON object")
     p.set_defaults(func=run, refuse=refuse)
 
@@ -123,6 +134,8 @@ def refuse(args) -> str | None:
         calibrated=args.calibration is not None,
         weightless=args.weightless,
     )
+    if problem is None and args.runtime_dir is not None and args.format != "web":
+        problem = "--runtime-dir is for --format web only"
     return problem or missing_extra(args.format)
 
 
@@ -182,24 +195,77 @@ def _description(args, model, preprocess) -> dict:
     return ModelInfo(describe_model(model, args.model), model_classes(model), preprocess).to_dict()
 
 
+def _sqz_source(model) -> Path | None:
+    """The ``.sqz`` file the model's weights were read from, if they were."""
+    from ..weights.sqz.fileformat import MAGIC
+
+    source = getattr(model, "weights_path", None)
+    if source is not None and Path(source).is_file():
+        with open(source, "rb") as f:
+            return Path(source) if f.read(len(MAGIC)) == MAGIC else None
+    return None
+
+
 def _export_weightless(args, model, output: Path, input_size: int, preprocess):
     """The weightless graph, a callable that runs it as a device will (filled from the
     ``.sqz`` the weights came from, else from the model's state_dict) and that ``.sqz``."""
     from ..deploy.export import export_weightless
     from ..lite import Classifier, load, read_graph
-    from ..weights.sqz.fileformat import MAGIC
 
     description = _description(args, model, preprocess)
     path = export_weightless(model, output, input_size, args.opset, description)
-    source = getattr(model, "weights_path", None)
-    sqz = None
-    if source is not None and Path(source).is_file():
-        with open(source, "rb") as f:
-            sqz = Path(source) if f.read(len(MAGIC)) == MAGIC else None
+    sqz = _sqz_source(model)
     if sqz is not None:
         return path, load(sqz, path), sqz
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     return path, Classifier(read_graph(path), state), None
+
+
+def _export_web(args, model, output: Path, input_size: int, preprocess):
+    """The page folder (:func:`squeezenet.deploy.web.export_web`)."""
+    import tempfile
+
+    from ..data.images import imagenet_class_list, short_name
+    from ..deploy.export import export_weightless
+    from ..deploy.web import export_web
+    from ..weights.loading import num_outputs
+
+    description = _description(args, model, preprocess)
+    with tempfile.TemporaryDirectory(prefix="squeezenet-web-") as tmpdir:
+        graph = export_weightless(
+            model, Path(tmpdir) / "g.onnx", input_size, args.opset, description
+        )
+        graph_bytes = graph.read_bytes()
+    classes = None
+    if num_outputs(model) == 1000:  # unnamed 1000 classes are ImageNet's, as predict reads them
+        classes = [short_name(name) for name in imagenet_class_list()[1]]
+    return export_web(
+        model, output, graph_bytes, description, _sqz_source(model), args.runtime_dir, classes
+    )
+
+
+def _web_result(web) -> dict:
+    return {
+        "downloads": web.downloads,
+        "model_bytes": web.downloads.get("model.sqz", web.downloads.get("weights.fp16.bin")),
+        "weights": web.weights,
+        "upgraded_sqz": web.upgraded,
+        "runtime": {"src": web.runtime.src, "version": web.runtime.version},
+    }
+
+
+def _print_web(web) -> None:
+    d = web.downloads
+    weights = "model.sqz" if web.weights == "sqz" else "weights.fp16.bin (float16)"
+    print(
+        f"a visit downloads {sum(d.values()):,} bytes from it ({weights}: "
+        f"{d.get('model.sqz', d.get('weights.fp16.bin', 0)):,}; graph: {d['model.onnx']:,}) "
+        f"and ONNX Runtime Web {web.runtime.version} from "
+        f"{'the folder' if web.runtime.local else web.runtime.src}"
+    )
+    if web.upgraded:
+        print("the .sqz was rewritten as format version 3 (same tensors), which browsers read")
+    print(f"serve it: python -m http.server -d {web.folder}, then open http://localhost:8000/")
 
 
 def _named(a: dict) -> dict:
@@ -295,7 +361,8 @@ def run(args) -> int:
     variant = "-int8" if args.int8 else "-weightless" if args.weightless else ""
     variant = "-fp16" if args.fp16 else variant
     output = Path(args.output or f"{args.model}{variant}{FORMATS[args.format]}")
-    output = export_output(output, args.format, FORMATS[args.format])
+    if args.format != "web":  # web writes a folder
+        output = export_output(output, args.format, FORMATS[args.format])
     check_not_input(output, {"-w file": args.weights})
     calibration = None
     if args.int8:
@@ -303,8 +370,12 @@ def run(args) -> int:
 
         calibration = sample_images(args.calibration, preprocess, args.calibration_size)
     sqz = None
+    web = None
     if args.weightless:
         path, candidate, sqz = _export_weightless(args, model, output, input_size, preprocess)
+    elif args.format == "web":
+        web = _export_web(args, model, output, input_size, preprocess)
+        path, candidate = web.folder, web.candidate
     else:
         description = _description(args, model, preprocess)
         path = export_model(
@@ -338,17 +409,18 @@ def run(args) -> int:
         changed = 1 - int8_check["top1_agree"] / int8_check["n"]
         int8_check["changed_fraction"] = changed
         int8_check["warning"] = changed > INT8_CHANGED_LIMIT
-    written = [path]
+    written = [path] if web is None else [path / name for name in web.downloads]
     if args.format == "openvino":
         written.append(path.with_suffix(".bin"))
     elif args.format in SIDECAR_FORMATS:
         if args.format == "ncnn":
             written.append(path.with_suffix(".bin"))
         written.append(sidecar_path(path))
+    fp16 = args.fp16 or (web is not None and web.weights == "fp16")
     result = {
         "path": str(path),
         "format": args.format,
-        "precision": "int8" if args.int8 else "fp16" if args.fp16 else "fp32",
+        "precision": "int8" if args.int8 else "fp16" if fp16 else "fp32",
         "model": args.model,
         "weights": args.weights,
         "input_size": input_size,
@@ -366,12 +438,16 @@ def run(args) -> int:
         if sqz:  # what a device receives
             result["sqz_bytes"] = sqz.stat().st_size
             result["device_bytes"] = result["bytes"] + result["sqz_bytes"]
+    if web is not None:
+        result["web"] = _web_result(web)
     if args.json:
         print(json.dumps(result))
     else:
         print(
             f"wrote {path} ({result['bytes'] / 1e6:.2f} MB, {result['precision']}, {args.format})"
         )
+        if web is not None:
+            _print_web(web)
         if sqz:
             print(
                 f"a device receives it and {sqz} ({result['sqz_bytes']:,} bytes): "
@@ -396,8 +472,10 @@ def run(args) -> int:
             )
     if int8_check is not None and int8_check.get("warning"):
         _warn_int8(int8_check)
-    if not (args.int8 or args.fp16) and check["max_abs_diff"] > args.tolerance:
+    if not (args.int8 or fp16) and check["max_abs_diff"] > args.tolerance:
         # A model that fails its check is not left behind to be used by mistake.
+        if web is not None:
+            shutil.rmtree(web.folder, ignore_errors=True)
         for f in written:
             f.unlink(missing_ok=True)
         raise ValueError(

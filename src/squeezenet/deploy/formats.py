@@ -110,6 +110,19 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
             no_int8=NCNN_NO_INT8,
             fp16=True,
         ),
+        ExportFormat(
+            "web",
+            "-web",
+            "",
+            (),
+            "onnx",
+            _ONNX,
+            int8=False,
+            sidecar=False,
+            help="a folder for any static web server: a page that classifies the user's "
+            "photos in the browser (ONNX Runtime Web), the .sqz decoded in JavaScript (other "
+            "weights travel as float16); -o names the folder",
+        ),
     )
 }
 
