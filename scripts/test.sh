@@ -4,8 +4,8 @@
 # run the default test suite.
 # Extra arguments go to pytest (e.g. `bash scripts/test.sh -m slow`).
 # Every optional runtime the tests exercise (ONNX Runtime, OpenVINO, scikit-learn, TensorBoard,
-# matplotlib), so that CI runs those tests instead of skipping them.
-EXTRAS="[test,demo,train,openvino]"
+# matplotlib, Playwright for the web page), so that CI runs those tests instead of skipping them.
+EXTRAS="[test,demo,train,openvino,browser]"
 source "$(dirname "$0")/_venv.sh"
 .venv/bin/ruff check src tests scripts benchmarks
 .venv/bin/ruff format --check src tests scripts benchmarks

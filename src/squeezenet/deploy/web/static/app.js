@@ -23,10 +23,10 @@ function setStatus(text) {
   $("status").textContent = text;
 }
 
-window.addEventListener("error", (e) => showError(`Unexpected error: ${e.message}`));
-window.addEventListener("unhandledrejection", (e) =>
-  showError(`Unexpected error: ${e.reason?.message ?? e.reason}`),
-);
+// Anything not handled below still reaches the page (unless a message is shown already).
+const unexpected = (message) => $("error").hidden && showError(`Unexpected error: ${message}`);
+window.addEventListener("error", (e) => unexpected(e.message));
+window.addEventListener("unhandledrejection", (e) => unexpected(e.reason?.message ?? e.reason));
 
 async function download(file, what) {
   let response;
@@ -315,11 +315,13 @@ const ready = load().then(
     throw e;
   },
 );
-ready.catch(() => {}); // shown above; tests read it through squeezenetWeb.ready
+ready.catch(() => {}); // shown above
+const loaded = ready.then(() => ({ timings: state.timings, downloads: state.downloads }));
+loaded.catch(() => {});
 
 // For scripted use and the browser tests.
 window.squeezenetWeb = {
-  ready: ready.then(() => ({ timings: state.timings, downloads: state.downloads })),
+  ready: loaded,
   async classifyTensor(tensor) {
     const model = await ready;
     const { logits, ms } = await run(model, tensor);
