@@ -99,6 +99,7 @@ async function startRuntime(manifest, graph, buffer) {
   return ort.InferenceSession.create(graph, {
     executionProviders: ["wasm"],
     graphOptimizationLevel: "all",
+    freeDimensionOverrides: { batch: 1 }, // one photo at a time: shapes fixed at load
     externalData: [{ path: manifest.graph.buffer, data: buffer }],
   });
 }

@@ -216,11 +216,22 @@ function ansDecode(payload, counts, n) {
   const cdf = ansCdf(counts, n);
   const last = counts.length - 1;
   const mask = 2 ** ANS_PRECISION - 1;
+  // start[b]: the last symbol whose cdf entry is <= b * 2**12, so that the symbol of a
+  // quantile in bucket b lies in start[b]..start[b + 1] (a speed-up, not a change of result).
+  const BUCKET_BITS = 12;
+  const buckets = 2 ** (ANS_PRECISION - BUCKET_BITS);
+  const start = new Int32Array(buckets + 1);
+  for (let q = 0, sym = 0; q < buckets; q++) {
+    while (sym < last && cdf[sym + 1] <= q << BUCKET_BITS) sym++;
+    start[q] = sym;
+  }
+  start[buckets] = last;
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const quantile = lo & mask;
-    let a = 0; // the last symbol whose cdf entry is <= quantile
-    let b = last;
+    const bucket = quantile >>> BUCKET_BITS;
+    let a = start[bucket]; // the last symbol whose cdf entry is <= quantile
+    let b = start[bucket + 1];
     while (a < b) {
       const mid = (a + b + 1) >>> 1;
       if (cdf[mid] <= quantile) a = mid;
@@ -228,13 +239,15 @@ function ansDecode(payload, counts, n) {
     }
     out[i] = a;
     const prob = cdf[a + 1] - cdf[a];
-    const s = hi * 256 + (lo >>> 24); // state >> 24, below 2**40
-    const sh = Math.floor(s / 65536);
-    const sl = s % 65536;
+    // state = hi * 2**32 + lo; state >> 24 = sh * 2**16 + sl, split so that every product
+    // and sum below stays under 2**53 (exact in a double). `>>> 0` takes a value mod 2**32.
+    const sh = hi >>> 8;
+    const sl = ((hi & 0xff) << 8) | (lo >>> 24);
     const prodHi = sh * prob; // below 2**48
-    const t = (prodHi % 65536) * 65536 + sl * prob + (quantile - cdf[a]);
-    hi = Math.floor(prodHi / 65536) + Math.floor(t / 4294967296);
-    lo = t % 4294967296;
+    const prodLo16 = (prodHi >>> 0) & 0xffff;
+    const t = prodLo16 * 65536 + sl * prob + (quantile - cdf[a]);
+    lo = t >>> 0;
+    hi = (prodHi - prodLo16) / 65536 + (t - lo) / 4294967296;
     if (hi === 0 && top > 0) {
       hi = lo;
       lo = word();
@@ -707,9 +720,14 @@ export async function decodeSqz(data, expected, source = "compressed file") {
     tensors.set(name, { shape: e.shape, dtype: e.dtype, data: array });
   }
   for (const [name, t] of tensors) {
-    // NaN or inf would make NaN probabilities (the rule of the Python side, too).
-    if (t.data instanceof Float32Array && t.data.some((v) => !Number.isFinite(v))) {
-      throw fail(source, `tensor ${repr(name)} has NaN or infinite values`);
+    // NaN or inf would make NaN probabilities (the rule of the Python side, too); a finite
+    // sum proves every value finite, in one pass.
+    if (t.data instanceof Float32Array) {
+      let sum = 0;
+      for (let i = 0; i < t.data.length; i++) sum += t.data[i];
+      if (!Number.isFinite(sum)) {
+        throw fail(source, `tensor ${repr(name)} has NaN or infinite values`);
+      }
     }
   }
   const meta = isObject(header.meta) ? header.meta : {};
