@@ -207,7 +207,7 @@ def export_web(
                 "local": runtime.local,
             },
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        (tmp / MANIFEST).write_text(json.dumps(manifest, separators=(",", ":")), encoding="utf-8")
         _page(tmp, runtime)
         downloads = {
             name: (tmp / name).stat().st_size
