@@ -49,7 +49,12 @@ def test_build_gives_an_sdist_and_a_wheel_twine_accepts(dist):
     )
     # The package data the library reads at run time ships in the wheel (built from the sdist).
     names = zipfile.ZipFile(files[0]).namelist()
-    for data in ("py.typed", "data/imagenet_classes.txt", "weights/files/"):
+    for data in (
+        "py.typed",
+        "data/imagenet_classes.txt",
+        "weights/files/",
+        "deploy/web/static/sqz.js",  # the page of export -f web
+    ):
         assert any(n.startswith(f"squeezenet/{data}") for n in names), data
 
 

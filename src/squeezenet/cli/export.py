@@ -363,6 +363,10 @@ def run(args) -> int:
     output = Path(args.output or f"{args.model}{variant}{FORMATS[args.format]}")
     if args.format != "web":  # web writes a folder
         output = export_output(output, args.format, FORMATS[args.format])
+    else:
+        from ..deploy.web import check_output
+
+        check_output(output)
     check_not_input(output, {"-w file": args.weights})
     calibration = None
     if args.int8:

@@ -2,5 +2,5 @@
 files (``static/``: the ``.sqz`` decoder ``sqz.js``, preprocessing, the app) and where the
 page gets ONNX Runtime Web (:mod:`.runtime`)."""
 
-from .folder import WebExport, export_web
+from .folder import WebExport, check_output, export_web
 from .runtime import RuntimeDirError

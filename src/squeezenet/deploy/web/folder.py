@@ -125,9 +125,9 @@ def _page(folder: Path, runtime: Runtime) -> None:
         (folder / name).write_text(text, encoding="utf-8")
 
 
-def _replace_folder(tmp: Path, target: Path) -> None:
-    """Move the finished ``tmp`` to ``target``, replacing an earlier web export there (never
-    another folder: one without a manifest.json that is not empty is refused)."""
+def check_output(target: Path) -> None:
+    """Refuse ``target`` unless it is new, an empty folder or an earlier web export (which
+    the export replaces): never another file or folder."""
     if target.exists():
         if not target.is_dir():
             raise OutputError(f"{target}: exists and is not a folder (-f web writes a folder)")
@@ -136,6 +136,12 @@ def _replace_folder(tmp: Path, target: Path) -> None:
                 f"{target}: the folder is not empty and holds no web export ({MANIFEST}); "
                 "give -o a new or empty folder"
             )
+
+
+def _replace_folder(tmp: Path, target: Path) -> None:
+    """Move the finished ``tmp`` to ``target`` (checked again: time has passed)."""
+    check_output(target)
+    if target.exists():
         shutil.rmtree(target)
     tmp.replace(target)
 
