@@ -228,6 +228,30 @@ def test_bad_photos_get_a_message(page, tmp_path):
     assert page.text_content("#note").startswith("huge.jpg is 8000 x 8000 (64 megapixels)")
 
 
+def _python_runtime(folder: Path):
+    """ONNX Runtime (Python) on a page folder's graph, with the buffer its weights read built
+    in Python: from Python's decode of model.sqz, or from weights.fp16.bin."""
+    m = manifest(folder)
+    buffer = bytearray(m["buffer_bytes"])
+    if m["weights"]["format"] == "sqz":
+        cm = fileformat.from_bytes((folder / "model.sqz").read_bytes())
+        arrays = {k: t.dense() if isinstance(t, SharedTensor) else t for k, t in cm.tensors.items()}
+    else:
+        blob = (folder / "weights.fp16.bin").read_bytes()
+        arrays = {
+            t["name"]: np.frombuffer(blob, t["stored"], int(np.prod(t["shape"])), t["at"])
+            for t in m["tensors"]
+        }
+    for t in m["tensors"]:
+        array = np.ascontiguousarray(arrays[t["name"]], t["dtype"])
+        buffer[t["offset"] : t["offset"] + t["length"]] = array.tobytes()
+    where = folder.parent / f"{folder.name}-python"
+    where.mkdir()
+    shutil.copy(folder / "model.onnx", where)
+    (where / "weights.bin").write_bytes(bytes(buffer))
+    return ort.InferenceSession(str(where / "model.onnx"), providers=["CPUExecutionProvider"])
+
+
 @pytest.fixture(scope="module")
 def python_side(site):
     """ONNX Runtime (Python) on the page's own files (graph + the buffer its weights read,
@@ -238,17 +262,7 @@ def python_side(site):
         pytest.skip(f"{PHOTOS} is absent (the shared reference data)")
     root, _ = site
     m = manifest(root / "shipped")
-    cm = fileformat.from_bytes((root / "shipped" / "model.sqz").read_bytes())
-    buffer = bytearray(m["buffer_bytes"])
-    for t in m["tensors"]:
-        x = cm.tensors[t["name"]]
-        array = np.ascontiguousarray(x.dense() if isinstance(x, SharedTensor) else x, t["dtype"])
-        buffer[t["offset"] : t["offset"] + t["length"]] = array.tobytes()
-    ort_dir = root / "python-ort"
-    ort_dir.mkdir()
-    shutil.copy(root / "shipped" / "model.onnx", ort_dir)
-    (ort_dir / "weights.bin").write_bytes(bytes(buffer))
-    session = ort.InferenceSession(str(ort_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    session = _python_runtime(root / "shipped")
     pre = Preprocessing(m["preprocess"])
     photos = sorted(PHOTOS.glob("*.JPEG"))
     inputs = np.stack([pre(p) for p in photos]).astype(np.float32)
@@ -299,3 +313,50 @@ def test_the_shipped_page_shows_a_photo_result(page, site, python_side):
     assert "the model took" in page.text_content("#timing")
     size = manifest(root / "shipped")["weights"]["bytes"]
     assert f"Downloaded: the model {size:,} bytes (model.sqz)" in page.text_content("#bytes")
+
+
+def test_float16_weights_give_python_s_logits(browser, site):
+    """A .pth exported to the page travels as float16; the page widens it as Python does."""
+    from helpers import save_described, tiny_model
+    from web_helpers import USER_CLASSES
+
+    root, base = site
+    pth = save_described(tiny_model(len(USER_CLASSES)).eval(), root / "pets.pth", USER_CLASSES)
+    argv = ["export", "-w", str(pth), "-f", "web", "-o", str(root / "pets-fp16")]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main([*argv, "--runtime-dir", str(ORT_WEB)]) == 0
+    x = np.random.default_rng(0).normal(size=(1, 3, 64, 64)).astype(np.float32)
+    ours = _python_runtime(root / "pets-fp16").run(None, {"input": x})[0][0]
+    p = browser.new_page()
+    try:
+        p.goto(base + "pets-fp16/index.html")
+        p.evaluate("window.squeezenetWeb.ready")
+        theirs = p.evaluate(
+            "(x) => window.squeezenetWeb.classifyTensor(new Float32Array(x))", x.ravel().tolist()
+        )
+    finally:
+        p.close()
+    assert np.abs(np.array(theirs["logits"]) - ours).max() < 1e-4
+    assert [name for _, name, _ in theirs["top"]] == [USER_CLASSES[i] for i in np.argsort(-ours)]
+
+
+@pytest.mark.parametrize("how", ["cdn unreachable", "runtime tampered with"])
+def test_a_runtime_that_does_not_load_shows_why(browser, site, how):
+    root, base = site
+    folder = root / f"runtime-{how.split()[0]}"
+    if how == "cdn unreachable":  # the default page: ONNX Runtime Web from the pinned URL
+        argv = ["export", "-w", "squeezenet1_1.dc_in1k", "-f", "web", "-o", str(folder)]
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(argv) == 0
+    else:  # a local copy that no longer matches the integrity hash in index.html
+        shutil.copytree(root / "shipped", folder)
+        with open(folder / "ort" / "ort.wasm.min.js", "a") as f:
+            f.write("\n// changed\n")
+    p = browser.new_page()
+    try:
+        p.route("https://cdn.jsdelivr.net/**", lambda route: route.abort())
+        p.goto(f"{base}{folder.name}/index.html")
+        p.wait_for_selector("#error:not([hidden])", timeout=30_000)
+        assert p.text_content("#error").startswith("ONNX Runtime Web did not load from ")
+    finally:
+        p.close()

@@ -326,7 +326,7 @@ window.squeezenetWeb = {
   async classifyTensor(tensor) {
     const model = await ready;
     const { logits, ms } = await run(model, tensor);
-    return { top: topK(model, logits), ms };
+    return { top: topK(model, logits), ms, logits: Array.from(logits) };
   },
   async classifyUrl(url) {
     const model = await ready;
