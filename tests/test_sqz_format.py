@@ -332,3 +332,32 @@ def test_fuzz_random_kernel_coded_section_bytes(section):
 def test_compressed_model_state_dict_types():
     cm = CompressedModel({"name": "x"}, {"b": np.ones(3, np.float32)})
     assert cm.state_dict()["b"].dtype == torch.float32
+
+
+def _raw_section_replaced(data: bytes, raw: bytes) -> bytes:
+    """``data`` (version 3) with another raw section (header and checksum to match)."""
+    header, offset, version = fileformat._read_header(data, "t.sqz", fileformat.HEADER_MODEL)
+    shared = sum(e["bytes"] for e in header["tensors"] if e["encoding"] == "shared")
+    hb = zlib.compress(json.dumps({**header, "raw_bytes": len(raw)}).encode())
+    body = struct.pack("<8sHI", MAGIC, version, len(hb)) + hb
+    body += data[offset : offset + shared] + raw
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_version_3_raw_section_is_checked_before_and_after_inflating():
+    data = fileformat.upgrade(TINY_SQZ.read_bytes(), "t.sqz")
+    header, offset, _ = fileformat._read_header(data, "t.sqz", fileformat.HEADER_MODEL)
+    entries = [e for e in header["tensors"] if e["encoding"] == "raw"]
+    size = fileformat._raw_size(entries, "t.sqz")
+    shared = sum(e["bytes"] for e in header["tensors"] if e["encoding"] == "shared")
+    plain = decompress_raw(data[offset + shared : -4], size, 3, "t.sqz")
+    cases = {
+        "3 bytes after the raw-tensor section": compress_raw(plain, 3) + b"\0\0\0",
+        "holds more than the expected": compress_raw(plain + b"\0" * 10**6, 3),  # a bomb
+        f"holds {size - 1} bytes, expected {size}": compress_raw(plain[:-1], 3),
+        "corrupt raw-tensor section": b"\xff" * 40,
+        "raw-tensor section holds 0 bytes": b"",
+    }
+    for message, raw in cases.items():
+        with pytest.raises(CompressedFormatError, match=f"t.sqz: .*{message}"):
+            fileformat.from_bytes(_raw_section_replaced(data, raw), "t.sqz")

@@ -360,3 +360,47 @@ def test_a_runtime_that_does_not_load_shows_why(browser, site, how):
         assert p.text_content("#error").startswith("ONNX Runtime Web did not load from ")
     finally:
         p.close()
+
+
+def test_the_page_refuses_exactly_what_python_refuses(page, site):
+    """Hostile files (structure-aware header edits, flipped bytes with a valid checksum, a
+    NaN in the metadata, a 5000-digit integer): the page's decoder accepts a file exactly
+    when Python's reader does, and then decodes the same tensors."""
+    import random
+
+    from hostile_weights import VALID_SQZ, hostile_sqz, mutated_sqz_bytes
+
+    root, base = site
+    shapes = {k: list(v.shape) for k, v in fileformat.from_bytes(VALID_SQZ).state_dict().items()}
+    folder = root / "hostile"
+    folder.mkdir()
+    files = []
+    rng = random.Random(43)
+    for i in range(60):
+        files.append(folder / f"{i}.sqz")
+        (hostile_sqz if i % 2 else mutated_sqz_bytes)(rng, files[-1])
+    _, version, n = struct.unpack_from("<8sHI", VALID_SQZ)
+    text = zlib.decompress(VALID_SQZ[14 : 14 + n]).decode()
+    for name, value in (("nan", "NaN"), ("digits", "1" * 5000)):
+        assert '"meta":{}' in text
+        hb = zlib.compress(text.replace('"meta":{}', f'"meta":{{"x":{value}}}').encode())
+        body = struct.pack("<8sHI", fileformat.MAGIC, version, len(hb)) + hb
+        files.append(folder / f"{name}.sqz")
+        files[-1].write_bytes(_with_crc(body + VALID_SQZ[14 + n : -4]))
+    accepted = []
+    for path in files:
+        try:
+            python = tensor_hashes(path.read_bytes(), shapes)
+        except fileformat.CompressedFormatError:
+            python = None
+        js = page.evaluate(
+            """async ([url, shapes]) => {
+                try { return await window.squeezenetWeb.decodeHashes(url, shapes); }
+                catch (e) { return null; }
+            }""",
+            [f"{base}hostile/{path.name}", shapes],
+        )
+        assert (js and js["hashes"]) == python, path.name
+        if python is not None:
+            accepted.append(path.name)
+    assert "nan.sqz" in accepted and "digits.sqz" not in accepted and len(accepted) >= 2

@@ -47,13 +47,25 @@ def user_classes_sqz(path: Path, coder: str = "ans") -> Path:
     return path
 
 
+def graph_shapes(shapes: dict[str, list[int]]) -> fileformat.Architecture:
+    """The architecture a web page's decoder checks against: the graph's shapes, and a
+    header model that is an object with a name (squeezenet.lite's rule)."""
+    fixed = {k: tuple(v) for k, v in shapes.items()}
+
+    def check(desc: object, source: str) -> dict[str, tuple[int, ...]]:
+        if not isinstance(desc, dict) or not isinstance(desc.get("name"), str):
+            raise fileformat.CompressedFormatError(f"{source}: the header's model is invalid")
+        return fixed
+
+    return fileformat.Architecture(check, "the graph")
+
+
 def tensor_hashes(data: bytes, shapes: dict[str, list[int]] | None = None) -> dict:
     """name -> [dtype, sha256 of its bytes] of what Python decodes a .sqz to; ``shapes``
     stands in for the model the header names (random files name none)."""
     architecture = fileformat.HEADER_MODEL
     if shapes is not None:
-        fixed = {k: tuple(v) for k, v in shapes.items()}
-        architecture = fileformat.Architecture(lambda desc, source: fixed, "the graph")
+        architecture = graph_shapes(shapes)
     cm = fileformat.from_bytes(data, "f.sqz", architecture)
     out = {}
     for name, t in cm.tensors.items():

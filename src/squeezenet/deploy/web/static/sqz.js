@@ -614,6 +614,40 @@ function checkAgainstModel(h, expected, source, fileSize) {
   }
 }
 
+/** JSON as Python's json module reads it: NaN, Infinity and -Infinity are accepted (as
+ * null here: no field that the format checks may hold them), an integer of more than 4300
+ * digits is refused. */
+function parseJson(text) {
+  let out = "";
+  let from = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === "\\") i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') {
+      inString = true;
+    } else {
+      for (const word of ["NaN", "Infinity", "-Infinity"]) {
+        if (text.startsWith(word, i)) {
+          out += text.slice(from, i) + "null";
+          i += word.length - 1;
+          from = i + 1;
+          break;
+        }
+      }
+    }
+  }
+  return JSON.parse(out + text.slice(from), (key, value, context) => {
+    const digits = typeof value === "number" && context?.source?.match(/^-?(\d+)$/)?.[1];
+    if (digits && digits.length > 4300) {
+      throw new Error(`an integer of ${digits.length} digits (at most 4300 are read)`);
+    }
+    return value;
+  });
+}
+
 async function readHeader(data, source, expected) {
   if (data.length < PREFIX_BYTES + 4) {
     throw fail(source, `truncated (${data.length} bytes is shorter than the fixed header)`);
@@ -644,7 +678,7 @@ async function readHeader(data, source, expected) {
       MAX_HEADER_BYTES,
     );
     if (text === null) throw fail(source, "header inflates past the size limit");
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(text));
+    header = parseJson(new TextDecoder("utf-8", { fatal: true }).decode(text));
   } catch (e) {
     if (e instanceof SqzError) throw e;
     throw fail(source, `unreadable header (${short(e.message, 200)})`);
