@@ -216,7 +216,7 @@ def main() -> None:
             context = pw.chromium.launch_persistent_context(
                 str(work / f"profile-{isolated}"),
                 executable_path=args.chromium,
-                args=["--no-sandbox"],
+                args=["--no-sandbox", "--disable-dev-shm-usage"],
             )
             cold = _first_prediction(context, base + "index.html", "photos/" + photos[0])
             warm = _first_prediction(context, base + "index.html", "photos/" + photos[0])
