@@ -115,7 +115,8 @@ async function load() {
   ]);
   setStatus("Starting ONNX Runtime…");
   const session = await startRuntime(manifest, graph, weights.buffer);
-  // The .sqz's own description first, as squeezenet.lite reads it.
+  // The export wrote the preprocessing (the .sqz's, else the model's); class names come from
+  // the .sqz itself when it has them, so that a model.sqz swapped in names its own.
   const preprocess = manifest.preprocess;
   const classes = Array.isArray(weights.meta.classes) ? weights.meta.classes : manifest.classes;
   if (!preprocess) throw new Error("The model describes no preprocessing: the page cannot feed it photos.");
