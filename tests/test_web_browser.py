@@ -9,6 +9,7 @@ import contextlib
 import functools
 import http.server
 import io
+import json
 import os
 import shutil
 import struct
@@ -367,8 +368,8 @@ def test_a_runtime_that_does_not_load_shows_why(browser, site, how):
 
 def test_the_page_refuses_exactly_what_python_refuses(page, site):
     """Hostile files (structure-aware header edits, flipped bytes with a valid checksum, a
-    NaN in the metadata, a 5000-digit integer): the page's decoder accepts a file exactly
-    when Python's reader does, and then decodes the same tensors."""
+    NaN in the metadata, a 5000-digit integer, a shape of floats): the page's decoder
+    accepts a file exactly when Python's reader does, and then decodes the same tensors."""
     import random
 
     from hostile_weights import VALID_SQZ, hostile_sqz, mutated_sqz_bytes
@@ -384,9 +385,14 @@ def test_the_page_refuses_exactly_what_python_refuses(page, site):
         (hostile_sqz if i % 2 else mutated_sqz_bytes)(rng, files[-1])
     _, version, n = struct.unpack_from("<8sHI", VALID_SQZ)
     text = zlib.decompress(VALID_SQZ[14 : 14 + n]).decode()
-    for name, value in (("nan", "NaN"), ("digits", "1" * 5000)):
-        assert '"meta":{}' in text
-        hb = zlib.compress(text.replace('"meta":{}', f'"meta":{{"x":{value}}}').encode())
+    shape = json.dumps(shapes[next(iter(shapes))], separators=(",", ":"))
+    for name, edited in (
+        ("nan", text.replace('"meta":{}', '"meta":{"x":NaN}')),
+        ("digits", text.replace('"meta":{}', '"meta":{"x":' + "1" * 5000 + "}")),
+        ("float", text.replace(shape, shape.replace(",", ".0,"), 1)),  # [64.0, 3.0, ...]
+    ):
+        assert edited != text
+        hb = zlib.compress(edited.encode())
         body = struct.pack("<8sHI", fileformat.MAGIC, version, len(hb)) + hb
         files.append(folder / f"{name}.sqz")
         files[-1].write_bytes(_with_crc(body + VALID_SQZ[14 + n : -4]))
@@ -406,4 +412,5 @@ def test_the_page_refuses_exactly_what_python_refuses(page, site):
         assert (js and js["hashes"]) == python, path.name
         if python is not None:
             accepted.append(path.name)
-    assert "nan.sqz" in accepted and "digits.sqz" not in accepted and len(accepted) >= 2
+    assert "nan.sqz" in accepted and len(accepted) >= 2
+    assert "digits.sqz" not in accepted and "float.sqz" not in accepted

@@ -616,7 +616,8 @@ function checkAgainstModel(h, expected, source, fileSize) {
 
 /** JSON as Python's json module reads it: NaN, Infinity and -Infinity are accepted (as
  * null here: no field that the format checks may hold them), an integer of more than 4300
- * digits is refused. */
+ * digits is refused, and a number written as a float (2.0, 1e3) stays a float: it comes
+ * back as a Number object, which arithmetic accepts and the integer checks refuse. */
 function parseJson(text) {
   let out = "";
   let from = 0;
@@ -643,6 +644,9 @@ function parseJson(text) {
     const digits = typeof value === "number" && context?.source?.match(/^-?(\d+)$/)?.[1];
     if (digits && digits.length > 4300) {
       throw new Error(`an integer of ${digits.length} digits (at most 4300 are read)`);
+    }
+    if (Number.isInteger(value) && /[.eE]/.test(context?.source ?? "")) {
+      return new Number(value); // eslint-disable-line no-new-wrappers
     }
     return value;
   });
