@@ -80,7 +80,7 @@ def run(args) -> int:
     )
     from ..deploy.bench import format_table, run_bench
     from ..models import default_input_size
-    from ..weights import preprocess_for
+    from ..weights import model_card, preprocess_for
     from .common import model_from_args
 
     model = model_from_args(args, exported=True)
@@ -88,8 +88,8 @@ def run(args) -> int:
     if not exported:
         model = model.eval()
     if args.image_size is None:  # the size the weights file was trained at, if it says
-        info = model.weights_info
-        trained = info.preprocess if info is not None else None
+        card = model_card(model)
+        trained = card.preprocess if card is not None else None
         fixed = model.input_size if exported else None  # an exported graph's own
         args.image_size = fixed or (trained.crop if trained else default_input_size(args.model))
     for flag in ("threads", "rounds", "iters", "batch_size", "image_size"):

@@ -330,7 +330,7 @@ def model_from_args(args: argparse.Namespace, exported: bool = False):
     :class:`~squeezenet.deploy.backends.ExportedModel`, which :func:`build_backend` runs in
     its runtime; other commands need PyTorch weights and refuse it."""
     from ..deploy.backends import is_exported, open_exported
-    from ..weights import create_model
+    from ..weights import create_model, model_card
 
     overrides = parse_model_args(getattr(args, "model_arg", None))
     padding = getattr(args, "conv10_padding", None)
@@ -349,7 +349,9 @@ def model_from_args(args: argparse.Namespace, exported: bool = False):
         model: Any = open_exported(args.weights, args.model)
     else:
         model = create_model(args.model, weights=args.weights, conv10_padding=padding, **overrides)
-    args.model = model.model_name
+    card = model_card(model)
+    assert card is not None  # create_model and open_exported attach one
+    args.model = card.architecture
     return model
 
 

@@ -187,11 +187,13 @@ def _export_weightless(args, model, output: Path, input_size: int, preprocess):
     ``.sqz`` the weights came from, else from the model's state_dict) and that ``.sqz``."""
     from ..deploy.export import export_weightless
     from ..lite import Classifier, load, read_graph
+    from ..weights import model_card
     from ..weights.sqz.fileformat import MAGIC
 
     description = _description(args, model, preprocess)
     path = export_weightless(model, output, input_size, args.opset, description)
-    source = getattr(model, "weights_path", None)
+    card = model_card(model)
+    source = card.source if card is not None else None
     sqz = None
     if source is not None and Path(source).is_file():
         with open(source, "rb") as f:

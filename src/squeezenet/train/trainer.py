@@ -45,8 +45,7 @@ from ..files import check_not_input, make_folder
 from ..models import default_input_size
 from ..models.batchnorm import add_batchnorm, fuse_batchnorm, has_batchnorm, init_batchnorm_identity
 from ..pruning import GeometricScheduler, MagnitudeSparsifier, target_densities
-from ..weights import ModelInfo, WeightsError, create_model, save_state_dict
-from ..weights.loading import stated_preprocess
+from ..weights import ModelInfo, WeightsError, create_model, model_card, save_state_dict
 from ..weights.sqz.modeldesc import describe_model
 from .checkpoint import (
     config_differences,
@@ -65,12 +64,9 @@ def model_to_train(cfg: TrainConfig, num_classes: int) -> nn.Module:
     data's classes; weights trained on other input made to take RGB at ImageNet's scale),
     with optional train-time batch norm and frozen features."""
     model = create_model(cfg.model, weights=cfg.weights, num_classes=num_classes, **cfg.model_args)
-    # What the loaded weights state, from the model's attributes: the file is not read again.
-    source = stated_preprocess(
-        getattr(model, "weights_record", None),
-        getattr(model, "weights_path", None),
-        getattr(model, "weights_info", None),
-    )
+    # What the loaded weights state, from the model's card: the file is not read again.
+    card = model_card(model)
+    source = card.preprocess if card is not None else None
     if source is not None:
         # Weights trained on other input (Caffe's BGR 0..255) take RGB at ImageNet's scale
         # from now on: the run, model.pth and every later command see ordinary input.
