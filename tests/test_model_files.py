@@ -63,6 +63,16 @@ def test_every_model_carries_one_typed_card(tmp_path, wide):
         card.classes = None  # type: ignore[misc]
 
 
+def test_one_input_size_from_the_flag_the_weights_or_the_architecture(tmp_path, wide):
+    from squeezenet.weights import input_size
+
+    described = create_model(weights=str(save_described(wide, tmp_path / "m.pth")))
+    assert input_size(described) == PRE.crop  # the side it was trained at
+    assert input_size(described, 99) == 99  # --image-size wins
+    assert input_size(create_model("squeezenet_cifar")) == 32
+    assert input_size(create_model("squeezenet1_0")) == 224
+
+
 def test_plain_state_dicts_load_as_before(tmp_path):
     path = tmp_path / "tv.pth"
     torch.save(torchvision.models.squeezenet1_0(num_classes=4).state_dict(), path)

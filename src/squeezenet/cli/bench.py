@@ -79,19 +79,14 @@ def run(args) -> int:
         open_exported,
     )
     from ..deploy.bench import format_table, run_bench
-    from ..models import default_input_size
-    from ..weights import model_card, preprocess_for
+    from ..weights import input_size, preprocess_for
     from .common import model_from_args
 
     model = model_from_args(args, exported=True)
     exported = isinstance(model, ExportedModel)
     if not exported:
         model = model.eval()
-    if args.image_size is None:  # the size the weights file was trained at, if it says
-        card = model_card(model)
-        trained = card.preprocess if card is not None else None
-        fixed = model.input_size if exported else None  # an exported graph's own
-        args.image_size = fixed or (trained.crop if trained else default_input_size(args.model))
+    args.image_size = input_size(model, args.image_size)
     for flag in ("threads", "rounds", "iters", "batch_size", "image_size"):
         if getattr(args, flag) < 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be at least 1")

@@ -470,6 +470,7 @@ class ExportedModel:
             preprocess=info.preprocess if info else None,
             source=self.path,
             description=info,
+            fixed_size=self.input_size,
         )
 
     @property

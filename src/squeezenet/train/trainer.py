@@ -42,7 +42,6 @@ from ..engine.health import (
     not_learning_message,
 )
 from ..files import check_not_input, make_folder
-from ..models import default_input_size
 from ..models.batchnorm import add_batchnorm, fuse_batchnorm, has_batchnorm, init_batchnorm_identity
 from ..pruning import GeometricScheduler, MagnitudeSparsifier, target_densities
 from ..weights import ModelInfo, WeightsError, create_model, model_card, save_state_dict
@@ -249,13 +248,16 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
         torch.set_num_threads(cfg.threads)
     _seed_everything(cfg.seed, cfg.deterministic)
     amp = resolve_amp(cfg.amp, device)
-    image_size = cfg.image_size or default_input_size(cfg.model)
+    image_size = cfg.input_size()
     data = build_loaders(
-        cfg,
+        cfg.data_spec(),
         rank=info.rank,
         world_size=info.world_size,
         image_size=image_size,
         pin_memory=device.type == "cuda",
+        epochs=cfg.epochs,
+        max_steps=cfg.max_steps_per_epoch,
+        recalibrate_bn=cfg.recalibrate_bn,
     )
     model = model_to_train(cfg, data.num_classes).to(device)
     if cfg.channels_last:
@@ -280,19 +282,9 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
     # The effective batch's lr: lr is given for batch x world x accum images per step.
     start_epoch, best, history = 0, {"top1": -1.0, "epoch": 0}, []
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if ckpt["scaler"] is not None:
-            scaler.load_state_dict(ckpt["scaler"])
-        start_epoch, best, history = ckpt["epoch"], ckpt["best"], ckpt["history"]
-        set_rng_state(ckpt["rng"])
-        if prune is not None and ckpt.get("masks"):
-            prune.sparsifier.load_state_dict(ckpt["masks"])
-        if ema is not None:
-            if ckpt.get("ema") is None:
-                raise ValueError(f"{Path(cfg.output) / 'last.pt'}: holds no weight average")
-            ema.load_state_dict(ckpt["ema"])
+        start_epoch, best, history = _resume(
+            ckpt, out, model, optimizer, scheduler, scaler, prune, ema
+        )
     raw_model = model
     if cfg.compile:
         # For a module, torch.compile returns an OptimizedModule (an nn.Module).
@@ -338,6 +330,23 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
         best=best,
         history=history,
     )
+
+
+def _resume(ckpt: dict, out: Path, model, optimizer, scheduler, scaler, prune, ema):
+    """Restore the state ``last.pt`` holds; returns (next epoch, best so far, history)."""
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    if ckpt["scaler"] is not None:
+        scaler.load_state_dict(ckpt["scaler"])
+    set_rng_state(ckpt["rng"])
+    if prune is not None and ckpt.get("masks"):
+        prune.sparsifier.load_state_dict(ckpt["masks"])
+    if ema is not None:
+        if ckpt.get("ema") is None:
+            raise ValueError(f"{out / 'last.pt'}: holds no weight average")
+        ema.load_state_dict(ckpt["ema"])
+    return ckpt["epoch"], ckpt["best"], ckpt["history"]
 
 
 def _header(cfg: TrainConfig, data: DataBundle, world: int, accum: int, device, amp) -> str:

@@ -11,7 +11,7 @@ from .fetch import fetch, sha256_file
 from .records import WeightsRecord, get_weights_record, list_weights, register_weights
 
 if TYPE_CHECKING:
-    from .card import ModelCard, model_card
+    from .card import ModelCard, input_size, model_card
     from .deep_compression import (
         SharedWeightLayer,
         deep_compression_state_dict,
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 _SOURCES = {
     "ModelCard": "card",
     "model_card": "card",
+    "input_size": "card",
     "SharedWeightLayer": "deep_compression",
     "deep_compression_state_dict": "deep_compression",
     "read_deep_compression": "deep_compression",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..data.transforms import Preprocess
+from ..models import DEFAULT_MODEL, default_input_size
 from .info import ModelInfo
 from .records import WeightsRecord, get_weights_record
 
@@ -21,7 +22,8 @@ class ModelCard:
     if the weights were registered ones; ``classes``: one name per output, if the file names
     them; ``preprocess``: the preprocessing the weights state they were trained with (None
     when they say nothing); ``source``: the file the weights were read from; ``description``:
-    the file's own description (:class:`ModelInfo`), to save beside the weights again."""
+    the file's own description (:class:`ModelInfo`), to save beside the weights again;
+    ``fixed_size``: the one input side the model takes (an exported graph's), if any."""
 
     architecture: str
     weights: str | None = None
@@ -29,6 +31,7 @@ class ModelCard:
     preprocess: Preprocess | None = None
     source: Path | None = None
     description: ModelInfo | None = None
+    fixed_size: int | None = None
 
     @property
     def record(self) -> WeightsRecord | None:
@@ -47,3 +50,19 @@ def model_card(model: object) -> ModelCard | None:
     opened as a model); None for a model built another way."""
     card = getattr(model, ATTRIBUTE, None)
     return card if isinstance(card, ModelCard) else None
+
+
+def input_size(model: object, stated: int | None = None) -> int:
+    """The side of the square input ``model`` runs at: ``stated`` (``--image-size``) when
+    given, else the side its graph fixes, else the side its weights were trained at (their
+    preprocessing's crop), else its architecture's input size."""
+    if stated is not None:
+        return stated
+    card = model_card(model)
+    if card is None:
+        return default_input_size(DEFAULT_MODEL)
+    if card.fixed_size:
+        return card.fixed_size
+    if card.preprocess is not None:
+        return card.preprocess.crop
+    return default_input_size(card.architecture)
