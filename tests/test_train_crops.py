@@ -271,3 +271,19 @@ def test_a_data_spec_by_hand_opens_what_the_config_opens(tmp_path):
     assert len(by_hand.train) == len(from_config.train)
     # The configuration repeats none of the data section's defaults.
     assert {n: getattr(TrainConfig(), n) for n in DEFAULTS} == DEFAULTS
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"eval_crop": 0}, r"eval_crop must be in \(0, 1\]"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"eval_size": -3}, "eval_image_size must be a positive integer"),
+        ({"in_memory": "maybe"}, "in_memory must be one of auto, yes, no"),
+    ],
+)
+def test_a_data_spec_refuses_what_no_loader_can_use(change, message):
+    from squeezenet.data.spec import DataSpec
+
+    with pytest.raises(ValueError, match=message):
+        DataSpec("data", **change)

@@ -98,15 +98,11 @@ def register(sub, formatter) -> None:
 
 
 def run(args) -> int:
-    from ..train import fit, resolve_config
+    from ..api import train
     from .common import parse_model_args
 
     overrides = {f.name: getattr(args, f.name) for f in _options()}
-    model_args = parse_model_args(args.model_arg)
-    cfg = resolve_config(args.config, overrides)
-    if model_args:
-        cfg.model_args = {**cfg.model_args, **model_args}
-    result = fit(cfg)
+    result = train(args.config, model_args=parse_model_args(args.model_arg), **overrides)
     result.pop("model", None)
     if args.json:
         print(json.dumps(result))

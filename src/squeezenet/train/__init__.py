@@ -9,4 +9,4 @@ lr schedules and DDP from ``squeezenet.engine``.
 from ..engine.health import TrainingDiverged
 from .config import ConfiguredData, TrainConfig, resolve_config, resolve_data, save_config
 from .recipes import RECIPES
-from .trainer import fit
+from .trainer import fit, train

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 import warnings
@@ -53,7 +54,7 @@ from .checkpoint import (
     save_atomic,
     set_rng_state,
 )
-from .config import TrainConfig, save_config
+from .config import TrainConfig, resolve_config, save_config
 from .defaults import adapt_to_rgb_unit_input, model_for_weights
 from .logs import RunLog
 
@@ -651,3 +652,20 @@ def _plain_copy(model: nn.Module) -> nn.Module:
 
 def _say(msg: str, cfg: TrainConfig) -> None:
     print(msg, file=sys.stderr if cfg.progress else sys.stdout, flush=True)
+
+
+def train(
+    config: str | os.PathLike | None = None,
+    *,
+    model_args: dict | None = None,
+    on_epoch_end: Callable[[int, dict], None] | None = None,
+    **settings,
+) -> dict:
+    """``squeezenet train`` as a function: ``settings`` are :class:`TrainConfig` fields (the
+    flags' names: ``data``, ``weights``, ``epochs``, ...), over the YAML ``config`` file and
+    the ``recipe`` either names; ``model_args`` are added to the configuration's. Returns
+    :func:`fit`'s summary, with the trained module under ``"model"``."""
+    cfg = resolve_config(config, settings)
+    if model_args:
+        cfg.model_args = {**cfg.model_args, **model_args}
+    return fit(cfg, on_epoch_end)
