@@ -374,6 +374,27 @@ class ImageDataset(torch.utils.data.Dataset):
         return load_transformed(path, self.transform, self.decode_size), label
 
 
+class TolerantImages(torch.utils.data.Dataset):
+    """``(path, label)`` samples, each read by ``read(path)``; an image that cannot be read
+    (an :class:`ImageError`) becomes ``(None, label, its message)`` rather than an exception,
+    so that the message reaches the main process as the project's own, not as a worker's
+    traceback, and the rest of its batch is still used. A read image is ``(value, label,
+    "")``. The one way commands read images and skip the bad ones."""
+
+    def __init__(self, samples: Sequence[tuple[Path, int]], read: Callable[[Path], object]):
+        self.samples, self.read = samples, read
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[object, int, str]:
+        path, label = self.samples[i]
+        try:
+            return self.read(path), label, ""
+        except ImageError as e:
+            return None, label, str(e)
+
+
 def default_class_list(
     explicit: str | None, num_classes: int, model_classes: Sequence[str] | None = None
 ) -> str | Sequence[str] | None:
