@@ -32,8 +32,7 @@ from .common import (
 def _settings() -> dict[str, Field]:
     """The library's settings, which are these flags (those with a help text); imported when
     the command is built, not with the module, as they import PyTorch."""
-    from ..compress.pipeline import CompressConfig
-    from ..compress.weights_file import FineTuneData
+    from ..compress import CompressConfig, FineTuneData
 
     return {
         f.name: f
@@ -70,7 +69,7 @@ SUMMARY = "prune, weight-share and entropy-code weights into a compressed file"
 
 
 def register(sub, formatter) -> None:
-    from ..compress.presets import COMPRESS_PRESETS, PRESET_SUMMARY
+    from ..compress import COMPRESS_PRESETS, PRESET_SUMMARY
 
     p = sub.add_parser(
         "compress",
@@ -148,7 +147,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..api import compress
-    from ..compress.weights_file import CompressionCollapsed
+    from ..compress import CompressionCollapsed
     from ..files import check_not_input, make_folder, write_text
 
     make_folder(Path(args.output).absolute().parent)  # fail now, not after minutes of work
@@ -193,7 +192,7 @@ def run(args) -> int:
 
 def _lossless(args) -> int:
     """``--lossless``: the weights as they are, entropy-coded."""
-    from ..compress.weights_file import compress_lossless
+    from ..compress import compress_lossless
     from ..engine import resolve_device
     from ..weights import preprocess_for
     from ..weights.sqz.entropy import default_coder
