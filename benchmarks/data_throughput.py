@@ -132,10 +132,10 @@ def main() -> None:
         os.environ["SQUEEZENET_CACHE"] = cache
         try:
             t = time.perf_counter()
-            build_loaders(cfg, rank=0, world_size=1, image_size=size, pin_memory=False)
+            build_loaders(cfg.data_spec(), image_size=size, epochs=cfg.epochs)
             decode_s = time.perf_counter() - t
             t = time.perf_counter()
-            bundle = build_loaders(cfg, rank=0, world_size=1, image_size=size, pin_memory=False)
+            bundle = build_loaders(cfg.data_spec(), image_size=size, epochs=cfg.epochs)
             cache_s = time.perf_counter() - t
         finally:
             if previous is None:

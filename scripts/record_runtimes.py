@@ -167,7 +167,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     model = create_model(weights=args.weights).eval()
-    preprocess = preprocess_for(model.model_name, model)
+    preprocess = preprocess_for(model.card.architecture, model)
     data = {
         Path(d).name if Path(d).name != "val" else "imagenette2/val": decode(d, preprocess)
         for d in args.data
@@ -182,7 +182,7 @@ def main() -> None:
             "runtime": "pytorch",
             "format": "state_dict",
             "precision": "fp32",
-            "bytes": Path(model.weights_path).stat().st_size,
+            "bytes": Path(model.card.source).stat().st_size,
             **{n: scores(reference[n], data[n][1], reference[n]) for n in data},
         }
     )

@@ -85,7 +85,7 @@ def shipped(tmp_path_factory):
     with contextlib.redirect_stdout(out):
         assert main(["export", "-w", SHIPPED, "--weightless", "-o", str(graph), "--json"]) == 0
     model = create_model(weights=SHIPPED).eval()
-    return model, Path(model.weights_path), graph, json.loads(out.getvalue())
+    return model, Path(model.card.source), graph, json.loads(out.getvalue())
 
 
 def _torch_logits(model, photos: list[Path]) -> np.ndarray:

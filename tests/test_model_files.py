@@ -31,7 +31,7 @@ def wide():
 def test_a_described_file_rebuilds_its_model_classes_and_preprocessing(tmp_path, wide, suffix):
     path = save_described(wide, tmp_path / f"m{suffix}")
     model = create_model(weights=str(path)).eval()  # no name, no --model-arg
-    assert model.model_name == "squeezenet1_1" and model.spec == wide.spec
+    assert model.card.architecture == "squeezenet1_1" and model.spec == wide.spec
     assert model_classes(model) == ("cat", "dog", "frog")
     assert preprocess_for(None, model) == PRE
     assert preprocess_for(None, model, image_size=32).crop == 32
@@ -43,6 +43,34 @@ def test_a_described_file_rebuilds_its_model_classes_and_preprocessing(tmp_path,
     # Replacing the classifier (fine-tuning) drops the class names, keeps the rest.
     tuned = create_model(weights=str(path), num_classes=5)
     assert model_classes(tuned) is None and preprocess_for(None, tuned) == PRE
+
+
+def test_every_model_carries_one_typed_card(tmp_path, wide):
+    from squeezenet import ModelCard, model_card
+
+    assert model_card(create_model("squeezenet1_0")) == ModelCard("squeezenet1_0")
+    assert model_card(torch.nn.Linear(2, 2)) is None  # built another way
+    path = save_described(wide, tmp_path / "m.pth")
+    card = model_card(create_model(weights=str(path)))
+    assert card is not None and card.source == path and card.weights is None
+    assert (card.architecture, card.classes, card.preprocess) == (
+        "squeezenet1_1",
+        ("cat", "dog", "frog"),
+        PRE,
+    )
+    assert card.description is not None and card.description.classes == card.classes
+    with pytest.raises(AttributeError):  # frozen: one record, set once
+        card.classes = None  # type: ignore[misc]
+
+
+def test_one_input_size_from_the_flag_the_weights_or_the_architecture(tmp_path, wide):
+    from squeezenet.weights import input_size
+
+    described = create_model(weights=str(save_described(wide, tmp_path / "m.pth")))
+    assert input_size(described) == PRE.crop  # the side it was trained at
+    assert input_size(described, 99) == 99  # --image-size wins
+    assert input_size(create_model("squeezenet_cifar")) == 32
+    assert input_size(create_model("squeezenet1_0")) == 224
 
 
 def test_plain_state_dicts_load_as_before(tmp_path):

@@ -13,6 +13,17 @@ from squeezenet.data.loaders import build_loaders, progressive_sizes
 from squeezenet.train import resolve_config
 
 
+def _loaders(cfg):
+    """The batches ``fit`` opens for ``cfg``, at 16 px."""
+    return build_loaders(
+        cfg.data_spec(),
+        image_size=16,
+        epochs=cfg.epochs,
+        max_steps=cfg.max_steps_per_epoch,
+        recalibrate_bn=cfg.recalibrate_bn,
+    )
+
+
 def _columns(n: int, side: int) -> torch.Tensor:
     """A uint8 batch whose pixel value is its column index."""
     return torch.arange(side, dtype=torch.uint8).expand(n, 3, side, side).clone()
@@ -68,7 +79,7 @@ def test_in_memory_folder_trains_on_crops_and_validates_at_its_own_size(tmp_path
         crop_scale=0.5,
         epochs=4,
     )
-    data = build_loaders(cfg, rank=0, world_size=1, image_size=16, pin_memory=False)
+    data = _loaders(cfg)
     assert data.train.images.shape[-1] == 24  # kept at decode_size
     assert next(iter(data.val))[0].shape[-1] == 20
     seen = []
@@ -175,7 +186,7 @@ def test_recalibrate_bn_and_cutmix_in_a_run_and_recalibration_needs_batchnorm(tm
     # The statistics in the final checkpoint come from one pass over the training images,
     # in training-size batches, not from the training steps.
     cfg = tiny_config(tree, out, recalibrate_bn=True, **settings)
-    data = build_loaders(cfg, rank=0, world_size=1, image_size=16, pin_memory=False)
+    data = _loaders(cfg)
     assert data.calibration is not None
     state = torch.load(out / "last.pt", weights_only=True)["model"]
     counts = {int(v) for k, v in state.items() if k.endswith("num_batches_tracked")}
@@ -230,7 +241,7 @@ def test_calibration_batches_are_whole_training_images_in_shuffled_order(tmp_pat
     tree = write_tree(tmp_path / "data", size=24)
     settings = dict(image_size=16, decode_size=24, crop_scale=0.5, batch_size=4)
     cfg = tiny_config(tree, tmp_path / "run", recalibrate_bn=True, **settings)
-    data = build_loaders(cfg, rank=0, world_size=1, image_size=16, pin_memory=False)
+    data = _loaders(cfg)
     assert data.calibration is not None
     store = data.train.images
     labels = []
@@ -243,4 +254,36 @@ def test_calibration_batches_are_whole_training_images_in_shuffled_order(tmp_pat
     assert labels != sorted(labels)
     streamed = tiny_config(tree, tmp_path / "run2", recalibrate_bn=True, in_memory="no")
     with pytest.raises(DatasetError, match="recalibrate_bn needs the images in memory"):
-        build_loaders(streamed, rank=0, world_size=1, image_size=16, pin_memory=False)
+        _loaders(streamed)
+
+
+def test_a_data_spec_by_hand_opens_what_the_config_opens(tmp_path):
+    from squeezenet.data.spec import DEFAULTS, DataSpec
+    from squeezenet.train import TrainConfig
+
+    tree = write_tree(tmp_path / "data", size=24)
+    spec = DataSpec(tree, image_size=16, batch_size=6, crop_padding=2, progress=False)
+    by_hand = build_loaders(spec, image_size=16)
+    cfg = tiny_config(tree, tmp_path / "run")
+    assert cfg.data_spec() == spec
+    from_config = _loaders(cfg)
+    assert (by_hand.classes, by_hand.val_source) == (from_config.classes, from_config.val_source)
+    assert len(by_hand.train) == len(from_config.train)
+    # The configuration repeats none of the data section's defaults.
+    assert {n: getattr(TrainConfig(), n) for n in DEFAULTS} == DEFAULTS
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"eval_crop": 0}, r"eval_crop must be in \(0, 1\]"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"eval_size": -3}, "eval_image_size must be a positive integer"),
+        ({"in_memory": "maybe"}, "in_memory must be one of auto, yes, no"),
+    ],
+)
+def test_a_data_spec_refuses_what_no_loader_can_use(change, message):
+    from squeezenet.data.spec import DataSpec
+
+    with pytest.raises(ValueError, match=message):
+        DataSpec("data", **change)

@@ -254,7 +254,7 @@ def test_a_date_in_a_file_name_is_not_a_hash(tmp_path, hub_dir):
     torch.save(torchvision.models.squeezenet1_1().state_dict(), path)
     assert hash_in_name(path.name) is None
     model = create_model("squeezenet1_1", weights=path.as_uri())
-    assert model.weights_path.read_bytes() == path.read_bytes()
+    assert model.card.source.read_bytes() == path.read_bytes()
     assert hash_in_name("squeezenet1_1-b8a52dc0.pth") == "b8a52dc0"
 
 

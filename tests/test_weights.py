@@ -65,10 +65,10 @@ def test_registered_name_downloads_with_its_hash(tmp_path, hub_dir, v11_file, mo
     )
     monkeypatch.setitem(records._RECORDS, record.name, record)
     model = create_model("squeezenet1_1", weights=record.name)
-    assert model.weights_record is record
+    assert model.card.record is record
     # cached under a folder keyed by the full URL (docs/security.md)
-    assert model.weights_path.name == v11_file.name
-    assert model.weights_path.parent.parent == hub_dir / "checkpoints"
+    assert model.card.source.name == v11_file.name
+    assert model.card.source.parent.parent == hub_dir / "checkpoints"
 
 
 def test_registered_name_reports_a_network_error(hub_dir, monkeypatch):
@@ -292,7 +292,7 @@ def test_deep_compression_loads_into_v1_0(han_net):
     model = create_model("squeezenet1_0", weights=str(han_net))
     state = deep_compression_state_dict(han_net)
     assert set(state) == set(model.state_dict())
-    assert model.weights_record is None and str(model.weights_path).endswith(".net")
+    assert model.card.record is None and str(model.card.source).endswith(".net")
 
 
 def _corrupt(tmp_path, data: bytes, name="bad.net"):

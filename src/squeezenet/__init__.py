@@ -9,11 +9,13 @@ from .lazy import lazy_exports
 if TYPE_CHECKING:
     from .models import SqueezeNetSpec, list_models, register_model
     from .weights import (
+        ModelCard,
         WeightsError,
         create_model,
         get_weights_record,
         list_weights,
         load_weights,
+        model_card,
         read_state_dict,
         save_state_dict,
     )
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "ModelCard",
     "SqueezeNetSpec",
     "WeightsError",
     "create_model",
@@ -28,6 +31,7 @@ __all__ = [
     "list_models",
     "list_weights",
     "load_weights",
+    "model_card",
     "read_state_dict",
     "register_model",
     "save_state_dict",
@@ -39,11 +43,13 @@ _SOURCES = {
     "SqueezeNetSpec": "models",
     "list_models": "models",
     "register_model": "models",
+    "ModelCard": "weights",
     "WeightsError": "weights",
     "create_model": "weights",
     "get_weights_record": "weights",
     "list_weights": "weights",
     "load_weights": "weights",
+    "model_card": "weights",
     "read_state_dict": "weights",
     "save_state_dict": "weights",
 }

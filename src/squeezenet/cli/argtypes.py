@@ -125,7 +125,7 @@ prune_spec.__name__ = "prune"
 def bits_spec(text: str) -> str:
     """A ``--bits`` value (one width, or 'pattern=bits,...'), kept as given; widths must be
     integers in [1, 16]."""
-    from ..compress.quantize import parse_bits
+    from ..compress import parse_bits
 
     try:
         parse_bits(text)

@@ -71,70 +71,33 @@ def register(sub, formatter) -> None:
 
 
 def run(args) -> int:
-    from ..deploy.backends import (
-        BACKENDS,
-        ExportedModel,
-        available_backends,
-        backend_installed,
-        open_exported,
-    )
-    from ..deploy.bench import format_table, run_bench
-    from ..models import default_input_size
-    from ..weights import preprocess_for
-    from .common import model_from_args
+    from ..api import bench
+    from .common import model_flags
 
-    model = model_from_args(args, exported=True)
-    exported = isinstance(model, ExportedModel)
-    if not exported:
-        model = model.eval()
-    if args.image_size is None:  # the size the weights file was trained at, if it says
-        info = model.weights_info
-        trained = info.preprocess if info is not None else None
-        fixed = model.input_size if exported else None  # an exported graph's own
-        args.image_size = fixed or (trained.crop if trained else default_input_size(args.model))
-    for flag in ("threads", "rounds", "iters", "batch_size", "image_size"):
-        if getattr(args, flag) < 1:
-            raise ValueError(f"--{flag.replace('_', '-')} must be at least 1")
-    if args.backends:
-        names = [n.strip() for n in args.backends.split(",") if n.strip()]
-    elif exported:  # every installed runtime that reads the file
-        names = [n for n in model.backends if backend_installed(n)]
-    else:
-        names = available_backends()
-        if args.calibration is None:
-            skipped = [n for n in names if BACKENDS[n].precision == "int8"]
-            names = [n for n in names if n not in skipped]
-            if skipped:
-                print(f"note: skipping {', '.join(skipped)} (no --calibration)", file=sys.stderr)
-    files = []
-    for path in (args.exported or "").split(","):
-        if path.strip():
-            files.append(open_exported(path.strip()))
-    calibration = None
-    if args.calibration is not None and any(
-        BACKENDS.get(n) and BACKENDS[n].precision == "int8" for n in names
-    ):
-        from ..data import sample_images
-
-        preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
-        calibration = sample_images(args.calibration, preprocess, args.calibration_size)
-    rows = run_bench(
-        model,
-        names,
-        input_size=args.image_size,
+    timings = bench(
+        args.weights,
+        args.model,
+        backends=[n.strip() for n in args.backends.split(",") if n.strip()]
+        if args.backends
+        else None,
+        exported=[p.strip() for p in (args.exported or "").split(",") if p.strip()],
+        image_size=args.image_size,
         threads=args.threads,
         rounds=args.rounds,
         iters=args.iters,
-        batch=args.batch_size,
-        calibration=calibration,
-        files=files,
+        batch_size=args.batch_size,
+        calibration=args.calibration,
+        calibration_size=args.calibration_size,
+        preprocess=args.preprocess,
+        log=lambda line: print(line, file=sys.stderr),
+        **model_flags(args),
     )
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(timings.rows, indent=2))
     else:
         print(
-            f"{args.model} ({args.weights or 'random init'}), {args.image_size}x"
-            f"{args.image_size}, {args.threads} threads, {args.rounds} interleaved rounds"
+            f"{timings.model} ({args.weights or 'random init'}), {timings.input_size}x"
+            f"{timings.input_size}, {args.threads} threads, {args.rounds} interleaved rounds"
         )
-        print(format_table(rows))
+        print(timings.table())
     return 0

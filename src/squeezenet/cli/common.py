@@ -9,7 +9,7 @@ import dataclasses
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .argtypes import (
     conv10_padding,
@@ -323,33 +323,62 @@ def add_decode_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def model_from_args(args: argparse.Namespace, exported: bool = False):
-    """``create_model`` from -m, -w, --conv10-padding and --model-arg; ``args.model`` becomes
-    the model built (the weights file's own when -m is left out). With ``exported`` (commands
-    that only run the model), an exported file as -w (.onnx, .xml, .pte, .param) gives an
-    :class:`~squeezenet.deploy.backends.ExportedModel`, which :func:`build_backend` runs in
-    its runtime; other commands need PyTorch weights and refuse it."""
-    from ..deploy.backends import is_exported, open_exported
-    from ..weights import create_model
+def model_flags(args: argparse.Namespace) -> dict:
+    """``--conv10-padding`` and ``--model-arg``, as :func:`~squeezenet.api.open_model`'s
+    keyword arguments."""
+    return {
+        "conv10_padding": getattr(args, "conv10_padding", None),
+        "model_args": parse_model_args(getattr(args, "model_arg", None)),
+    }
 
-    overrides = parse_model_args(getattr(args, "model_arg", None))
-    padding = getattr(args, "conv10_padding", None)
-    if args.weights is not None and is_exported(args.weights):
-        if not exported:
-            raise ValueError(
-                f"{args.weights}: an exported file runs in predict, evaluate and bench; "
-                "this command needs the PyTorch weights it was exported from"
-            )
-        if overrides or padding is not None:
-            # The graph is fixed at export: an override could only be silently ignored.
-            raise ValueError(
-                f"{args.weights}: --model-arg and --conv10-padding change a PyTorch model; "
-                "an exported file's architecture is fixed"
-            )
-        model: Any = open_exported(args.weights, args.model)
-    else:
-        model = create_model(args.model, weights=args.weights, conv10_padding=padding, **overrides)
-    args.model = model.model_name
+
+#: The flags that choose what runs a model and the input it takes, which are
+#: :func:`~squeezenet.api.model_runner`'s keyword arguments of the same names.
+RUNNER_FLAGS = (
+    "backend",
+    "device",
+    "threads",
+    "calibration",
+    "calibration_size",
+    "preprocess",
+    "image_size",
+)
+
+
+#: The flags of commands that read images in batches and score them: keyword arguments of
+#: :func:`~squeezenet.api.evaluate` and :func:`~squeezenet.api.predict` of the same names.
+READING_FLAGS = ("classes", "batch_size", "workers", "decode", "precision", "strict", "progress")
+
+
+def flag_values(args: argparse.Namespace, names: Sequence[str] = RUNNER_FLAGS) -> dict:
+    """The values of the flags ``names`` (by their keyword names)."""
+    return {name: getattr(args, name) for name in names}
+
+
+def skipper(command: str, seen: list[str] | None = None) -> Callable[[str], None]:
+    """What names a skipped file on stderr (one line, above any progress bar), keeping its
+    message in ``seen``."""
+
+    def skip(message: str) -> None:
+        from tqdm import tqdm
+
+        if seen is not None:
+            seen.append(message)
+        tqdm.write(f"squeezenet {command}: skipped {printable(message)}", file=sys.stderr)
+
+    return skip
+
+
+def model_from_args(args: argparse.Namespace, exported: bool = False):
+    """:func:`~squeezenet.api.open_model` from -m, -w, --conv10-padding and --model-arg;
+    ``args.model`` becomes the model built (the weights file's own when -m is left out)."""
+    from ..api import open_model
+    from ..weights import model_card
+
+    model = open_model(args.model, args.weights, exported=exported, **model_flags(args))
+    card = model_card(model)
+    assert card is not None  # create_model and open_exported attach one
+    args.model = card.architecture
     return model
 
 
@@ -381,49 +410,9 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
 
 
 def build_backend(args: argparse.Namespace, model) -> tuple[Callable, Preprocess]:
-    """What runs ``model`` for ``--backend`` (the module itself, on ``--device``, for
-    ``torch``; else the named runtime's callable; an exported file in its runtime) and the
-    model's preprocessing. ``args.backend`` becomes the backend chosen."""
-    from ..deploy.backends import ExportedModel
-    from ..engine import resolve_device
-    from ..weights import preprocess_for
+    """:func:`~squeezenet.api.model_runner` from the backend flags: what runs ``model`` and
+    its preprocessing. ``args.backend`` becomes the backend chosen."""
+    from ..api import model_runner
 
-    if isinstance(model, ExportedModel):
-        args.backend = args.backend or model.backends[0]
-        if args.device not in ("auto", "cpu"):
-            raise ValueError(f"--device {args.device} applies to PyTorch models only")
-        size = model.input_size
-        if args.image_size is not None and size is not None and args.image_size != size:
-            # The runtime would fail on the first batch, less clearly.
-            raise ValueError(
-                f"{model.path}: the graph takes {size}x{size} images, not the "
-                f"--image-size {args.image_size} asked for"
-            )
-        # A graph with a fixed input takes that crop, whatever preset preprocesses it.
-        crop = args.image_size or size
-        preprocess = preprocess_for(args.model, model, args.preprocess, crop)
-        return model.runner(args.backend, args.threads), preprocess
-    args.backend = args.backend or "torch"
-    device = resolve_device(args.device)
-    if device.type != "cpu":
-        # Other runtimes choose their own device: another --device is a usage error there.
-        if args.backend != "torch":
-            raise ValueError(f"--device {args.device} applies to --backend torch only")
-        model = model.to(device)
-    model = model.eval()
-    preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    if args.backend == "torch":
-        return model, preprocess
-    from ..deploy.backends import BACKENDS, create_backends
-
-    calibration = None
-    if BACKENDS[args.backend].precision == "int8" and args.calibration is not None:
-        from ..data import sample_images
-
-        calibration = sample_images(args.calibration, preprocess, args.calibration_size)
-    runtimes = create_backends([args.backend], model, preprocess.crop, args.threads, calibration)
-    return runtimes[0], preprocess
+    runner, preprocess, args.backend = model_runner(model, **flag_values(args))
+    return runner, preprocess

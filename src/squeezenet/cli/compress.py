@@ -23,6 +23,7 @@ from .common import (
     add_preprocess_arg,
     add_progress_arg,
     add_setting_flags,
+    model_flags,
     model_from_args,
 )
 
@@ -31,8 +32,7 @@ from .common import (
 def _settings() -> dict[str, Field]:
     """The library's settings, which are these flags (those with a help text); imported when
     the command is built, not with the module, as they import PyTorch."""
-    from ..compress.pipeline import CompressConfig
-    from ..compress.weights_file import FineTuneData
+    from ..compress import CompressConfig, FineTuneData
 
     return {
         f.name: f
@@ -69,7 +69,7 @@ SUMMARY = "prune, weight-share and entropy-code weights into a compressed file"
 
 
 def register(sub, formatter) -> None:
-    from ..compress.presets import COMPRESS_PRESETS, PRESET_SUMMARY
+    from ..compress import COMPRESS_PRESETS, PRESET_SUMMARY
 
     p = sub.add_parser(
         "compress",
@@ -146,65 +146,39 @@ def settings(args) -> dict:
 def run(args) -> int:
     from pathlib import Path
 
-    from ..compress.presets import PRESET_SUMMARY, default_preset
-    from ..compress.weights_file import (
-        CompressionCollapsed,
-        compress_lossless,
-        compress_weights_file,
-    )
-    from ..engine import resolve_device
+    from ..api import compress
+    from ..compress import CompressionCollapsed
     from ..files import check_not_input, make_folder, write_text
-    from ..weights import preprocess_for
-    from ..weights.sqz.entropy import default_coder
 
     make_folder(Path(args.output).absolute().parent)  # fail now, not after minutes of work
     read = {"-w file": args.weights, "--classes file": args.classes}
     check_not_input(args.output, read)
     if args.report:
         check_not_input(args.report, {**read, "-o file": args.output}, "--report")
-    args.device = resolve_device(args.device)
-    model = model_from_args(args).to(args.device)
-    preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
     if args.lossless:
-        coder = args.coder or default_coder()
-        size, original = compress_lossless(
-            model, args.model, args.weights, args.output, coder, preprocess
-        )
-        print(
-            f"{args.output}: {size:,} bytes (source {original:,} bytes, "
-            f"{original / size:.2f}x), lossless, coder {coder}"
-        )
-        return 0
-    given = settings(args)
-    preset = args.preset or default_preset(given.get("calibration"), given.get("data"))
-    print(f"compress: preset {preset}: {PRESET_SUMMARY[preset]}", file=sys.stderr)
-    if not (given.get("calibration") or given.get("data") or args.eval):
-        print(
-            "compress: warning: no --calibration, --data or --eval: nothing fine-tunes the "
-            "model after pruning and nothing checks its accuracy; give --calibration with "
-            "photos like the model's own (the gptq preset) to compress it safely",
-            file=sys.stderr,
-        )
+        return _lossless(args)
     try:
-        size, report = compress_weights_file(
-            model,
-            args.model,
+        size, report = compress(
             args.weights,
             args.output,
-            preprocess,
-            preset=preset,
+            args.model,
+            preset=args.preset,
+            preprocess=args.preprocess,
+            image_size=args.image_size,
+            device=args.device,
             eval_dir=args.eval,
             classes=args.classes,
-            device=args.device,
             allow_collapse=args.allow_collapse,
-            **given,
+            log=lambda line: print(line, file=sys.stderr),
+            **model_flags(args),
+            **settings(args),
         )
     except CompressionCollapsed as e:
         print(e.report.format(), file=sys.stderr)
         print(
             f"squeezenet compress: error: {e}; check that the calibration images or --data "
             "look like the model's own (its preprocessing: "
-            f"{preprocess.name}, {preprocess.crop} px), or pass --allow-collapse to keep it",
+            f"{e.preprocess.name}, {e.preprocess.crop} px), or pass --allow-collapse to keep it",
             file=sys.stderr,
         )
         return 1
@@ -213,4 +187,24 @@ def run(args) -> int:
     print(f"wrote {args.output}: {size:,} bytes", file=sys.stderr)
     if args.report:
         write_text(args.report, json.dumps({**summary, "command": sys.argv}, indent=1))
+    return 0
+
+
+def _lossless(args) -> int:
+    """``--lossless``: the weights as they are, entropy-coded."""
+    from ..compress import compress_lossless
+    from ..engine import resolve_device
+    from ..weights import preprocess_for
+    from ..weights.sqz.entropy import default_coder
+
+    model = model_from_args(args).to(resolve_device(args.device))
+    preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)
+    coder = args.coder or default_coder()
+    size, original = compress_lossless(
+        model, args.model, args.weights, args.output, coder, preprocess
+    )
+    print(
+        f"{args.output}: {size:,} bytes (source {original:,} bytes, "
+        f"{original / size:.2f}x), lossless, coder {coder}"
+    )
     return 0

@@ -7,6 +7,7 @@ import os
 import sys
 
 from .common import (
+    READING_FLAGS,
     add_backend_arg,
     add_batch_size_arg,
     add_data_arg,
@@ -17,10 +18,10 @@ from .common import (
     add_preprocess_arg,
     add_progress_arg,
     add_workers_arg,
-    build_backend,
-    model_from_args,
+    flag_values,
+    model_flags,
     printable,
-    report_broken_links,
+    skipper,
 )
 
 # The line `squeezenet --help` shows for the command.
@@ -69,68 +70,42 @@ def register(sub, formatter) -> None:
 
 
 def run(args) -> int:
-    from tqdm import tqdm
+    from ..api import evaluate
+    from ..data import DatasetError, ImageError
 
-    from ..data import DatasetError, scan_folder
-    from ..data.images import default_class_list
-    from ..engine import evaluate, resolve_precision
-    from ..weights.loading import model_classes, num_outputs
-
-    model = model_from_args(args, exported=True)
-    classes = num_outputs(model)
-    images = scan_folder(args.data, default_class_list(args.classes, classes, model_classes(model)))
-    report_broken_links("evaluate", images.broken, args.strict)
-    for message in images.stray:
-        print(f"squeezenet evaluate: skipped {printable(message)}", file=sys.stderr)
-    if images.stray and args.strict:
-        raise DatasetError(printable(images.stray[0]))
-    left_out = len(images.broken) + len(images.stray)
-    # --backend torch: the module itself, which evaluate() runs channels-last at --precision.
-    model, preprocess = build_backend(args, model)
-    result = evaluate(
-        model,
-        images,
-        preprocess,
-        batch_size=args.batch_size,
-        num_workers=args.workers,
-        strict=args.strict,
-        on_skip=lambda message: tqdm.write(f"squeezenet evaluate: skipped {message}", sys.stderr),
-        progress=args.progress,
-        decode=args.decode,
-        precision=args.precision,
-    )
-    precision = resolve_precision(args.precision) if args.backend == "torch" else None
-    result["skipped"] += left_out  # one count, here and on stderr
-    result.update(
-        model=args.model,
-        weights=args.weights,
-        backend=args.backend,
-        preprocess=preprocess.name,
-        crop=preprocess.crop,
-        decode=args.decode,
-        precision=precision,
-        data=args.data,
-        num_classes=classes,
-    )
+    try:
+        result = evaluate(
+            args.data,
+            args.weights,
+            args.model,
+            on_skip=skipper("evaluate"),
+            **model_flags(args),
+            **flag_values(args),
+            **flag_values(args, READING_FLAGS),
+        )
+    except (ImageError, DatasetError) as e:  # a file name, shown on one line
+        raise type(e)(printable(str(e))) from None
     if args.json:
         print(json.dumps(result))
     else:
+        precision = result["precision"]
         print(
-            f"{args.model} ({args.weights or 'random init'}), preprocess {preprocess.name} "
-            f"crop {preprocess.crop}, {args.decode} decode"
-            + (f", {precision}" if precision else f", {args.backend}")
+            f"{result['model']} ({args.weights or 'random init'}), preprocess "
+            f"{result['preprocess']} crop {result['crop']}, {args.decode} decode"
+            + (f", {precision}" if precision else f", {result['backend']}")
             + f": top-1 {result['top1']:.2%} ({result['correct1']}/{result['n']})"
             # With 5 classes or fewer every label is in the top 5: nothing to report.
             + (
                 f", top-5 {result['top5']:.2%} ({result['correct5']}/{result['n']})"
-                if classes > 5
+                if result["num_classes"] > 5
                 else ""
             )
         )
     if result["skipped"]:
         print(
-            f"squeezenet evaluate: error: {result['skipped']} of {len(images) + left_out} "
-            "files could not be read or labelled (named above) and are not in the scores",
+            f"squeezenet evaluate: error: {result['skipped']} of "
+            f"{result['n'] + result['skipped']} files could not be read or labelled (named "
+            "above) and are not in the scores",
             file=sys.stderr,
         )
         return 1

@@ -108,7 +108,7 @@ def register(sub, formatter) -> None:
 
 def run(args) -> int:
     from ..explore import run_sweep
-    from ..train.recipes import get_recipe
+    from ..train import get_recipe
 
     experiments = tuple(e.strip() for e in args.experiments.split(",") if e.strip())
     epochs = args.epochs

@@ -197,9 +197,11 @@ def _description(args, model, preprocess) -> dict:
 
 def _sqz_source(model) -> Path | None:
     """The ``.sqz`` file the model's weights were read from, if they were."""
+    from ..weights import model_card
     from ..weights.sqz.fileformat import MAGIC
 
-    source = getattr(model, "weights_path", None)
+    card = model_card(model)
+    source = card.source if card is not None else None
     if source is not None and Path(source).is_file():
         with open(source, "rb") as f:
             return Path(source) if f.read(len(MAGIC)) == MAGIC else None

@@ -74,74 +74,40 @@ def register(sub, formatter) -> None:
     p.set_defaults(func=run)
 
 
-def expand_inputs(paths: list[str], broken: list[str] | None = None) -> list[str]:
-    """Files as given; folders become their image files (sorted, recursively). Links
-    inside a folder that lead nowhere (dangling, or a loop) are appended to ``broken``."""
-    from pathlib import Path
-
-    from ..data.images import list_images
-
-    out = []
-    for p in paths:
-        if Path(p).is_dir():
-            found, bad = list_images(p)
-            if broken is not None:
-                broken += sorted(str(f) for f in bad)
-            if not found:
-                raise ValueError(f"{p}: folder holds no images")
-            out += sorted(str(f) for f in found)  # (as strings: the order output has kept)
-        else:
-            out.append(p)
-    return out
-
-
 def run(args) -> int:
     import sys
 
-    from tqdm import tqdm
+    from ..api import predict
+    from ..data import ImageError
+    from .common import READING_FLAGS, flag_values, model_flags, printable, skipper
 
-    from ..predict import class_names, predict
-    from ..weights.loading import model_classes, num_outputs
-    from .common import build_backend, model_from_args, printable, report_broken_links
-
-    model = model_from_args(args, exported=True)
-    # Read now: a wrong --classes file is named before any image is.
-    classes = class_names(num_outputs(model), args.classes or model_classes(model))
-    model, preprocess = build_backend(args, model)
-    broken: list[str] = []
-    paths = expand_inputs(args.images, broken)
-    report_broken_links("predict", broken, args.strict)
+    skipped: list[str] = []
+    try:
+        found = predict(
+            args.images,
+            args.weights,
+            args.model,
+            k=args.topk,
+            on_skip=skipper("predict", skipped),
+            **model_flags(args),
+            **flag_values(args),
+            **flag_values(args, READING_FLAGS),
+        )
+    except ImageError as e:  # a file name, shown on one line
+        raise ImageError(printable(str(e))) from None
     if args.weights is None and not args.json:
         print("note: no --weights given; the model is randomly initialised")
-    skipped = [*broken]
-
-    def skip(message: str) -> None:
-        skipped.append(message)
-        tqdm.write(f"squeezenet predict: skipped {printable(message)}", file=sys.stderr)
-
     out = _Output(args.json)
     try:  # a run stopped early still ends its output
-        for result in predict(
-            model,
-            paths,
-            preprocess,
-            args.topk,
-            args.batch_size,
-            classes,
-            strict=args.strict,
-            on_skip=skip,
-            decode=args.decode,
-            progress=args.progress,
-            workers=args.workers,
-            precision=args.precision,
-        ):
+        for result in found.results:
             out.write(result)
     finally:
         out.close()
     if skipped:
         print(
-            f"squeezenet predict: error: {len(skipped)} of {len(paths) + len(broken)} images "
-            "could not be read (named above); the others were classified",
+            f"squeezenet predict: error: {len(skipped)} of "
+            f"{len(found.files) + len(found.left_out)} images could not be read (named "
+            "above); the others were classified",
             file=sys.stderr,
         )
         return 1

@@ -45,7 +45,7 @@ _PARSE = {
 
 def _options() -> list[dataclasses.Field]:
     """The TrainConfig fields that are flags: those with a help text."""
-    from ..train.config import TrainConfig
+    from ..train import TrainConfig
 
     return [f for f in dataclasses.fields(TrainConfig) if f.metadata.get("help")]
 
@@ -55,8 +55,7 @@ SUMMARY = "train or fine-tune a model (one CPU, or many GPUs with torchrun)"
 
 
 def register(sub, formatter) -> None:
-    from ..train.defaults import FINETUNE_PHOTOS
-    from ..train.recipes import RECIPES
+    from ..train import FINETUNE_PHOTOS, RECIPES
     from .common import add_model_arg_flag, add_setting_flags
 
     p = sub.add_parser(
@@ -98,15 +97,11 @@ def register(sub, formatter) -> None:
 
 
 def run(args) -> int:
-    from ..train import fit, resolve_config
+    from ..api import train
     from .common import parse_model_args
 
     overrides = {f.name: getattr(args, f.name) for f in _options()}
-    model_args = parse_model_args(args.model_arg)
-    cfg = resolve_config(args.config, overrides)
-    if model_args:
-        cfg.model_args = {**cfg.model_args, **model_args}
-    result = fit(cfg)
+    result = train(args.config, model_args=parse_model_args(args.model_arg), **overrides)
     result.pop("model", None)
     if args.json:
         print(json.dumps(result))

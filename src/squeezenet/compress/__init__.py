@@ -8,4 +8,11 @@ them.
 
 from ..weights.sqz import MAGIC, CompressedFormatError, CompressedModel, SharedTensor, load, save
 from .pipeline import CompressConfig, compress
-from .presets import COMPRESS_PRESETS
+from .presets import COMPRESS_PRESETS, PRESET_SUMMARY, default_preset
+from .quantize import parse_bits
+from .weights_file import (
+    CompressionCollapsed,
+    FineTuneData,
+    compress_lossless,
+    compress_weights_file,
+)

@@ -240,75 +240,17 @@ def compress(
         and calibration is not None
         and (config.finetune_steps or config.codebook_steps)
     ):
-        teacher = copy.deepcopy(model).eval()
-        tuner = Distillation(
-            Calibration(calibration, teacher, flip=config.flip),
-            config.batch_size,
-            config.distill_temperature,
-            progress=config.progress,
-        )
+        tuner = _self_distillation(model, calibration, config)
     report = Report(model, name, config.coder)
-    report.stage("uncompressed", score(model) if score else None)
 
-    try:
-        targets = target_densities(model, config.prune)
-    except ValueError as e:
-        raise SettingError(f"`prune`: {e}", "prune") from None
-    names = list(targets)
-    if config.quantizer == "kmeans":
-        try:  # now, not after minutes of pruning and fine-tuning
-            resolve_per_layer(model, parse_bits(config.bits), names, None, require_match=True)
-        except ValueError as e:
-            raise SettingError(f"`bits`: {e}", "bits") from None
-    sparsifier = MagnitudeSparsifier(model, config.prune_granularity)
-    schedule = GeometricScheduler(sparsifier, targets, max(1, config.prune_rounds))
-    params = [p for p in model.parameters() if p.requires_grad]
-    if any(d < 1.0 for d in targets.values()):
-        for t in range(schedule.rounds):
-            (r,) = schedule.step(t)  # one round a step, each followed by fine-tuning
-            if tuner is not None and config.finetune_steps:
-                tuner.run(
-                    FineTune(
-                        model,
-                        params,
-                        config.finetune_steps,
-                        config.lr,
-                        sparsifier.mask_gradients,
-                        sparsifier.apply,
-                        desc=f"prune {r}/{schedule.rounds}",
-                        seed=config.seed + r,
-                    )
-                )
-        report.stage(
-            "pruned" + (" + fine-tuned" if tuner is not None and config.finetune_steps else ""),
-            score(model) if score else None,
-        )
-    sparsifier.squash_mask()  # zeros are now exact; quantization keeps them zero
+    def stage(label: str, **kw) -> None:
+        report.stage(label, score(model) if score else None, **kw)
 
-    if config.quantizer in GRID_QUANTIZERS:
-        if calibration is None:
-            raise SettingError(
-                f"the {config.quantizer} quantizer needs unlabeled calibration images "
-                "(`calibration`) for its Fisher information and layer inputs",
-                "calibration",
-            )
-        if config.equalize:
-            try:
-                equalize(model)
-            except ValueError as e:
-                raise SettingError(str(e), "equalize") from None
-        quantizer, details = _grid(model, name, names, calibration, config, meta or {})
-        label = {"gptq": "GPTQ", "adaround": "AdaRound", "nearest": "nearest"}[config.quantizer]
-        report.stage(f"quantized ({label})", score(model) if score else None, bits=quantizer.bits)
-        report.stages[-1].update(details)
-    elif config.quantizer == "kmeans":
-        quantizer = Quantizer(model, parse_bits(config.bits))
-        report.stage("quantized", score(model) if score else None, bits=quantizer.bits)
-    else:
-        raise SettingError(
-            f"unknown `quantizer` {config.quantizer!r}; choose kmeans, gptq, adaround or nearest",
-            "quantizer",
-        )
+    stage("uncompressed")
+    names = _prune(model, config, tuner, stage)
+    quantizer, details = _quantize(model, name, names, calibration, config, meta or {})
+    stage(details.pop("stage"), bits=quantizer.bits)
+    report.stages[-1].update(details)
     if tuner is not None and config.codebook_steps:
         biases = [p for n, p in model.named_parameters() if n not in quantizer.codebooks]
         tuner.run(
@@ -324,12 +266,98 @@ def compress(
                 centroids=True,
             )
         )
-        report.stage("codebook fine-tuned", score(model) if score else None, bits=quantizer.bits)
+        stage("codebook fine-tuned", bits=quantizer.bits)
     cm = to_compressed(model, name, quantizer.shared_tensors(), config)
     # Score exactly what the file holds (biases may have been rounded to float16).
     model.load_state_dict(cm.state_dict())
     report.stage("encoded", score(model) if score else None, cm)
     return cm, report
+
+
+def _self_distillation(
+    model: nn.Module, calibration: torch.Tensor, config: CompressConfig
+) -> Distillation:
+    """Fine-tuning toward the uncompressed model's own outputs on unlabeled ``calibration``."""
+    teacher = copy.deepcopy(model).eval()
+    return Distillation(
+        Calibration(calibration, teacher, flip=config.flip),
+        config.batch_size,
+        config.distill_temperature,
+        progress=config.progress,
+    )
+
+
+def _prune(
+    model: nn.Module, config: CompressConfig, tuner: Tuner | None, stage: Callable
+) -> list[str]:
+    """Prune to ``config.prune`` in rounds, each followed by fine-tuning when there is a
+    tuner; the zeros are then exact. Returns the names of the compressed weights."""
+    try:
+        targets = target_densities(model, config.prune)
+    except ValueError as e:
+        raise SettingError(f"`prune`: {e}", "prune") from None
+    names = list(targets)
+    if config.quantizer == "kmeans":
+        try:  # now, not after minutes of pruning and fine-tuning
+            resolve_per_layer(model, parse_bits(config.bits), names, None, require_match=True)
+        except ValueError as e:
+            raise SettingError(f"`bits`: {e}", "bits") from None
+    sparsifier = MagnitudeSparsifier(model, config.prune_granularity)
+    schedule = GeometricScheduler(sparsifier, targets, max(1, config.prune_rounds))
+    params = [p for p in model.parameters() if p.requires_grad]
+    tuned = tuner is not None and config.finetune_steps
+    if any(d < 1.0 for d in targets.values()):
+        for t in range(schedule.rounds):
+            (r,) = schedule.step(t)  # one round a step, each followed by fine-tuning
+            if tuner is not None and tuned:
+                tuner.run(
+                    FineTune(
+                        model,
+                        params,
+                        config.finetune_steps,
+                        config.lr,
+                        sparsifier.mask_gradients,
+                        sparsifier.apply,
+                        desc=f"prune {r}/{schedule.rounds}",
+                        seed=config.seed + r,
+                    )
+                )
+        stage("pruned" + (" + fine-tuned" if tuned else ""))
+    sparsifier.squash_mask()  # zeros are now exact; quantization keeps them zero
+    return names
+
+
+def _quantize(
+    model: nn.Module,
+    name: str,
+    names: list[str],
+    calibration: torch.Tensor | None,
+    config: CompressConfig,
+    meta: dict,
+) -> tuple[Quantizer, dict]:
+    """Share the weights of ``names`` (k-means codebooks or a grid); with the quantizer,
+    what the report records of the stage (its label under ``"stage"``)."""
+    if config.quantizer in GRID_QUANTIZERS:
+        if calibration is None:
+            raise SettingError(
+                f"the {config.quantizer} quantizer needs unlabeled calibration images "
+                "(`calibration`) for its Fisher information and layer inputs",
+                "calibration",
+            )
+        if config.equalize:
+            try:
+                equalize(model)
+            except ValueError as e:
+                raise SettingError(str(e), "equalize") from None
+        quantizer, details = _grid(model, name, names, calibration, config, meta)
+        label = {"gptq": "GPTQ", "adaround": "AdaRound", "nearest": "nearest"}[config.quantizer]
+        return quantizer, {"stage": f"quantized ({label})", **details}
+    if config.quantizer == "kmeans":
+        return Quantizer(model, parse_bits(config.bits)), {"stage": "quantized"}
+    raise SettingError(
+        f"unknown `quantizer` {config.quantizer!r}; choose kmeans, gptq, adaround or nearest",
+        "quantizer",
+    )
 
 
 def _grid(

@@ -27,10 +27,9 @@ from ..engine import (
     run_steps,
     tail_mean,
 )
-from ..models import default_input_size
 from ..models.batchnorm import batchnorm_inserted
 from ..settings import SettingError
-from ..train import resolve_config
+from ..train import resolve_data
 from .tuner import FineTune
 
 
@@ -80,7 +79,7 @@ class LabelledRetraining:
                 "mean": preprocess.mean,
                 "std": preprocess.std,
             }
-        self.cfg = resolve_config(
+        configured = resolve_data(
             overrides={
                 "recipe": recipe,
                 "data": data,
@@ -91,18 +90,16 @@ class LabelledRetraining:
             }
         )
         self.device = torch.device(device)
-        size = self.cfg.image_size or default_input_size(self.cfg.model)
+        spec, size = configured.spec, configured.image_size
         if recipe is not None and preprocess is not None:
-            _check_recipe_fits(recipe, size, self.cfg.mean, self.cfg.std, preprocess)
-        self.data = build_loaders(
-            self.cfg, rank=0, world_size=1, image_size=size, pin_memory=self.device.type == "cuda"
-        )
-        self.prepare = NormalizeBatch(self.device, self.cfg.mean, self.cfg.std, channels_last=False)
+            _check_recipe_fits(recipe, size, spec.mean, spec.std, preprocess)
+        self.data = build_loaders(spec, image_size=size, pin_memory=self.device.type == "cuda")
+        self.prepare = NormalizeBatch(self.device, spec.mean, spec.std, channels_last=False)
         self.amp = resolve_amp(amp, self.device)
         if self.amp == "fp16":  # no GradScaler here; bf16 needs none
             self.amp = "off"
         self.label_smoothing = (
-            self.cfg.label_smoothing if label_smoothing is None else label_smoothing
+            configured.label_smoothing if label_smoothing is None else label_smoothing
         )
         self.weight_decay = weight_decay
         self.progress = progress

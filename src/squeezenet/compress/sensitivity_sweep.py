@@ -9,7 +9,6 @@ the summed loss is smallest for an estimated compressed size (``budget`` bytes).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 
 import torch
@@ -17,7 +16,7 @@ import torch
 from ..data.loaders import build_loaders
 from ..engine import NormalizeBatch, evaluate_batches
 from ..pruning import allocate, measure, prunable, resolve_per_layer
-from ..train import resolve_config
+from ..train import resolve_data
 from ..weights import create_model
 from .quantize import parse_bits
 
@@ -40,21 +39,12 @@ def sensitivity_sweep(
     its normalisation. Returns the measurements (``sensitivity[layer][density]`` = top-1),
     the chosen ``profile``, the ``prune`` flag value that applies it, and what it was scored
     on. ``log`` receives progress lines."""
-    overrides: dict = {
-        "output": os.devnull,
-        "channels_last": False,
-        "val_fraction": val_fraction,
-        "progress": False,
-    }
-    if data:
-        overrides["data"] = data
-    cfg = resolve_config(config, overrides)
-    net = create_model(model or cfg.model, weights=weights).eval()
+    overrides: dict = {"val_fraction": val_fraction, "progress": False, "data": data}
+    configured = resolve_data(config, overrides)
+    net = create_model(model or configured.model, weights=weights).eval()
     cpu = torch.device("cpu")
-    loaded = build_loaders(
-        cfg, rank=0, world_size=1, image_size=cfg.image_size or 32, pin_memory=False
-    )
-    prep = NormalizeBatch(cpu, cfg.mean, cfg.std, cfg.channels_last)
+    loaded = build_loaders(configured.spec, image_size=configured.image_size)
+    prep = NormalizeBatch(cpu, configured.spec.mean, configured.spec.std, channels_last=False)
 
     def score(m):
         return evaluate_batches(m, loaded.val, prep, device=cpu)["top1"]

@@ -74,11 +74,12 @@ class FineTuneData:
 
 class CompressionCollapsed(ValueError):
     """The compressed model lost most of what the model could do; ``report`` tells the
-    stages."""
+    stages, ``preprocess`` the input the calibration or training images were made into."""
 
-    def __init__(self, message: str, report: Report) -> None:
+    def __init__(self, message: str, report: Report, preprocess: Preprocess) -> None:
         super().__init__(message)
         self.report = report
+        self.preprocess = preprocess
 
 
 def _top1(model: nn.Module, inputs: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -127,7 +128,7 @@ def compress_weights_file(
     preset: str | None = None,
     eval_dir: str | None = None,
     classes: str | None = None,
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
     allow_collapse: bool = False,
     **settings,
 ) -> tuple[int, Report]:
@@ -242,7 +243,7 @@ def compress_weights_file(
         report.agreement = float(same.float().mean())
     problem = report.collapse(num_outputs(model))
     if problem and not allow_collapse:
-        raise CompressionCollapsed(f"{output} not written: {problem}", report)
+        raise CompressionCollapsed(f"{output} not written: {problem}", report, preprocess)
     # With `max_bytes` the grid scale is the one that fitted.
     fitted = [s["grid_scale"] for s in report.stages if "grid_scale" in s]
     if fitted and meta["grid_scale"] is not None:

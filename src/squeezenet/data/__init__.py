@@ -1,6 +1,6 @@
-"""Images, labelled folders, calibration samples and preprocessing presets; training data in
-``sources`` (datasets decoded once into uint8 tensors), ``loaders`` (sharded batches) and
-``augment`` (crops, flips, cutout, CutMix).
+"""Images, labelled folders, calibration samples and preprocessing presets; training data as
+one ``DataSpec`` (``spec``), opened from ``sources`` (datasets decoded once into uint8
+tensors) by ``loaders`` (sharded batches), with ``augment`` (crops, flips, cutout, CutMix).
 
 Each name below is imported on first use (PEP 562): ``transforms``' presets are read by the
 command line's parsers, which answer without loading PyTorch."""
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         drawn_names,
         sample_images,
     )
+    from .spec import DataSpec
     from .transforms import (
         PRESETS,
         Preprocess,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "DataSpec",
     "DatasetError",
     "ImageDataset",
     "ImageError",
@@ -53,6 +55,7 @@ __all__ = [
 ]
 
 _SOURCES = {
+    "DataSpec": "spec",
     "DatasetError": "images",
     "ImageDataset": "images",
     "ImageError": "images",

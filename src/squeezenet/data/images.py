@@ -270,44 +270,11 @@ def scan_folder(
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: not a directory")
-    wnids: list[str] | None = None
-    names: list[str] = []  # read with wnids
-    if class_list == "imagenet":
-        wnids, names = imagenet_class_list()
-        class_list = "the ImageNet-1k class list"
-    elif isinstance(class_list, (str, os.PathLike)):
-        wnids, names = read_class_list(class_list)
-    elif class_list is not None:
-        wnids, names = list(class_list), list(class_list)
-        class_list = "the model's classes"
+    wnids, names, described = _class_list(class_list)
     found = list(root.iterdir())
-    subdirs = sorted(p for p in found if p.is_dir())
-    stray: list[str] = []
-    if wnids is not None and subdirs:
-        known = [d for d in subdirs if d.name in wnids]
-        stray = [f"{d}: a folder that is not a class in {class_list}" for d in subdirs]
-        if known or not any(is_image_file(p) for p in found):
-            if not known:
-                unknown = [d.name for d in subdirs]
-                raise DatasetError(f"{root}: folders not in {class_list}: {unknown[:5]}")
-            stray = [s for d, s in zip(subdirs, stray) if d not in known]
-            subdirs = known
-        else:  # a flat folder of images, with a stray folder among them
-            subdirs = []
+    subdirs, stray = _class_folders(root, found, wnids, described)
     if subdirs:
-        classes = [p.name for p in subdirs]
-        index = {c: i for i, c in enumerate(classes)}
-        if wnids is not None:
-            index = {w: i for i, w in enumerate(wnids)}
-            classes = list(names)
-        samples, broken = [], []
-        for d in subdirs:
-            files, bad = list_images(d)
-            broken += bad
-            if not files:
-                raise DatasetError(f"{d}: class folder holds no images")
-            samples += [(p, index[d.name]) for p in files]
-        return LabelledImages(samples, classes, broken, stray)
+        return _scan_class_folders(subdirs, wnids, names, stray)
     files = sorted(p for p in found if is_image_file(p))
     if not files:
         raise DatasetError(f"{root}: no images (extensions {', '.join(IMAGE_EXTENSIONS)})")
@@ -323,11 +290,64 @@ def scan_folder(
         if prefix in index:
             samples.append((p, index[prefix]))
         else:
-            stray.append(f"{p}: file-name prefix {prefix!r} is not a class in {class_list}")
+            stray.append(f"{p}: file-name prefix {prefix!r} is not a class in {described}")
     if not samples:
         raise DatasetError(stray[-1])
     broken = sorted(p for p in found if is_broken_link(p))
     return LabelledImages(samples, list(names), broken, stray)
+
+
+def _class_list(
+    class_list: str | os.PathLike | Sequence[str] | None,
+) -> tuple[list[str] | None, list[str], object]:
+    """(wnids or None, names, how messages name the list) of a ``scan_folder`` class list."""
+    if class_list == "imagenet":
+        wnids, names = imagenet_class_list()
+        return wnids, names, "the ImageNet-1k class list"
+    if isinstance(class_list, (str, os.PathLike)):
+        wnids, names = read_class_list(class_list)
+        return wnids, names, class_list
+    if class_list is not None:
+        return list(class_list), list(class_list), "the model's classes"
+    return None, [], None
+
+
+def _class_folders(
+    root: Path, found: list[Path], wnids: list[str] | None, described: object
+) -> tuple[list[Path], list[str]]:
+    """The sub-folders of ``root`` that are classes (none: a flat folder of images) and the
+    ones left out as stray."""
+    subdirs = sorted(p for p in found if p.is_dir())
+    if wnids is None or not subdirs:
+        return subdirs, []
+    known = [d for d in subdirs if d.name in wnids]
+    stray = [f"{d}: a folder that is not a class in {described}" for d in subdirs]
+    if not known and any(is_image_file(p) for p in found):
+        return [], stray  # a flat folder of images, with a stray folder among them
+    if not known:
+        unknown = [d.name for d in subdirs]
+        raise DatasetError(f"{root}: folders not in {described}: {unknown[:5]}")
+    return known, [s for d, s in zip(subdirs, stray) if d not in known]
+
+
+def _scan_class_folders(
+    subdirs: list[Path], wnids: list[str] | None, names: list[str], stray: list[str]
+) -> LabelledImages:
+    """An ImageFolder tree: each sub-folder's images, labelled by its name."""
+    classes = [p.name for p in subdirs]
+    index = {c: i for i, c in enumerate(classes)}
+    if wnids is not None:
+        index = {w: i for i, w in enumerate(wnids)}
+        classes = list(names)
+    samples: list[tuple[Path, int]] = []
+    broken: list[Path] = []
+    for d in subdirs:
+        files, bad = list_images(d)
+        broken += bad
+        if not files:
+            raise DatasetError(f"{d}: class folder holds no images")
+        samples += [(p, index[d.name]) for p in files]
+    return LabelledImages(samples, classes, broken, stray)
 
 
 class ImageDataset(torch.utils.data.Dataset):
@@ -352,6 +372,27 @@ class ImageDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         path, label = self.images.samples[i]
         return load_transformed(path, self.transform, self.decode_size), label
+
+
+class TolerantImages(torch.utils.data.Dataset):
+    """``(path, label)`` samples, each read by ``read(path)``; an image that cannot be read
+    (an :class:`ImageError`) becomes ``(None, label, its message)`` rather than an exception,
+    so that the message reaches the main process as the project's own, not as a worker's
+    traceback, and the rest of its batch is still used. A read image is ``(value, label,
+    "")``. The one way commands read images and skip the bad ones."""
+
+    def __init__(self, samples: Sequence[tuple[Path, int]], read: Callable[[Path], object]):
+        self.samples, self.read = samples, read
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[object, int, str]:
+        path, label = self.samples[i]
+        try:
+            return self.read(path), label, ""
+        except ImageError as e:
+            return None, label, str(e)
 
 
 def default_class_list(

@@ -21,6 +21,7 @@ from torch.utils.data import DistributedSampler
 from .augment import cutout, random_crop_flip, random_resized_crop_flip
 from .images import DatasetError, ImageError, LabelledImages, load_image, scan_folder
 from .sources import CorruptImageWarning, TensorSplit, detect_format, load_decoded
+from .spec import DataSpec
 from .transforms import resize_crop
 
 #: ``in_memory: auto`` decodes an ImageFolder tree into memory below this many bytes.
@@ -351,22 +352,33 @@ def holdout(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Ten
 
 
 def build_loaders(
-    cfg, *, rank: int, world_size: int, image_size: int, pin_memory: bool
+    spec: DataSpec,
+    *,
+    image_size: int,
+    rank: int = 0,
+    world_size: int = 1,
+    pin_memory: bool = False,
+    epochs: int = 1,
+    max_steps: int | None = None,
+    recalibrate_bn: bool = False,
 ) -> DataBundle:
-    """Open ``cfg.data`` and make the three batch streams (errors come before training)."""
-    path = Path(cfg.data)
-    fmt = detect_format(path) if cfg.data_format == "auto" else cfg.data_format
-    in_memory = cfg.in_memory
+    """Open ``spec.path`` and make the three batch streams (errors come before training).
+    ``image_size``: the training side when ``spec`` states none; ``epochs``: the length of
+    progressive resizing; ``max_steps``: batches per training epoch at most;
+    ``recalibrate_bn``: also keep the training images unaugmented (needs them in memory)."""
+    path = spec.path
+    fmt = detect_format(path) if spec.format == "auto" else spec.format
+    in_memory = spec.in_memory
     # With random-resized crops, the training images are kept at decode_size and cropped
     # and resized to image_size batch by batch; validation is decoded at its own size.
-    decode_size = cfg.decode_size or image_size
-    eval_size = cfg.eval_image_size or image_size
+    decode_size = spec.decode_size or image_size
+    eval_size = spec.eval_size or image_size
     if in_memory == "auto":
         in_memory = "yes"
         if fmt == "imagefolder":
             n = len(scan_folder(path / "train").samples)
             in_memory = "yes" if n * 3 * decode_size**2 <= IN_MEMORY_LIMIT else "no"
-    common = dict(rank=rank, world_size=world_size, seed=cfg.seed)
+    common = dict(rank=rank, world_size=world_size, seed=spec.seed)
     if in_memory == "yes":
         folder = fmt == "imagefolder"
         ds = load_decoded(
@@ -374,9 +386,9 @@ def build_loaders(
             fmt,
             image_size=decode_size if folder else None,
             eval_size=eval_size if folder else None,
-            eval_crop=cfg.eval_crop if folder else 1.0,
-            strict=cfg.strict_data,
-            progress=cfg.progress and rank == 0,
+            eval_crop=spec.eval_crop if folder else 1.0,
+            strict=spec.strict,
+            progress=spec.progress and rank == 0,
         )
         train = ds.splits["train"]
         if len(train) == 0:
@@ -385,31 +397,31 @@ def build_loaders(
             tr_x, tr_y, va_x, va_y = train.images, train.labels, *_xy(ds.splits["val"])
             val_source = "val split"
         else:
-            keep, held = holdout(len(train), cfg.val_fraction, cfg.seed)
+            keep, held = holdout(len(train), spec.val_fraction, spec.seed)
             tr_x, tr_y = train.images[keep], train.labels[keep]
             va_x, va_y = train.images[held], train.labels[held]
             val_source = f"{len(held)} images held out of train"
-        batch = train_batch(cfg.batch_size, len(tr_y), world_size)
+        batch = train_batch(spec.batch_size, len(tr_y), world_size)
         size = tr_x.shape[-1]
         resized_crop = None
-        if cfg.crop_scale is not None:
-            size = cfg.image_size or size
-            sizes = progressive_sizes(cfg.image_size_start, size, cfg.epochs)
-            resized_crop = (sizes, cfg.crop_scale)
+        if spec.crop_scale is not None:
+            size = spec.image_size or size
+            sizes = progressive_sizes(spec.image_size_start, size, epochs)
+            resized_crop = (sizes, spec.crop_scale)
         mk = lambda x, y, train, bs: TensorBatches(  # noqa: E731
             x,
             y,
             bs,
             train=train,
-            crop_padding=cfg.crop_padding,
-            flip=cfg.flip,
-            cutout=cfg.cutout,
+            crop_padding=spec.crop_padding,
+            flip=spec.flip,
+            cutout=spec.cutout,
             resized_crop=resized_crop if train else None,
             pin_memory=pin_memory,
-            max_steps=cfg.max_steps_per_epoch if train else None,
+            max_steps=max_steps if train else None,
             **common,
         )
-        eval_bs = max(cfg.batch_size, 256)
+        eval_bs = max(spec.batch_size, 256)
         test = ds.splits.get("test")
         return DataBundle(
             mk(tr_x, tr_y, True, batch),
@@ -418,39 +430,37 @@ def build_loaders(
             ds.classes,
             val_source,
             size,
-            _calibration_batches(tr_x, tr_y, cfg.batch_size, common)
-            if cfg.recalibrate_bn
-            else None,
+            _calibration_batches(tr_x, tr_y, spec.batch_size, common) if recalibrate_bn else None,
             # Folders: as load_decoded resizes val; other formats hold images at their size.
-            (round(eval_size / cfg.eval_crop), eval_size) if folder else (va_x.shape[-1],) * 2,
+            (round(eval_size / spec.eval_crop), eval_size) if folder else (va_x.shape[-1],) * 2,
         )
     if fmt != "imagefolder":
         raise DatasetError(f"{path}: in_memory 'no' is only for ImageFolder trees")
-    if cfg.recalibrate_bn:
+    if recalibrate_bn:
         raise DatasetError(f"{path}: recalibrate_bn needs the images in memory (in_memory: yes)")
     train_images = scan_folder(path / "train")
     classes = train_images.classes
     if (path / "val").is_dir():
         val_images, val_source = _scan_with(path / "val", classes), "val split"
     else:
-        keep, held = holdout(len(train_images), cfg.val_fraction, cfg.seed)
+        keep, held = holdout(len(train_images), spec.val_fraction, spec.seed)
         val_images = LabelledImages([train_images.samples[i] for i in held], classes)
         train_images = LabelledImages([train_images.samples[i] for i in keep], classes)
         val_source = f"{len(held)} images held out of train"
     test_images = _scan_with(path / "test", classes) if (path / "test").is_dir() else None
-    batch = train_batch(cfg.batch_size, len(train_images), world_size)
+    batch = train_batch(spec.batch_size, len(train_images), world_size)
     # Streamed: torchvision's random-resized crops at image_size (area fraction from
     # crop_scale, else torchvision's 0.08); validation resized and centre-cropped at its size.
     mk_streamed = lambda imgs, train: StreamedBatches(  # noqa: E731
         imgs,
         image_size if train else eval_size,
-        batch if train else cfg.batch_size,
-        min_scale=cfg.crop_scale or 0.08,
+        batch if train else spec.batch_size,
+        min_scale=spec.crop_scale or 0.08,
         train=train,
-        workers=cfg.workers,
+        workers=spec.workers,
         pin_memory=pin_memory,
-        strict=cfg.strict_data,
-        max_steps=cfg.max_steps_per_epoch if train else None,
+        strict=spec.strict,
+        max_steps=max_steps if train else None,
         **common,
     )
     return DataBundle(

@@ -20,6 +20,7 @@ import pickle
 import warnings
 import zipfile
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from .images import (
     DECODE_MODES,
     DatasetError,
     ImageError,
+    TolerantImages,
     list_images,
     load_image,
     open_zip_image,
@@ -209,38 +211,27 @@ def decode_workers(n_images: int) -> int:
     return min(4, os.cpu_count() or 1)
 
 
-class _FitFiles(torch.utils.data.Dataset):
-    """``(path, label)`` -> ``(HWC uint8 array or None, label, error message)``: decoded at
-    reduced size where ``size`` allows (``fast``), resized and center-cropped to ``size``."""
+def _fit_file(path: Path, size: int | None, fast: bool, resize: int | None) -> np.ndarray:
+    """An HWC uint8 array of the image at ``path``: decoded at reduced size where ``size``
+    allows (``fast``), resized and center-cropped to ``size``."""
+    side = resize or size
+    image = _fit(load_image(path, side if fast else None), size, resize)
+    return np.asarray(image, dtype=np.uint8)
 
-    def __init__(
-        self,
-        files: list[tuple[Path, int]],
-        size: int | None,
-        fast: bool,
-        resize: int | None = None,
-    ):
-        self.files, self.size, self.fast, self.resize = files, size, fast, resize
 
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, i: int):
-        path, label = self.files[i]
-        try:
-            side = self.resize or self.size
-            image = _fit(load_image(path, side if self.fast else None), self.size, self.resize)
-        except ImageError as e:
-            return None, label, str(e)
-        return np.asarray(image, dtype=np.uint8), label, ""
+def _fit_files(
+    files: list[tuple[Path, int]], size: int | None, fast: bool, resize: int | None = None
+) -> TolerantImages:
+    """``(path, label)`` -> ``(HWC uint8 array or None, label, error message)``."""
+    return TolerantImages(files, partial(_fit_file, size=size, fast=fast, resize=resize))
 
 
 def _as_list(batch: list) -> list:
     return batch
 
 
-def _decode_files(dataset: _FitFiles, workers: int, desc: str, progress: bool):
-    """Yield ``_FitFiles`` items in order, decoded by ``workers`` processes (0: here)."""
+def _decode_files(dataset: TolerantImages, workers: int, desc: str, progress: bool):
+    """Yield ``_fit_files`` items in order, decoded by ``workers`` processes (0: here)."""
     from tqdm import tqdm
 
     bar = tqdm(
@@ -297,7 +288,7 @@ def _decode_folder_split(
         raise DatasetError(f"{root}: no images")
     workers = decode_workers(len(files)) if workers is None else workers
     arrays, labels, skipped = [], [], []
-    dataset = _FitFiles(files, size, fast, resize)
+    dataset = _fit_files(files, size, fast, resize)
     for array, label, error in _decode_files(dataset, workers, f"decode {root.name}", progress):
         if array is None:
             skipped.append(error)

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..weights import ModelInfo
+from ..weights import ModelCard, ModelInfo
 from .formats import EXPORT_FORMATS
 
 
@@ -459,6 +459,19 @@ class ExportedModel:
     @property
     def weights_path(self) -> Path:
         return self.path
+
+    @property
+    def card(self) -> ModelCard:
+        """What the file says of its model, as a weights file's card."""
+        info = self.weights_info
+        return ModelCard(
+            architecture=self.model_name,
+            classes=info.classes if info else None,
+            preprocess=info.preprocess if info else None,
+            source=self.path,
+            description=info,
+            fixed_size=self.input_size,
+        )
 
     @property
     def input_size(self) -> int | None:

@@ -6,37 +6,28 @@ from __future__ import annotations
 import copy
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ..data import ImageDataset, ImageError, LabelledImages, Preprocess
-from ..data.images import decode_min_size
+from ..data import ImageError, LabelledImages, Preprocess
+from ..data.images import TolerantImages, decode_min_size, load_transformed
 from . import distributed as dist
 from .batches import autocast, input_device, resolve_precision
 
 
-class SkippingImages(torch.utils.data.Dataset):
-    """``ImageDataset`` that turns an unreadable image into ``(None, label, message)``, so
-    the error reaches the main process as the project's own message, not as a worker's
-    traceback, and the other images in its batch are still scored."""
+class SkippingImages(TolerantImages):
+    """Decode + preprocess each of ``images`` (as ``ImageDataset``); an unreadable image
+    becomes ``(None, label, message)`` (see :class:`~squeezenet.data.images.TolerantImages`)."""
 
     def __init__(
         self, images: LabelledImages, transform: Callable, decode_size: int | None
     ) -> None:
-        self.inner = ImageDataset(images, transform, decode_size)
-
-    def __len__(self) -> int:
-        return len(self.inner)
-
-    def __getitem__(self, i: int):
-        try:
-            x, y = self.inner[i]
-            return x, y, ""
-        except ImageError as e:
-            return None, self.inner.images.samples[i][1], str(e)
+        read = partial(load_transformed, transform=transform, min_size=decode_size)
+        super().__init__(images.samples, read)
 
 
 def collate_skipping(items):

@@ -7,6 +7,7 @@ lr schedules and DDP from ``squeezenet.engine``.
 """
 
 from ..engine.health import TrainingDiverged
-from .config import TrainConfig, resolve_config, save_config
-from .recipes import RECIPES
-from .trainer import fit
+from .config import ConfiguredData, TrainConfig, resolve_config, resolve_data, save_config
+from .defaults import FINETUNE_PHOTOS
+from .recipes import RECIPES, get_recipe
+from .trainer import fit, train

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from ..data.spec import DEFAULTS as _DATA
+from ..data.spec import FORMATS, IN_MEMORY, DataSpec
 from ..devices import check_device
 from ..files import write_text
 from ..pruning import GRANULARITIES
@@ -68,37 +69,42 @@ class TrainConfig:
         short="-d",
     )
     data_format: str = setting(
-        "auto",
+        _DATA["data_format"],
         "layout of the training data (auto: recognised from the path)",
-        choices=("auto", "cifar10-zip", "imagefolder", "torchvision-cifar10"),
+        choices=FORMATS,
     )
     image_size: int | None = setting(
-        None,
+        _DATA["image_size"],
         "training/eval image side (default: the model's input size; a `recipe` may set it)",
     )
     in_memory: str = setting(
-        "auto",
+        _DATA["in_memory"],
         "auto, yes or no: decode the data once into uint8 tensors in memory (auto: yes below 4 "
         "GiB of pixels) instead of streaming files with worker processes",
-        choices=("auto", "yes", "no"),
+        choices=IN_MEMORY,
     )
     val_fraction: float = setting(
-        0.1,
+        _DATA["val_fraction"],
         "fraction of train held out for validation (best-checkpoint selection) when the data "
         "has no val/ split; the test split is never used to select",
     )
     strict_data: bool = setting(
-        False,
+        _DATA["strict_data"],
         "stop at the first corrupt image instead of warning and skipping it",
     )
-    workers: int = setting(2, "image-decoding worker processes when streaming from files")
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    crop_padding: int = setting(
-        4, "in-memory data without `crop_scale`: pad by this many pixels, then random-crop back"
+    workers: int = setting(
+        _DATA["workers"], "image-decoding worker processes when streaming from files"
     )
-    flip: bool = setting(True, "random horizontal flips")
-    cutout: int = setting(0, "in-memory data: zero a random square this many pixels wide (0: off)")
+    mean: tuple[float, float, float] = _DATA["mean"]
+    std: tuple[float, float, float] = _DATA["std"]
+    crop_padding: int = setting(
+        _DATA["crop_padding"],
+        "in-memory data without `crop_scale`: pad by this many pixels, then random-crop back",
+    )
+    flip: bool = setting(_DATA["flip"], "random horizontal flips")
+    cutout: int = setting(
+        _DATA["cutout"], "in-memory data: zero a random square this many pixels wide (0: off)"
+    )
     cutmix: float = setting(
         0.0,
         "probability that a training batch is mixed by CutMix (Yun et al., 2019): a box of "
@@ -106,7 +112,7 @@ class TrainConfig:
         "(0: off)",
     )
     crop_scale: float | None = setting(
-        None,
+        _DATA["crop_scale"],
         "random-resized crops (as torchvision's RandomResizedCrop) covering at least this "
         "fraction of the image, resized to `image_size`: for in-memory data instead of padded "
         "crops, e.g. 0.35 for photographs; for streamed data the minimum area of its crops "
@@ -115,26 +121,26 @@ class TrainConfig:
         "streamed data)",
     )
     decode_size: int | None = setting(
-        None,
+        _DATA["decode_size"],
         "in-memory ImageFolder data: side at which training images are held in memory "
         "(default: 256/224 of `image_size` for photo folders without a `recipe`, else the "
         "`recipe`'s or `image_size`); larger than `image_size` with `crop_scale`, so crops "
         "keep detail",
     )
     image_size_start: int | None = setting(
-        None,
+        _DATA["image_size_start"],
         "with `crop_scale`: progressive resizing, the training side grows from this to "
         "`image_size` over the first three quarters of the epochs (cheaper early epochs) "
         "(default: none, every epoch at `image_size`; a `recipe` may set it)",
     )
     eval_image_size: int | None = setting(
-        None,
+        _DATA["eval_image_size"],
         "side of validation/test images (default: `image_size`; a `recipe` may set it); a "
         "little larger than the "
         "training side suits random-resized-crop training (Touvron et al., 2019)",
     )
     eval_crop: float = setting(
-        1.0,
+        _DATA["eval_crop"],
         "in-memory ImageFolder data: validation/test images are resized to `eval_image_size` / "
         "this, then centre-cropped to `eval_image_size` (default: 0.875 for photo folders "
         "without a `recipe`, as `squeezenet evaluate`'s 256/224; else 1.0: whole images)",
@@ -148,7 +154,7 @@ class TrainConfig:
     # -- optimisation -----------------------------------------------------------------------
     epochs: int = setting(30, "number of epochs")
     batch_size: int = setting(
-        128,
+        _DATA["batch_size"],
         "images per forward pass, per process, at most each process's share of the training "
         "images; a last partial batch is trained on when dropping it would leave out over a "
         "20th of them",
@@ -259,7 +265,7 @@ class TrainConfig:
         "state); refused if it was written with different settings. Under torchrun "
         "--max-restarts a restarted run resumes by itself",
     )
-    seed: int = setting(0, "random seed (data order, augmentation, initialisation)")
+    seed: int = setting(_DATA["seed"], "random seed (data order, augmentation, initialisation)")
     deterministic: bool = setting(False, "use deterministic algorithms only")
     eval_test: bool = setting(True, "score the best checkpoint on the test split at the end")
     tta: bool = setting(
@@ -283,7 +289,7 @@ class TrainConfig:
         None,
         "stop each epoch after this many batches (smoke tests) (default: none, every batch)",
     )
-    progress: bool = setting(True, "progress bar with images/s and ETA")
+    progress: bool = setting(_DATA["progress"], "progress bar with images/s and ETA")
     tensorboard: bool = setting(True, "write TensorBoard logs (needs the tensorboard package)")
     plot: bool = setting(True, "write curves.png at the end (needs matplotlib)")
 
@@ -300,6 +306,7 @@ class TrainConfig:
         return self.effective_batch // per_step
 
     def validate(self) -> None:
+        """Check every section and fill in what is derived (`model`, `batchnorm`, `lr`)."""
         check_choices(self)
         check_finite(self)
         try:
@@ -310,29 +317,10 @@ class TrainConfig:
             raise SettingError("no training data: set `data` (a path)", "data")
         if self.model is None:
             self.model = _derived_model(self.data, self.data_format, self.weights, self.model_args)
-        if not 0 < self.eval_crop <= 1:
-            raise ValueError(f"eval_crop must be in (0, 1], got {self.eval_crop}")
-        for name in ("epochs", "batch_size", "val_every"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not 0 <= self.val_fraction < 1:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        self.data_spec()  # the data section checks itself
+        _positive_ints(self, "epochs", "val_every")
         if self.prune is not None:
-            from ..pruning import parse_prune
-
-            try:
-                parse_prune(self.prune)
-            except ValueError:
-                raise ValueError(
-                    f"prune must be a density, 'paper', 'none' or "
-                    f"'pattern=density,...', got {self.prune!r}"
-                ) from None
-            if not isinstance(self.prune_rounds, int) or self.prune_rounds < 1:
-                raise ValueError(
-                    f"prune_rounds must be a positive integer, got {self.prune_rounds!r}"
-                )
-            if not 0 <= self.prune_until < 1:
-                raise ValueError(f"prune_until must be in [0, 1), got {self.prune_until}")
+            self._check_pruning(self.prune)
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.model_args:
@@ -342,28 +330,41 @@ class TrainConfig:
                 check_model_args(self.model, self.model_args)
             except ValueError as e:
                 raise ValueError(f"model_args: {e}") from None
-        if not 0 <= self.distill_weight <= 1:
-            raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
-        if self.distill_temperature <= 0:
-            raise ValueError(
-                f"distill_temperature must be positive, got {self.distill_temperature}"
-            )
-        if self.crop_scale is not None and not 0 < self.crop_scale <= 1:
-            raise ValueError(f"crop_scale must be in (0, 1], got {self.crop_scale}")
-        for name in ("image_size", "image_size_start", "decode_size", "eval_image_size"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self._check_distillation()
         if not 0 <= self.cutmix <= 1:
             raise ValueError(f"cutmix must be a probability in [0, 1], got {self.cutmix}")
-        if not isinstance(self.cutout, int) or self.cutout < 0:
-            raise ValueError(f"cutout must be a non-negative integer, got {self.cutout!r}")
         if self.batchnorm is None:
             self.batchnorm = self.weights is None
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
         if self.recalibrate_bn and not self.batchnorm:
             raise ValueError("recalibrate_bn needs batchnorm (there are no statistics to redo)")
+        self._check_optimizer()
+
+    def _check_pruning(self, prune: str | float | dict) -> None:
+        from ..pruning import parse_prune
+
+        try:
+            parse_prune(prune)
+        except ValueError:
+            raise ValueError(
+                f"prune must be a density, 'paper', 'none' or "
+                f"'pattern=density,...', got {self.prune!r}"
+            ) from None
+        _positive_ints(self, "prune_rounds")
+        if not 0 <= self.prune_until < 1:
+            raise ValueError(f"prune_until must be in [0, 1), got {self.prune_until}")
+
+    def _check_distillation(self) -> None:
+        if not 0 <= self.distill_weight <= 1:
+            raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
+        if self.distill_temperature <= 0:
+            raise ValueError(
+                f"distill_temperature must be positive, got {self.distill_temperature}"
+            )
+
+    def _check_optimizer(self) -> None:
+        """The optimisation section; `lr` defaults by whether the run fine-tunes."""
         if self.lr is None:
             self.lr = DEFAULT_LR if self.weights is None else FINETUNE_LR
         if self.lr <= 0:
@@ -378,6 +379,16 @@ class TrainConfig:
         if not 0 <= self.warmup_fraction < 1:
             raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
 
+    def input_size(self) -> int:
+        """The training side: `image_size`, else the model's input size (once `model` is set)."""
+        from ..models import default_input_size
+
+        return self.image_size or default_input_size(self.model)
+
+    def data_spec(self) -> DataSpec:
+        """The data section, as the loaders read it (once `data` is set)."""
+        return DataSpec.from_settings(self)
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["mean"], d["std"] = list(self.mean), list(self.std)
@@ -385,6 +396,13 @@ class TrainConfig:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def _positive_ints(settings: object, *names: str) -> None:
+    for name in names:
+        value = getattr(settings, name)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _check_keys(d: dict, where: str) -> None:
@@ -437,6 +455,27 @@ def resolve_config(
     cfg = TrainConfig(**merged)
     cfg.validate()
     return cfg
+
+
+@dataclass(frozen=True)
+class ConfiguredData:
+    """What a training configuration says of its data, for work other than a training run
+    (the compression's retraining, the sensitivity sweep): the ``spec``, the training side
+    ``image_size`` (the stated one, else the model's input size), the ``model`` named or
+    implied, and the ``label_smoothing`` of its loss."""
+
+    spec: DataSpec
+    image_size: int
+    model: str
+    label_smoothing: float
+
+
+def resolve_data(
+    file: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None
+) -> ConfiguredData:
+    """The data of :func:`resolve_config` (same arguments and precedence)."""
+    cfg = resolve_config(file, overrides)
+    return ConfiguredData(cfg.data_spec(), cfg.input_size(), cfg.model, cfg.label_smoothing)
 
 
 def _derived_model(data: str, fmt: str, weights: str | None, model_args: dict) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 import warnings
@@ -42,11 +43,9 @@ from ..engine.health import (
     not_learning_message,
 )
 from ..files import check_not_input, make_folder
-from ..models import default_input_size
 from ..models.batchnorm import add_batchnorm, fuse_batchnorm, has_batchnorm, init_batchnorm_identity
 from ..pruning import GeometricScheduler, MagnitudeSparsifier, target_densities
-from ..weights import ModelInfo, WeightsError, create_model, save_state_dict
-from ..weights.loading import stated_preprocess
+from ..weights import ModelInfo, WeightsError, create_model, model_card, save_state_dict
 from ..weights.sqz.modeldesc import describe_model
 from .checkpoint import (
     config_differences,
@@ -55,7 +54,7 @@ from .checkpoint import (
     save_atomic,
     set_rng_state,
 )
-from .config import TrainConfig, save_config
+from .config import TrainConfig, resolve_config, save_config
 from .defaults import adapt_to_rgb_unit_input, model_for_weights
 from .logs import RunLog
 
@@ -65,12 +64,9 @@ def model_to_train(cfg: TrainConfig, num_classes: int) -> nn.Module:
     data's classes; weights trained on other input made to take RGB at ImageNet's scale),
     with optional train-time batch norm and frozen features."""
     model = create_model(cfg.model, weights=cfg.weights, num_classes=num_classes, **cfg.model_args)
-    # What the loaded weights state, from the model's attributes: the file is not read again.
-    source = stated_preprocess(
-        getattr(model, "weights_record", None),
-        getattr(model, "weights_path", None),
-        getattr(model, "weights_info", None),
-    )
+    # What the loaded weights state, from the model's card: the file is not read again.
+    card = model_card(model)
+    source = card.preprocess if card is not None else None
     if source is not None:
         # Weights trained on other input (Caffe's BGR 0..255) take RGB at ImageNet's scale
         # from now on: the run, model.pth and every later command see ordinary input.
@@ -253,13 +249,16 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
         torch.set_num_threads(cfg.threads)
     _seed_everything(cfg.seed, cfg.deterministic)
     amp = resolve_amp(cfg.amp, device)
-    image_size = cfg.image_size or default_input_size(cfg.model)
+    image_size = cfg.input_size()
     data = build_loaders(
-        cfg,
+        cfg.data_spec(),
         rank=info.rank,
         world_size=info.world_size,
         image_size=image_size,
         pin_memory=device.type == "cuda",
+        epochs=cfg.epochs,
+        max_steps=cfg.max_steps_per_epoch,
+        recalibrate_bn=cfg.recalibrate_bn,
     )
     model = model_to_train(cfg, data.num_classes).to(device)
     if cfg.channels_last:
@@ -284,19 +283,9 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
     # The effective batch's lr: lr is given for batch x world x accum images per step.
     start_epoch, best, history = 0, {"top1": -1.0, "epoch": 0}, []
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if ckpt["scaler"] is not None:
-            scaler.load_state_dict(ckpt["scaler"])
-        start_epoch, best, history = ckpt["epoch"], ckpt["best"], ckpt["history"]
-        set_rng_state(ckpt["rng"])
-        if prune is not None and ckpt.get("masks"):
-            prune.sparsifier.load_state_dict(ckpt["masks"])
-        if ema is not None:
-            if ckpt.get("ema") is None:
-                raise ValueError(f"{Path(cfg.output) / 'last.pt'}: holds no weight average")
-            ema.load_state_dict(ckpt["ema"])
+        start_epoch, best, history = _resume(
+            ckpt, out, model, optimizer, scheduler, scaler, prune, ema
+        )
     raw_model = model
     if cfg.compile:
         # For a module, torch.compile returns an OptimizedModule (an nn.Module).
@@ -342,6 +331,23 @@ def _start(cfg: TrainConfig, info: dist.DistInfo, device: torch.device) -> _Run:
         best=best,
         history=history,
     )
+
+
+def _resume(ckpt: dict, out: Path, model, optimizer, scheduler, scaler, prune, ema):
+    """Restore the state ``last.pt`` holds; returns (next epoch, best so far, history)."""
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    if ckpt["scaler"] is not None:
+        scaler.load_state_dict(ckpt["scaler"])
+    set_rng_state(ckpt["rng"])
+    if prune is not None and ckpt.get("masks"):
+        prune.sparsifier.load_state_dict(ckpt["masks"])
+    if ema is not None:
+        if ckpt.get("ema") is None:
+            raise ValueError(f"{out / 'last.pt'}: holds no weight average")
+        ema.load_state_dict(ckpt["ema"])
+    return ckpt["epoch"], ckpt["best"], ckpt["history"]
 
 
 def _header(cfg: TrainConfig, data: DataBundle, world: int, accum: int, device, amp) -> str:
@@ -646,3 +652,20 @@ def _plain_copy(model: nn.Module) -> nn.Module:
 
 def _say(msg: str, cfg: TrainConfig) -> None:
     print(msg, file=sys.stderr if cfg.progress else sys.stdout, flush=True)
+
+
+def train(
+    config: str | os.PathLike | None = None,
+    *,
+    model_args: dict | None = None,
+    on_epoch_end: Callable[[int, dict], None] | None = None,
+    **settings,
+) -> dict:
+    """``squeezenet train`` as a function: ``settings`` are :class:`TrainConfig` fields (the
+    flags' names: ``data``, ``weights``, ``epochs``, ...), over the YAML ``config`` file and
+    the ``recipe`` either names; ``model_args`` are added to the configuration's. Returns
+    :func:`fit`'s summary, with the trained module under ``"model"``."""
+    cfg = resolve_config(config, settings)
+    if model_args:
+        cfg.model_args = {**cfg.model_args, **model_args}
+    return fit(cfg, on_epoch_end)

@@ -11,6 +11,7 @@ from .fetch import fetch, sha256_file
 from .records import WeightsRecord, get_weights_record, list_weights, register_weights
 
 if TYPE_CHECKING:
+    from .card import ModelCard, input_size, model_card
     from .deep_compression import (
         SharedWeightLayer,
         deep_compression_state_dict,
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 # (PEP 562): the ``.sqz`` decoder (``weights.sqz``) must import without torch. A name that is
 # also a module's (``fetch``) is imported above: importing the module later would replace it.
 _SOURCES = {
+    "ModelCard": "card",
+    "model_card": "card",
+    "input_size": "card",
     "SharedWeightLayer": "deep_compression",
     "deep_compression_state_dict": "deep_compression",
     "read_deep_compression": "deep_compression",

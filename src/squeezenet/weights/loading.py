@@ -13,6 +13,7 @@ from torch import nn
 
 from ..models import DEFAULT_MODEL, build_model, default_input_size
 from ..models.params import check_model_args
+from .card import ModelCard, attach_card, model_card
 from .deep_compression import deep_compression_state_dict
 from .errors import WeightsError
 from .fetch import check_hash, fetch, is_url
@@ -234,8 +235,7 @@ def create_model(
     if weights is None:
         name = name or DEFAULT_MODEL
         model = build_model(name, num_classes=num_classes, **overrides)
-        model.model_name = name  # type: ignore[assignment]
-        model.weights_info = None  # type: ignore[assignment]
+        attach_card(model, ModelCard(name))
         return model
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return load_weights(name, weights, num_classes=num_classes, **overrides)
@@ -263,29 +263,26 @@ def preprocess_for(
 ) -> Preprocess:
     """The preprocessing ``model`` (registered model ``name``, from :func:`create_model`)
     needs, as torchvision's ``weights.transforms()``: ``preset`` when given, else what its
-    weights state (:func:`stated_preprocess`), ``cifar`` for the 32x32 models, else
-    ``torchvision``; center-cropped to ``image_size`` when given. Only ``model``'s attributes
-    are read, so an exported model (``deploy.backends.ExportedModel``) works too."""
+    weights state (its card's), ``cifar`` for the 32x32 models, else ``torchvision``;
+    center-cropped to ``image_size`` when given. Only ``model``'s card is read, so an
+    exported model (``deploy.backends.ExportedModel``) works too."""
     from ..data import get_preprocess
 
-    name = name or getattr(model, "model_name", None) or DEFAULT_MODEL
+    card = model_card(model)
+    name = name or (card.architecture if card else None) or DEFAULT_MODEL
     stated = None
     if preset is None:
-        stated = stated_preprocess(
-            getattr(model, "weights_record", None),
-            getattr(model, "weights_path", None),
-            getattr(model, "weights_info", None),
-        )
+        stated = card.preprocess if card else None
         # The 32x32 models are trained with CIFAR statistics.
         preset = "cifar" if default_input_size(name) == 32 else "torchvision"
     preprocess = stated or get_preprocess(preset)
     return preprocess.with_crop(image_size) if image_size else preprocess
 
 
-def model_classes(model: nn.Module) -> tuple[str, ...] | None:
+def model_classes(model: object) -> tuple[str, ...] | None:
     """The class names ``model``'s weights file carries (None when it names none)."""
-    info = getattr(model, "weights_info", None)
-    return info.classes if info is not None else None
+    card = model_card(model)
+    return card.classes if card is not None else None
 
 
 def num_outputs(model: nn.Module) -> int:
@@ -307,10 +304,9 @@ def load_weights(
     A file that describes its model (:class:`ModelInfo`) builds that architecture, with
     ``overrides`` applied; ``name``, when given, must be the one it describes. The model is
     built with as many classes as the file has; if ``num_classes`` differs, the classifier is
-    then replaced with a fresh one (fine-tuning). The record (if any) is kept as
-    ``model.weights_record``, the description as ``model.weights_info`` (its classes dropped
-    when the classifier is replaced), the name as ``model.model_name``, so callers can pick
-    the right preprocessing and class names.
+    then replaced with a fresh one (fine-tuning). What the weights say of themselves is kept
+    as the model's :class:`ModelCard` (:func:`model_card`; class names dropped when the
+    classifier is replaced), so callers can pick the right preprocessing and class names.
     """
     # A registered name for another model is refused before anything is downloaded.
     if (
@@ -361,11 +357,15 @@ def load_weights(
         _reset_classifier(model, num_classes)
         if info is not None:  # the file's class names belong to the classifier replaced
             info = ModelInfo(info.model, None, info.preprocess)
-    # torch types Module.__setattr__'s value Tensor | Module; any value is stored as is.
-    model.weights_record = record  # type: ignore[assignment]
-    model.weights_path = path  # type: ignore[assignment]
-    model.weights_info = info  # type: ignore[assignment]
-    model.model_name = name  # type: ignore[assignment]
+    card = ModelCard(
+        architecture=name,
+        weights=record.name if record is not None else None,
+        classes=info.classes if info is not None else None,
+        preprocess=stated_preprocess(record, path, info),
+        source=path,
+        description=info,
+    )
+    attach_card(model, card)
     return model
 
 

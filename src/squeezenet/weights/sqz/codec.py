@@ -176,38 +176,48 @@ def decode_shared(
     k = r.varint(limit=min(n, MAX_ALPHABET))
     if (k == 0) != (n == 0):
         raise r.fail(f"{n} non-zeros but a codebook of {k} values")
-    codebook = np.zeros(0, dtype=np.float32)
-    if k:
-        deltas = decode_uints(r, k, limit=0xFFFFFFFF)
-        keys = np.cumsum(deltas + np.concatenate([[0], np.ones(k - 1, dtype=np.int64)]))
-        if keys[-1] > 0xFFFFFFFF:
-            raise r.fail("codebook keys out of range")
-        codebook = keys_to_floats(keys.astype(np.uint32))
-        if not np.isfinite(codebook).all() or (codebook == 0).any():
-            raise r.fail("codebook has zero, NaN or infinite values")
+    codebook = _decode_codebook(r, k) if k else np.zeros(0, dtype=np.float32)
     positions = np.zeros(0, dtype=np.int64)
     indices = np.zeros(0, dtype=np.int64)
     if n:
-        units, n_units = numel // block, n // block
-        escape = r.varint(limit=max(units, 1))
-        if escape < 1:
-            raise r.fail("escape threshold must be positive")
-        # Each escape skips >= 1 position, so a valid stream is at most `units` symbols long.
-        m = r.varint(limit=units)
-        if m < n_units:
-            raise r.fail(f"{m} gap symbols for {n_units} non-zero blocks")
-        if escape + 1 > MAX_ALPHABET + 1:
-            raise r.fail(f"gap alphabet of {escape + 1} symbols is too large")
-        gaps = decode_symbols(r, escape + 1, m, coder)
-        is_entry = gaps != escape
-        if int(is_entry.sum()) != n_units:
-            raise r.fail(f"gap stream holds {int(is_entry.sum())} entries, expected {n_units}")
-        ends = np.cumsum(np.where(is_entry, gaps + 1, escape))
-        positions = ends[is_entry] - 1
-        if positions[-1] >= units:
-            raise r.fail(f"positions run past the tensor's {numel} elements")
-        if block > 1:
-            positions = (positions[:, None] * block + np.arange(block)).ravel()
+        positions = _decode_positions(r, numel, n, block, coder)
         indices = decode_symbols(r, k, n, coder)
     r.expect_end()
     return SharedTensor(tuple(shape), codebook, positions, indices)
+
+
+def _decode_codebook(r: ByteReader, k: int) -> np.ndarray:
+    """``k`` distinct, finite, non-zero float32 values, stored as increasing keys."""
+    deltas = decode_uints(r, k, limit=0xFFFFFFFF)
+    keys = np.cumsum(deltas + np.concatenate([[0], np.ones(k - 1, dtype=np.int64)]))
+    if keys[-1] > 0xFFFFFFFF:
+        raise r.fail("codebook keys out of range")
+    codebook = keys_to_floats(keys.astype(np.uint32))
+    if not np.isfinite(codebook).all() or (codebook == 0).any():
+        raise r.fail("codebook has zero, NaN or infinite values")
+    return codebook
+
+
+def _decode_positions(r: ByteReader, numel: int, n: int, block: int, coder: str) -> np.ndarray:
+    """The flat positions of ``n`` non-zeros (whole blocks of ``block``), from their gaps."""
+    units, n_units = numel // block, n // block
+    escape = r.varint(limit=max(units, 1))
+    if escape < 1:
+        raise r.fail("escape threshold must be positive")
+    # Each escape skips >= 1 position, so a valid stream is at most `units` symbols long.
+    m = r.varint(limit=units)
+    if m < n_units:
+        raise r.fail(f"{m} gap symbols for {n_units} non-zero blocks")
+    if escape + 1 > MAX_ALPHABET + 1:
+        raise r.fail(f"gap alphabet of {escape + 1} symbols is too large")
+    gaps = decode_symbols(r, escape + 1, m, coder)
+    is_entry = gaps != escape
+    if int(is_entry.sum()) != n_units:
+        raise r.fail(f"gap stream holds {int(is_entry.sum())} entries, expected {n_units}")
+    ends = np.cumsum(np.where(is_entry, gaps + 1, escape))
+    positions = ends[is_entry] - 1
+    if positions[-1] >= units:
+        raise r.fail(f"positions run past the tensor's {numel} elements")
+    if block > 1:
+        positions = (positions[:, None] * block + np.arange(block)).ravel()
+    return positions

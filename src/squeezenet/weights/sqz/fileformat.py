@@ -195,27 +195,7 @@ def _check_header(
         raise _fail(source, "header has no valid tensor list")
     total = 0
     for e in tensors:
-        ok = (
-            isinstance(e, dict)
-            and isinstance(e.get("name"), str)
-            and isinstance(e.get("shape"), list)
-            and len(e["shape"]) <= 8
-            # No zero-size dimension: (10**9, 0) holds nothing yet declares 10**9 classes.
-            and all(type(d) is int and 1 <= d < 1 << 31 for d in e["shape"])
-        )
-        if ok and e.get("encoding") == "shared":
-            ok = type(e.get("bytes")) is int and e["bytes"] >= 0
-            if "block" in e:
-                ok = ok and version >= 2 and type(e["block"]) is int and 1 <= e["block"] <= 1024
-        elif ok:
-            ok = (
-                e.get("encoding") == "raw"
-                and isinstance(e.get("stored"), str)
-                and isinstance(e.get("dtype"), str)
-                and e["stored"] in RAW_DTYPES
-                and e["dtype"] in RAW_DTYPES
-            )
-        if not ok:
+        if not _valid_entry(e, version):
             raise _fail(source, f"malformed tensor entry {str(e)[:80]}")
         unknown = sorted(set(e) - _ENTRY_KEYS[e["encoding"]])
         if unknown:
@@ -226,6 +206,33 @@ def _check_header(
     if type(h.get("raw_bytes")) is not int or h["raw_bytes"] < 0:
         raise _fail(source, "header has no valid raw_bytes")
     return expected
+
+
+def _valid_entry(e: object, version: int) -> bool:
+    """Whether a header's tensor entry has a name, a shape and a known encoding's fields."""
+    ok = (
+        isinstance(e, dict)
+        and isinstance(e.get("name"), str)
+        and isinstance(e.get("shape"), list)
+        and len(e["shape"]) <= 8
+        # No zero-size dimension: (10**9, 0) holds nothing yet declares 10**9 classes.
+        and all(type(d) is int and 1 <= d < 1 << 31 for d in e["shape"])
+    )
+    if not ok:
+        return False
+    assert isinstance(e, dict)
+    if e.get("encoding") == "shared":
+        ok = type(e.get("bytes")) is int and e["bytes"] >= 0
+        if "block" in e:
+            ok = ok and version >= 2 and type(e["block"]) is int and 1 <= e["block"] <= 1024
+        return ok
+    return (
+        e.get("encoding") == "raw"
+        and isinstance(e.get("stored"), str)
+        and isinstance(e.get("dtype"), str)
+        and e["stored"] in RAW_DTYPES
+        and e["dtype"] in RAW_DTYPES
+    )
 
 
 def _check_against_model(

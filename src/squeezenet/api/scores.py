@@ -1,0 +1,95 @@
+"""``squeezenet evaluate`` as a function: top-1 / top-5 over a folder of labelled images."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from ..data import DatasetError, ImageError, scan_folder
+from ..data.images import default_class_list
+from ..engine import evaluate as score_images
+from ..engine import resolve_precision
+from ..weights import model_card
+from ..weights.loading import model_classes, num_outputs
+from .models import model_runner, open_model
+
+#: The command's default number of image-decoding worker processes.
+WORKERS = min(2, os.cpu_count() or 1)
+
+
+def evaluate(
+    data: str | os.PathLike,
+    weights: str | os.PathLike | None = None,
+    model: str | None = None,
+    *,
+    conv10_padding: int | None = None,
+    model_args: dict | None = None,
+    classes: str | None = None,
+    preprocess: str | None = None,
+    image_size: int | None = None,
+    backend: str | None = None,
+    batch_size: int = 50,
+    workers: int = WORKERS,
+    decode: str = "fast",
+    precision: str = "fp32",
+    strict: bool = False,
+    progress: bool = True,
+    on_skip: Callable[[str], None] | None = None,
+    **runner,
+) -> dict:
+    """Score ``weights`` (registered name, file, URL or exported file; ``model`` when they do
+    not name it; ``conv10_padding`` and ``model_args`` as :func:`.open_model`) on the
+    labelled images in ``data``, with ``squeezenet evaluate``'s defaults.
+
+    ``data`` is an ImageFolder tree or a flat folder of wnid-named files, labelled by
+    ``classes`` (a class-list file), else by the class names the weights carry, else by the
+    ImageNet-1k list for 1000-class models. A file that cannot be read or labelled is left
+    out and counted in ``skipped``, its message passed to ``on_skip``; with ``strict`` the
+    first one raises. ``runner``: :func:`.model_runner`'s ``device``, ``threads``,
+    ``calibration`` and ``calibration_size``. Returns ``top1``, ``top5`` (fractions),
+    ``correct1``, ``correct5``, ``n``, ``skipped`` and what was run (``model``, ``backend``,
+    ``preprocess``, ``crop``, ...)."""
+    skip = on_skip or (lambda message: None)
+    net = open_model(
+        model, weights, conv10_padding=conv10_padding, model_args=model_args, exported=True
+    )
+    outputs = num_outputs(net)
+    images = scan_folder(data, default_class_list(classes, outputs, model_classes(net)))
+    for link in images.broken:
+        skip(f"{link}: a symbolic link to nothing (dangling, or a loop)")
+    if images.broken and strict:
+        raise ImageError(f"{images.broken[0]}: a symbolic link to nothing")
+    for message in images.stray:
+        skip(message)
+    if images.stray and strict:
+        raise DatasetError(images.stray[0])
+    # backend torch: the module itself, which the engine runs channels-last at `precision`.
+    run, chosen, backend = model_runner(
+        net, backend=backend, preprocess=preprocess, image_size=image_size, **runner
+    )
+    result = score_images(
+        run,
+        images,
+        chosen,
+        batch_size=batch_size,
+        num_workers=workers,
+        strict=strict,
+        on_skip=skip,
+        progress=progress,
+        decode=decode,
+        precision=precision,
+    )
+    card = model_card(net)
+    result["skipped"] += len(images.broken) + len(images.stray)  # one count
+    result.update(
+        model=card.architecture if card else model,
+        weights=None if weights is None else str(weights),
+        backend=backend,
+        preprocess=chosen.name,
+        crop=chosen.crop,
+        decode=decode,
+        precision=resolve_precision(precision) if backend == "torch" else None,
+        data=str(data),
+        num_classes=outputs,
+    )
+    return result
