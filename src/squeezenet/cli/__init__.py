@@ -1,5 +1,6 @@
 """The ``squeezenet`` command line: each sub-command lives in its own module here and exposes
-``SUMMARY`` (its line in ``squeezenet --help``) and ``register(subparsers)``; the CLI only
+``SUMMARY`` (its line in ``squeezenet --help``), ``DESCRIPTION`` (what its own ``--help``
+says of it) and ``register(parser)``, which adds its options; the CLI only
 parses arguments into library calls. The modules import the library (and so PyTorch) only in
 ``register`` and in the functions that run a command, so ``squeezenet --help``, ``--version``
 and a mistyped command answer without loading PyTorch."""
@@ -73,10 +74,10 @@ def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentPars
     )
     for name in COMMANDS:
         module = importlib.import_module(f".{name}", __name__)
+        p = sub.add_parser(name, help=module.SUMMARY, formatter_class=_Formatter)
         if commands is None or name in commands:
-            module.register(sub, _Formatter)
-        else:
-            sub.add_parser(name, help=module.SUMMARY, formatter_class=_Formatter)
+            p.description = module.DESCRIPTION
+            module.register(p)
     return parser
 
 

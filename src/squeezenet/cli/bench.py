@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -9,9 +10,21 @@ from .argtypes import positive_int, threads
 
 # The line `squeezenet --help` shows for the command.
 SUMMARY = "batch-1 latency and batch-N throughput of each inference backend"
+# What `squeezenet COMMAND --help` says of the command.
+DESCRIPTION = (
+    "Benchmark every available backend and precision in one process, in "
+    "interleaved rounds (the order rotates each round, so load from elsewhere hits all "
+    "of them), with torchvision's eager squeezenet1_1 (same weights) as the baseline "
+    "row. Reports batch-1 latency (median, p90), batch-N latency and images/s, and the "
+    "peak-RSS growth of building and running each backend. Backends: {backends}. An "
+    "exported -w file (.onnx, OpenVINO .xml, ExecuTorch .pte, LiteRT .tflite, ncnn "
+    ".param) is timed as it is, in each installed runtime that reads it, with no baseline "
+    "row; to time exported files against the baseline, give PyTorch weights as -w and the "
+    "files as --exported."
+)
 
 
-def register(sub, formatter) -> None:
+def register(p: argparse.ArgumentParser) -> None:
     from ..deploy.backends import BACKENDS
     from .common import (
         add_batch_size_arg,
@@ -21,20 +34,9 @@ def register(sub, formatter) -> None:
         add_preprocess_arg,
     )
 
-    p = sub.add_parser(
-        "bench",
-        formatter_class=formatter,
-        help=SUMMARY,
-        description="Benchmark every available backend and precision in one process, in "
-        "interleaved rounds (the order rotates each round, so load from elsewhere hits all "
-        "of them), with torchvision's eager squeezenet1_1 (same weights) as the baseline "
-        "row. Reports batch-1 latency (median, p90), batch-N latency and images/s, and the "
-        "peak-RSS growth of building and running each backend. Backends: "
-        + ", ".join(f"{n} ({i.help})" for n, i in BACKENDS.items())
-        + ". An exported -w file (.onnx, OpenVINO .xml, ExecuTorch .pte, LiteRT .tflite, ncnn "
-        ".param) is timed as it is, in each installed runtime that reads it, with no baseline "
-        "row; to time exported files against the baseline, give PyTorch weights as -w and the "
-        "files as --exported.",
+    # The backends are the library's, named once it is imported.
+    p.description = DESCRIPTION.format(
+        backends=", ".join(f"{n} ({i.help})" for n, i in BACKENDS.items())
     )
     add_model_args(p)
     p.add_argument(

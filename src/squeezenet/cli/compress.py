@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from dataclasses import Field, fields
@@ -66,22 +67,20 @@ def _flags(values: dict) -> str:
 
 # The line `squeezenet --help` shows for the command.
 SUMMARY = "prune, weight-share and entropy-code weights into a compressed file"
+# What `squeezenet COMMAND --help` says of the command.
+DESCRIPTION = (
+    "Deep Compression (Han et al., 2016): magnitude pruning, k-means weight "
+    "sharing and entropy coding, with optional fine-tuning after each stage: retraining "
+    "with labels on the model's training data (--data, as in the paper) or, "
+    "without labels, distillation from the uncompressed model on unlabeled calibration "
+    "images (--calibration). The output is read back by every command that takes --weights, "
+    "and by `squeezenet decompress`."
+)
 
 
-def register(sub, formatter) -> None:
+def register(p: argparse.ArgumentParser) -> None:
     from ..compress import COMPRESS_PRESETS, PRESET_SUMMARY
 
-    p = sub.add_parser(
-        "compress",
-        formatter_class=formatter,
-        help=SUMMARY,
-        description="Deep Compression (Han et al., 2016): magnitude pruning, k-means weight "
-        "sharing and entropy coding, with optional fine-tuning after each stage: retraining "
-        "with labels on the model's training data (--data, as in the paper) or, "
-        "without labels, distillation from the uncompressed model on unlabeled calibration "
-        "images (--calibration). The output is read back by every command that takes --weights, "
-        "and by `squeezenet decompress`.",
-    )
     add_model_args(p, weights_required=True)
     add_output_arg(p, "compressed file to write (.sqz)", required=True)
     p.add_argument(

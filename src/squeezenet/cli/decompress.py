@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 # The line `squeezenet --help` shows for the command.
 SUMMARY = "decode a compressed file into a PyTorch (.pth) or safetensors weights file"
+# What `squeezenet COMMAND --help` says of the command.
+DESCRIPTION = (
+    "Decode a file written by `squeezenet compress` (every tensor is "
+    "checked) and save its weights in torchvision's layout: a .pth file for "
+    "torch.load(..., weights_only=True), or a .safetensors file. The file keeps what "
+    "the compressed one says of the model (architecture, class names, preprocessing), so "
+    "other commands need no -m, --classes or --preprocess for it: in a .safetensors "
+    "file's metadata, in a .pth file as {'state_dict': ..., 'squeezenet': ...} unless "
+    "--plain. Without --output, only describe the file."
+)
 
 
-def register(sub, formatter) -> None:
-    p = sub.add_parser(
-        "decompress",
-        formatter_class=formatter,
-        help=SUMMARY,
-        description="Decode a file written by `squeezenet compress` (every tensor is "
-        "checked) and save its weights in torchvision's layout: a .pth file for "
-        "torch.load(..., weights_only=True), or a .safetensors file. The file keeps what "
-        "the compressed one says of the model (architecture, class names, preprocessing), so "
-        "other commands need no -m, --classes or --preprocess for it: in a .safetensors "
-        "file's metadata, in a .pth file as {'state_dict': ..., 'squeezenet': ...} unless "
-        "--plain. Without --output, only describe the file.",
-    )
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="compressed file")
     p.add_argument(
         "-o",

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
+
 from .argtypes import positive_int, seed
 
 # The line `squeezenet --help` shows for the command.
 SUMMARY = "train a small SqueezeNet on scikit-learn's digits and Deep-Compress it"
+# What `squeezenet COMMAND --help` says of the command.
+DESCRIPTION = (
+    "The whole pipeline in about a minute on a laptop CPU, with no download: "
+    "train a small SqueezeNet on the handwritten digits that ship with scikit-learn, "
+    "prune, weight-share and entropy-code it, decode the written file and check its "
+    "accuracy, then print the before/after table and plot size against accuracy. "
+    "Needs the 'demo' extra (scikit-learn, matplotlib, constriction)."
+)
 
 
-def register(sub, formatter) -> None:
+def register(p: argparse.ArgumentParser) -> None:
     from .common import add_json_arg, add_output_arg, add_progress_arg
 
-    p = sub.add_parser(
-        "demo",
-        formatter_class=formatter,
-        help=SUMMARY,
-        description="The whole pipeline in about a minute on a laptop CPU, with no download: "
-        "train a small SqueezeNet on the handwritten digits that ship with scikit-learn, "
-        "prune, weight-share and entropy-code it, decode the written file and check its "
-        "accuracy, then print the before/after table and plot size against accuracy. "
-        "Needs the 'demo' extra (scikit-learn, matplotlib, constriction).",
-    )
     add_output_arg(
         p, "folder for model.pth, model.sqz, report.json and plot.png", "squeezenet-demo"
     )

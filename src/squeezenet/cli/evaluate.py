@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -26,21 +27,19 @@ from .common import (
 
 # The line `squeezenet --help` shows for the command.
 SUMMARY = "top-1 / top-5 accuracy over a folder of labelled images"
+# What `squeezenet COMMAND --help` says of the command.
+DESCRIPTION = (
+    "Measure top-1 / top-5 accuracy. DIR is either an ImageFolder tree "
+    "(DIR/<class>/<image>; classes are the sorted folder names, or their positions in "
+    "--classes) or a flat folder whose file names start with the class wnid "
+    "(n01440764_tench.JPEG). For 1000-class models the ImageNet-1k class list that "
+    "ships with squeezenet maps wnids to class indices; --classes overrides it. An "
+    "unreadable image is named on stderr and left out of the scores (exit status 1 at "
+    "the end), or stops the run with --strict."
+)
 
 
-def register(sub, formatter) -> None:
-    p = sub.add_parser(
-        "evaluate",
-        formatter_class=formatter,
-        help=SUMMARY,
-        description="Measure top-1 / top-5 accuracy. DIR is either an ImageFolder tree "
-        "(DIR/<class>/<image>; classes are the sorted folder names, or their positions in "
-        "--classes) or a flat folder whose file names start with the class wnid "
-        "(n01440764_tench.JPEG). For 1000-class models the ImageNet-1k class list that "
-        "ships with squeezenet maps wnids to class indices; --classes overrides it. An "
-        "unreadable image is named on stderr and left out of the scores (exit status 1 at "
-        "the end), or stops the run with --strict.",
-    )
+def register(p: argparse.ArgumentParser) -> None:
     add_model_args(p)
     add_data_arg(p, "image folder to score", required=True)
     p.add_argument(

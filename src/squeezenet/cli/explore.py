@@ -3,6 +3,7 @@ several seeds per point and shards for several processes or machines."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from pathlib import Path
@@ -11,9 +12,21 @@ from .argtypes import positive_float, positive_int, seed, shard, threads
 
 # The line `squeezenet --help` shows for the command.
 SUMMARY = "train the paper's SR / pct3x3 / bypass sweep, per seed (resumable, shardable)"
+# What `squeezenet COMMAND --help` says of the command.
+DESCRIPTION = (
+    "Train one model per design-space point of the SqueezeNet paper and seed "
+    "(section 5: SR in {0.125..1.0} at pct3x3=0.5; pct3x3 in {0.01..0.99} at SR=0.5; "
+    "section 6: vanilla/simple/complex bypass), all with base_e=incr_e=128, freq=2, in the "
+    "--recipe's layout (cifar10-fast: the 32x32 CIFAR layout; explore-photos: the paper's "
+    "ImageNet layout on photographs), with one fixed budget. Each finished (point, seed) "
+    "pair is written to OUTPUT/points/KEY/seedS/sweep-result.json, and OUTPUT/results.json "
+    "and OUTPUT/explore.csv (one row per training) are rebuilt from them; rerunning the same "
+    "command skips finished pairs and resumes the interrupted one from its last epoch. "
+    "Several processes or machines sharing OUTPUT each take a --shard."
+)
 
 
-def register(sub, formatter) -> None:
+def register(p: argparse.ArgumentParser) -> None:
     from .common import (
         add_batch_size_arg,
         add_data_arg,
@@ -23,20 +36,6 @@ def register(sub, formatter) -> None:
         add_progress_arg,
     )
 
-    p = sub.add_parser(
-        "explore",
-        formatter_class=formatter,
-        help=SUMMARY,
-        description="Train one model per design-space point of the SqueezeNet paper and seed "
-        "(section 5: SR in {0.125..1.0} at pct3x3=0.5; pct3x3 in {0.01..0.99} at SR=0.5; "
-        "section 6: vanilla/simple/complex bypass), all with base_e=incr_e=128, freq=2, in the "
-        "--recipe's layout (cifar10-fast: the 32x32 CIFAR layout; explore-photos: the paper's "
-        "ImageNet layout on photographs), with one fixed budget. Each finished (point, seed) "
-        "pair is written to OUTPUT/points/KEY/seedS/sweep-result.json, and OUTPUT/results.json "
-        "and OUTPUT/explore.csv (one row per training) are rebuilt from them; rerunning the same "
-        "command skips finished pairs and resumes the interrupted one from its last epoch. "
-        "Several processes or machines sharing OUTPUT each take a --shard.",
-    )
     add_data_arg(
         p,
         "training data: CIFAR-10 (the JPEG zip, an ImageFolder tree or torchvision format) "

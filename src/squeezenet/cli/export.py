@@ -3,6 +3,7 @@ and weightless ONNX graphs for :mod:`squeezenet.lite`, checked against PyTorch."
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from pathlib import Path
@@ -14,9 +15,20 @@ SUMMARY = (
     "export a model to ONNX, TorchScript, OpenVINO IR, ExecuTorch, LiteRT, ncnn (optionally "
     "INT8) or a web page"
 )
+# What `squeezenet COMMAND --help` says of the command.
+DESCRIPTION = (
+    "Export a model with its weights for a deployment runtime. ONNX files "
+    "are validated by onnx.checker; every export is loaded back by its runtime (ONNX "
+    "Runtime, OpenVINO, torch.jit, ExecuTorch, LiteRT, ncnn) and its logits compared with "
+    "eager PyTorch on the --check-images (or on a fixed random batch). An fp32 export whose "
+    "max abs logit difference exceeds --tolerance is an error. ONNX, OpenVINO, ExecuTorch, "
+    "LiteRT and ncnn need the optional extras: pip install 'squeezenet-dc[onnx]' / "
+    "'squeezenet-dc[openvino]' / 'squeezenet-dc[executorch]' / 'squeezenet-dc[litert]' / "
+    "'squeezenet-dc[ncnn]'."
+)
 
 
-def register(sub, formatter) -> None:
+def register(p: argparse.ArgumentParser) -> None:
     from ..deploy.formats import EXPORT_FORMATS
     from .common import (
         add_calibration_args,
@@ -26,19 +38,6 @@ def register(sub, formatter) -> None:
         add_preprocess_arg,
     )
 
-    p = sub.add_parser(
-        "export",
-        formatter_class=formatter,
-        help=SUMMARY,
-        description="Export a model with its weights for a deployment runtime. ONNX files "
-        "are validated by onnx.checker; every export is loaded back by its runtime (ONNX "
-        "Runtime, OpenVINO, torch.jit, ExecuTorch, LiteRT, ncnn) and its logits compared with "
-        "eager PyTorch on the --check-images (or on a fixed random batch). An fp32 export whose "
-        "max abs logit difference exceeds --tolerance is an error. ONNX, OpenVINO, ExecuTorch, "
-        "LiteRT and ncnn need the optional extras: pip install 'squeezenet-dc[onnx]' / "
-        "'squeezenet-dc[openvino]' / 'squeezenet-dc[executorch]' / 'squeezenet-dc[litert]' / "
-        "'squeezenet-dc[ncnn]'.",
-    )
     add_model_args(p)
     p.add_argument(
         "-f",

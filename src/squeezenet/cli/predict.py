@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from .argtypes import positive_int
 
 # The line `squeezenet --help` shows for the command.
 SUMMARY = "print the top classes with probabilities for each image"
+# What `squeezenet COMMAND --help` says of the command.
+DESCRIPTION = (
+    "Classify images and print the top-k classes with their names and "
+    "softmax probabilities. Any image PIL reads works; grayscale, CMYK and RGBA "
+    "images are converted to RGB. Results are printed as each batch is done; an "
+    "unreadable image is named on stderr and skipped (exit status 1 at the end), or "
+    "stops the run with --strict."
+)
 
 
-def register(sub, formatter) -> None:
+def register(p: argparse.ArgumentParser) -> None:
     from .common import (
         add_backend_arg,
         add_batch_size_arg,
@@ -23,16 +32,6 @@ def register(sub, formatter) -> None:
         add_workers_arg,
     )
 
-    p = sub.add_parser(
-        "predict",
-        formatter_class=formatter,
-        help=SUMMARY,
-        description="Classify images and print the top-k classes with their names and "
-        "softmax probabilities. Any image PIL reads works; grayscale, CMYK and RGBA "
-        "images are converted to RGB. Results are printed as each batch is done; an "
-        "unreadable image is named on stderr and skipped (exit status 1 at the end), or "
-        "stops the run with --strict.",
-    )
     add_model_args(p)
     p.add_argument(
         "images",

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 # The line `squeezenet --help` shows for the command.
 SUMMARY = "render the paper-style report (Tables 1-3, Figure 3 analogs) as markdown + PNG"
+# What `squeezenet COMMAND --help` says of the command.
+DESCRIPTION = (
+    "Render a markdown report with PNG plots from the results other commands "
+    "wrote: explore.csv (squeezenet explore), compression.json (squeezenet compress) and "
+    "cifar10.json (squeezenet train), with the paper's published numbers beside ours. "
+    "Sections whose input file is missing say so."
+)
 
 
-def register(sub, formatter) -> None:
+def register(p: argparse.ArgumentParser) -> None:
     from .common import add_output_arg
 
-    p = sub.add_parser(
-        "report",
-        formatter_class=formatter,
-        help=SUMMARY,
-        description="Render a markdown report with PNG plots from the results other commands "
-        "wrote: explore.csv (squeezenet explore), compression.json (squeezenet compress) and "
-        "cifar10.json (squeezenet train), with the paper's published numbers beside ours. "
-        "Sections whose input file is missing say so.",
-    )
     p.add_argument(
         "--results",
         default="squeezenet-explore",

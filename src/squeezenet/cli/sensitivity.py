@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -9,21 +10,19 @@ from .argtypes import density_list, float_in, positive_float, threads
 
 # The line `squeezenet --help` shows for the command.
 SUMMARY = "per-layer pruning sensitivity of a trained model and a --prune profile from it"
+# What `squeezenet COMMAND --help` says of the command.
+DESCRIPTION = (
+    "Prune one layer at a time (magnitude, the others untouched), score top-1 "
+    "on a held-out part of the training data (not the test split), then pick each "
+    "layer's density so that the summed loss is smallest for an estimated compressed "
+    "size (Han et al. 2015, section 4). The printed profile goes to `squeezenet train "
+    "--prune` or `squeezenet compress --prune`."
+)
 
 
-def register(sub, formatter) -> None:
+def register(p: argparse.ArgumentParser) -> None:
     from .common import add_data_arg, add_json_arg, add_output_arg
 
-    p = sub.add_parser(
-        "sensitivity",
-        formatter_class=formatter,
-        help=SUMMARY,
-        description="Prune one layer at a time (magnitude, the others untouched), score top-1 "
-        "on a held-out part of the training data (not the test split), then pick each "
-        "layer's density so that the summed loss is smallest for an estimated compressed "
-        "size (Han et al. 2015, section 4). The printed profile goes to `squeezenet train "
-        "--prune` or `squeezenet compress --prune`.",
-    )
     p.add_argument(
         "-c",
         "--config",

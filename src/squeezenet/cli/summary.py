@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 # The line `squeezenet --help` shows for the command.
 SUMMARY = "parameters, size, MACs and size ratio vs AlexNet for each model"
+# What `squeezenet COMMAND --help` says of the command.
+DESCRIPTION = (
+    "Print, for each registered model (or those named), its parameter count, "
+    "fp32 size in MiB, multiply-accumulates at its default input size and how many times "
+    "smaller than AlexNet it is: the columns of the SqueezeNet paper's Tables 1 and 2."
+)
 
 
-def register(sub, formatter) -> None:
-
-    p = sub.add_parser(
-        "summary",
-        formatter_class=formatter,
-        help=SUMMARY,
-        description="Print, for each registered model (or those named), its parameter count, "
-        "fp32 size in MiB, multiply-accumulates at its default input size and how many times "
-        "smaller than AlexNet it is: the columns of the SqueezeNet paper's Tables 1 and 2.",
-    )
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "models",
         nargs="*",

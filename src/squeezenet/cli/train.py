@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 
@@ -52,27 +53,24 @@ def _options() -> list[dataclasses.Field]:
 
 # The line `squeezenet --help` shows for the command.
 SUMMARY = "train or fine-tune a model (one CPU, or many GPUs with torchrun)"
+# What `squeezenet COMMAND --help` says of the command.
+DESCRIPTION = (
+    "Train or fine-tune. Settings come from --recipe, then --config (YAML), "
+    "then the flags below (a flag given overrides the file). The resolved settings are "
+    "saved as <output>/config.yaml. Without --recipe, a photo folder (ImageFolder images "
+    "over 64 px) gets random-resized crops and validation resized and cropped as "
+    "`squeezenet evaluate` does (256/224); fine-tuning one from --weights also gets batch "
+    "8, 15 epochs, --freeze-features and a cosine schedule; any flag or config value "
+    "overrides each. Distributed: `torchrun --nproc-per-node N -m squeezenet "
+    "train ...` (gloo on CPU, NCCL on CUDA; several machines: --nnodes, --rdzv-backend "
+    "c10d, --rdzv-endpoint HOST:PORT); only rank 0 logs and writes."
+)
 
 
-def register(sub, formatter) -> None:
+def register(p: argparse.ArgumentParser) -> None:
     from ..train import FINETUNE_PHOTOS, RECIPES
     from .common import add_model_arg_flag, add_setting_flags
 
-    p = sub.add_parser(
-        "train",
-        formatter_class=formatter,
-        help=SUMMARY,
-        description="Train or fine-tune. Settings come from --recipe, then --config (YAML), "
-        "then the flags below (a flag given overrides the file). The resolved settings are "
-        "saved as <output>/config.yaml. Without --recipe, a photo folder (ImageFolder images "
-        "over 64 px) gets random-resized crops and validation resized and cropped as "
-        "`squeezenet evaluate` does (256/224); fine-tuning one from --weights also gets batch "
-        "8, 15 epochs, --freeze-features and a cosine schedule; any flag or config value "
-        "overrides each. Distributed: `torchrun --nproc-per-node N -m squeezenet "
-        "train ...` (gloo on CPU, NCCL on CUDA; several machines: --nnodes, --rdzv-backend "
-        "c10d, --rdzv-endpoint HOST:PORT); only rank 0 logs and writes.",
-        argument_default=None,
-    )
     p.add_argument(
         "--config",
         "-c",
