@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from .argtypes import positive_int, threads
+from .argtypes import positive_int
 
 # The line `squeezenet --help` shows for the command.
 SUMMARY = "batch-1 latency and batch-N throughput of each inference backend"
@@ -32,6 +32,7 @@ def register(p: argparse.ArgumentParser) -> None:
         add_json_arg,
         add_model_args,
         add_preprocess_arg,
+        add_threads_arg,
     )
 
     # The backends are the library's, named once it is imported.
@@ -53,7 +54,7 @@ def register(p: argparse.ArgumentParser) -> None:
         help="comma-separated exported files (.onnx, .xml, .pte, ...) timed in the same rounds, "
         "each in its format's own runtime (default: none)",
     )
-    p.add_argument("--threads", type=threads, default=2, help="threads per backend")
+    add_threads_arg(p, "threads per backend", default=2)
     p.add_argument("--rounds", type=positive_int, default=10, help="interleaved rounds")
     p.add_argument(
         "--iters",

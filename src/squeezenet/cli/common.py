@@ -124,6 +124,40 @@ def report_broken_links(command: str, links: Sequence[object], strict: bool) -> 
         raise ImageError(f"{printable(str(links[0]))}: a symbolic link to nothing")
 
 
+def add_reading_args(
+    p: argparse.ArgumentParser,
+    *,
+    batch_size: int,
+    batch_help: str,
+    workers: int,
+    json: str,
+    otherwise: str,
+) -> None:
+    """The options of a command that reads images in batches and scores them
+    (:data:`READING_FLAGS` but ``--classes``, and ``--json``); ``otherwise``: see
+    :func:`add_strict_arg`."""
+    add_batch_size_arg(p, batch_size, batch_help)
+    add_workers_arg(p, workers)
+    add_decode_arg(p)
+    add_precision_arg(p)
+    add_json_arg(p, json)
+    add_progress_arg(p)
+    add_strict_arg(p, otherwise)
+
+
+def add_threads_arg(p: argparse.ArgumentParser, help: str, default: int | None = None) -> None:
+    p.add_argument("--threads", type=threads, default=default, help=help)
+
+
+def add_strict_arg(p: argparse.ArgumentParser, otherwise: str) -> None:
+    """``--strict``; ``otherwise``: what becomes of an unreadable image without it."""
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help=f"stop at the first unreadable image (default: name it on stderr, {otherwise})",
+    )
+
+
 def add_json_arg(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--json", action="store_true", help=help)
 
@@ -400,12 +434,7 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
         "calibration images for the -int8 backends, which refuse to run without them: an "
         "image folder or a zip of images, apart from the images you score",
     )
-    p.add_argument(
-        "--threads",
-        type=threads,
-        default=None,
-        help="inference threads (default: the runtime's own choice)",
-    )
+    add_threads_arg(p, "inference threads (default: the runtime's own choice)")
     add_device_arg(p, "run the model (--backend torch)")
 
 

@@ -24,6 +24,7 @@ from .common import (
     add_preprocess_arg,
     add_progress_arg,
     add_setting_flags,
+    flag_values,
     model_flags,
     model_from_args,
 )
@@ -142,6 +143,10 @@ def settings(args) -> dict:
     return given | ({"progress": False} if not args.progress else {})
 
 
+#: Flags that are :func:`squeezenet.api.compress`'s keyword arguments of the same names.
+_CALL_FLAGS = ("preset", "preprocess", "image_size", "device", "classes", "allow_collapse")
+
+
 def run(args) -> int:
     from pathlib import Path
 
@@ -161,15 +166,10 @@ def run(args) -> int:
             args.weights,
             args.output,
             args.model,
-            preset=args.preset,
-            preprocess=args.preprocess,
-            image_size=args.image_size,
-            device=args.device,
             eval_dir=args.eval,
-            classes=args.classes,
-            allow_collapse=args.allow_collapse,
             log=lambda line: print(line, file=sys.stderr),
             **model_flags(args),
+            **flag_values(args, _CALL_FLAGS),
             **settings(args),
         )
     except CompressionCollapsed as e:

@@ -10,15 +10,10 @@ import sys
 from .common import (
     READING_FLAGS,
     add_backend_arg,
-    add_batch_size_arg,
     add_data_arg,
-    add_decode_arg,
-    add_json_arg,
     add_model_args,
-    add_precision_arg,
     add_preprocess_arg,
-    add_progress_arg,
-    add_workers_arg,
+    add_reading_args,
     flag_values,
     model_flags,
     printable,
@@ -53,17 +48,13 @@ def register(p: argparse.ArgumentParser) -> None:
     )
     add_preprocess_arg(p)
     add_backend_arg(p)
-    add_batch_size_arg(p, 50, "images per batch")
-    add_workers_arg(p, min(2, os.cpu_count() or 1))
-    add_decode_arg(p)
-    add_precision_arg(p)
-    add_json_arg(p, "print one JSON object with top1, top5 (fractions), n and skipped")
-    add_progress_arg(p)
-    p.add_argument(
-        "--strict",
-        action="store_true",
-        help="stop at the first unreadable image (default: name it on stderr, leave it out "
-        "of the scores, and exit with status 1 at the end)",
+    add_reading_args(
+        p,
+        batch_size=50,
+        batch_help="images per batch",
+        workers=min(2, os.cpu_count() or 1),
+        json="print one JSON object with top1, top5 (fractions), n and skipped",
+        otherwise="leave it out of the scores, and exit with status 1 at the end",
     )
     p.set_defaults(func=run)
 

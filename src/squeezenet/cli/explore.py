@@ -8,7 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
-from .argtypes import positive_float, positive_int, seed, shard, threads
+from .argtypes import positive_float, positive_int, seed, shard
 
 # The line `squeezenet --help` shows for the command.
 SUMMARY = "train the paper's SR / pct3x3 / bypass sweep, per seed (resumable, shardable)"
@@ -34,6 +34,7 @@ def register(p: argparse.ArgumentParser) -> None:
         add_json_arg,
         add_output_arg,
         add_progress_arg,
+        add_threads_arg,
     )
 
     add_data_arg(
@@ -94,12 +95,7 @@ def register(p: argparse.ArgumentParser) -> None:
         help="also copy the final explore.csv here, e.g. docs/results/explore.csv (default: none)",
     )
     add_device_arg(p, "train")
-    p.add_argument(
-        "--threads",
-        type=threads,
-        default=None,
-        help="CPU threads per training (default: torch's choice)",
-    )
+    add_threads_arg(p, "CPU threads per training (default: torch's choice)")
     add_json_arg(p, "print the rows of explore.csv as a JSON list")
     add_progress_arg(p)
     p.set_defaults(func=run)

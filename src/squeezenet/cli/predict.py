@@ -22,14 +22,9 @@ DESCRIPTION = (
 def register(p: argparse.ArgumentParser) -> None:
     from .common import (
         add_backend_arg,
-        add_batch_size_arg,
-        add_decode_arg,
-        add_json_arg,
         add_model_args,
-        add_precision_arg,
         add_preprocess_arg,
-        add_progress_arg,
-        add_workers_arg,
+        add_reading_args,
     )
 
     add_model_args(p)
@@ -40,7 +35,6 @@ def register(p: argparse.ArgumentParser) -> None:
         help="image files, or folders (every image inside is classified)",
     )
     add_preprocess_arg(p)
-    add_decode_arg(p)
     add_backend_arg(p)
     p.add_argument(
         "--classes",
@@ -58,17 +52,14 @@ def register(p: argparse.ArgumentParser) -> None:
         default=5,
         help="how many classes to print (at most the model's classes)",
     )
-    add_batch_size_arg(p, 32, "images per forward pass (folders stream through in batches)")
-    # 0 by default: starting worker processes costs more than a few images take to decode.
-    add_workers_arg(p, 0)
-    add_precision_arg(p)
-    add_json_arg(p, "print a JSON list, one object per image")
-    add_progress_arg(p)
-    p.add_argument(
-        "--strict",
-        action="store_true",
-        help="stop at the first unreadable image (default: name it on stderr, skip it, "
-        "and exit with status 1 after classifying the others)",
+    add_reading_args(
+        p,
+        batch_size=32,
+        batch_help="images per forward pass (folders stream through in batches)",
+        # No workers by default: starting them costs more than a few images take to decode.
+        workers=0,
+        json="print a JSON list, one object per image",
+        otherwise="skip it, and exit with status 1 after classifying the others",
     )
     p.set_defaults(func=run)
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from .argtypes import density_list, float_in, positive_float, threads
+from .argtypes import density_list, float_in, positive_float
 
 # The line `squeezenet --help` shows for the command.
 SUMMARY = "per-layer pruning sensitivity of a trained model and a --prune profile from it"
@@ -21,7 +21,7 @@ DESCRIPTION = (
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    from .common import add_data_arg, add_json_arg, add_output_arg
+    from .common import add_data_arg, add_json_arg, add_output_arg, add_threads_arg
 
     p.add_argument(
         "-c",
@@ -64,9 +64,7 @@ def register(p: argparse.ArgumentParser) -> None:
         default="1.0,0.7,0.5,0.4,0.35,0.3,0.25,0.2,0.17,0.15,0.12,0.1",
         help="densities a layer may get",
     )
-    p.add_argument(
-        "--threads", type=threads, default=None, help="CPU threads (default: torch's choice)"
-    )
+    add_threads_arg(p, "CPU threads (default: torch's choice)")
     add_output_arg(p, "also write the measurements and profile to this JSON file (default: none)")
     add_json_arg(p, "print the measurements and profile as one JSON object instead of the table")
     p.set_defaults(func=run)
@@ -77,6 +75,7 @@ def run(args) -> int:
 
     from ..compress.sensitivity_sweep import sensitivity_sweep
     from ..files import check_not_input, write_text
+    from .common import flag_values
 
     if args.output:
         read = {"-w file": args.weights, "-c file": args.config}
@@ -88,14 +87,9 @@ def run(args) -> int:
         args.config,
         args.weights,
         args.budget,
-        model=args.model,
-        data=args.data,
-        val_fraction=args.val_fraction,
-        densities=densities,
         skip=[s.strip() for s in args.skip.split(",") if s.strip()],
-        bits=args.bits,
-        candidates=args.candidates,
         log=lambda s: print(s, file=sys.stderr, flush=True),
+        **flag_values(args, ("model", "data", "val_fraction", "densities", "bits", "candidates")),
     )
     sens, profile, numel = r["sensitivity"], r["profile"], r["numel"]
     keys = ("weights", "baseline_top1", "scored_on", "budget_bytes", "bits")
