@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 class SettingError(ValueError):
@@ -69,3 +71,12 @@ def with_preset(cls: type[T], presets: dict[str, dict], preset: str | None, **se
     chosen = {k: v for k, v in presets.get(preset or "", {}).items() if k in names}
     chosen.update((k, v) for k, v in settings.items() if v is not None)
     return cls(**chosen)
+
+
+def named(table: Mapping[str, V], name: str, unknown: Callable[[], str]) -> V:
+    """``table[name]``; for a name it lacks, a ValueError with the message ``unknown()``
+    (which names the choices), not a KeyError."""
+    try:
+        return table[name]
+    except KeyError:
+        raise ValueError(unknown()) from None

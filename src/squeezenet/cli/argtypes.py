@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def _int_at_least(low: int, what: str, high: int | None = None):
@@ -97,44 +102,51 @@ def export_output(output: Path, fmt: str, suffix: str) -> Path:
     )
 
 
+def _usage_errors(name: str) -> Callable[[Callable[[str], T]], Callable[[str], T]]:
+    """An argparse type from a library parser: its ValueError is a usage error that names the
+    value, and argparse calls the type ``name`` in its messages. The parsers import the library
+    (and PyTorch) when called, not when the CLI starts."""
+
+    def wrap(parse: Callable[[str], T]) -> Callable[[str], T]:
+        @functools.wraps(parse)
+        def checked(text: str) -> T:
+            try:
+                return parse(text)
+            except ValueError as e:
+                raise argparse.ArgumentTypeError(str(e)) from None
+
+        checked.__name__ = name
+        return checked
+
+    return wrap
+
+
+@_usage_errors("shard")
 def shard(text: str) -> tuple[int, int]:
     """``K/N`` with 0 <= K < N (``squeezenet explore --shard``)."""
     from ..explore.points import parse_shard
 
-    try:
-        return parse_shard(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+    return parse_shard(text)
 
 
+@_usage_errors("prune")
 def prune_spec(text: str) -> str:
     """A ``--prune`` value (a density, 'paper', 'none' or 'pattern=density,...'), kept as
     given; out-of-range densities and non-numbers are usage errors naming the value."""
     from ..pruning import parse_prune
 
-    try:
-        parse_prune(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+    parse_prune(text)
     return text
 
 
-prune_spec.__name__ = "prune"
-
-
+@_usage_errors("bits")
 def bits_spec(text: str) -> str:
     """A ``--bits`` value (one width, or 'pattern=bits,...'), kept as given; widths must be
     integers in [1, 16]."""
     from ..compress import parse_bits
 
-    try:
-        parse_bits(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+    parse_bits(text)
     return text
-
-
-bits_spec.__name__ = "bits"
 
 
 def density_list(text: str) -> list[float]:
@@ -158,16 +170,11 @@ non_negative_float = float_in(0, float("inf"), high_open=True)
 finite_float = float_in(float("-inf"), float("inf"), low_open=True, high_open=True)
 
 
+@_usage_errors("device")
 def device(text: str) -> str:
     """A ``--device`` value whose spelling is valid (auto, cpu, cuda, cuda:N, mps); whether
     the device exists is checked when it is used."""
     from ..devices import check_device
 
-    try:
-        check_device(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+    check_device(text)
     return text
-
-
-device.__name__ = "device"

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from ..settings import named
+
 if TYPE_CHECKING:
     import torch
     from PIL import Image
@@ -137,9 +139,8 @@ def _three(values) -> tuple[float, float, float]:
 
 
 def get_preprocess(name: str) -> Preprocess:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown preprocessing preset {name!r}; choose from {sorted(PRESETS)}"
-        ) from None
+    return named(
+        PRESETS,
+        name,
+        lambda: f"unknown preprocessing preset {name!r}; choose from {sorted(PRESETS)}",
+    )

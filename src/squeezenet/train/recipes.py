@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 from ..data.transforms import CIFAR10_MEAN, CIFAR10_STD
+from ..settings import named
 
 RECIPES: dict[str, dict] = {
     "paper": {
@@ -142,7 +143,6 @@ RECIPES: dict[str, dict] = {
 
 
 def get_recipe(name: str) -> dict:
-    try:
-        return dict(RECIPES[name])
-    except KeyError:
-        raise ValueError(f"unknown recipe {name!r}; choose from {sorted(RECIPES)}") from None
+    return dict(
+        named(RECIPES, name, lambda: f"unknown recipe {name!r}; choose from {sorted(RECIPES)}")
+    )

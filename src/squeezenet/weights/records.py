@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..settings import named
+
 
 @dataclass(frozen=True)
 class WeightsRecord:
@@ -51,12 +53,11 @@ def register_weights(record: WeightsRecord) -> WeightsRecord:
 
 
 def get_weights_record(name: str) -> WeightsRecord:
-    try:
-        return _RECORDS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown weights {name!r}; registered: {', '.join(sorted(_RECORDS))}"
-        ) from None
+    return named(
+        _RECORDS,
+        name,
+        lambda: f"unknown weights {name!r}; registered: {', '.join(sorted(_RECORDS))}",
+    )
 
 
 def list_weights(model: str | None = None) -> list[str]:
