@@ -419,16 +419,14 @@ def model_from_args(args: argparse.Namespace, exported: bool = False):
 def add_backend_arg(p: argparse.ArgumentParser) -> None:
     from ..deploy.backends import BACKENDS
 
-    p.add_argument(
-        "--backend",
-        choices=list(BACKENDS),
-        default=None,
-        help="inference runtime: "
-        + "; ".join(f"{n}: {i.help}" for n, i in BACKENDS.items())
-        + " (see docs/deployment.md; onnxruntime/openvino need their extras; default: torch, "
-        "or for an exported -w file the runtime its format is for: onnxruntime for .onnx, "
-        "openvino for .xml, executorch for .pte, litert for .tflite, ncnn for .param)",
+    runtimes = "; ".join(f"{n}: {i.help}" for n, i in BACKENDS.items())
+    text = (
+        f"inference runtime: {runtimes} (see docs/deployment.md; onnxruntime/openvino need "
+        "their extras; default: torch, or for an exported -w file the runtime its format is "
+        "for: onnxruntime for .onnx, openvino for .xml, executorch for .pte, litert for "
+        ".tflite, ncnn for .param)"
     )
+    p.add_argument("--backend", choices=list(BACKENDS), default=None, help=text)
     add_calibration_args(
         p,
         "calibration images for the -int8 backends, which refuse to run without them: an "

@@ -29,6 +29,31 @@ from __future__ import annotations
 from ..data.transforms import CIFAR10_MEAN, CIFAR10_STD
 from ..settings import named
 
+# What both photo recipes share: SqueezeNet with batch norm, SGD with a one-cycle schedule,
+# label smoothing, small random-resized crops of images held in memory, mixed precision,
+# batch-norm statistics re-estimated at the evaluation side, and the last epoch kept.
+_PHOTOS: dict = {
+    "batchnorm": True,
+    "optimizer": "sgd",
+    "nesterov": True,
+    "momentum": 0.9,
+    "lr": 0.1,
+    "schedule": "onecycle",
+    "warmup_fraction": 0.15,
+    "decay_norm_and_bias": False,
+    "label_smoothing": 0.1,
+    "batch_size": 64,
+    "in_memory": "yes",
+    "crop_scale": 0.25,
+    "flip": True,
+    "recalibrate_bn": True,
+    "amp": "auto",
+    "channels_last": True,
+    # The validation split is what is reported: keep the last epoch, never pick the
+    # best-scoring one on it (which would favour runs with noisier curves).
+    "select": "last",
+}
+
 RECIPES: dict[str, dict] = {
     "paper": {
         "model": "squeezenet1_0",
@@ -66,77 +91,43 @@ RECIPES: dict[str, dict] = {
         "channels_last": True,
     },
     "imagenette": {
+        **_PHOTOS,
         "model": "squeezenet1_1",
         # SR 0.25 doubles squeezenet1_1's squeeze filters: 1.45 M parameters with 10
         # classes (0.73 M at SR 0.125), a training step about 1.4 times as long.
         "model_args": {"bypass": "simple", "dropout": 0.2, "sr": 0.25},
-        "batchnorm": True,
-        "optimizer": "sgd",
-        "nesterov": True,
-        "momentum": 0.9,
-        "lr": 0.1,
-        "schedule": "onecycle",
-        "warmup_fraction": 0.15,
         # With batch norm, weight decay sets how fast the weights' direction keeps moving
         # (the effective learning rate): 2.5e-4 / 5e-4 / 1e-3 / 2e-3 scored 88.5 / 89.6 / 90.1 /
         # 90.2%; 4e-3 scored 0.2 points below 2e-3 with another seed.
         "weight_decay": 2e-3,
-        "decay_norm_and_bias": False,
-        "label_smoothing": 0.1,
-        "batch_size": 64,
         "effective_batch": 128,
         # 48 epochs with crops grown to 144 px take about as long as 52 grown to 128 px did
         # (whose seeds averaged 89.8%); FixRes's evaluation side grows with them, 128 -> 160
         # px becoming 144 -> 176 px.
         "epochs": 48,
-        "in_memory": "yes",
         "decode_size": 176,
         "image_size": 144,
         "image_size_start": 64,
+        # FixRes (recalibrate_bn): statistics gathered on 64-144 px crops, re-estimated on
+        # whole 176 px images.
         "eval_image_size": 176,
-        "crop_scale": 0.25,
-        "flip": True,
-        # FixRes: statistics gathered on 64-144 px crops, re-estimated on whole 176 px images.
-        "recalibrate_bn": True,
-        "amp": "auto",
-        "channels_last": True,
-        # The validation split is the reported benchmark: keep the last epoch, never pick
-        # the best-scoring one on it; validating at 176 px costs about as much as a 64 px
-        # training epoch, so the curve gets a point past halfway and at the end.
-        "select": "last",
+        # Validating at 176 px costs about as much as a 64 px training epoch, so the curve
+        # gets a point past halfway and at the end.
         "val_every": 26,
     },
     "explore-photos": {
+        **_PHOTOS,
         "model": "squeezenet1_0",
         # The paper's dropout after Fire9 (section 3.3 / the released Caffe model).
         "model_args": {"dropout": 0.5},
-        "batchnorm": True,
-        "optimizer": "sgd",
-        "nesterov": True,
-        "momentum": 0.9,
-        "lr": 0.1,
-        "schedule": "onecycle",
-        "warmup_fraction": 0.15,
         "weight_decay": 5e-4,
-        "decay_norm_and_bias": False,
-        "label_smoothing": 0.1,
-        "batch_size": 64,
         "epochs": 12,
-        "in_memory": "yes",
         # 64 px crops leave v1.0's Fire5-8 a 7x7 map and Fire9 a 3x3 one (conv1/2 and
         # three stride-2 pools); 80 px crops would cost about 1.6x, over 6 hours for the
         # 36 trainings of a 3-seed sweep.
         "decode_size": 80,
         "image_size": 64,
         "eval_image_size": 80,
-        "crop_scale": 0.25,
-        "flip": True,
-        "recalibrate_bn": True,
-        "amp": "auto",
-        "channels_last": True,
-        # Every point keeps its last epoch: picking the best epoch on the split that is
-        # reported would favour points with noisier curves.
-        "select": "last",
         "val_every": 6,
     },
 }
