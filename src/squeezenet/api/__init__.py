@@ -2,6 +2,7 @@
 calls where a shell runs ``squeezenet evaluate``. Each command parses its flags into one of
 these calls and prints what it returns."""
 
+from ..compress.sensitivity_sweep import sensitivity_sweep
 from ..train import train
 from .classify import Predictions, predict
 from .compression import compress

@@ -124,7 +124,7 @@ def _usage_errors(name: str) -> Callable[[Callable[[str], T]], Callable[[str], T
 @_usage_errors("shard")
 def shard(text: str) -> tuple[int, int]:
     """``K/N`` with 0 <= K < N (``squeezenet explore --shard``)."""
-    from ..explore.points import parse_shard
+    from ..explore import parse_shard
 
     return parse_shard(text)
 

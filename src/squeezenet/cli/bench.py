@@ -25,7 +25,7 @@ DESCRIPTION = (
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    from ..deploy.backends import BACKENDS
+    from ..deploy import BACKENDS
     from .common import (
         add_batch_size_arg,
         add_calibration_args,

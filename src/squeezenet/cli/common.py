@@ -22,7 +22,7 @@ from .argtypes import (
 )
 
 if TYPE_CHECKING:
-    from ..data.transforms import Preprocess
+    from ..data import Preprocess
 
 
 def flag(name: str) -> str:
@@ -301,7 +301,7 @@ def check_model_args(args: argparse.Namespace) -> str | None:
     """Why the ``--model-arg``/``--conv10-padding`` flags do not fit the chosen model, or
     None (``squeezenet train`` may name its model in its config: checked there)."""
     from ..models import DEFAULT_MODEL
-    from ..models.params import check_model_args as check
+    from ..models import check_model_args as check
 
     if not hasattr(args, "model"):
         return None
@@ -322,7 +322,7 @@ def check_model_args(args: argparse.Namespace) -> str | None:
 
 
 def add_preprocess_arg(p: argparse.ArgumentParser) -> None:
-    from ..data.transforms import PRESETS
+    from ..data import PRESETS
 
     p.add_argument(
         "--preprocess",
@@ -344,7 +344,7 @@ def add_preprocess_arg(p: argparse.ArgumentParser) -> None:
 
 
 def add_decode_arg(p: argparse.ArgumentParser) -> None:
-    from ..data.images import DECODE_MODES
+    from ..data import DECODE_MODES
 
     p.add_argument(
         "--decode",
@@ -417,7 +417,7 @@ def model_from_args(args: argparse.Namespace, exported: bool = False):
 
 
 def add_backend_arg(p: argparse.ArgumentParser) -> None:
-    from ..deploy.backends import BACKENDS
+    from ..deploy import BACKENDS
 
     runtimes = "; ".join(f"{n}: {i.help}" for n, i in BACKENDS.items())
     text = (

@@ -191,10 +191,9 @@ def run(args) -> int:
 
 def _lossless(args) -> int:
     """``--lossless``: the weights as they are, entropy-coded."""
-    from ..compress import compress_lossless
+    from ..compress import compress_lossless, default_coder
     from ..engine import resolve_device
     from ..weights import preprocess_for
-    from ..weights.sqz.entropy import default_coder
 
     model = model_from_args(args).to(resolve_device(args.device))
     preprocess = preprocess_for(args.model, model, args.preprocess, args.image_size)

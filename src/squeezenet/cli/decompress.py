@@ -40,9 +40,9 @@ def register(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from ..compress import describe
     from ..files import check_not_input
     from ..weights import read_weights, save_state_dict
-    from ..weights.sqz.fileformat import describe
 
     if args.output:
         check_not_input(args.output, {"input file": args.input})

@@ -45,7 +45,7 @@ def register(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from ..explore.tables import render_report
+    from ..explore import render_report
 
     if not Path(args.results).is_dir():
         raise ValueError(f"{args.results}: --results is not a folder (no such folder)")

@@ -73,7 +73,7 @@ def register(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     import torch
 
-    from ..compress.sensitivity_sweep import sensitivity_sweep
+    from ..api import sensitivity_sweep
     from ..files import check_not_input, write_text
     from .common import flag_values
 

@@ -6,7 +6,16 @@ The optional coder (constriction) and plotting are imported inside the functions
 them.
 """
 
-from ..weights.sqz import MAGIC, CompressedFormatError, CompressedModel, SharedTensor, load, save
+from ..weights.sqz import (
+    MAGIC,
+    CompressedFormatError,
+    CompressedModel,
+    SharedTensor,
+    default_coder,
+    describe,
+    load,
+    save,
+)
 from .pipeline import CompressConfig, compress
 from .presets import COMPRESS_PRESETS, PRESET_SUMMARY, default_preset
 from .quantize import parse_bits

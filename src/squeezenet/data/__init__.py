@@ -13,11 +13,14 @@ from ..lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .images import (
+        DECODE_MODES,
         DatasetError,
         ImageDataset,
         ImageError,
         LabelledImages,
+        default_class_list,
         imagenet_class_list,
+        list_images,
         load_image,
         load_transformed,
         read_class_list,
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "DECODE_MODES",
     "DataSpec",
     "DatasetError",
     "ImageDataset",
@@ -43,9 +47,11 @@ __all__ = [
     "LabelledImages",
     "PRESETS",
     "Preprocess",
+    "default_class_list",
     "drawn_names",
     "get_preprocess",
     "imagenet_class_list",
+    "list_images",
     "load_image",
     "load_transformed",
     "read_class_list",
@@ -56,6 +62,9 @@ __all__ = [
 
 _SOURCES = {
     "DataSpec": "spec",
+    "DECODE_MODES": "images",
+    "default_class_list": "images",
+    "list_images": "images",
     "DatasetError": "images",
     "ImageDataset": "images",
     "ImageError": "images",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy_exports
+from .params import check_model_args
 from .registry import (
     DEFAULT_MODEL,
     build_from_spec,
@@ -38,6 +39,7 @@ __all__ = [
     "build_from_spec",
     "build_model",
     "build_squeezenet",
+    "check_model_args",
     "default_input_size",
     "list_models",
     "register_model",

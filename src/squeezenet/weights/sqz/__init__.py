@@ -7,5 +7,6 @@ writes that kind of file. The algorithms that produce its contents live in
 """
 
 from .codec import SharedTensor
+from .entropy import default_coder
 from .errors import CompressedFormatError
 from .fileformat import MAGIC, CompressedModel, describe, load, save
