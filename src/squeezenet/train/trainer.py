@@ -223,6 +223,18 @@ class _Run:
     def out(self) -> Path:
         return Path(self.cfg.output)
 
+    def evaluate(self, loader, **options) -> dict:
+        """:func:`evaluate_batches` of ``eval_model`` over ``loader``, on the run's device and
+        precision."""
+        return evaluate_batches(
+            self.eval_model,
+            loader,
+            self.prepare,
+            device=self.settings.device,
+            amp=self.settings.amp,
+            **options,
+        )
+
 
 def _fit(cfg: TrainConfig, info: dist.DistInfo, device: torch.device, on_epoch_end) -> dict:
     run = _start(cfg, info, device)
@@ -464,14 +476,7 @@ def _train_epoch(run: _Run, epoch: int) -> dict:
     # larger evaluation size); the final epoch is always validated.
     val = None
     if (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs:
-        val = evaluate_batches(
-            run.eval_model,
-            run.data.val,
-            run.prepare,
-            device=run.settings.device,
-            amp=run.settings.amp,
-            tta=cfg.tta,
-        )
+        val = run.evaluate(run.data.val, tta=cfg.tta)
         if not math.isfinite(val["loss"]):
             # The weights hold NaN or inf: any "best" chosen from them would be a lie.
             raise TrainingDiverged(
@@ -600,12 +605,8 @@ def _finish(run: _Run, minutes: float, extra: dict) -> dict:
     if best_file is not None:
         raw_model.load_state_dict(parse_checkpoint(best_file, best_path)["model"])
     if cfg.eval_test and data.test is not None:
-        test = evaluate_batches(
-            run.eval_model,
+        test = run.evaluate(
             data.test,
-            run.prepare,
-            device=run.settings.device,
-            amp=run.settings.amp,
             desc="test",
             progress=cfg.progress and run.info.is_main,
             total=data.test.num_samples,
