@@ -145,6 +145,13 @@ def add_reading_args(
     add_strict_arg(p, otherwise)
 
 
+def add_compute_args(p: argparse.ArgumentParser, *, device: str, threads: str) -> None:
+    """Where a command runs its model: ``--device`` (``device``: what it does there) and
+    ``--threads`` (``threads``: its help)."""
+    add_device_arg(p, device)
+    add_threads_arg(p, threads)
+
+
 def add_threads_arg(p: argparse.ArgumentParser, help: str, default: int | None = None) -> None:
     p.add_argument("--threads", type=threads, default=default, help=help)
 
@@ -432,8 +439,11 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
         "calibration images for the -int8 backends, which refuse to run without them: an "
         "image folder or a zip of images, apart from the images you score",
     )
-    add_threads_arg(p, "inference threads (default: the runtime's own choice)")
-    add_device_arg(p, "run the model (--backend torch)")
+    add_compute_args(
+        p,
+        device="run the model (--backend torch)",
+        threads="inference threads (default: the runtime's own choice)",
+    )
 
 
 def build_backend(args: argparse.Namespace, model) -> tuple[Callable, Preprocess]:

@@ -29,12 +29,11 @@ DESCRIPTION = (
 def register(p: argparse.ArgumentParser) -> None:
     from .common import (
         add_batch_size_arg,
+        add_compute_args,
         add_data_arg,
-        add_device_arg,
         add_json_arg,
         add_output_arg,
         add_progress_arg,
-        add_threads_arg,
     )
 
     add_data_arg(
@@ -94,8 +93,9 @@ def register(p: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="also copy the final explore.csv here, e.g. docs/results/explore.csv (default: none)",
     )
-    add_device_arg(p, "train")
-    add_threads_arg(p, "CPU threads per training (default: torch's choice)")
+    add_compute_args(
+        p, device="train", threads="CPU threads per training (default: torch's choice)"
+    )
     add_json_arg(p, "print the rows of explore.csv as a JSON list")
     add_progress_arg(p)
     p.set_defaults(func=run)
