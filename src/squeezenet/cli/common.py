@@ -165,6 +165,20 @@ def add_strict_arg(p: argparse.ArgumentParser, otherwise: str) -> None:
     )
 
 
+def add_report_args(
+    p: argparse.ArgumentParser, what: str, flags: Sequence[str], metavar: str
+) -> None:
+    """A command that prints ``what`` as a table: ``flags`` also write it to a JSON file,
+    ``--json`` prints it as JSON instead."""
+    p.add_argument(
+        *flags,
+        default=None,
+        metavar=metavar,
+        help=f"also write {what} to this JSON file (default: none)",
+    )
+    add_json_arg(p, f"print {what} as one JSON object instead of the table")
+
+
 def add_json_arg(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--json", action="store_true", help=help)
 

@@ -18,11 +18,11 @@ from .argtypes import (
 )
 from .common import (
     add_device_arg,
-    add_json_arg,
     add_model_args,
     add_output_arg,
     add_preprocess_arg,
     add_progress_arg,
+    add_report_args,
     add_setting_flags,
     flag_values,
     model_flags,
@@ -125,14 +125,8 @@ def register(p: argparse.ArgumentParser) -> None:
         help="class list for --eval (default: as in `evaluate`)",
     )
     add_preprocess_arg(p)
-    p.add_argument(
-        "--report",
-        default=None,
-        metavar="JSON",
-        help="also write the stage/layer report to this JSON file (default: none)",
-    )
+    add_report_args(p, "the stage/layer report", ["--report"], "JSON")
     add_device_arg(p, "fine-tune and score")
-    add_json_arg(p, "print the stage/layer report as one JSON object instead of the table")
     add_progress_arg(p)
     p.set_defaults(func=run)
 

@@ -21,7 +21,7 @@ DESCRIPTION = (
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    from .common import add_data_arg, add_json_arg, add_output_arg, add_threads_arg
+    from .common import add_data_arg, add_report_args, add_threads_arg
 
     p.add_argument(
         "-c",
@@ -65,8 +65,7 @@ def register(p: argparse.ArgumentParser) -> None:
         help="densities a layer may get",
     )
     add_threads_arg(p, "CPU threads (default: torch's choice)")
-    add_output_arg(p, "also write the measurements and profile to this JSON file (default: none)")
-    add_json_arg(p, "print the measurements and profile as one JSON object instead of the table")
+    add_report_args(p, "the measurements and profile", ["-o", "--output"], "PATH")
     p.set_defaults(func=run)
 
 
