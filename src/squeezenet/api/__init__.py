@@ -5,6 +5,7 @@ these calls and prints what it returns."""
 from ..train import train
 from .classify import Predictions, predict
 from .compression import compress
+from .exporting import Exported, export
 from .models import model_runner, open_model
 from .scores import evaluate
 from .timing import Timings, bench

@@ -93,6 +93,7 @@ class ExportFormat:
     no_int8: str = ""  # why ``--int8`` is not available, when that needs saying
     fp16: bool = False  # whether ``--fp16`` (weights stored as fp16) is available
     weightless: bool = False  # whether ``--weightless`` (the graph alone) is available
+    bin: bool = False  # whether its weights are a ``.bin`` beside the graph file
     # "module:function" writing the file: (model, path, *, input_size, calibration, opset,
     # description, fp16) -> the path written ("": the format is written by its own command
     # path, as the web page is)
@@ -164,6 +165,7 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
             int8=True,
             sidecar=False,
             help="IR .xml + .bin",
+            bin=True,
             export=f"{_EXPORT}:to_openvino",
             read=f"{_RUNTIMES}.openvino:read",
         ),
@@ -207,6 +209,7 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
             "run, its description in <name>.param.json",
             no_int8=NCNN_NO_INT8,
             fp16=True,
+            bin=True,
             export=f"{_EXPORT}:to_ncnn",
             read=f"{_RUNTIMES}.ncnn:read",
         ),
