@@ -122,8 +122,8 @@ def export(
         opset=opset,
         runtime_dir=None if runtime_dir is None else Path(runtime_dir),
     )
-    done = _write(job)
-    _check(job, done, on_skip)
+    done, candidate = _write(job)
+    _check(job, done, candidate, on_skip)
     if show is not None:
         show(done)
     fp16_weights = done.result["precision"] == "fp16"
@@ -184,9 +184,8 @@ def output_file(output: Path, fmt: str, suffix: str) -> Path:
     )
 
 
-def _write(job: _Job) -> Exported:
-    """The file (or folder) written, and the callable its check runs it with (``candidate``
-    in the result until :func:`_check` takes it out)."""
+def _write(job: _Job) -> tuple[Exported, Callable]:
+    """The file (or folder) written, and the callable that runs it for the check."""
     from ..deploy.backends import load_exported
     from ..deploy.export import export_model
 
@@ -215,15 +214,15 @@ def _write(job: _Job) -> Exported:
         )
         candidate = load_exported(path, job.format)
         done = Exported(path, {})
-    done.result["candidate"] = candidate
-    return done
+    return done, candidate
 
 
-def _check(job: _Job, done: Exported, on_skip: Callable[[str], None] | None) -> None:
-    """Compare the export with PyTorch and fill ``done.result``."""
+def _check(
+    job: _Job, done: Exported, candidate: Callable, on_skip: Callable[[str], None] | None
+) -> None:
+    """Compare the export (run by ``candidate``) with PyTorch and fill ``done.result``."""
     from ..deploy.export import agreement_on_images, compare_outputs
 
-    candidate = done.result.pop("candidate")
     model = job.model
     held = _held_back(job) if job.int8 and job.check_images is None else None
     if held is not None:  # real photos, not used to calibrate, rather than random tensors

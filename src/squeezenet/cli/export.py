@@ -184,6 +184,8 @@ def _warn_int8(check: dict) -> None:
 
 
 def run(args) -> int:
+    """The flags as one :func:`squeezenet.api.export` call; it hands its result to
+    :func:`_show` before the tolerance check, so a failing export is reported first."""
     import sys
 
     from ..api import export
