@@ -183,31 +183,37 @@ def _warn_int8(check: dict) -> None:
     )
 
 
+#: The flags that are :func:`squeezenet.api.export`'s keyword arguments of the same names.
+EXPORT_FLAGS = (
+    "format",
+    "output",
+    "preprocess",
+    "image_size",
+    "int8",
+    "fp16",
+    "calibration",
+    "calibration_size",
+    "check_images",
+    "check_count",
+    "tolerance",
+    "opset",
+    "weightless",
+    "runtime_dir",
+)
+
+
 def run(args) -> int:
     """The flags as one :func:`squeezenet.api.export` call; it hands its result to
     :func:`_show` before the tolerance check, so a failing export is reported first."""
     import sys
 
     from ..api import export
-    from .common import model_flags
+    from .common import flag_values, model_flags
 
     export(
         args.weights,
         args.model,
-        format=args.format,
-        output=args.output,
-        preprocess=args.preprocess,
-        image_size=args.image_size,
-        int8=args.int8,
-        fp16=args.fp16,
-        calibration=args.calibration,
-        calibration_size=args.calibration_size,
-        check_images=args.check_images,
-        check_count=args.check_count,
-        tolerance=args.tolerance,
-        opset=args.opset,
-        weightless=args.weightless,
-        runtime_dir=args.runtime_dir,
+        **flag_values(args, EXPORT_FLAGS),
         on_skip=lambda message: print(f"squeezenet export: skipped {message}", file=sys.stderr),
         show=lambda done: _show(args, done),
         **model_flags(args),
