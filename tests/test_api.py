@@ -27,6 +27,7 @@ def _flag_defaults(command: str) -> dict:
         ("predict", api.predict),
         ("bench", api.bench),
         ("compress", api.compress),
+        ("export", api.export),
     ],
 )
 def test_each_function_has_its_commands_defaults(command, function):
@@ -49,6 +50,17 @@ def tiny(tmp_path_factory):
     model = create_model("squeezenet", num_classes=3, **TINY).eval()
     weights = save_described(model, root / "model.pth", name="squeezenet")
     return str(weights), write_tree(root / "data", size=24) / "val"
+
+
+def test_export_returns_what_the_command_prints(tiny, capsys, tmp_path):
+    weights, _ = tiny
+    argv = ["export", "-w", weights, "-f", "torchscript", "-o", str(tmp_path / "a.pt"), "--json"]
+    printed = run_json(capsys, argv)
+    done = api.export(weights, format="torchscript", output=tmp_path / "b.pt")
+    assert done.path == tmp_path / "b.pt" and done.files == [done.path]
+    assert done.result["bytes"] == done.path.stat().st_size
+    # The same but for the file's name (which TorchScript's archive holds: not its size).
+    assert {**done.result, "path": printed["path"], "bytes": printed["bytes"]} == printed
 
 
 def test_evaluate_returns_what_the_command_prints(tiny, capsys):

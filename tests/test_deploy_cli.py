@@ -142,9 +142,9 @@ def test_export_int8_is_checked_on_held_back_photos_and_warns(
     source that calibration did not draw, and a change above the limit is a warning."""
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
-    from squeezenet.cli import export as export_cli
+    from squeezenet.api import exporting
 
-    monkeypatch.setattr(export_cli, "INT8_CHANGED_LIMIT", -1.0)  # any agreement warns
+    monkeypatch.setattr(exporting, "INT8_CHANGED_LIMIT", -1.0)  # any agreement warns
     argv = ["export", "-w", str(tv11_fp16_weights), "--int8", "-o", str(tmp_path / "q.onnx")]
     argv += ["--calibration", str(imagenet_sample), "--calibration-size", "60", "--json"]
     assert main(argv) == 0

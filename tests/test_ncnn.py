@@ -213,10 +213,10 @@ def test_the_command_makes_openmp_passive_for_ncnn_only(monkeypatch):
 
 
 def test_without_the_extra_the_error_names_the_file_and_the_extra(capsys, files, monkeypatch):
-    from squeezenet.deploy import backends
+    from squeezenet.deploy.runtimes import ncnn as runtime
 
-    has_module = backends._has_module
-    monkeypatch.setattr(backends, "_has_module", lambda name: name != "ncnn" and has_module(name))
+    has_module = runtime._has_module
+    monkeypatch.setattr(runtime, "_has_module", lambda name: name != "ncnn" and has_module(name))
     image = str(next(files["tree"].rglob("*.png")))
     err = _one_line_error(capsys, ["predict", "-w", str(files["fp32"]), image])
     assert str(files["fp32"]) in err

@@ -6,6 +6,7 @@ from ..compress.sensitivity_sweep import sensitivity_sweep
 from ..train import train
 from .classify import Predictions, predict
 from .compression import compress
+from .exporting import Exported, export
 from .models import model_runner, open_model
 from .scores import evaluate
 from .timing import Timings, bench

@@ -188,39 +188,7 @@ def _run_bench(
             if exported
             else prepare_artifacts(names, model, Path(workdir), input_size, calibration)
         )
-        # factory(own_copy): with own_copy, torch backends copy the model first so that the
-        # memory figure counts their weights like the runtimes' figures count theirs.
-        factories: list[tuple[str, str, Callable[[bool], Callable]]] = []
-
-        def baseline(own: bool) -> Callable:
-            # Built inside the factory, so that its weights count in the memory figure.
-            built = _torchvision_baseline(model)
-            assert built is not None  # checked below before this factory is listed
-            return _eager(built)
-
-        def backend(n: str) -> Callable[[bool], Callable]:
-            def make(own: bool) -> Callable:
-                if exported:  # one thread in the memory child: see _file_runner
-                    return model.runner(n, 1 if own else threads)
-                own_model = copy.deepcopy(model) if own and BACKENDS[n].runtime is None else model
-                return load_backend(n, own_model, artifacts, threads)
-
-            return make
-
-        if not exported and _torchvision_baseline(model) is not None:
-            factories.append((BASELINE, "fp32", baseline))
-        factories += [
-            (n, model.precision if exported else BACKENDS[n].precision, backend(n)) for n in names
-        ]
-        for f in files:
-            runtime = f.backends[0]
-            factories.append(
-                (
-                    f"{runtime}:{f.path.name}",
-                    f.precision,
-                    functools.partial(_file_runner, f, threads),
-                )
-            )
+        factories = _factories(model, names, files, artifacts, threads)
         # All children fork before any runtime starts its thread pool in this process.
         for name, _, factory in factories:
             peaks[name] = _peak_memory_mib(functools.partial(factory, True), xb)
@@ -228,8 +196,54 @@ def _run_bench(
             fn = factory(False)
             fn(xb)  # first run: arenas, kernel selection; not timed
             entries.append((name, precision, fn))
+    times = _time_rounds(entries, x1, xb, rounds, iters, progress, settle_s)
+    return _rows(entries, times, peaks, batch, threads, input_size)
 
-    times: dict[tuple[str, int], list[float]] = {(e[0], b): [] for e in entries for b in (1, batch)}
+
+#: A factory builds a runner; with ``own`` (the memory child), torch backends copy the
+#: model first so that the memory figure counts their weights like the runtimes' figures.
+Factory = Callable[[bool], Callable]
+
+
+def _factories(model, names, files, artifacts, threads) -> list[tuple[str, str, Factory]]:
+    """(name, precision, factory) of the baseline (when it fits), each backend and each file."""
+    exported = isinstance(model, ExportedModel)
+
+    def baseline(own: bool) -> Callable:
+        # Built inside the factory, so that its weights count in the memory figure.
+        built = _torchvision_baseline(model)
+        assert built is not None  # checked below before this factory is listed
+        return _eager(built)
+
+    def backend(n: str) -> Factory:
+        def make(own: bool) -> Callable:
+            if exported:  # one thread in the memory child: see _file_runner
+                return model.runner(n, 1 if own else threads)
+            own_model = copy.deepcopy(model) if own and BACKENDS[n].runtime is None else model
+            return load_backend(n, own_model, artifacts, threads)
+
+        return make
+
+    factories: list[tuple[str, str, Factory]] = []
+    if not exported and _torchvision_baseline(model) is not None:
+        factories.append((BASELINE, "fp32", baseline))
+    factories += [
+        (n, model.precision if exported else BACKENDS[n].precision, backend(n)) for n in names
+    ]
+    for f in files:
+        runner = functools.partial(_file_runner, f, threads)
+        factories.append((f"{f.backends[0]}:{f.path.name}", f.precision, runner))
+    return factories
+
+
+def _time_rounds(
+    entries, x1, xb, rounds: int, iters: int, progress: bool, settle_s: float
+) -> dict[tuple[str, int], list[float]]:
+    """Milliseconds per call of each entry at batch 1 and batch ``len(xb)``, in rounds
+    whose order rotates."""
+    times: dict[tuple[str, int], list[float]] = {
+        (e[0], len(x)): [] for e in entries for x in (x1, xb)
+    }
     for _, _, fn in entries:  # warm-up, untimed
         for _ in range(3):
             fn(x1)
@@ -249,7 +263,11 @@ def _run_bench(
                     samples.append((time.perf_counter() - t0) * 1e3)
         bar.update(1)
     bar.close()
+    return times
 
+
+def _rows(entries, times, peaks, batch: int, threads: int, input_size: int) -> list[dict]:
+    """One row per entry and batch size, its speedup against the baseline's median."""
     rows = []
     for b in (1, batch):
         has_base = (BASELINE, b) in times

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..files import atomic_path, write_text
-from .formats import EXPORT_FORMATS, export_format, formats_with, listed
+from .formats import EXPORT_FORMATS, export_format, formats_with, listed, resolve
 
 #: Export formats and the file suffix each writes (from :data:`.formats.EXPORT_FORMATS`).
 FORMATS = {name: f.suffix for name, f in EXPORT_FORMATS.items()}
@@ -440,7 +440,7 @@ def export_model(
     description: dict | None = None,
     fp16: bool = False,
 ) -> Path:
-    """Export ``model`` as ``fmt`` (one of :data:`FORMATS`).
+    """Export ``model`` as ``fmt`` (one of :data:`FORMATS`), by its record's exporter.
 
     With ``int8_calibration`` (a preprocessed float batch of real images) the ONNX and
     OpenVINO exports are post-training static INT8 (see :mod:`.quantize_int8`), the ExecuTorch
@@ -455,29 +455,67 @@ def export_model(
     if int8_calibration is not None and not record.int8:
         names = listed(formats_with("int8"))
         raise ValueError(record.no_int8 or f"INT8 export is available for the {names} formats only")
-    path = Path(path)
-    if fmt == "ncnn":
-        return export_ncnn(model, path, input_size, description, fp16)
-    if fmt == "torchscript":
-        return export_torchscript(model, path, input_size)
-    if fmt == "executorch":
-        return export_executorch(model, path, input_size, int8_calibration, description)
-    if fmt == "litert":
-        return export_litert(model, path, input_size, int8_calibration, description)
-    if fmt == "onnx" and int8_calibration is None:
+    if not record.export:
+        raise ValueError(f"the {fmt} format is not a model file (squeezenet.api.export makes it)")
+    return resolve(record.export)(
+        model,
+        Path(path),
+        input_size=input_size,
+        calibration=int8_calibration,
+        opset=opset,
+        description=description,
+        fp16=fp16,
+    )
+
+
+# The exporters the format table names (:attr:`.formats.ExportFormat.export`): one signature,
+# each taking the options its format has.
+
+
+def to_onnx(model, path: Path, *, input_size, calibration, opset, description, fp16) -> Path:
+    """:func:`export_onnx`, or with ``calibration`` its static INT8 graph."""
+    if calibration is None:
         return export_onnx(model, path, input_size, opset, description)
     with tempfile.TemporaryDirectory(prefix="squeezenet-export-") as tmpdir:
+        from .quantize_int8 import quantize_onnx
+
+        fp32 = export_onnx(model, Path(tmpdir) / "model.onnx", input_size, opset)
+        quantize_onnx(fp32, path, calibration, model)
+    if description is not None:
+        describe_onnx(path, description)
+    return path
+
+
+def to_openvino(model, path: Path, *, input_size, calibration, opset, description, fp16) -> Path:
+    """:func:`export_openvino` of the ONNX graph (its static INT8 one with ``calibration``)."""
+    with tempfile.TemporaryDirectory(prefix="squeezenet-export-") as tmpdir:
         onnx_path = export_onnx(model, Path(tmpdir) / "model.onnx", input_size, opset)
-        if int8_calibration is not None:
+        if calibration is not None:
             from .quantize_int8 import quantize_onnx
 
-            target = path if fmt == "onnx" else Path(tmpdir) / "model-int8.onnx"
-            onnx_path = quantize_onnx(onnx_path, target, int8_calibration, model)
-            if fmt == "onnx":
-                if description is not None:
-                    describe_onnx(path, description)
-                return path
+            target = Path(tmpdir) / "model-int8.onnx"
+            onnx_path = quantize_onnx(onnx_path, target, calibration, model)
         return export_openvino(onnx_path, path, description)
+
+
+def to_torchscript(model, path: Path, *, input_size, calibration, opset, description, fp16):
+    """:func:`export_torchscript` (a traced module holds no description)."""
+    return export_torchscript(model, path, input_size)
+
+
+def to_executorch(model, path: Path, *, input_size, calibration, opset, description, fp16):
+    """:func:`export_executorch`."""
+    return export_executorch(model, path, input_size, calibration, description)
+
+
+def to_litert(model, path: Path, *, input_size, calibration, opset, description, fp16) -> Path:
+    """:func:`export_litert`."""
+    return export_litert(model, path, input_size, calibration, description)
+
+
+def to_ncnn(model, path: Path, *, input_size, calibration, opset, description, fp16) -> Path:
+    """:func:`export_ncnn`."""
+    return export_ncnn(model, path, input_size, description, fp16)
 
 
 @torch.inference_mode()

@@ -1,11 +1,80 @@
-"""What ``squeezenet export`` knows about each format, in one record per format; imports no
-torch, so that the command line refuses a format or an option it lacks before loading
-anything."""
+"""What ``squeezenet export`` knows about each format, in one record per format, and what
+each runtime that runs exported files is; imports no torch, so that the command line refuses
+a format or an option it lacks before loading anything. The code of a format (its exporter,
+its reader, its runtime) is named as ``"module:function"`` and imported on use
+(:func:`resolve`): adding a runtime means adding its records here and its module in
+:mod:`.runtimes`; ``export``, ``predict -w FILE`` and ``bench`` follow from the tables."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+_RUNTIMES = "squeezenet.deploy.runtimes"
+_EXPORT = "squeezenet.deploy.export"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A runtime that runs exported files: a ``--backend`` of its own."""
+
+    name: str  # the backend's name
+    module: str  # the Python module it needs
+    extra: str  # the pip extra that installs it
+    help: str  # its part of ``bench --help``
+    load: str  # "module:function": (path, threads) -> a callable from a float batch to logits
+    # With ``int8_help``, it also runs a PyTorch model (exported to ONNX on the fly) and has
+    # an ``-int8`` backend (ONNX Runtime's static INT8 graph), described by that text.
+    int8_help: str = ""
+
+
+#: Every runtime, in the order ``bench --help`` lists their backends.
+RUNTIMES: dict[str, Runtime] = {
+    r.name: r
+    for r in (
+        Runtime(
+            "onnxruntime",
+            "onnxruntime",
+            "onnx",
+            "ONNX Runtime, CPU",
+            f"{_RUNTIMES}.onnx:load",
+            int8_help="ONNX Runtime, static INT8 (QDQ)",
+        ),
+        Runtime(
+            "openvino",
+            "openvino",
+            "openvino",
+            "OpenVINO, CPU, fp32 inference",
+            f"{_RUNTIMES}.openvino:load",
+            int8_help="OpenVINO running the static INT8 (QDQ) ONNX graph",
+        ),
+        Runtime(
+            "executorch",
+            "executorch",
+            "executorch",
+            "ExecuTorch with the XNNPACK delegate (an exported .pte as -w only)",
+            f"{_RUNTIMES}.executorch:load",
+        ),
+        Runtime(
+            "litert",
+            "ai_edge_litert",
+            "litert",
+            "LiteRT (TFLite) interpreter with the XNNPACK delegate (an exported .tflite as -w "
+            "only)",
+            f"{_RUNTIMES}.litert:load",
+        ),
+        Runtime(
+            "ncnn",
+            "ncnn",
+            "ncnn",
+            "ncnn, CPU (an exported .param as -w only)",
+            f"{_RUNTIMES}.ncnn:load",
+        ),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -24,6 +93,26 @@ class ExportFormat:
     no_int8: str = ""  # why ``--int8`` is not available, when that needs saying
     fp16: bool = False  # whether ``--fp16`` (weights stored as fp16) is available
     weightless: bool = False  # whether ``--weightless`` (the graph alone) is available
+    bin: bool = False  # whether its weights are a ``.bin`` beside the graph file
+    # "module:function" writing the file: (model, path, *, input_size, calibration, opset,
+    # description, fp16) -> the path written ("": the format is written by its own command
+    # path, as the web page is)
+    export: str = ""
+    # "module:function" reading a ``-w`` file: path -> (description JSON or None, input
+    # shape, class count, precision) ("" where ``reads`` is "")
+    read: str = ""
+    # "module:function" loading the file to check the export: (path, threads) -> a callable
+    # ("": the first of ``runtimes``)
+    check: str = ""
+
+    @property
+    def loader(self) -> str:
+        """ "module:function" loading its file in the runtime that checks the export."""
+        if self.check:
+            return self.check
+        if not self.runtimes:
+            raise ValueError(f"no runtime loads a {self.name} file")
+        return RUNTIMES[self.runtimes[0]].load
 
 
 #: Why ``export --format ncnn --int8`` is refused.
@@ -50,6 +139,8 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
             sidecar=False,
             help="one self-contained .onnx file, dynamic batch",
             weightless=True,
+            export=f"{_EXPORT}:to_onnx",
+            read=f"{_RUNTIMES}.onnx:read",
         ),
         ExportFormat(
             "torchscript",
@@ -61,6 +152,8 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
             int8=False,
             sidecar=False,
             help="traced module for torch.jit.load",
+            export=f"{_EXPORT}:to_torchscript",
+            check=f"{_RUNTIMES}.torchscript:load",
         ),
         ExportFormat(
             "openvino",
@@ -72,6 +165,9 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
             int8=True,
             sidecar=False,
             help="IR .xml + .bin",
+            bin=True,
+            export=f"{_EXPORT}:to_openvino",
+            read=f"{_RUNTIMES}.openvino:read",
         ),
         ExportFormat(
             "executorch",
@@ -84,6 +180,8 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
             sidecar=True,
             help="a .pte delegated to XNNPACK, batch 1, its description in <file>.pte.json "
             "beside it",
+            export=f"{_EXPORT}:to_executorch",
+            read=f"{_RUNTIMES}.executorch:read",
         ),
         ExportFormat(
             "litert",
@@ -95,6 +193,8 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
             int8=True,
             sidecar=True,
             help="a LiteRT (TFLite) .tflite, batch 1, its description in <file>.tflite.json",
+            export=f"{_EXPORT}:to_litert",
+            read=f"{_RUNTIMES}.litert:read",
         ),
         ExportFormat(
             "ncnn",
@@ -109,6 +209,9 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
             "run, its description in <name>.param.json",
             no_int8=NCNN_NO_INT8,
             fp16=True,
+            bin=True,
+            export=f"{_EXPORT}:to_ncnn",
+            read=f"{_RUNTIMES}.ncnn:read",
         ),
         ExportFormat(
             "web",
@@ -175,3 +278,9 @@ def missing_extra(name: str) -> str | None:
     if any(importlib.util.find_spec(m) is None for m in fmt.modules):
         return f"--format {name} needs pip install 'squeezenet-dc[{fmt.extra}]'"
     return None
+
+
+def resolve(ref: str) -> Callable[..., Any]:
+    """The function a ``"module:function"`` reference names, its module imported now."""
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
