@@ -42,6 +42,11 @@ class Exported:
         """Whether the INT8 model's top-1 changed on more than :data:`INT8_CHANGED_LIMIT`."""
         return bool(self.result.get("int8_check", {}).get("warning"))
 
+    @property
+    def int8_limit(self) -> float:
+        """The share of changed top-1 predictions above which INT8 gets a warning."""
+        return INT8_CHANGED_LIMIT
+
 
 @dataclass
 class _Job:

@@ -6,7 +6,6 @@ import argparse
 import functools
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -82,24 +81,6 @@ def opset(text: str) -> int:
 
 
 opset.__name__ = "int"
-
-
-def export_output(output: Path, fmt: str, suffix: str) -> Path:
-    """The file ``export -o`` writes: the name given (a folder is refused, as compress and
-    decompress refuse it); for a format of two files (``.xml`` + ``.bin``, ``.param`` +
-    ``.bin``) a bare name is the pair's stem, and another suffix is refused."""
-    from ..files import OutputError
-
-    if output.is_dir():
-        raise OutputError(f"{output}: cannot write the file: Is a directory")
-    if fmt not in ("openvino", "ncnn") or output.suffix.lower() == suffix:
-        return output
-    if not output.suffix:
-        return output.with_name(output.name + suffix)
-    raise ValueError(
-        f"{output}: --format {fmt} writes a {suffix} file and a .bin beside it: give -o a "
-        f"name ending in {suffix}, or a bare name"
-    )
 
 
 def _usage_errors(name: str) -> Callable[[Callable[[str], T]], Callable[[str], T]]:

@@ -165,12 +165,9 @@ def _agreement_line(a: dict, folder: str) -> str:
     return line
 
 
-def _warn_int8(check: dict) -> None:
+def _warn_int8(check: dict, limit: float) -> None:
     import sys
 
-    from ..api import exporting
-
-    limit = exporting.INT8_CHANGED_LIMIT
     n, changed = check["n"], check["n"] - check["top1_agree"]
     print(
         f"squeezenet export: WARNING: the INT8 model's top-1 class differs from the fp32 "
@@ -229,7 +226,7 @@ def _show(args, done) -> None:
     else:
         _print_result(args, done)
     if done.int8_warning:
-        _warn_int8(result["int8_check"])
+        _warn_int8(result["int8_check"], done.int8_limit)
 
 
 def _print_result(args, done) -> None:
