@@ -28,7 +28,7 @@ DESCRIPTION = (
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    from ..deploy.formats import EXPORT_FORMATS
+    from ..deploy import EXPORT_FORMATS
     from .common import (
         add_calibration_args,
         add_json_arg,
@@ -123,7 +123,7 @@ def register(p: argparse.ArgumentParser) -> None:
 def refuse(args) -> str | None:
     """Why the flags cannot make an export, or None: decided by the format table alone, so
     :func:`squeezenet.cli.main` says it before loading PyTorch or the model."""
-    from ..deploy.formats import missing_extra, option_refusal
+    from ..deploy import missing_extra, option_refusal
 
     problem = option_refusal(
         args.format,

@@ -17,15 +17,19 @@ from ..lazy import lazy_exports
 if TYPE_CHECKING:
     from .backends import BACKENDS, Backend, available_backends, create_backends
     from .export import FORMATS, compare_outputs, export_model
+    from .formats import EXPORT_FORMATS, missing_extra, option_refusal
 
 __all__ = [
     "BACKENDS",
+    "EXPORT_FORMATS",
     "FORMATS",
     "Backend",
     "available_backends",
     "compare_outputs",
     "create_backends",
     "export_model",
+    "missing_extra",
+    "option_refusal",
 ]
 
 _SOURCES = {
@@ -36,6 +40,9 @@ _SOURCES = {
     "FORMATS": "export",
     "compare_outputs": "export",
     "export_model": "export",
+    "EXPORT_FORMATS": "formats",
+    "missing_extra": "formats",
+    "option_refusal": "formats",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _SOURCES)
