@@ -7,12 +7,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data import ImageError
 from ..data.images import list_images
 from ..predict import class_names
 from ..predict import predict as top_classes
 from ..weights.loading import model_classes, num_outputs
-from .models import model_runner, open_model
+from .models import model_runner, open_model, skip_broken_links
 
 
 @dataclass
@@ -82,11 +81,7 @@ def predict(
     )
     broken: list[str] = []
     files = expand_inputs(images, broken)
-    for link in broken:
-        if on_skip is not None:
-            on_skip(f"{link}: a symbolic link to nothing (dangling, or a loop)")
-    if broken and strict:
-        raise ImageError(f"{broken[0]}: a symbolic link to nothing")
+    skip_broken_links(broken, on_skip, strict)
     results = top_classes(
         run,
         files,

@@ -96,3 +96,15 @@ def model_runner(
         inputs = sample_images(calibration, chosen, calibration_size)
     runtimes = create_backends([backend], model, chosen.crop, threads, inputs)
     return runtimes[0], chosen, backend
+
+
+def skip_broken_links(links: list, on_skip: Callable[[str], None] | None, strict: bool) -> None:
+    """Pass each link found among the images that leads nowhere (dangling, or a loop) to
+    ``on_skip``; with ``strict`` the first one raises, as an unreadable image does."""
+    from ..data import ImageError
+
+    for link in links:
+        if on_skip is not None:
+            on_skip(f"{link}: a symbolic link to nothing (dangling, or a loop)")
+    if links and strict:
+        raise ImageError(f"{links[0]}: a symbolic link to nothing")

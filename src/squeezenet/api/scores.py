@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from ..data import DatasetError, ImageError, scan_folder
+from ..data import DatasetError, scan_folder
 from ..data.images import default_class_list
 from ..engine import evaluate as score_images
 from ..engine import resolve_precision
 from ..weights import model_card
 from ..weights.loading import model_classes, num_outputs
-from .models import model_runner, open_model
+from .models import model_runner, open_model, skip_broken_links
 
 #: The command's default number of image-decoding worker processes.
 WORKERS = min(2, os.cpu_count() or 1)
@@ -55,10 +55,7 @@ def evaluate(
     )
     outputs = num_outputs(net)
     images = scan_folder(data, default_class_list(classes, outputs, model_classes(net)))
-    for link in images.broken:
-        skip(f"{link}: a symbolic link to nothing (dangling, or a loop)")
-    if images.broken and strict:
-        raise ImageError(f"{images.broken[0]}: a symbolic link to nothing")
+    skip_broken_links(images.broken, skip, strict)
     for message in images.stray:
         skip(message)
     if images.stray and strict:

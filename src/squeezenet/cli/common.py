@@ -9,7 +9,6 @@ import dataclasses
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
 
 from .argtypes import (
     conv10_padding,
@@ -20,9 +19,6 @@ from .argtypes import (
     threads,
     workers,
 )
-
-if TYPE_CHECKING:
-    from ..data import Preprocess
 
 
 def flag(name: str) -> str:
@@ -107,21 +103,6 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def report_broken_links(command: str, links: Sequence[object], strict: bool) -> None:
-    """Name on stderr each link found among the images that leads nowhere (dangling, or a
-    loop); with ``--strict`` the first one is an error, as an unreadable image is."""
-    from ..data import ImageError
-
-    for link in links:
-        print(
-            f"squeezenet {command}: skipped {printable(str(link))}: a symbolic link to "
-            "nothing (dangling, or a loop)",
-            file=sys.stderr,
-        )
-    if links and strict:
-        raise ImageError(f"{printable(str(links[0]))}: a symbolic link to nothing")
 
 
 def add_reading_args(
@@ -458,12 +439,3 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
         device="run the model (--backend torch)",
         threads="inference threads (default: the runtime's own choice)",
     )
-
-
-def build_backend(args: argparse.Namespace, model) -> tuple[Callable, Preprocess]:
-    """:func:`~squeezenet.api.model_runner` from the backend flags: what runs ``model`` and
-    its preprocessing. ``args.backend`` becomes the backend chosen."""
-    from ..api import model_runner
-
-    runner, preprocess, args.backend = model_runner(model, **flag_values(args))
-    return runner, preprocess
