@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -87,8 +88,20 @@ def _photos(folder: Path, n: int, prefix: str = "") -> list[Path]:
     return out
 
 
-def cases(tmp: Path) -> list[dict]:
-    """(issue row, name, argv, baseline argv, expected exit status) for every hostile case."""
+class Case(NamedTuple):
+    """One hostile input: the probe's row, a name, the command line, the same command on a
+    good input, the exit status expected; ``python``: ``argv`` is Python's, not the CLI's."""
+
+    row: int
+    name: str
+    argv: list[str]
+    base: list[str]
+    rc: int
+    python: bool = False
+
+
+def cases(tmp: Path) -> list[Case]:
+    """Every hostile case, its files made in ``tmp``."""
     good = str(_photos(tmp / "photos", 1)[0])
     sqz = _tiny_sqz(tmp / "good.sqz")
     ctrl = _tiny_sqz(tmp / "ctrl.sqz", classes=["a\x1b[31m", "b\x07", "c\nforged 99%"])
@@ -129,146 +142,86 @@ def cases(tmp: Path) -> list[dict]:
     train = ["train", "-d", str(data), "-w", sqz, "--epochs", "1", "-o", train_out]
     ev = ["evaluate", "-d", str(data), "--json", "--no-progress", "--workers", "0"]
     return [
-        dict(row=1, name="train --lr nan", argv=[*train, "--lr", "nan"], base=predict, rc=2),
-        dict(
-            row=2,
-            name="decompress f.sqz -o f.sqz",
-            argv=["decompress", sqz, "-o", sqz],
-            base=["decompress", sqz, "-o", str(tmp / "out.pth")],
-            rc=2,
+        Case(1, "train --lr nan", [*train, "--lr", "nan"], predict, 2),
+        Case(
+            2,
+            "decompress f.sqz -o f.sqz",
+            ["decompress", sqz, "-o", sqz],
+            ["decompress", sqz, "-o", str(tmp / "out.pth")],
+            2,
         ),
-        dict(
-            row=2,
-            name="compress --lossless -o its input",
-            argv=["compress", "-w", sqz, "--lossless", "-o", sqz],
-            base=compress,
-            rc=2,
+        Case(
+            2,
+            "compress --lossless -o its input",
+            ["compress", "-w", sqz, "--lossless", "-o", sqz],
+            compress,
+            2,
         ),
-        dict(
-            row=3,
-            name="predict: control characters in class names",
-            argv=["predict", "-w", ctrl, good],
-            base=predict,
-            rc=2,
+        Case(
+            3,
+            "predict: control characters in class names",
+            ["predict", "-w", ctrl, good],
+            predict,
+            2,
         ),
-        dict(row=4, name="export --opset 6", argv=["export", "--opset", "6"], base=predict, rc=2),
-        dict(
-            row=5,
-            name="squeezenet.lite: NaN bias",
-            argv=["-c", f"from squeezenet import lite; lite.load({nan!r}, {weightless!r})"],
-            base=["-c", f"from squeezenet import lite; lite.load({sqz!r}, {weightless!r})"],
-            rc=1,
+        Case(4, "export --opset 6", ["export", "--opset", "6"], predict, 2),
+        Case(
+            5,
+            "squeezenet.lite: NaN bias",
+            ["-c", f"from squeezenet import lite; lite.load({nan!r}, {weightless!r})"],
+            ["-c", f"from squeezenet import lite; lite.load({sqz!r}, {weightless!r})"],
+            1,
             python=True,
         ),
-        dict(
-            row=6, name="predict good.jpg fifo.jpg", argv=[*predict, str(fifo)], base=predict, rc=1
+        Case(6, "predict good.jpg fifo.jpg", [*predict, str(fifo)], predict, 1),
+        Case(7, "--device tpu", [*predict, "--device", "tpu"], predict, 2),
+        Case(7, "--device cpu:5", [*predict, "--device", "cpu:5"], predict, 2),
+        Case(8, "--threads 1000000", [*predict, "--threads", "1000000"], predict, 2),
+        Case(8, "evaluate --workers 1000", [*ev[:-2], "--workers", "1000"], ev, 2),
+        Case(
+            9,
+            "ONNX graph with 1000 input channels",
+            ["predict", "-w", wide, good],
+            ["predict", "-w", graph, good],
+            2,
         ),
-        dict(row=7, name="--device tpu", argv=[*predict, "--device", "tpu"], base=predict, rc=2),
-        dict(
-            row=7, name="--device cpu:5", argv=[*predict, "--device", "cpu:5"], base=predict, rc=2
+        Case(
+            9,
+            "export --image-size 16",
+            ["export", "-w", sqz, "--image-size", "16", "-o", str(tmp / "e.onnx")],
+            predict,
+            2,
         ),
-        dict(
-            row=8,
-            name="--threads 1000000",
-            argv=[*predict, "--threads", "1000000"],
-            base=predict,
-            rc=2,
+        Case(
+            10,
+            "evaluate: dangling link, stray folder",
+            ["evaluate", "-d", str(bad_data), *ev[3:]],
+            ev,
+            1,
         ),
-        dict(
-            row=8,
-            name="evaluate --workers 1000",
-            argv=[*ev[:-2], "--workers", "1000"],
-            base=ev,
-            rc=2,
+        Case(11, "decompress NaN bias (no -o)", ["decompress", nan], ["decompress", sqz], 2),
+        Case(
+            12,
+            "ONNX description resizes to 8192",
+            ["predict", "-w", big, good],
+            ["predict", "-w", graph, good],
+            2,
         ),
-        dict(
-            row=9,
-            name="ONNX graph with 1000 input channels",
-            argv=["predict", "-w", wide, good],
-            base=["predict", "-w", graph, good],
-            rc=2,
+        Case(13, "compress --bits nan", [*retrain, "--bits", "nan"], compress, 2),
+        Case(13, "compress --seed 2**70", [*compress, "--seed", str(2**70)], compress, 2),
+        Case(13, "train --config x.sqz", [*train, "--config", sqz], predict, 2),
+        Case(13, "predict --classes x.sqz", [*predict, "--classes", sqz], predict, 2),
+        Case(14, "compress --lr nan", [*retrain, "--lr", "nan"], compress, 2),
+        Case(
+            14,
+            "compress --distill-temperature nan",
+            [*retrain, "--distill-temperature", "nan"],
+            compress,
+            2,
         ),
-        dict(
-            row=9,
-            name="export --image-size 16",
-            argv=["export", "-w", sqz, "--image-size", "16", "-o", str(tmp / "e.onnx")],
-            base=predict,
-            rc=2,
-        ),
-        dict(
-            row=10,
-            name="evaluate: dangling link, stray folder",
-            argv=["evaluate", "-d", str(bad_data), *ev[3:]],
-            base=ev,
-            rc=1,
-        ),
-        dict(
-            row=11,
-            name="decompress NaN bias (no -o)",
-            argv=["decompress", nan],
-            base=["decompress", sqz],
-            rc=2,
-        ),
-        dict(
-            row=12,
-            name="ONNX description resizes to 8192",
-            argv=["predict", "-w", big, good],
-            base=["predict", "-w", graph, good],
-            rc=2,
-        ),
-        dict(
-            row=13,
-            name="compress --bits nan",
-            argv=[*retrain, "--bits", "nan"],
-            base=compress,
-            rc=2,
-        ),
-        dict(
-            row=13,
-            name="compress --seed 2**70",
-            argv=[*compress, "--seed", str(2**70)],
-            base=compress,
-            rc=2,
-        ),
-        dict(
-            row=13, name="train --config x.sqz", argv=[*train, "--config", sqz], base=predict, rc=2
-        ),
-        dict(
-            row=13,
-            name="predict --classes x.sqz",
-            argv=[*predict, "--classes", sqz],
-            base=predict,
-            rc=2,
-        ),
-        dict(row=14, name="compress --lr nan", argv=[*retrain, "--lr", "nan"], base=compress, rc=2),
-        dict(
-            row=14,
-            name="compress --distill-temperature nan",
-            argv=[*retrain, "--distill-temperature", "nan"],
-            base=compress,
-            rc=2,
-        ),
-        dict(
-            row=14,
-            name="compress --grid-scale -1",
-            argv=[*retrain, "--grid-scale", "-1"],
-            base=compress,
-            rc=2,
-        ),
-        dict(
-            row=14,
-            name="compress --bits conv=99",
-            argv=[*retrain, "--bits", "conv=99"],
-            base=compress,
-            rc=2,
-        ),
-        dict(
-            row=15,
-            name="evaluate: unknown-wnid file name",
-            argv=["evaluate", "-d", str(flat), *ev[3:]],
-            base=ev,
-            rc=1,
-        ),
+        Case(14, "compress --grid-scale -1", [*retrain, "--grid-scale", "-1"], compress, 2),
+        Case(14, "compress --bits conv=99", [*retrain, "--bits", "conv=99"], compress, 2),
+        Case(15, "evaluate: unknown-wnid file name", ["evaluate", "-d", str(flat), *ev[3:]], ev, 1),
     ]
 
 
@@ -309,14 +262,14 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as d:
         for case in cases(Path(d)):
-            py = case.get("python", False)
+            py = case.python
             hostile, base = [], []
             for _ in range(args.repeats):  # interleaved: both see the same machine load
-                hostile.append(run_once(case["argv"], py))
-                base.append(run_once(case["base"], py))
+                hostile.append(run_once(case.argv, py))
+                base.append(run_once(case.base, py))
             row = {
-                "row": case["row"],
-                "case": case["name"],
+                "row": case.row,
+                "case": case.name,
                 "cpu_seconds": statistics.median(h[4] for h in hostile),
                 "baseline_cpu_seconds": statistics.median(b[4] for b in base),
                 "seconds": statistics.median(h[0] for h in hostile),
@@ -325,7 +278,7 @@ def main() -> int:
                 "baseline_peak_mib": max(b[1] for b in base),
                 "exit": sorted({h[2] for h in hostile}),
                 "baseline_exit": sorted({b[2] for b in base}),
-                "expected_exit": case["rc"],
+                "expected_exit": case.rc,
                 "message": hostile[0][3][:200],
             }
             row["extra_cpu_seconds"] = row["cpu_seconds"] - row["baseline_cpu_seconds"]
@@ -334,7 +287,7 @@ def main() -> int:
             row["ok"] = (
                 row["extra_cpu_seconds"] <= BUDGET_S
                 and row["extra_mib"] <= BUDGET_MIB
-                and row["exit"] == [case["rc"]]
+                and row["exit"] == [case.rc]
             )
             rows.append(row)
             print(
