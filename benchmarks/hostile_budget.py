@@ -21,7 +21,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from machine import cpu_info  # benchmarks/machine.py
 from PIL import Image
 
 from squeezenet import create_model
@@ -297,13 +297,9 @@ def main() -> int:
                 f"{'ok' if row['ok'] else 'OVER'}",
                 flush=True,
             )
-    cpu = next(
-        (ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if "model name" in ln),
-        platform.processor(),
-    )
     record = {
         "command": "python benchmarks/hostile_budget.py",
-        "cpu": cpu,
+        "cpu": cpu_info()[0],
         "cores": os.cpu_count(),
         "repeats": args.repeats,
         "budget": {"seconds": BUDGET_S, "mib": BUDGET_MIB},

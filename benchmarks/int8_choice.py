@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import tempfile
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torchvision
+from machine import cpu_info  # benchmarks/machine.py
 
 from squeezenet import create_model
 from squeezenet.data import load_image, sample_images, scan_folder
@@ -42,13 +42,8 @@ from squeezenet.weights import preprocess_for
 
 
 def cpu_name() -> tuple[str, bool]:
-    """The CPU's model name and whether it has AVX-512 VNNI (Linux; else platform's guess)."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or platform.machine(), False
-    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if "model name" in ln), "")
-    flags = next((ln for ln in info.splitlines() if ln.startswith("flags")), "").split()
+    """The CPU's model name and whether it has AVX-512 VNNI."""
+    name, flags = cpu_info()
     return name, "avx512_vnni" in flags
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from machine import cpu_info  # benchmarks/machine.py
 
 from squeezenet.cli import main as cli
 from squeezenet.lite.preprocess import Preprocessing
@@ -253,7 +254,7 @@ def main() -> None:
         runtime_version=m["runtime"]["version"],
         python_decode_ms=round(python_decode_ms, 1),
         onnxruntime_python=ort.__version__,
-        cpu=_cpu(),
+        cpu=cpu_info()[0],
         python=platform.python_version(),
     )
     shutil.rmtree(work, ignore_errors=True)
@@ -266,16 +267,6 @@ def main() -> None:
 def _screenshot_photo(photos: list[str]) -> str:
     """A photo the shipped model gets right with confidence (a zebra)."""
     return next((p for p in photos if "zebra" in p), photos[0])
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":
