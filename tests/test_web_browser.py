@@ -414,3 +414,68 @@ def test_the_page_refuses_exactly_what_python_refuses(page, site):
             accepted.append(path.name)
     assert "nan.sqz" in accepted and len(accepted) >= 2
     assert "digits.sqz" not in accepted and "float.sqz" not in accepted
+
+
+def _y4m(photo: Path, path: Path, width: int = 640, height: int = 480) -> None:
+    """``photo`` as a two-frame YUV4MPEG2 video (4:2:0): what Chromium's fake camera plays."""
+    ycc = np.asarray(Image.open(photo).convert("RGB").resize((width, height)).convert("YCbCr"))
+    planes = [ycc[..., 0]] + [
+        ycc[..., c].reshape(height // 2, 2, width // 2, 2).mean((1, 3)).round().astype(np.uint8)
+        for c in (1, 2)
+    ]
+    frame = b"FRAME\n" + b"".join(p.tobytes() for p in planes)
+    header = f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode()
+    path.write_bytes(header + 2 * frame)
+
+
+@contextlib.contextmanager
+def _camera_page(browser, base: str, *flags: str):
+    """The shipped page in a Chromium of its own, started with ``flags`` (its fake camera)."""
+    other = browser.browser_type.launch(
+        executable_path=_chromium(), args=["--no-sandbox", "--disable-dev-shm-usage", *flags]
+    )
+    try:
+        p = other.new_page()
+        p.goto(base + "shipped/index.html")
+        p.evaluate("window.squeezenetWeb.ready")
+        yield p
+    finally:
+        other.close()
+
+
+def test_a_camera_photo_is_classified(browser, site, python_side, tmp_path):
+    root, base = site
+    photos, top1, _ = python_side
+    zebra = next(i for i, p in enumerate(photos) if "zebra" in p.name)
+    video = tmp_path / "zebra.y4m"
+    _y4m(photos[zebra], video)
+    flags = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream")
+    with _camera_page(browser, base, *flags, f"--use-file-for-fake-video-capture={video}") as p:
+        p.click("#camera")
+        p.wait_for_function("document.getElementById('video').videoWidth > 0", timeout=30_000)
+        p.click("#snap")
+        p.wait_for_function(
+            "document.getElementById('top5').children.length > 0"
+            " || !document.getElementById('error').hidden",
+            timeout=60_000,
+        )
+        assert p.is_hidden("#error"), p.text_content("#error")
+        first = p.inner_text("#top5").splitlines()[0]
+        assert p.text_content("#timing").startswith("the camera's photo: the model took")
+    assert first.split(" — ")[0] == manifest(root / "shipped")["classes"][top1[zebra]] == "zebra"
+
+
+@pytest.mark.parametrize(
+    "flags, reason",
+    [
+        (("--use-fake-device-for-media-stream",), "Permission denied"),  # the user said no
+        ((), "Requested device not found"),  # no camera at all
+    ],
+)
+def test_a_camera_that_is_refused_or_absent_shows_why(browser, site, flags, reason):
+    _, base = site
+    with _camera_page(browser, base, *flags) as p:
+        p.click("#camera")
+        p.wait_for_selector("#error:not([hidden])", timeout=30_000)
+        assert p.text_content("#error") == f"The camera is not available: {reason}"
+        assert p.is_hidden("#snap") and p.is_hidden("#video")
