@@ -68,9 +68,11 @@ def _serve(folder: Path, isolated: bool) -> tuple[http.server.ThreadingHTTPServe
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
-def _python_session(folder: Path, threads: int):
+def _python_session(folder: Path, threads: int, layout: bool = True):
     """ONNX Runtime (Python) on the page's graph, its weights buffer built from Python's
-    decode of the page's .sqz."""
+    decode of the page's .sqz; ``layout=False``: without the layout optimizations (ONNX
+    Runtime's blocked NCHWc convolutions, which its WebAssembly build does not have), the
+    same im2col + GEMM convolutions as the page's."""
     m = json.loads((folder / "manifest.json").read_text())
     cm = fileformat.from_bytes((folder / "model.sqz").read_bytes())
     buffer = bytearray(m["buffer_bytes"])
@@ -83,6 +85,8 @@ def _python_session(folder: Path, threads: int):
     (tmp / "weights.bin").write_bytes(bytes(buffer))
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    if not layout:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     providers = ["CPUExecutionProvider"]
     return ort.InferenceSession(str(tmp / "model.onnx"), options, providers=providers)
 
@@ -101,18 +105,19 @@ def _median_ms(fn, runs: int) -> float:
     return statistics.median(_times_ms(fn, runs))
 
 
-def _interleaved(page, session, tensor, rounds: int, per_round: int) -> tuple[float, float]:
-    """Median ms per photo of the page and of ONNX Runtime Python, measured in alternating
-    rounds so that both see the same machine load."""
+def _interleaved(page, sessions, tensor, rounds: int, per_round: int) -> list[float]:
+    """Median ms per photo of the page and of each ONNX Runtime Python session, measured in
+    alternating rounds so that all see the same machine load."""
     listed = tensor.ravel().tolist()
     page.evaluate(_PAGE_RUNS, [5, listed])  # warm-up
-    session.run(None, {"input": tensor[None]})
-    theirs: list[float] = []
-    ours: list[float] = []
+    times: list[list[float]] = [[] for _ in range(1 + len(sessions))]
+    for s in sessions:
+        s.run(None, {"input": tensor[None]})
     for _ in range(rounds):
-        theirs += page.evaluate(_PAGE_RUNS, [per_round, listed])
-        ours += _times_ms(lambda: session.run(None, {"input": tensor[None]}), per_round)
-    return statistics.median(theirs), statistics.median(ours)
+        times[0] += page.evaluate(_PAGE_RUNS, [per_round, listed])
+        for s, ms in zip(sessions, times[1:]):
+            ms += _times_ms(lambda s=s: s.run(None, {"input": tensor[None]}), per_round)
+    return [statistics.median(ms) for ms in times]
 
 
 _PAGE_RUNS = """async ([n, tensor]) => {
@@ -194,7 +199,10 @@ def main() -> None:
 
     pre = Preprocessing(m["preprocess"])
     tensor = pre(folder / "photos" / photos[0]).astype(np.float32)
-    runners = {threads: _python_session(folder, threads) for threads in (1, 2)}
+    runners = {
+        threads: [_python_session(folder, threads, layout) for layout in (True, False)]
+        for threads in (1, 2)
+    }
     shapes = {t["name"]: t["shape"] for t in m["tensors"]}
     data = (folder / "model.sqz").read_bytes()
 
@@ -226,7 +234,7 @@ def main() -> None:
             page.evaluate("window.squeezenetWeb.ready")
             threads = page.evaluate("self.crossOriginIsolated ? ort.env.wasm.numThreads : 1")
             rounds = max(1, args.runs // 10)
-            page_ms, python_ms = _interleaved(page, runners[threads], tensor, rounds, 10)
+            page_ms, python_ms, plain_ms = _interleaved(page, runners[threads], tensor, rounds, 10)
             js_decode_ms = page.evaluate(_PAGE_DECODE, [9, shapes])
             key = "isolated" if isolated else "plain"
             results[key] = {
@@ -236,6 +244,8 @@ def main() -> None:
                 "page_ms_per_photo": round(page_ms, 2),
                 "python_ms_per_photo": round(python_ms, 2),
                 "ratio": round(page_ms / python_ms, 2),
+                "python_no_layout_ms_per_photo": round(plain_ms, 2),
+                "ratio_no_layout": round(page_ms / plain_ms, 2),
                 "js_decode_ms": round(js_decode_ms, 1),
             }
             if args.screenshot and not isolated:
