@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 
 from squeezenet import create_model
-from squeezenet.data import ImageDataset, get_preprocess, scan_folder
+from squeezenet.data import DataSpec, ImageDataset, get_preprocess, scan_folder
 from squeezenet.engine import evaluate, resolve_precision, topk_correct
 
 
@@ -101,25 +101,17 @@ def main() -> None:
         "fast-bf16": ("fast", "auto"),
     }
 
-    def run(images, name):
+    def run(folder, images, name):
         decode, precision = settings[name]
-        return evaluate(
-            model,
-            images,
-            preprocess,
-            args.batch_size,
-            args.workers,
-            False,
-            decode=decode,
-            precision=precision,
-        )
+        data = DataSpec(folder, batch_size=args.batch_size, workers=args.workers, progress=False)
+        return evaluate(model, data, preprocess, images=images, decode=decode, precision=precision)
 
-    accuracy = {name: run(sample, name) for name in settings}
+    accuracy = {name: run(args.data, sample, name) for name in settings}
     with tempfile.TemporaryDirectory(prefix="eval-speed-") as tmp:
         _link_copies(Path(args.data), args.copies, Path(tmp))
         images = scan_folder(tmp, "imagenet")
         runs = {"before": lambda: _before(model, images, preprocess, args.batch_size, args.workers)}
-        runs.update({name: (lambda name=name: run(images, name)) for name in settings})
+        runs.update({name: (lambda name=name: run(tmp, images, name)) for name in settings})
         rates: dict[str, list[float]] = {k: [] for k in runs}
         names = list(runs)
         for r in range(args.rounds):

@@ -4,19 +4,21 @@ the 100 real ImageNet photos in ../shared (shared/README.md, +-1 image)."""
 import pytest
 
 from squeezenet import create_model
-from squeezenet.data import get_preprocess, scan_folder
+from squeezenet.data import DataSpec, get_preprocess, scan_folder
 from squeezenet.engine import evaluate
 
 
 @pytest.fixture
 def sample(imagenet_sample, imagenet_classes):
+    """The photos as evaluate reads them (50 at a time, in this process) and their labels."""
     images = scan_folder(imagenet_sample, imagenet_classes)
     assert len(images) == 100
-    return images
+    return DataSpec(imagenet_sample, batch_size=50, workers=0, progress=False), images
 
 
-def _score(model, images, preset):
-    result = evaluate(model, images, get_preprocess(preset), batch_size=50, progress=False)
+def _score(model, sample, preset):
+    data, images = sample
+    result = evaluate(model, data, get_preprocess(preset), images=images)
     assert result["n"] == 100
     return result["correct1"], result["correct5"]
 
@@ -50,7 +52,7 @@ def test_fast_decoding_matches_the_exact_path(sample, tv11_fp16_weights):
     counts = {}
     for decode, precision in (("exact", "fp32"), ("fast", "fp32"), ("fast", "bf16")):
         result = evaluate(
-            model, sample, preprocess, 50, 0, False, decode=decode, precision=precision
+            model, sample[0], preprocess, images=sample[1], decode=decode, precision=precision
         )
         counts[decode, precision] = result["correct1"], result["correct5"]
     exact = counts["exact", "fp32"]
@@ -77,7 +79,9 @@ def test_fast_decoding_reads_fewer_pixels_of_large_photos(sample, monkeypatch):
     for decode in ("exact", "fast"):
         decoded.clear()
         no_model = lambda x: x.new_zeros(len(x), 1000)  # noqa: E731 - decoding is under test
-        evaluate(no_model, sample, get_preprocess("torchvision"), 50, 0, False, decode=decode)
+        evaluate(
+            no_model, sample[0], get_preprocess("torchvision"), images=sample[1], decode=decode
+        )
         sizes[decode] = dict(decoded)
     reduced = {n for n, size in sizes["fast"].items() if size != sizes["exact"][n]}
     assert len(reduced) == 4

@@ -283,6 +283,28 @@ def test_sample_images_shares_the_draw_equally_between_sources(tmp_path):
         sample_images([], pre)
 
 
+def test_sample_images_reads_data_specs(tmp_path):
+    # A DataSpec per source draws what its path draws, with the spec's seed unless one is given.
+    from squeezenet.data import DataSpec, calibration_sources, drawn_names
+
+    _write_images(tmp_path / "a", 6)
+    _write_images(tmp_path / "b", 6)
+    pre = PRE.with_crop(32)
+    specs = calibration_sources([tmp_path / "a", str(tmp_path / "b")], seed=3)
+    assert [s.path for s in specs] == [tmp_path / "a", tmp_path / "b"]
+    assert all(s.seed == 3 and not s.progress for s in specs)
+    paths = [tmp_path / "a", tmp_path / "b"]
+    torch.testing.assert_close(
+        sample_images(specs, pre, n=4), sample_images(paths, pre, n=4, seed=3)
+    )
+    torch.testing.assert_close(
+        sample_images(specs, pre, n=4, seed=1), sample_images(paths, pre, n=4, seed=1)
+    )
+    spec = DataSpec(tmp_path / "a", seed=2, progress=False)
+    assert calibration_sources(spec) == [spec]
+    assert drawn_names(spec, 3) == drawn_names(tmp_path / "a", 3, 2)
+
+
 def test_calibration_shares():
     from squeezenet.data.sampling import _shares
 

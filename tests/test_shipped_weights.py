@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from squeezenet import create_model
-from squeezenet.data import get_preprocess, scan_folder
+from squeezenet.data import DataSpec, get_preprocess, scan_folder
 from squeezenet.engine import evaluate
 from squeezenet.weights import get_weights_record
 from squeezenet.weights.sqz import fileformat
@@ -44,9 +44,9 @@ def test_shipped_model_loads_without_a_download(monkeypatch):
 
 
 def test_shipped_model_scores_its_record_on_the_imagenet_sample(imagenet_sample, imagenet_classes):
-    images = scan_folder(imagenet_sample, imagenet_classes)
+    data = DataSpec(imagenet_sample, batch_size=50, workers=0, progress=False)
     model = create_model("squeezenet1_1", weights=NAME)
-    result = evaluate(model, images, get_preprocess("torchvision"), progress=False)
+    result = evaluate(model, data, get_preprocess("torchvision"), class_list=imagenet_classes)
     metrics = get_weights_record(NAME).metrics["imagenet-sample-100"]
     assert result["n"] == 100
     assert result["correct1"] == metrics["top1"] and result["correct5"] == metrics["top5"]
@@ -60,9 +60,10 @@ def test_shipped_model_scores_its_record_on_all_1000_classes(imagenet_dev, tv11_
     preprocess = get_preprocess("torchvision")
     model = create_model("squeezenet1_1", weights=NAME)
     dense = create_model("squeezenet1_1", weights=str(tv11_fp16_weights))
-    kw = dict(progress=False, decode="exact", precision="fp32")
-    result = evaluate(model, images, preprocess, **kw)
-    reference = evaluate(dense, images, preprocess, **kw)
+    data = DataSpec(imagenet_dev, batch_size=50, workers=0, progress=False)
+    kw = dict(images=images, decode="exact", precision="fp32")
+    result = evaluate(model, data, preprocess, **kw)
+    reference = evaluate(dense, data, preprocess, **kw)
     metrics = get_weights_record(NAME).metrics["imagenet-dev"]
     assert round(100 * result["top1"], 2) == metrics["top1"]
     assert round(100 * result["top5"], 2) == metrics["top5"]

@@ -83,7 +83,7 @@ def test_evaluate_runs_a_channels_last_copy_and_checks_its_options(tmp_path):
     import pytest
     from PIL import Image
 
-    from squeezenet.data import get_preprocess, scan_folder
+    from squeezenet.data import DataSpec, get_preprocess
     from squeezenet.engine import evaluate
 
     for c, name in enumerate(("0_red", "1_green")):
@@ -91,14 +91,14 @@ def test_evaluate_runs_a_channels_last_copy_and_checks_its_options(tmp_path):
         pixels = np.zeros((40, 30, 3), np.uint8)
         pixels[..., c] = 255
         Image.fromarray(pixels).save(tmp_path / name / "0.png")
-    images = scan_folder(tmp_path)
+    data = DataSpec(tmp_path, batch_size=2, workers=0, progress=False)
     model = _Brighter()
     for precision in ("fp32", "bf16"):
         # 2 of 2 only if the workers' uint8 crops are normalised before the model sees them.
-        result = evaluate(model, images, get_preprocess("cifar"), 2, 0, False, precision=precision)
+        result = evaluate(model, data, get_preprocess("cifar"), precision=precision)
         assert (result["n"], result["correct1"]) == (2, 2)
     assert model.conv.weight.is_contiguous()  # the caller's module is not converted
     with pytest.raises(ValueError, match="decode must be one of"):
-        evaluate(model, images, get_preprocess("cifar"), decode="draft")
+        evaluate(model, data, get_preprocess("cifar"), decode="draft")
     with pytest.raises(ValueError, match="precision must be one of"):
-        evaluate(model, images, get_preprocess("cifar"), precision="fp16")
+        evaluate(model, data, get_preprocess("cifar"), precision="fp16")

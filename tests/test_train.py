@@ -15,6 +15,7 @@ import torch
 import yaml
 from PIL import Image
 
+from helpers import write_tree
 from squeezenet import create_model
 from squeezenet.data import DatasetError, ImageError
 from squeezenet.data.augment import cutout, random_crop_flip
@@ -58,6 +59,34 @@ def test_paper_recipe_is_the_papers_solver():
     assert (cfg.optimizer, cfg.momentum, cfg.lr, cfg.weight_decay) == ("sgd", 0.9, 0.04, 2e-4)
     assert cfg.schedule == "linear" and cfg.effective_batch == 512
     assert cfg.accum_steps(1) == 16 and cfg.accum_steps(4) == 4
+
+
+def test_every_key_of_the_example_configs_changes_the_configuration(tmp_path):
+    # configs/*.yaml state what differs from the defaults and their recipe, never a default:
+    # each key, left out, changes the resolved configuration (or leaves it unresolvable). A
+    # file that names no data is resolved on a folder of small images and one of photos
+    # (fine-tuning from weights gets other defaults on photos), as `-d` gives them.
+    root = Path(__file__).resolve().parents[1]
+    small = write_tree(tmp_path / "small", per_class=(1, 1), size=16)
+    photos = write_tree(tmp_path / "photos", per_class=(1, 1), size=80)
+
+    def resolved(settings: dict, data: dict):
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(settings))
+        try:
+            return resolve_config(path, data)
+        except ValueError as e:
+            return str(e)
+
+    files = sorted((root / "configs").glob("*.yaml"))
+    assert files
+    for file in files:
+        settings = yaml.safe_load(file.read_text())
+        given = [{}] if "data" in settings else [{"data": str(small)}, {"data": str(photos)}]
+        for key in settings:
+            rest = {k: v for k, v in settings.items() if k != key}
+            changes = [resolved(rest, data) != resolved(settings, data) for data in given]
+            assert any(changes), f"{file.name}: {key} restates what it resolves to without it"
 
 
 def test_imagenette_config_is_the_recorded_setting():

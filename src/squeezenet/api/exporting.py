@@ -8,11 +8,14 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..deploy.formats import export_format, missing_extra, option_refusal
 from ..weights import model_card, preprocess_for
 from .models import open_model
+
+if TYPE_CHECKING:
+    from ..data.spec import DataSpec
 
 #: An INT8 export whose top-1 class differs from fp32's on more than this fraction of the
 #: check photos is reported with a warning: its accuracy has likely dropped.
@@ -62,7 +65,7 @@ class _Job:
     int8: bool
     fp16: bool
     weightless: bool
-    calibration: Any
+    calibration: list[DataSpec]  # one per source; none without calibration
     calibration_size: int
     check_images: str | None
     check_count: int
@@ -109,6 +112,8 @@ def export(
     problem = problem or missing_extra(format)
     if problem:
         raise ValueError(problem)
+    from ..data import calibration_sources
+
     net = open_model(model, weights, conv10_padding=conv10_padding, model_args=model_args)
     job = _job(
         net.eval(),
@@ -120,7 +125,7 @@ def export(
         int8=int8,
         fp16=fp16,
         weightless=weightless,
-        calibration=calibration,
+        calibration=[] if calibration is None else calibration_sources(calibration),
         calibration_size=calibration_size,
         check_images=None if check_images is None else str(check_images),
         check_count=check_count,

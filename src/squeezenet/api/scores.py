@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from ..data import DatasetError, scan_folder
 from ..data.images import default_class_list
+from ..data.spec import DataSpec
 from ..engine import evaluate as score_images
 from ..engine import resolve_precision
 from ..weights import model_card
@@ -50,11 +52,14 @@ def evaluate(
     ``correct1``, ``correct5``, ``n``, ``skipped`` and what was run (``model``, ``backend``,
     ``preprocess``, ``crop``, ...)."""
     skip = on_skip or (lambda message: None)
+    spec = DataSpec(
+        Path(data), batch_size=batch_size, workers=workers, strict=strict, progress=progress
+    )
     net = open_model(
         model, weights, conv10_padding=conv10_padding, model_args=model_args, exported=True
     )
     outputs = num_outputs(net)
-    images = scan_folder(data, default_class_list(classes, outputs, model_classes(net)))
+    images = scan_folder(spec.path, default_class_list(classes, outputs, model_classes(net)))
     skip_broken_links(images.broken, skip, strict)
     for message in images.stray:
         skip(message)
@@ -65,16 +70,7 @@ def evaluate(
         net, backend=backend, preprocess=preprocess, image_size=image_size, **runner
     )
     result = score_images(
-        run,
-        images,
-        chosen,
-        batch_size=batch_size,
-        num_workers=workers,
-        strict=strict,
-        on_skip=skip,
-        progress=progress,
-        decode=decode,
-        precision=precision,
+        run, spec, chosen, images=images, on_skip=skip, decode=decode, precision=precision
     )
     card = model_card(net)
     result["skipped"] += len(images.broken) + len(images.stray)  # one count

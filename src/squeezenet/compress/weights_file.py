@@ -11,12 +11,14 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..data import sample_images, scan_folder
+from ..data import calibration_sources, sample_images, scan_folder
 from ..data.images import default_class_list
+from ..data.spec import DataSpec
 from ..data.transforms import Preprocess
 from ..engine import evaluate
 from ..settings import SettingError, check_finite, setting, with_preset
@@ -167,8 +169,10 @@ def compress_weights_file(
     score = None
     eval_names: set[str] = set()
     if eval_dir:
+        # strict: every compression stage is scored on the same images
+        scored = DataSpec(Path(eval_dir), batch_size=50, workers=0, strict=True, progress=False)
         images = scan_folder(
-            eval_dir, default_class_list(classes, num_outputs(model), model_classes(model))
+            scored.path, default_class_list(classes, num_outputs(model), model_classes(model))
         )
         eval_names = {p.name for p, _ in images.samples}
 
@@ -176,11 +180,9 @@ def compress_weights_file(
             m.eval()
             return evaluate(
                 lambda x: m(x.to(device)).cpu(),
-                images,
-                preprocess,
-                batch_size=50,
-                progress=False,
-                strict=True,  # every compression stage is scored on the same images
+                scored,
+                preprocess,  # the model's own (Caffe-style ones too), not scored.mean/std
+                images=images,
                 decode="exact",  # the stages' recorded scores stay comparable across releases
             )["top1"]
 
@@ -214,13 +216,9 @@ def compress_weights_file(
                 file=sys.stderr,
             )
     elif calib:
+        sources = calibration_sources(calib, seed=config.seed, progress=config.progress)
         inputs = sample_images(
-            calib,
-            preprocess,
-            tuning.calibration_size,
-            config.seed,
-            prefix=tuning.calibration_prefix,
-            progress=config.progress,
+            sources, preprocess, tuning.calibration_size, prefix=tuning.calibration_prefix
         ).to(device)
     meta = dict(
         source=os.path.basename(str(weights)),

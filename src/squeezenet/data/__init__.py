@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         short_name,
     )
     from .sampling import (
+        calibration_sources,
         drawn_names,
         sample_images,
     )
@@ -47,6 +48,7 @@ __all__ = [
     "LabelledImages",
     "PRESETS",
     "Preprocess",
+    "calibration_sources",
     "default_class_list",
     "drawn_names",
     "get_preprocess",
@@ -75,6 +77,7 @@ _SOURCES = {
     "read_class_list": "images",
     "scan_folder": "images",
     "short_name": "images",
+    "calibration_sources": "sampling",
     "drawn_names": "sampling",
     "sample_images": "sampling",
     "PRESETS": "transforms",

@@ -1,6 +1,6 @@
 """Unlabeled images drawn at random from a folder or a zip archive: calibration data for
 distillation while compressing (``compress --calibration``) and for INT8 activation ranges
-(``export --int8``)."""
+(``export --int8``, ``bench``). Each source is a :class:`.spec.DataSpec`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,22 @@ from .images import (
     open_zip_image,
     zip_image_names,
 )
+from .spec import DataSpec
+
+#: One calibration source (a folder or zip, or its :class:`DataSpec`), or several.
+Sources = str | os.PathLike | DataSpec | Sequence[str | os.PathLike | DataSpec]
+
+
+def calibration_sources(
+    source: Sources, *, seed: int = 0, progress: bool = False
+) -> list[DataSpec]:
+    """One :class:`DataSpec` per calibration source (a folder or zip file); paths get
+    ``seed`` and ``progress``, a spec is kept as it is."""
+    many = [source] if isinstance(source, (str, os.PathLike, DataSpec)) else list(source)
+    return [
+        s if isinstance(s, DataSpec) else DataSpec(Path(s), seed=seed, progress=progress)
+        for s in many
+    ]
 
 
 def _folder_images(folder: Path, exclude: set[str]) -> list[str]:
@@ -40,8 +56,9 @@ def _zip_images(path: Path, prefix: str, exclude: set[str]) -> list[str]:
     return sorted(n for n in names if n.startswith(prefix) and Path(n).name not in exclude)
 
 
-def _source_images(source: Path, prefix: str, exclude: set[str]) -> list[str]:
+def _source_images(spec: DataSpec, prefix: str, exclude: set[str]) -> list[str]:
     """The image names in one calibration source (sorted, so that a seed draws the same)."""
+    source = spec.path
     if source.is_dir():
         names = _folder_images(source, exclude)
     elif not source.exists():
@@ -74,48 +91,44 @@ def _shares(n: int, sizes: list[int]) -> list[int]:
 
 
 def _draw(
-    source: str | os.PathLike | Sequence[str | os.PathLike],
+    specs: list[DataSpec],
     n: int,
-    seed: int,
+    seed: int | None,
     prefix: str,
     exclude: set[str] | None,
-) -> tuple[list[Path], list[list[str]]]:
-    """The sources and, for each, the names of the images a seed draws from it."""
-    sources = [Path(source)] if isinstance(source, (str, os.PathLike)) else list(map(Path, source))
-    if not sources:
+) -> list[list[str]]:
+    """For each source, the names of the images a seed draws from it."""
+    if not specs:
         raise DatasetError("no calibration source given")
     exclude = exclude or set()
-    pools = [_source_images(s, prefix, exclude) for s in sources]
-    rng = random.Random(seed)
-    draws = [rng.sample(pool, k) for pool, k in zip(pools, _shares(n, list(map(len, pools))))]
-    return sources, draws
+    pools = [_source_images(s, prefix, exclude) for s in specs]
+    rng = random.Random(specs[0].seed if seed is None else seed)
+    return [rng.sample(pool, k) for pool, k in zip(pools, _shares(n, list(map(len, pools))))]
 
 
 def drawn_names(
-    source: str | os.PathLike | Sequence[str | os.PathLike],
-    n: int = 200,
-    seed: int = 0,
-    *,
-    prefix: str = "",
+    source: Sources, n: int = 200, seed: int | None = None, *, prefix: str = ""
 ) -> set[str]:
     """The file names (not paths) of the images :func:`sample_images` draws with the same
     arguments: pass them as its ``exclude`` to draw images held back from calibration."""
-    return {Path(name).name for names in _draw(source, n, seed, prefix, None)[1] for name in names}
+    draws = _draw(calibration_sources(source), n, seed, prefix, None)
+    return {Path(name).name for names in draws for name in names}
 
 
 def sample_images(
-    source: str | os.PathLike | Sequence[str | os.PathLike],
+    source: Sources,
     transform: Callable[[Image.Image], torch.Tensor],
     n: int = 200,
-    seed: int = 0,
+    seed: int | None = None,
     *,
     prefix: str = "",
     exclude: set[str] | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> torch.Tensor:
     """``n`` images drawn at random (seeded) from one or more folders (searched recursively)
     or zip files (members under ``prefix``), each passed through ``transform`` ->
-    ``(n, C, H, W)``.
+    ``(n, C, H, W)``. ``source``: as :func:`calibration_sources` takes it; ``seed`` and
+    ``progress`` (a progress bar on stderr), when not given, are the first source's.
 
     Several sources share ``n`` equally (a source with fewer images than its share gives all
     of them, and the others share the rest), so a small folder is not swamped by a large one.
@@ -125,13 +138,14 @@ def sample_images(
     """
     from tqdm import tqdm
 
-    sources, draws = _draw(source, n, seed, prefix, exclude)
+    specs = calibration_sources(source)
+    draws = _draw(specs, n, seed, prefix, exclude)
     bar = tqdm(
         total=sum(map(len, draws)),
         desc="calibration images",
         file=sys.stderr,
         leave=False,
-        disable=not progress,
+        disable=not (specs[0].progress if progress is None else progress),
     )
     threads = torch.get_num_threads()
     # Per-image tensor ops are too small to gain from threads; on a busy machine the thread
@@ -140,9 +154,10 @@ def sample_images(
     images = []
     try:
         with contextlib.ExitStack() as opened:
-            for src, names in zip(sources, draws):
+            for spec, names in zip(specs, draws):
                 if not names:
                     continue
+                src = spec.path
                 if src.is_dir():
                     read: Callable[[str], Image.Image] = load_image
                 else:

@@ -4,6 +4,7 @@ validation, compression's scoring and the evaluation of a labelled image collect
 from __future__ import annotations
 
 import copy
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
@@ -14,7 +15,8 @@ from torch import nn
 from tqdm import tqdm
 
 from ..data import ImageError, LabelledImages, Preprocess
-from ..data.images import TolerantImages, decode_min_size, load_transformed
+from ..data.images import TolerantImages, decode_min_size, load_transformed, scan_folder
+from ..data.spec import DataSpec
 from . import distributed as dist
 from .batches import autocast, input_device, resolve_precision
 
@@ -119,23 +121,25 @@ def evaluate_batches(
 
 def evaluate(
     model: Callable[[torch.Tensor], torch.Tensor],
-    images: LabelledImages,
+    data: DataSpec,
     transform: Callable,
-    batch_size: int = 50,
-    num_workers: int = 0,
-    progress: bool = True,
-    strict: bool = False,
+    *,
+    images: LabelledImages | None = None,
+    class_list: str | os.PathLike | Sequence[str] | None = None,
     on_skip: Callable[[str], None] | None = None,
     decode: str = "fast",
     channels_last: bool = True,
     precision: str = "fp32",
 ) -> dict:
     """Return ``{"top1", "top5"}`` as fractions plus ``n`` and the raw counts, scored by
-    :func:`evaluate_batches` over the images of a labelled collection.
+    :func:`evaluate_batches` over the labelled images in ``data.path`` (labelled as
+    :func:`~squeezenet.data.scan_folder` labels them with ``class_list``; ``images``: that
+    scan, already made), read ``data.batch_size`` at a time by ``data.workers`` processes
+    (0: this one), with a progress bar when ``data.progress``.
 
     ``model`` is any callable from a float batch to logits (a module or a runtime session).
-    An unreadable image raises :class:`ImageError` naming it when ``strict``; otherwise it is
-    left out of ``n``, counted in ``skipped`` and its message passed to ``on_skip``.
+    An unreadable image raises :class:`ImageError` naming it when ``data.strict``; otherwise
+    it is left out of ``n``, counted in ``skipped`` and its message passed to ``on_skip``.
 
     ``decode="fast"`` decodes JPEGs at reduced size (DCT scaling) down to the transform's
     ``decode_size`` (a :class:`~squeezenet.data.Preprocess` has one), which changes pixels
@@ -145,6 +149,8 @@ def evaluate(
     module under bf16 autocast (about twice as fast on CPUs with native bf16; a prediction
     whose top classes are nearly tied can change), ``"auto"`` chooses bf16 only on such CPUs.
     Neither applies to other callables, which keep their own layout and precision.
+    ``transform`` is the model's preprocessing (a ``Preprocess`` may be Caffe-style, which
+    ``data.mean`` and ``data.std`` cannot state: they are not used here).
     """
     decode_size = decode_min_size(decode, getattr(transform, "decode_size", None))
     # A Preprocess hands uint8 crops from the workers (a quarter of the bytes of floats
@@ -156,10 +162,11 @@ def evaluate(
     device = input_device(model)
     if isinstance(model, nn.Module) and channels_last:  # (mypy narrows on isinstance)
         model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    images = scan_folder(data.path, class_list) if images is None else images
     loader = torch.utils.data.DataLoader(
         SkippingImages(images, per_image, decode_size),
-        batch_size=batch_size,
-        num_workers=num_workers,
+        batch_size=data.batch_size,
+        num_workers=data.workers,
         collate_fn=collate_skipping,
     )
     skipped = []
@@ -167,7 +174,7 @@ def evaluate(
     def readable():
         for x, y, errors in loader:
             for message in errors:
-                if strict:
+                if data.strict:
                     raise ImageError(message)
                 skipped.append(message)
                 if on_skip is not None:
@@ -186,7 +193,13 @@ def evaluate(
 
     amp = "bf16" if bf16 else "off"
     scores = evaluate_batches(
-        model, readable(), prepare, device=device, amp=amp, progress=progress, total=len(images)
+        model,
+        readable(),
+        prepare,
+        device=device,
+        amp=amp,
+        progress=data.progress,
+        total=len(images),
     )
     keys = ("top1", "top5", "n", "correct1", "correct5")
     return {**{k: scores[k] for k in keys}, "skipped": len(skipped)}
