@@ -211,3 +211,29 @@ def test_a_recipe_for_other_input_is_refused_for_labelled_retraining(tmp_path, c
     assert "--recipe cifar10-fast retrains at 32 px with mean (0.491, 0.482, 0.447)" in err
     assert "but the model takes 64 px" in err and "leave out --recipe" in err
     assert not (tmp_path / "m.sqz").exists()
+
+
+def test_compress_eval_scores_every_stage_as_evaluate_scores_the_files(
+    tmp_path, capsys, imagenet_sample, imagenet_classes, tv11_fp16_weights
+):
+    """``compress --eval DIR``: the first stage's score is ``evaluate``'s on the uncompressed
+    weights, the last one's ``evaluate``'s on the written .sqz (both with exact decoding)."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for photo in sorted(imagenet_sample.glob("*.JPEG"))[::4]:  # 25 photos of 25 classes
+        (photos / photo.name).symlink_to(photo)
+    common = ["-w", str(tv11_fp16_weights), "--classes", str(imagenet_classes)]
+    out, report = tmp_path / "m.sqz", tmp_path / "r.json"
+    argv = ["compress", "-m", "squeezenet1_1", *common, "--eval", str(photos), "-o", str(out)]
+    argv += ["--preset", "paper", "--prune", "0.3", "--bits", "3", "--no-progress"]
+    assert main([*argv, "--report", str(report), "--allow-collapse"]) == 0
+    scores = [s["score"] for s in json.loads(report.read_text())["stages"]]
+
+    def evaluate(*weights) -> float:
+        capsys.readouterr()
+        flags = ["-d", str(photos), "--decode", "exact", "--json", "--no-progress"]
+        assert main(["evaluate", *weights, *flags]) == 0
+        return json.loads(capsys.readouterr().out)["top1"]
+
+    assert scores[0] == evaluate("-m", "squeezenet1_1", *common) > scores[-1]
+    assert scores[-1] == evaluate("-w", str(out))
