@@ -105,17 +105,17 @@ def _median_ms(fn, runs: int) -> float:
     return statistics.median(_times_ms(fn, runs))
 
 
-def _interleaved(page, sessions, tensor, rounds: int, per_round: int) -> list[float]:
-    """Median ms per photo of the page and of each ONNX Runtime Python session, measured in
+def _interleaved(page, runners, tensor, rounds: int, per_round: int) -> list[float]:
+    """Median ms per photo of the page and of each ONNX Runtime Python runner, measured in
     alternating rounds so that all see the same machine load."""
     listed = tensor.ravel().tolist()
     page.evaluate(_PAGE_RUNS, [5, listed])  # warm-up
-    times: list[list[float]] = [[] for _ in range(1 + len(sessions))]
-    for s in sessions:
+    times: list[list[float]] = [[] for _ in range(1 + len(runners))]
+    for s in runners:
         s.run(None, {"input": tensor[None]})
     for _ in range(rounds):
         times[0] += page.evaluate(_PAGE_RUNS, [per_round, listed])
-        for s, ms in zip(sessions, times[1:]):
+        for s, ms in zip(runners, times[1:]):
             ms += _times_ms(lambda s=s: s.run(None, {"input": tensor[None]}), per_round)
     return [statistics.median(ms) for ms in times]
 
