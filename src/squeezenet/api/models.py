@@ -91,9 +91,9 @@ def model_runner(
 
     inputs = None
     if BACKENDS[backend].precision == "int8" and calibration is not None:
-        from ..data import calibration_sources, sample_images
+        from ..data import sample_images
 
-        inputs = sample_images(calibration_sources(calibration), chosen, calibration_size)
+        inputs = sample_images(calibration, chosen, calibration_size)
     runtimes = create_backends([backend], model, chosen.crop, threads, inputs)
     return runtimes[0], chosen, backend
 

@@ -79,10 +79,10 @@ def bench(
     if calibration is not None and any(
         BACKENDS.get(n) and BACKENDS[n].precision == "int8" for n in names
     ):
-        from ..data import calibration_sources, sample_images
+        from ..data import sample_images
 
         chosen = preprocess_for(None, net, preprocess, side)
-        inputs = sample_images(calibration_sources(calibration), chosen, calibration_size)
+        inputs = sample_images(calibration, chosen, calibration_size)
     rows = run_bench(
         net,
         names,
